@@ -10,9 +10,10 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from cutover import __version__, commands
+from cutover import __version__, commands, report
 from cutover import config as config_mod
-from cutover.errors import EXIT_RUNTIME, CutoverError
+from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
+from cutover.progress import ProgressReporter
 from cutover.urls import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,6 +76,66 @@ def init(g: Globals, source: str, target: str, name: str | None, env_key: str | 
     click.echo(f"  source  {redact(result.database.source)}")
     click.echo(f"  target  {redact(result.database.target)}")
     click.echo("next: `cutover run --phase 2` to create the schema and load the data")
+
+
+
+@cli.command()
+@click.option("--phase", "phase", type=click.Choice(["2"]), required=True, help="Which phase to run: 2 = schema and data.")
+@click.option("--db", "database", help="Only this database from cutover.toml.")
+@click.option("--yes", is_flag=True, help="Drop and replace target tables that already exist.")
+@click.option("--on-error", type=click.Choice(["reject", "abort"]), help="reject: bad rows go to reject files (default); abort: stop at the first bad value.")
+@click.option("--allow-rejects", is_flag=True, help="Exit 0 even when rows were rejected.")
+@pass_globals
+@handle_errors
+def run(g: Globals, phase: str, database: str | None, yes: bool, on_error: str | None, allow_rejects: bool) -> None:
+    """Run a phase of the cutover (2: create the schema and load the data)."""
+    result = commands.run_phase2(g.load(), g.workdir, database=database, yes=yes, on_error=on_error, reporter=ProgressReporter())
+    _render_phase2(result)
+    if result.rejected and not allow_rejects:
+        click.echo(f"{result.rejected:,} rows were rejected (see the reject files above); pass --allow-rejects to accept that", err=True)
+        sys.exit(EXIT_CHECKS_FAILED)
+
+
+def _render_phase2(result: commands.Phase2Result) -> None:
+    for rep in result.reports:
+        click.echo(f"\n{rep.database} → {rep.target}  ({rep.seconds:.1f}s)")
+        click.echo(report.load_table(rep.results))
+        if rep.plan.findings:
+            click.echo("\nfindings:")
+            click.echo(report.findings(rep.plan.findings))
+        for note in rep.notes:
+            click.echo(f"  {note}")
+        if rep.rejected:
+            click.echo(f"\nrejected rows, with key, column, value and reason: {rep.rejects_dir}/")
+            for r in rep.results:
+                if r.rejected:
+                    reasons = ", ".join(f"{n} × {why}" for why, n in sorted(r.reasons.items(), key=lambda kv: -kv[1]))
+                    click.echo(f"  {r.table}: {r.rejected:,} ({reasons})")
+        if rep.revisions_dir is not None:
+            click.echo(f"\nschema as code: {rep.revisions_dir}/versions/ (commit it with the app)")
+        for kept in rep.kept_edits:
+            click.echo(f"  kept your edited revision {kept.name}")
+
+
+@cli.command()
+@click.option("--stop", is_flag=True, help="Stop the demo's embedded Postgres and exit.")
+@click.option("--messages", type=click.IntRange(min=100), default=20_000, show_default=True, help="Size of the sample chat database.")
+@pass_globals
+@handle_errors
+def demo(g: Globals, stop: bool, messages: int) -> None:
+    """Move a sample chat database into an embedded PostgreSQL 18 with pgvector."""
+    if stop:
+        stopped = commands.demo_stop(g.workdir)
+        click.echo("demo Postgres stopped" if stopped else "demo Postgres was not running")
+        return
+    click.echo(f"building a sample chat database ({messages:,} messages, Korean and English, a few broken rows) …")
+    result = commands.demo(g.workdir, reporter=ProgressReporter(), messages=messages)
+    _render_phase2(result.phase2)
+    click.echo("\nThe broken rows above were rejected on purpose: each reject file line names the key, column, value and reason.")
+    click.echo(f"source:  {result.source_path}")
+    click.echo(f"config:  {result.config_path}")
+    click.echo(f"look at the result:  {result.psql}")
+    click.echo(f"stop the server:     {result.stop_hint}")
 
 
 def main() -> None:

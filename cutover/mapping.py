@@ -1,0 +1,355 @@
+"""From a reflected source to a target plan: every table, column, key and index with its Postgres form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from psycopg import sql
+
+from cutover import sqltext
+from cutover.config import ColumnOverride, DatabaseConfig, Settings
+from cutover.errors import SchemaMismatchError
+from cutover.naming import Namer, shorten, snake_case
+from cutover.schema import ColumnProfile, Finding, Schema, Table, View, Trigger
+from cutover.sources.base import Source
+from cutover.typemap import INT_RANGES, ColumnPlan, plan_column, wanted_stats
+
+
+@dataclass
+class IndexPlan:
+    """A secondary index as Postgres will have it; `elements` are SQL (quoted columns or expressions)."""
+
+    name: str
+    source_name: str
+    elements: list[str]
+    columns: list[str]
+    unique: bool = False
+    where: str | None = None
+    descending: list[bool] = field(default_factory=list)
+
+    @property
+    def simple(self) -> bool:
+        """Plain ascending columns, no expressions: renderable as op.create_index(columns)."""
+        return len(self.columns) == len(self.elements) and not any(self.descending)
+
+
+@dataclass
+class UniquePlan:
+    """A UNIQUE constraint on target columns."""
+
+    name: str
+    columns: list[str]
+
+
+@dataclass
+class ForeignKeyPlan:
+    """A foreign key between target tables."""
+
+    name: str
+    columns: list[str]
+    ref_table: str
+    ref_columns: list[str]
+    on_delete: str | None = None
+    on_update: str | None = None
+
+
+@dataclass
+class TablePlan:
+    """How one table moves."""
+
+    source: Table
+    name: str
+    columns: list[ColumnPlan]
+    primary_key: list[str] = field(default_factory=list)
+    pk_name: str | None = None
+    uniques: list[UniquePlan] = field(default_factory=list)
+    indexes: list[IndexPlan] = field(default_factory=list)
+    foreign_keys: list[ForeignKeyPlan] = field(default_factory=list)
+    rows: int = 0
+    sequence_floor: int | None = None
+    profile: dict[str, ColumnProfile] = field(default_factory=dict)
+    unique_keys: list[tuple[str, ...]] = field(default_factory=list)
+    renames: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def column(self, source_name: str) -> ColumnPlan:
+        """The plan of the source column called `source_name`."""
+        for col in self.columns:
+            if col.source == source_name:
+                return col
+        raise KeyError(source_name)
+
+    @property
+    def identity_column(self) -> ColumnPlan | None:
+        return next((c for c in self.columns if c.identity), None)
+
+
+@dataclass
+class SchemaPlan:
+    """The whole target schema of one database."""
+
+    database: str
+    target_schema: str
+    mode: str
+    tables: list[TablePlan]
+    findings: list[Finding] = field(default_factory=list)
+    renames: list[tuple[str, str, str]] = field(default_factory=list)
+    views: list[View] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
+
+    def table(self, source_name: str) -> TablePlan:
+        """The plan of the source table called `source_name`."""
+        for t in self.tables:
+            if t.source.name == source_name:
+                return t
+        from cutover.errors import UnknownChoiceError
+
+        raise UnknownChoiceError("table", source_name, [t.source.name for t in self.tables])
+
+
+@dataclass
+class CatalogColumn:
+    """A column of an existing target table."""
+
+    name: str
+    pg_type: str
+    nullable: bool
+    has_default: bool
+    identity: bool
+
+
+Catalog = dict[str, dict[str, CatalogColumn]]
+
+
+def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: Catalog | None = None) -> SchemaPlan:
+    """Reflect, profile and map every source table; with a catalog, fit an existing target schema."""
+    schema = source.reflect()
+    tables = [t for t in schema.tables if db.tables is None or t.name in db.tables]
+    mode = "existing" if catalog is not None else "create"
+    plan = SchemaPlan(db.name, db.target_schema, mode, [], list(schema.findings), views=schema.views, triggers=schema.triggers)
+    relations = Namer(db.snake_case)
+    floors: dict[str, int] = getattr(source, "sequence_values", lambda: {})()
+    for table in tables:
+        if catalog is not None:
+            target_name = _match_name(table.name, catalog, db.snake_case)
+            if target_name is None:
+                raise SchemaMismatchError(
+                    f"table {table.name} has no counterpart in the existing target schema {db.target_schema}",
+                    table=table.name,
+                    hint="create it with the app's migrations first, or list the tables to move in cutover.toml (tables = [...])",
+                )
+            relations.taken.add(target_name)
+        else:
+            target_name = relations.name(table.name, "table")
+        plan.tables.append(_map_table(source, table, target_name, db, settings, plan.findings, floors, catalog))
+    if catalog is None:
+        by_source = {t.source.name: t for t in plan.tables}
+        for tp in plan.tables:
+            _keys_and_indexes(tp, relations, plan.findings)
+        for tp in plan.tables:
+            _foreign_keys(tp, by_source, relations, plan.findings)
+    plan.renames = relations.changes + [r for t in plan.tables for r in t.renames]
+    _case_collisions(plan)
+    return plan
+
+
+def _match_name(name: str, names: dict[str, Any] | set[str], snake: bool) -> str | None:
+    if name in names:
+        return name
+    for candidate in (name.lower(), snake_case(name)):
+        if candidate in names:
+            return candidate
+    folded = {n.lower(): n for n in names}
+    return folded.get(name.lower())
+
+
+def _map_table(
+    source: Source,
+    table: Table,
+    target_name: str,
+    db: DatabaseConfig,
+    settings: Settings,
+    findings: list[Finding],
+    floors: dict[str, int],
+    catalog: Catalog | None,
+) -> TablePlan:
+    existing = catalog[target_name] if catalog is not None else None
+    overrides: dict[str, ColumnOverride | None] = {}
+    for col in table.columns:
+        ov = db.override(table.name, col.name)
+        if existing is not None:
+            tcol = _match_name(ov.rename if ov and ov.rename else col.name, existing, db.snake_case)
+            if tcol is not None:
+                ov = ColumnOverride(type=existing[tcol].pg_type, rename=tcol)
+        overrides[col.name] = ov
+    wanted = {c.name: wanted_stats(c, settings, overrides[c.name]) for c in table.columns}
+    profile = source.profile(table, wanted)
+    columns: list[ColumnPlan] = []
+    namer = Namer(db.snake_case)
+    missing: list[str] = []
+    for col in table.columns:
+        ov = overrides[col.name]
+        if existing is not None:
+            if ov is None or ov.rename is None:
+                missing.append(col.name)
+                continue
+            name = ov.rename
+        else:
+            name = namer.name(ov.rename if ov and ov.rename else col.name, "column", convert=not (ov and ov.rename))
+        cprof = profile.columns.get(col.name, ColumnProfile())
+        samples = None
+        if cprof.texts and cprof.iso_dates == cprof.texts:
+            samples = source.sample(table, col.name, min(settings.sample_rows, 200))
+        cplan, cfind = plan_column(table, col, cprof, settings, ov, name, samples)
+        if existing is not None:
+            tcol = existing[name]
+            cplan.reason, cplan.why = "catalog", f"existing target column {name} {tcol.pg_type}"
+            cplan.nullable, cplan.identity = tcol.nullable, tcol.identity
+        elif col.default is not None and not cplan.identity:
+            translated = sqltext.translate_default(col.default, cplan.pg_type)
+            cplan.default = translated.sql
+            if translated.reason:
+                findings.append(Finding("warning", "default_untranslated", f"{table.name}.{col.name}: {translated.reason}; the column gets no default", table=table.name, column=col.name, fix="add the default in the schema revision by hand if the app relies on it"))
+        findings.extend(cfind)
+        columns.append(cplan)
+    if missing:
+        raise SchemaMismatchError(
+            f"source columns without a target column in {target_name}: {', '.join(missing)}",
+            table=table.name,
+            column=missing[0],
+            hint="add them with a migration, or map them with columns.\"table.col\" = { rename = \"target_col\" } in cutover.toml",
+        )
+    if existing is not None:
+        carried = {c.name for c in columns}
+        required = [n for n, c in existing.items() if n not in carried and not c.nullable and not c.has_default and not c.identity]
+        if required:
+            raise SchemaMismatchError(f"target columns {', '.join(required)} of {target_name} are NOT NULL without a default and have no source column", table=table.name, column=required[0])
+    tp = TablePlan(table, target_name, columns, rows=profile.rows, profile=profile.columns)
+    tp.renames = [(k, f"{table.name}.{s}", f"{target_name}.{t}") for k, s, t in namer.changes]
+    tp.primary_key = [tp.column(c).name for c in table.primary_key if any(cp.source == c for cp in columns)]
+    if not table.primary_key:
+        findings.append(Finding("warning", "no_primary_key", f"table {table.name} has no primary key", table=table.name, fix="add one before the app relies on row identity (rejects and resume use the rowid meanwhile)"))
+    if tp.identity_column is not None and table.name in floors:
+        tp.sequence_floor = floors[table.name]
+    return tp
+
+
+def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) -> None:
+    t = tp.source
+    cols = {c.source: c for c in tp.columns}
+    if tp.primary_key:
+        tp.pk_name = relations.name(f"{tp.name}_pkey", "constraint", convert=False)
+    keys = [tuple(tp.primary_key)]
+    for u in t.uniques:
+        names = [cols[c].name for c in u.columns]
+        tp.uniques.append(UniquePlan(relations.name(f"{tp.name}_{'_'.join(names)}_key", "constraint", convert=False), names))
+        keys.append(tuple(names))
+    booleans = {c.source for c in tp.columns if c.family == "boolean"}
+
+    def rename(name: str) -> str | None:
+        col = cols.get(name)
+        return sql.Identifier(col.name).as_string() if col else None  # type: ignore[arg-type]
+
+    for idx in t.indexes:
+        elements, plain, desc = [], [], []
+        ok = True
+        for el in idx.columns:
+            if el.expression is not None:
+                translated = sqltext.translate_expression(el.expression, rename, booleans)
+                if translated is None:
+                    ok = False
+                    break
+                elements.append(f"({translated})")
+            else:
+                if el.name not in cols:
+                    ok = False
+                    break
+                elements.append(sql.Identifier(cols[el.name].name).as_string() + (" DESC" if el.descending else ""))  # type: ignore[arg-type]
+                plain.append(cols[el.name].name)
+            desc.append(el.descending)
+        where = None
+        if ok and idx.where:
+            where = sqltext.translate_expression(idx.where, rename, booleans)
+            ok = where is not None
+        if not ok:
+            findings.append(Finding("warning", "index_untranslated", f"index {idx.name} on {t.name} uses SQL cutover cannot translate safely; it is not created", table=t.name, fix="recreate it by hand in the second Alembic revision"))
+            continue
+        name = relations.name(idx.name, "index")
+        tp.indexes.append(IndexPlan(name, idx.name, elements, plain, idx.unique, where, desc))
+        if idx.unique and not where and len(plain) == len(elements):
+            keys.append(tuple(plain))
+    tp.unique_keys = keys
+
+
+def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Namer, findings: list[Finding]) -> None:
+    t = tp.source
+    cols = {c.source: c for c in tp.columns}
+    for fk in t.foreign_keys:
+        parent = by_source.get(fk.ref_table) or next((p for p in by_source.values() if p.source.name.lower() == fk.ref_table.lower()), None)
+        if parent is None:
+            findings.append(Finding("warning", "fk_dangling", f"{t.name}: foreign key to {fk.ref_table}, which does not exist; not created", table=t.name))
+            continue
+        try:
+            ref_cols = [parent.column(c).name for c in fk.ref_columns]
+            fk_cols = [cols[c].name for c in fk.columns]
+        except KeyError:
+            findings.append(Finding("warning", "fk_dangling", f"{t.name}: foreign key to {fk.ref_table}({', '.join(fk.ref_columns)}) names missing columns; not created", table=t.name))
+            continue
+        if sorted(ref_cols) not in [sorted(k) for k in parent.unique_keys]:
+            findings.append(Finding("warning", "fk_not_unique", f"{t.name}: foreign key to {parent.name}({', '.join(ref_cols)}), which is not a primary key or unique; Postgres cannot enforce it, not created", table=t.name, fix="add a unique constraint on the referenced columns"))
+            continue
+        _match_key_types(tp, fk_cols, parent, ref_cols)
+        name = relations.name(shorten(f"{tp.name}_{'_'.join(fk_cols)}_fkey"), "constraint", convert=False)
+        tp.foreign_keys.append(ForeignKeyPlan(name, fk_cols, parent.name, ref_cols, fk.on_delete, fk.on_update))
+
+
+def _match_key_types(child: TablePlan, columns: list[str], parent: TablePlan, ref_columns: list[str]) -> None:
+    """A foreign key column takes its referenced integer column's width (INTEGER → bigint rowid keys)."""
+    widths = {"smallint": 0, "integer": 1, "bigint": 2}
+    by_name = {c.name: c for c in child.columns}
+    parent_cols = {c.name: c for c in parent.columns}
+    for col_name, ref_name in zip(columns, ref_columns):
+        col, ref = by_name[col_name], parent_cols[ref_name]
+        if col.base_type in widths and ref.base_type in widths and widths[ref.base_type] > widths[col.base_type] and col.reason != "override":
+            col.pg_type = ref.base_type
+            col.why += f"; widened to {ref.base_type} like the key it references ({parent.name}.{ref.name})"
+            if col.coercion == "integer":
+                low, high = INT_RANGES[ref.base_type]
+                col.options.update(low=low, high=high, pg_type=ref.base_type)
+
+
+def _case_collisions(plan: SchemaPlan) -> None:
+    seen: dict[str, str] = {}
+    for tp in plan.tables:
+        key = tp.name.lower()
+        if key in seen and seen[key] != tp.name:
+            plan.findings.append(Finding("warning", "case_collision", f"tables {seen[key]} and {tp.name} differ only in case; in Postgres they stay apart only while quoted", table=tp.name, fix="rename one, or keep quoting both in the app's SQL"))
+        seen[key] = tp.name
+    for kind, old, new in plan.renames:
+        if len(old.split(".")[-1].encode()) > 63:
+            plan.findings.append(Finding("info", "long_identifier", f"{kind} {old} is longer than 63 bytes; named {new}", fix="rename it at the source, or accept the shortened name"))
+
+
+def tables_in_load_order(plan: SchemaPlan) -> list[TablePlan]:
+    """Parents before children (cycles broken by the original order); FKs come after the load anyway."""
+    ordered: list[TablePlan] = []
+    done: set[str] = set()
+    by_name = {t.name: t for t in plan.tables}
+
+    def visit(tp: TablePlan, stack: set[str]) -> None:
+        if tp.name in done or tp.name in stack:
+            return
+        stack.add(tp.name)
+        for fk in tp.foreign_keys:
+            parent = by_name.get(fk.ref_table)
+            if parent is not None and parent is not tp:
+                visit(parent, stack)
+        done.add(tp.name)
+        ordered.append(tp)
+
+    for tp in plan.tables:
+        visit(tp, set())
+    return ordered
+
+
+Renamer = Callable[[str], str | None]

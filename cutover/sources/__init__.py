@@ -1,0 +1,23 @@
+"""Source readers: each turns its catalog into the neutral schema model and streams rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cutover import urls
+from cutover.errors import UnknownChoiceError
+from cutover.sources.base import Source
+
+
+def open_source(url: str, base_dir: Path | None = None) -> Source:
+    """Open the source a URL names (sqlite:///… or mssql+…://…)."""
+    parsed = urls.parse(url)
+    if parsed.kind == "sqlite":
+        from cutover.sources.sqlite import SqliteSource
+
+        return SqliteSource(urls.sqlite_path(url, base_dir))
+    if parsed.kind == "mssql":
+        from cutover.sources import mssql  # type: ignore[attr-defined]
+
+        return mssql.MssqlSource(url)  # type: ignore[no-any-return]
+    raise UnknownChoiceError("source kind", parsed.kind, ["sqlite", "mssql"])

@@ -1,0 +1,67 @@
+"""The protocol every source reader follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+from cutover.schema import Schema, Table, TableProfile
+
+
+@dataclass
+class Batch:
+    """A bounded run of rows in key order; each row is (*key, *values)."""
+
+    rows: list[tuple[Any, ...]]
+    key_width: int
+    suspect: bool = False
+
+    @property
+    def last_key(self) -> tuple[Any, ...]:
+        return tuple(self.rows[-1][: self.key_width])
+
+
+@dataclass
+class SourceInfo:
+    """What kind of source, which version, how big."""
+
+    kind: str
+    version: str
+    size_bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class InvalidText:
+    """Stands in for a text value whose bytes are not valid UTF-8."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"InvalidText({self.raw[:40]!r})"
+
+
+class Source(Protocol):
+    """A readable source database."""
+
+    kind: str
+
+    def describe(self) -> SourceInfo: ...
+
+    def reflect(self) -> Schema: ...
+
+    def count(self, table: Table) -> int: ...
+
+    def profile(self, table: Table, wanted: dict[str, set[str]]) -> TableProfile: ...
+
+    def sample(self, table: Table, column: str, limit: int) -> list[Any]: ...
+
+    def key_columns(self, table: Table) -> list[str]: ...
+
+    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None) -> Iterator[Batch]: ...
+
+    def fingerprint(self) -> str: ...
+
+    def close(self) -> None: ...

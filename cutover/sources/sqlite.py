@@ -1,0 +1,402 @@
+"""SQLite source: reflection from the catalog, a profiling scan, and keyset-paged streaming."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.request import pathname2url
+
+from cutover import sqltext
+from cutover.errors import SourceError
+from cutover.schema import (
+    Column,
+    ColumnProfile,
+    Finding,
+    ForeignKey,
+    Index,
+    IndexColumn,
+    Schema,
+    Table,
+    TableProfile,
+    Trigger,
+    UniqueConstraint,
+    View,
+)
+from cutover.sources.base import Batch, InvalidText, SourceInfo
+
+BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
+_WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
+_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+
+
+def quote_ident(name: str) -> str:
+    """SQLite identifier quoting (this SQL only ever goes to the source, read-only)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lenient_text(raw: bytes) -> str | InvalidText:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return InvalidText(raw)
+
+
+class SqliteSource:
+    """A SQLite database file, opened read-only."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceError(f"SQLite file not found: {self.path}", path=str(self.path), hint="check the source URL in cutover.toml (sqlite:///relative or sqlite:////absolute)")
+        uri = f"file:{pathname2url(str(self.path.resolve()))}?mode=ro"
+        try:
+            self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self.conn.execute("PRAGMA query_only = 1")
+            self.conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"cannot open {self.path} as SQLite: {exc}", path=str(self.path)) from exc
+        self.stand_in_collations = self._register_collations()
+        self._schema: Schema | None = None
+
+    # -- catalog ---------------------------------------------------------------------------
+
+    def describe(self) -> SourceInfo:
+        """SQLite library version, file size, journal mode."""
+        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        size = self.path.stat().st_size
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.exists():
+            size += wal.stat().st_size
+        notes = [f"journal_mode={mode}"]
+        if self.stand_in_collations:
+            notes.append("stand-in collations: " + ", ".join(sorted(self.stand_in_collations)))
+        return SourceInfo("sqlite", sqlite3.sqlite_version, size, notes)
+
+    def _register_collations(self) -> set[str]:
+        rows = self.conn.execute("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL").fetchall()
+        names: set[str] = set()
+        for (sql,) in rows:
+            names |= {n for n in sqltext.collations(sql) if n.upper() not in BUILTIN_COLLATIONS}
+        for name in names:
+            # The file declares a collation this sqlite3 lacks; byte order keeps reads working.
+            self.conn.create_collation(name, lambda a, b: (a > b) - (a < b))
+        return names
+
+    def reflect(self) -> Schema:
+        """Tables, columns, keys, indexes, views and triggers of the main database."""
+        if self._schema is not None:
+            return self._schema
+        kinds = {row[1]: row[2] for row in self.conn.execute("PRAGMA main.table_list")}
+        catalog = self.conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid"
+        ).fetchall()
+        schema = Schema(tables=[])
+        for obj_type, name, tbl_name, sql in catalog:
+            if obj_type == "table":
+                if name.startswith("sqlite_"):
+                    continue
+                kind = kinds.get(name, "table")
+                if kind == "shadow":
+                    continue
+                if kind == "virtual" or (sql or "").upper().startswith("CREATE VIRTUAL"):
+                    schema.findings.append(Finding("warning", "virtual_table", f"virtual table {name} is not carried (its module has no Postgres equivalent)", table=name, fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN index)"))
+                    continue
+                schema.tables.append(self._table(name, sql or ""))
+            elif obj_type == "view":
+                schema.views.append(View(name, sql))
+                schema.findings.append(Finding("warning", "view", f"view {name} is not carried", table=name, fix="recreate it in a follow-up Alembic revision"))
+            elif obj_type == "trigger":
+                schema.triggers.append(Trigger(name, tbl_name, sql))
+                schema.findings.append(Finding("warning", "trigger", f"trigger {name} on {tbl_name} is not carried", table=tbl_name, fix="rewrite it as a PL/pgSQL trigger function"))
+        for name in sorted(self.stand_in_collations):
+            schema.findings.append(Finding("warning", "collation", f"collation {name} is declared by the file but unknown to sqlite3; a byte-order stand-in was used to read it", fix="choose a Postgres collation (or citext) for the affected columns"))
+        self._schema = schema
+        return schema
+
+    def _table(self, name: str, sql: str) -> Table:
+        q = quote_ident(name)
+        xinfo = self.conn.execute(f"PRAGMA main.table_xinfo({q})").fetchall()
+        columns: list[Column] = []
+        pk: list[tuple[int, str]] = []
+        autoincrement = bool(_AUTOINCREMENT.search(sql))
+        for cid, col, decl, notnull, default, pk_pos, hidden in xinfo:
+            if hidden == 1:  # a virtual table's hidden column
+                continue
+            columns.append(Column(name=col, declared_type=decl or "", nullable=not notnull, default=default, collation=None, generated="generated" if hidden in (2, 3) else None))
+            if pk_pos:
+                pk.append((pk_pos, col))
+        primary_key = [c for _, c in sorted(pk)]
+        has_rowid = not _WITHOUT_ROWID.search(sql)
+        table = Table(name=name, columns=columns, primary_key=primary_key, has_rowid=has_rowid, sql=sql)
+        if has_rowid and len(primary_key) == 1:
+            col = table.column(primary_key[0])
+            if col.declared_type.strip().upper() == "INTEGER":
+                table.rowid_alias = col.name
+                col.autoincrement = autoincrement
+                col.nullable = False
+        for col in columns:
+            if col.name in primary_key:
+                col.nullable = False
+        self._collations(table, sql)
+        self._indexes(table)
+        self._foreign_keys(table)
+        return table
+
+    def _collations(self, table: Table, sql: str) -> None:
+        tokens = sqltext.tokenize(sql)
+        try:
+            start = next(i for i, t in enumerate(tokens) if t.text == "(")
+            body = tokens[start + 1 : sqltext.matching_paren(tokens, start)]
+        except (StopIteration, ValueError):
+            return
+        for part in sqltext.split_top_level(body):
+            name = part[0].ident
+            for prev, tok in zip(part, part[1:]):
+                if prev.upper == "COLLATE" and tok.ident and name:
+                    for col in table.columns:
+                        if col.name == name:
+                            col.collation = tok.ident
+
+    def _indexes(self, table: Table) -> None:
+        q = quote_ident(table.name)
+        for _seq, idx_name, unique, origin, partial in self.conn.execute(f"PRAGMA main.index_list({q})").fetchall():
+            if origin == "pk":
+                continue
+            info = [r for r in self.conn.execute(f"PRAGMA main.index_xinfo({quote_ident(idx_name)})").fetchall() if r[5]]
+            if origin == "u":
+                table.uniques.append(UniqueConstraint(None, [r[2] for r in info]))
+                continue
+            sql_row = self.conn.execute("SELECT sql FROM sqlite_schema WHERE type='index' AND name=?", (idx_name,)).fetchone()
+            index_sql = sql_row[0] if sql_row else ""
+            elements, where = _parse_index_sql(index_sql)
+            cols: list[IndexColumn] = []
+            for pos, (_seqno, cid, cname, desc, coll, _key) in enumerate(info):
+                expression = None
+                if cid == -2:
+                    expression = elements[pos] if pos < len(elements) else "?"
+                cols.append(IndexColumn(cname, expression, bool(desc), coll if coll != "BINARY" else None))
+            table.indexes.append(Index(idx_name, cols, bool(unique), where if partial else None))
+
+    def _foreign_keys(self, table: Table) -> None:
+        rows = self.conn.execute(f"PRAGMA main.foreign_key_list({quote_ident(table.name)})").fetchall()
+        groups: dict[int, list[Any]] = {}
+        for row in rows:
+            groups.setdefault(row[0], []).append(row)
+        for fk_rows in groups.values():
+            fk_rows.sort(key=lambda r: r[1])
+            ref_table = fk_rows[0][2]
+            ref_cols = [r[4] for r in fk_rows]
+            if any(c is None for c in ref_cols):
+                ref_cols = self._primary_key_of(ref_table)
+            actions = [None if a in ("NO ACTION", None) else a for a in (fk_rows[0][5], fk_rows[0][6])]
+            table.foreign_keys.append(ForeignKey(None, [r[3] for r in fk_rows], ref_table, list(ref_cols), on_update=actions[0], on_delete=actions[1]))
+
+    def _primary_key_of(self, table: str) -> list[str]:
+        rows = self.conn.execute(f"PRAGMA main.table_info({quote_ident(table)})").fetchall()
+        return [r[1] for r in sorted((r for r in rows if r[5]), key=lambda r: r[5])]
+
+    # -- data ------------------------------------------------------------------------------
+
+    def count(self, table: Table) -> int:
+        """Exact row count."""
+        return int(self.conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0])
+
+    def key_columns(self, table: Table) -> list[str]:
+        """The key rows are streamed and resumed by: rowid, or the primary key of a WITHOUT ROWID table."""
+        if table.rowid_alias:
+            return [table.rowid_alias]
+        if table.has_rowid:
+            taken = {c.name.lower() for c in table.columns}
+            for alias in ("rowid", "_rowid_", "oid"):
+                if alias not in taken:
+                    return [alias]
+            raise SourceError("table has columns named rowid, _rowid_ and oid; cannot address its rows", table=table.name)
+        return list(table.primary_key)
+
+    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None) -> Iterator[Batch]:
+        """Rows in key order, batch_size at a time, each (*key, *columns); starts after `after`."""
+        keys = self.key_columns(table)
+        key_sql = ", ".join(quote_ident(k) if k in table.primary_key else k for k in keys)
+        select = ", ".join([key_sql] + [quote_ident(c) for c in columns])
+        order = key_sql
+        tname = quote_ident(table.name)
+        first = f"SELECT {select} FROM {tname} ORDER BY {order} LIMIT ?"
+        cond = f"({key_sql}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else f"{key_sql} > ?"
+        nxt = f"SELECT {select} FROM {tname} WHERE {cond} ORDER BY {order} LIMIT ?"
+        width = len(keys)
+        last = after
+        while True:
+            sql, params = (first, (batch_size,)) if last is None else (nxt, (*last, batch_size))
+            suspect = False
+            try:
+                rows = self.conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc).lower():
+                    raise SourceError(f"reading {table.name} failed: {exc}", table=table.name) from exc
+                rows = self._read_lenient(sql, params)
+                suspect = True
+            if not rows:
+                return
+            yield Batch(rows, width, suspect)
+            if len(rows) < batch_size:
+                return
+            last = tuple(rows[-1][:width])
+
+    def _read_lenient(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Re-read a batch whose text is not all UTF-8, marking the bad values."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        previous = self.conn.text_factory
+        self.conn.text_factory = _lenient_text
+        try:
+            return cur.execute(sql, params).fetchall()
+        finally:
+            self.conn.text_factory = previous
+
+    def sample(self, table: Table, column: str, limit: int) -> list[Any]:
+        """Up to `limit` non-null values of a column, spread over the table."""
+        q = quote_ident(column)
+        total = self.count(table)
+        step = max(1, total // max(limit, 1))
+        keys = self.key_columns(table)
+        if table.has_rowid and step > 1:
+            sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL AND ({keys[0]} % ?) = 0 LIMIT ?"
+            params: tuple[Any, ...] = (step, limit)
+        else:
+            sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL LIMIT ?"
+            params = (limit,)
+        previous = self.conn.text_factory
+        self.conn.text_factory = _lenient_text
+        try:
+            values = [r[0] for r in self.conn.execute(sql, params)]
+            if len(values) < limit and step > 1:
+                extra = self.conn.execute(f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL LIMIT ?", (limit - len(values),))
+                values += [r[0] for r in extra]
+            return values
+        finally:
+            self.conn.text_factory = previous
+
+    def profile(self, table: Table, wanted: dict[str, set[str]]) -> TableProfile:
+        """One scan of the table computing, per column, the statistics `wanted` names."""
+        exprs: list[str] = ["count(*)"]
+        slots: list[tuple[str, str]] = []
+        for col, stats in wanted.items():
+            q = quote_ident(col)
+            for stat in sorted(stats | {"classes"}):
+                for field_name, sql in _profile_sql(stat, q):
+                    exprs.append(sql)
+                    slots.append((col, field_name))
+        row = self.conn.execute(f"SELECT {', '.join(exprs)} FROM {quote_ident(table.name)}").fetchone()
+        result = TableProfile(rows=int(row[0]))
+        for (col, field_name), value in zip(slots, row[1:]):
+            prof = result.columns.setdefault(col, ColumnProfile())
+            setattr(prof, field_name, value if field_name.startswith(("min_", "max_")) else int(value or 0))
+        return result
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction for the whole load: every table is read as of the same moment."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("ROLLBACK")
+
+    def sequence_values(self) -> dict[str, int]:
+        """AUTOINCREMENT high-water marks from sqlite_sequence (never reused, so the identity continues past them)."""
+        exists = self.conn.execute("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").fetchone()
+        if not exists:
+            return {}
+        return {name: int(seq) for name, seq in self.conn.execute("SELECT name, seq FROM sqlite_sequence") if seq is not None}
+
+    def fingerprint(self) -> str:
+        """Changes when the source's data changes (data_version is per connection; use file state)."""
+        parts = []
+        for suffix in ("", "-wal"):
+            p = self.path.with_name(self.path.name + suffix)
+            if p.exists():
+                st = p.stat()
+                parts.append(f"{suffix}:{st.st_size}:{st.st_mtime_ns}")
+        parts.append(str(self.conn.execute("PRAGMA schema_version").fetchone()[0]))
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
+    t = f"typeof({q})"
+    if stat == "classes":
+        return [
+            ("nulls", f"sum({q} IS NULL)"),
+            ("integers", f"sum({t} = 'integer')"),
+            ("reals", f"sum({t} = 'real')"),
+            ("texts", f"sum({t} = 'text')"),
+            ("blobs", f"sum({t} = 'blob')"),
+        ]
+    if stat == "int_range":
+        return [
+            ("min_int", f"min(CASE WHEN {t} = 'integer' THEN {q} END)"),
+            ("max_int", f"max(CASE WHEN {t} = 'integer' THEN {q} END)"),
+            ("integral_reals", f"sum({t} = 'real' AND {q} = CAST({q} AS INTEGER))"),
+        ]
+    if stat == "num_range":
+        return [
+            ("min_num", f"min(CASE WHEN {t} IN ('integer', 'real') THEN {q} END)"),
+            ("max_num", f"max(CASE WHEN {t} IN ('integer', 'real') THEN {q} END)"),
+        ]
+    if stat == "text_length":
+        return [("max_text_length", f"max(CASE WHEN {t} = 'text' THEN length({q}) END)")]
+    if stat == "json":
+        return [
+            ("json_containers", f"sum({t} = 'text' AND substr(ltrim({q}), 1, 1) IN ('{{', '[') AND json_valid({q}))"),
+            ("json_invalid", f"sum({t} = 'text' AND NOT json_valid({q}))"),
+        ]
+    if stat == "dates":
+        return [
+            ("iso_dates", f"sum({t} = 'text' AND {q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*')"),
+            ("tz_offsets", f"sum({t} = 'text' AND ({q} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {q} GLOB '*[+-][0-9][0-9][0-9][0-9]' OR {q} GLOB '*Z'))"),
+        ]
+    if stat == "bools":
+        return [
+            ("zero_one", f"sum({t} = 'integer' AND {q} IN (0, 1))"),
+            ("bool_words", f"sum({t} = 'text' AND lower(trim({q})) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off', '0', '1'))"),
+        ]
+    if stat == "nul":
+        return [("nul_chars", f"sum({t} = 'text' AND instr(CAST({q} AS BLOB), x'00') > 0)")]
+    if stat == "blob_length":
+        return [
+            ("min_blob_length", f"min(CASE WHEN {t} = 'blob' THEN length({q}) END)"),
+            ("max_blob_length", f"max(CASE WHEN {t} = 'blob' THEN length({q}) END)"),
+        ]
+    raise ValueError(f"unknown profile statistic {stat!r}")
+
+
+def _parse_index_sql(sql: str) -> tuple[list[str], str | None]:
+    """The element texts and the WHERE clause of a CREATE INDEX statement."""
+    tokens = sqltext.tokenize(sql)
+    try:
+        on = next(i for i, t in enumerate(tokens) if t.upper == "ON")
+        start = next(i for i in range(on, len(tokens)) if tokens[i].text == "(")
+        end = sqltext.matching_paren(tokens, start)
+    except (StopIteration, ValueError):
+        return [], None
+    elements = []
+    for part in sqltext.split_top_level(tokens[start + 1 : end]):
+        while part and part[-1].upper in ("ASC", "DESC"):
+            part = part[:-1]
+        if len(part) >= 2 and part[-2].upper == "COLLATE":
+            part = part[:-2]
+        elements.append(sqltext.join(part))
+    rest = tokens[end + 1 :]
+    where = None
+    if rest and rest[0].upper == "WHERE":
+        where = sqltext.join([t for t in rest[1:] if t.text != ";"])
+    return elements, where

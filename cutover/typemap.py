@@ -1,0 +1,369 @@
+"""Source type → Postgres type and coercion: a declarative rule table, refined by the data.
+
+The rule table (RULES) is documented in docs/typemap.md. Every column plan says why it got its
+type: `declared` (the rule table), `sampled` (the data refined it), `override` (cutover.toml),
+or `catalog` (an existing target table).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cutover.config import ColumnOverride, Settings
+from cutover.schema import Column, ColumnProfile, Finding, Table
+
+INT_RANGES = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+
+BOOL_NAME = re.compile(r"^(is|has|can|should|was|allow|enable|use)_|_(flag|enabled|active|deleted|archived|verified|visible|done)$|^(enabled|active|deleted|archived|verified|visible|done|pinned|starred|published|hidden)$", re.IGNORECASE)
+EPOCH_NAME = re.compile(r"(_at|_on|_time|_ts|time|date|timestamp|_when)$", re.IGNORECASE)
+
+# Epoch magnitudes: seconds reach 1e10 in the year 2286; milliseconds and microseconds follow.
+EPOCH_UNITS = (("seconds", 1e11), ("milliseconds", 1e14), ("microseconds", 1e17))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the rule table: declared type pattern → Postgres type and coercion family."""
+
+    pattern: str
+    pg_type: str
+    family: str
+    note: str = ""
+
+    def match(self, declared: str) -> re.Match[str] | None:
+        return re.fullmatch(self.pattern, declared)
+
+
+# Order matters: the first matching pattern wins. {n}, {p}, {s} come from the declared parameters.
+RULES: tuple[Rule, ...] = (
+    Rule(r"(TINYINT|INT1|SMALLINT|INT2)(\(\d+\))?", "smallint", "integer", "widened to integer/bigint when the data needs it"),
+    Rule(r"(INT|INTEGER|MEDIUMINT|INT4)(\(\d+\))?", "integer", "integer", "widened to bigint when values exceed 32 bits; INTEGER PRIMARY KEY becomes bigint identity"),
+    Rule(r"(BIGINT|INT8|UNSIGNED BIG INT|INTEGER64|LONG)(\(\d+\))?", "bigint", "integer"),
+    Rule(r"(REAL|DOUBLE|DOUBLE PRECISION|FLOAT|FLOAT8)(\(\d+\))?", "double precision", "float"),
+    Rule(r"FLOAT4", "real", "float"),
+    Rule(r"(NUMERIC|DECIMAL|NUMBER)\((?P<p>\d+)\s*,\s*(?P<s>\d+)\)", "numeric({p},{s})", "decimal"),
+    Rule(r"(NUMERIC|DECIMAL|NUMBER)\((?P<p>\d+)\)", "numeric({p})", "decimal"),
+    Rule(r"(NUMERIC|DECIMAL|NUMBER|MONEY)", "numeric", "decimal"),
+    Rule(r"(BOOLEAN|BOOL|BIT)", "boolean", "boolean", "0/1 and true/false/t/f/yes/no/y/n/on/off (any case) are booleans"),
+    Rule(r"(TIMESTAMPTZ|TIMESTAMP WITH TIME ZONE|DATETIMEOFFSET|DATETIMETZ)(\(\d\))?", "timestamptz", "timestamp", "naive values are read in naive_timezone (UTC)"),
+    Rule(r"(DATETIME|TIMESTAMP|DATETIME2|SMALLDATETIME|TIMESTAMP WITHOUT TIME ZONE)(\(\d\))?", "timestamp", "timestamp", "timestamptz when the values carry offsets or timestamps='timestamptz'"),
+    Rule(r"DATE", "date", "date"),
+    Rule(r"(TIME|TIME WITHOUT TIME ZONE)(\(\d\))?", "time", "time"),
+    Rule(r"(VARCHAR|NVARCHAR|CHARACTER VARYING|VARYING CHARACTER|NATIONAL VARCHAR|NATIONAL CHARACTER VARYING|VARCHAR2|NVARCHAR2)\s*\((?P<n>\d+)\)", "varchar({n})", "text", "lengths are enforced: longer values are rejected"),
+    Rule(r"(CHAR|NCHAR|CHARACTER|NATIVE CHARACTER|NATIONAL CHARACTER)\s*\((?P<n>\d+)\)", "char({n})", "text", "lengths are enforced: longer values are rejected"),
+    Rule(r"(TEXT|CLOB|VARCHAR|NVARCHAR|CHAR|CHARACTER|STRING|LONGTEXT|MEDIUMTEXT|TINYTEXT|NTEXT|CHARACTER VARYING|CITEXT)", "text", "text", "jsonb or timestamp when every value is JSON or ISO dates"),
+    Rule(r"(BLOB|BINARY|VARBINARY|LONGBLOB|MEDIUMBLOB|TINYBLOB|BYTEA|IMAGE)(\s*\(\d+\))?", "bytea", "bytes"),
+    Rule(r"(JSON|JSONB)", "jsonb", "json", "invalid JSON is rejected"),
+    Rule(r"(UUID|GUID|UNIQUEIDENTIFIER)", "uuid", "uuid"),
+)
+
+
+@dataclass
+class ColumnPlan:
+    """How one column moves: its target name and type, the coercion, and why."""
+
+    source: str
+    name: str
+    pg_type: str
+    family: str
+    reason: str
+    why: str
+    nullable: bool = True
+    default: str | None = None
+    identity: bool = False
+    coercion: str = "identity"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_type(self) -> str:
+        return pg_base(self.pg_type)
+
+
+def pg_base(pg_type: str) -> str:
+    """'varchar(200)' → 'varchar'; 'timestamp with time zone' → 'timestamptz'."""
+    base = pg_type.split("(")[0].strip().lower()
+    return {
+        "character varying": "varchar",
+        "character": "char",
+        "timestamp with time zone": "timestamptz",
+        "timestamp without time zone": "timestamp",
+        "time without time zone": "time",
+        "int": "integer",
+        "int4": "integer",
+        "int8": "bigint",
+        "int2": "smallint",
+        "float8": "double precision",
+        "float4": "real",
+        "bool": "boolean",
+        "decimal": "numeric",
+    }.get(base, base)
+
+
+def family_of(pg_type: str) -> str:
+    """The coercion family of a Postgres type (for existing target tables and overrides)."""
+    base = pg_base(pg_type)
+    if base in INT_RANGES:
+        return "integer"
+    if base in ("double precision", "real"):
+        return "float"
+    if base == "numeric":
+        return "decimal"
+    if base in ("varchar", "char", "text", "citext", "name"):
+        return "text"
+    if base in ("timestamp", "timestamptz"):
+        return "timestamp"
+    mapping = {"boolean": "boolean", "date": "date", "time": "time", "bytea": "bytes", "jsonb": "json", "json": "json", "uuid": "uuid", "vector": "vector", "halfvec": "vector"}
+    return mapping.get(base, "text")
+
+
+def normalise_declared(declared: str) -> str:
+    """Upper-case, single spaces, UNSIGNED dropped: the form the rule table matches."""
+    text = re.sub(r"\s+", " ", declared.strip().upper())
+    text = re.sub(r"\bUNSIGNED\b|\bSIGNED\b|\bZEROFILL\b", "", text).strip()
+    return re.sub(r"\s*\(\s*", "(", re.sub(r"\s*\)", ")", text))
+
+
+def declared_rule(declared: str) -> tuple[str, str, str] | None:
+    """(pg_type, family, rule note) from the rule table, or None for an unknown type name."""
+    norm = normalise_declared(declared)
+    for rule in RULES:
+        m = rule.match(norm)
+        if m:
+            params = {k: v for k, v in m.groupdict().items() if v is not None}
+            return rule.pg_type.format(**params), rule.family, rule.note
+    return None
+
+
+def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | None) -> set[str]:
+    """Which profile statistics decide this column's type and coercion."""
+    if override is not None and override.type:
+        family = family_of(override.type)
+    else:
+        rule = declared_rule(column.declared_type) if column.declared_type.strip() else None
+        family = rule[1] if rule else "dynamic"
+    stats = {
+        "integer": {"int_range", "bools", "num_range"},
+        "float": set(),
+        "decimal": set(),
+        "boolean": {"bools"},
+        "timestamp": {"dates", "num_range"},
+        "date": {"dates", "num_range"},
+        "time": set(),
+        "text": {"text_length", "nul"} | ({"json", "dates"} if settings.infer_types else set()),
+        "bytes": {"blob_length"},
+        "json": {"json", "nul"},
+        "uuid": {"blob_length"},
+        "vector": {"blob_length", "json"},
+        "dynamic": {"int_range", "text_length", "nul", "json", "dates", "blob_length", "num_range"},
+    }[family]
+    return stats
+
+
+def plan_column(
+    table: Table,
+    column: Column,
+    profile: ColumnProfile,
+    settings: Settings,
+    override: ColumnOverride | None,
+    target_name: str,
+    samples: list[Any] | None = None,
+) -> tuple[ColumnPlan, list[Finding]]:
+    """Decide one column's Postgres type and coercion from its declaration, data and override."""
+    findings: list[Finding] = []
+    tname, cname = table.name, column.name
+    is_rowid_pk = table.rowid_alias == column.name
+    declared = column.declared_type.strip()
+
+    if override is not None and override.type:
+        pg_type, family, reason, why = override.type, family_of(override.type), "override", f"cutover.toml sets {override.type}"
+    elif is_rowid_pk:
+        pg_type, family, reason, why = "bigint", "integer", "declared", "INTEGER PRIMARY KEY (the rowid) → bigint identity keeping its values"
+    elif not declared:
+        pg_type, family, why = _dynamic(profile)
+        reason = "sampled"
+    else:
+        rule = declared_rule(declared)
+        if rule is None:
+            pg_type, family, reason, why = "text", "text", "declared", f"unknown type name {declared!r} → text"
+            findings.append(Finding("warning", "unknown_type", f"{tname}.{cname}: unknown type {declared!r} carried as text", table=tname, column=cname, fix=f'override it in cutover.toml: columns."{tname}.{cname}" = "…"'))
+        else:
+            pg_type, family, _note = rule
+            reason, why = "declared", f"{declared} → {pg_type}"
+
+    plan = ColumnPlan(cname, target_name, pg_type, family, reason, why, nullable=column.nullable, identity=is_rowid_pk)
+    if reason != "override" and settings.infer_types and not is_rowid_pk:
+        _refine(plan, table, column, profile, settings, samples or [], findings)
+    _choose_coercion(plan, profile, settings, findings, table, column, override)
+    _dynamic_typing_findings(plan, profile, findings, table, column)
+    return plan, findings
+
+
+def _dynamic(profile: ColumnProfile) -> tuple[str, str, str]:
+    classes = {k: v for k, v in (("integer", profile.integers), ("real", profile.reals), ("text", profile.texts), ("blob", profile.blobs)) if v}
+    if not classes:
+        return "text", "text", "no declared type and no values → text"
+    if set(classes) == {"integer"}:
+        return "bigint", "integer", "no declared type; all values are integers → bigint"
+    if set(classes) <= {"integer", "real"}:
+        return "double precision", "float", "no declared type; numeric values → double precision"
+    if set(classes) == {"blob"}:
+        return "bytea", "bytes", "no declared type; all values are blobs → bytea"
+    return "text", "text", f"no declared type; mixed values ({', '.join(sorted(classes))}) → text"
+
+
+def _refine(plan: ColumnPlan, table: Table, column: Column, p: ColumnProfile, settings: Settings, samples: list[Any], findings: list[Finding]) -> None:
+    """Sampling refines declared types where the whole column converts losslessly."""
+    tname, cname = table.name, column.name
+    only_text = p.texts > 0 and p.integers == p.reals == p.blobs == 0
+    if plan.family == "text" and plan.base_type == "text" and only_text:
+        if p.json_containers == p.texts:
+            plan.pg_type, plan.family, plan.reason = "jsonb", "json", "sampled"
+            plan.why = f"all {p.texts:,} values are JSON objects or arrays → jsonb"
+            return
+        if p.iso_dates == p.texts and samples:
+            kind = _date_kind(samples, p, settings)
+            if kind:
+                plan.pg_type, plan.family, plan.reason = kind, ("date" if kind == "date" else "timestamp"), "sampled"
+                plan.why = f"all {p.texts:,} values are ISO-8601 {'dates' if kind == 'date' else 'timestamps'} → {kind}"
+                return
+    if plan.family == "integer" and not table.primary_key == [column.name]:
+        if p.non_null and p.zero_one == p.non_null and BOOL_NAME.search(cname):
+            plan.pg_type, plan.family, plan.reason = "boolean", "boolean", "sampled"
+            plan.why = f"{column.declared_type or 'untyped'} holding only 0/1 in a flag-named column → boolean"
+            return
+        low, high = INT_RANGES[plan.base_type] if plan.base_type in INT_RANGES else INT_RANGES["bigint"]
+        if p.max_int is not None and p.min_int is not None and (p.max_int > high or p.min_int < low):
+            wider = "integer" if plan.base_type == "smallint" and -(2**31) <= p.min_int and p.max_int < 2**31 else "bigint"
+            plan.why = f"{column.declared_type} values reach {p.max_int if p.max_int > high else p.min_int:,} → {wider}"
+            plan.pg_type, plan.reason = wider, "sampled"
+        if p.integers and p.min_num is not None and EPOCH_NAME.search(cname) and 1e8 <= float(p.min_num) and float(p.max_num or 0) < 1e14:
+            unit = _epoch_unit(float(p.max_num or 0))
+            findings.append(Finding("info", "epoch_integers", f"{tname}.{cname} looks like epoch {unit} ({column.declared_type or 'untyped'})", table=tname, column=cname, count=p.integers, fix=f'to convert, override: columns."{tname}.{cname}" = "timestamptz"'))
+    if plan.family == "timestamp" and plan.base_type == "timestamp":
+        if settings.timestamps == "timestamptz":
+            plan.pg_type, plan.why = "timestamptz", plan.why + "; timestamps='timestamptz' (naive values read as " + settings.naive_timezone + ")"
+        elif p.texts and p.tz_offsets == p.texts and not (p.integers or p.reals):
+            plan.pg_type, plan.reason = "timestamptz", "sampled"
+            plan.why = f"all {p.texts:,} values carry a UTC offset → timestamptz"
+
+
+def _date_kind(samples: list[Any], p: ColumnProfile, settings: Settings) -> str | None:
+    from cutover.coerce import parse_datetime_text
+
+    texts = [s for s in samples if isinstance(s, str)]
+    if not texts:
+        return None
+    if all(len(s) == 10 for s in texts):
+        return "date"
+    for s in texts:
+        try:
+            parse_datetime_text(s)
+        except ValueError:
+            return None
+    if p.tz_offsets == p.texts or settings.timestamps == "timestamptz":
+        return "timestamptz"
+    if p.tz_offsets:
+        return "timestamptz"
+    return "timestamp"
+
+
+def _epoch_unit(max_value: float) -> str:
+    for unit, limit in EPOCH_UNITS:
+        if abs(max_value) < limit:
+            return unit
+    return "microseconds"
+
+
+def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, findings: list[Finding], table: Table, column: Column, override: ColumnOverride | None) -> None:
+    """Identity where the values already fit; a named coercion otherwise (see coerce.py)."""
+    tname, cname = table.name, column.name
+    fam, base = plan.family, plan.base_type
+    opts = plan.options
+    if fam == "integer":
+        low, high = INT_RANGES.get(base, INT_RANGES["bigint"])
+        fits = p.min_int is None or (low <= p.min_int and (p.max_int or 0) <= high)
+        if p.reals or p.texts or p.blobs or not fits:
+            plan.coercion = "integer"
+            opts.update(low=low, high=high, pg_type=base)
+    elif fam == "float":
+        if p.texts or p.blobs:
+            plan.coercion = "float"
+    elif fam == "decimal":
+        if p.texts or p.blobs or p.reals:
+            plan.coercion = "decimal"
+    elif fam == "boolean":
+        if p.non_null and p.zero_one == p.non_null:
+            plan.coercion = "identity"
+        else:
+            plan.coercion = "boolean"
+            bad = p.non_null - p.zero_one - p.bool_words
+            if p.bool_words:
+                findings.append(Finding("info", "boolean_words", f"{tname}.{cname}: {p.bool_words:,} booleans stored as words ('true', 'yes', 't' …) become true/false", table=tname, column=cname, count=p.bool_words))
+            if bad > 0 and (p.zero_one or p.bool_words):
+                findings.append(Finding("warning", "not_boolean", f"{tname}.{cname}: {bad:,} values are neither 0/1 nor boolean words; those rows are rejected", table=tname, column=cname, count=bad, fix="fix them at the source or override the column type"))
+    elif fam in ("timestamp", "date", "time"):
+        if p.integers or p.reals:
+            unit = _epoch_unit(float(max(abs(p.min_num or 0), abs(p.max_num or 0))))
+            if 1e6 <= abs(float(p.max_num or 0)) < 3e6 and p.reals:
+                unit = "julian"
+            opts["epoch"] = unit
+            findings.append(Finding("info", "epoch_detected", f"{tname}.{cname}: {p.integers + p.reals:,} values are {('Julian day numbers' if unit == 'julian' else 'epoch ' + unit)}; converted to {plan.pg_type}", table=tname, column=cname, count=p.integers + p.reals))
+        needs_python = bool(p.integers or p.reals or p.blobs) or (p.texts and p.iso_dates < p.texts)
+        if base == "timestamp" and p.tz_offsets:
+            needs_python = True
+        if base == "timestamptz" and p.texts > p.tz_offsets:
+            needs_python = True  # naive values are read in naive_timezone, not the session's
+        if fam == "time":
+            needs_python = bool(p.integers or p.reals or p.blobs)
+        if needs_python:
+            plan.coercion = fam if fam != "timestamp" else base
+            opts["naive_timezone"] = settings.naive_timezone
+    elif fam == "text":
+        limit = None
+        m = re.search(r"\((\d+)\)", plan.pg_type)
+        if base in ("varchar", "char") and m:
+            limit = int(m.group(1))
+        too_long = limit is not None and (p.max_text_length or 0) > limit
+        if p.blobs or p.nul_chars or too_long:
+            plan.coercion = "text"
+            opts.update(max_length=limit, nul=settings.nul_in_text)
+        if too_long:
+            findings.append(Finding("warning", "over_length", f"{tname}.{cname}: values up to {p.max_text_length:,} characters exceed {plan.pg_type}; longer values are rejected", table=tname, column=cname, fix=f'widen it: columns."{tname}.{cname}" = "text" (or varchar(n))'))
+        if p.nul_chars:
+            verb = "stripped of NUL" if settings.nul_in_text == "strip" else "rejected"
+            findings.append(Finding("warning", "nul_in_text", f"{tname}.{cname}: {p.nul_chars:,} values contain NUL (\\x00), which Postgres text cannot hold; they are {verb}", table=tname, column=cname, count=p.nul_chars, fix="nul_in_text = 'strip' in [settings] to keep them without the NUL"))
+        if p.blobs:
+            findings.append(Finding("warning", "blob_in_text", f"{tname}.{cname}: {p.blobs:,} blob values in a text column are decoded as UTF-8 (rejected when not UTF-8)", table=tname, column=cname, count=p.blobs))
+    elif fam == "json":
+        if p.json_invalid or p.integers or p.reals or p.blobs or p.nul_chars:
+            plan.coercion = "json"
+        if p.json_invalid:
+            findings.append(Finding("warning", "invalid_json", f"{tname}.{cname}: {p.json_invalid:,} values are not valid JSON; those rows are rejected", table=tname, column=cname, count=p.json_invalid, fix="fix them at the source, or override the column to text"))
+    elif fam == "bytes":
+        if p.texts or p.integers or p.reals:
+            plan.coercion = "bytes"
+    elif fam == "uuid":
+        plan.coercion = "uuid" if (p.blobs or p.integers or p.reals) else "identity"
+    elif fam == "vector":
+        plan.coercion = "vector"
+        if override is not None and override.blob_format:
+            opts["blob_format"] = override.blob_format
+
+
+def _dynamic_typing_findings(plan: ColumnPlan, p: ColumnProfile, findings: list[Finding], table: Table, column: Column) -> None:
+    foreign = {
+        "integer": p.texts + p.blobs,
+        "float": p.texts + p.blobs,
+        "decimal": p.texts + p.blobs,
+        "bytes": p.integers + p.reals,
+    }.get(plan.family, 0)
+    if plan.family == "integer":
+        foreign += p.reals - p.integral_reals
+    if foreign:
+        findings.append(Finding("warning", "dynamic_typing", f"{table.name}.{column.name}: {foreign:,} values do not match the declared {column.declared_type or 'type'} (SQLite stored them anyway); convertible ones are converted, the rest rejected", table=table.name, column=column.name, count=foreign, fix="inspect them with: SELECT typeof(col), count(*) … GROUP BY 1"))
