@@ -65,12 +65,13 @@ pass_globals = click.make_pass_decorator(Globals)
 @click.option("--target", required=True, help="Target PostgreSQL URL (postgresql://user@host:5432/db).")
 @click.option("--name", help="Name of this database in cutover.toml (default: from the source).")
 @click.option("--env-key", help="The env key the application reads this database from (default DATABASE_URL).")
+@click.option("--snake-case", is_flag=True, help="Name tables and columns in snake_case instead of keeping their case.")
 @click.option("--yes", is_flag=True, help="Replace an existing entry of the same name.")
 @pass_globals
 @handle_errors
-def init(g: Globals, source: str, target: str, name: str | None, env_key: str | None, yes: bool) -> None:
+def init(g: Globals, source: str, target: str, name: str | None, env_key: str | None, snake_case: bool, yes: bool) -> None:
     """Write cutover.toml with a source and target database."""
-    result = commands.init(g.config_path, source=source, target=target, name=name, env_key=env_key, replace=yes)
+    result = commands.init(g.config_path, source=source, target=target, name=name, env_key=env_key, replace=yes, snake_case=snake_case)
     verb = "created" if result.created else "updated"
     click.echo(f"{verb} {result.path}: database {result.database.name!r} ({result.database.env_key})")
     click.echo(f"  source  {redact(result.database.source)}")

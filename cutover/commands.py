@@ -28,6 +28,7 @@ def init(
     name: str | None = None,
     env_key: str | None = None,
     replace: bool = False,
+    snake_case: bool = False,
 ) -> InitResult:
     """Write (or extend) cutover.toml with one database."""
     src = urls.parse(source)
@@ -37,7 +38,7 @@ def init(
     if tgt.kind != "postgres":
         raise UsageError(f"the target must be PostgreSQL, not {tgt.kind}: {urls.redact(target)}")
     db_name = name or _default_name(src)
-    db = config_mod.DatabaseConfig(name=db_name, env_key=env_key or "DATABASE_URL", source=source, target=target)
+    db = config_mod.DatabaseConfig(name=db_name, env_key=env_key or "DATABASE_URL", source=source, target=target, snake_case=snake_case)
     created = not config_path.exists()
     config_mod.add_database(config_path, db, replace=replace)
     return InitResult(config_path, db, created)

@@ -157,6 +157,8 @@ def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> No
     entry.add("env_key", db.env_key)
     entry.add("source", db.source)
     entry.add("target", db.target)
+    if db.snake_case:
+        entry.add("snake_case", True)
     for i, existing in enumerate(entries):
         if existing.get("name") == db.name:
             if not replace:
@@ -167,6 +169,8 @@ def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> No
                 )
             for key in ("env_key", "source", "target"):
                 existing[key] = entry[key]
+            if db.snake_case:
+                existing["snake_case"] = True
             break
     else:
         entries.append(entry)

@@ -193,11 +193,13 @@ class TableLoader:
             rows = batch.rows
             if batch.suspect:
                 rows = [self._fix_invalid_text(r) for r in rows]
-            try:
-                out = [self.transform(r) for r in rows]
-                origin = rows
-            except Reject:
                 out, origin = self._coerce_slowly(rows)
+            else:
+                try:
+                    out = [self.transform(r) for r in rows]
+                    origin = rows
+                except Reject:
+                    out, origin = self._coerce_slowly(rows)
             with self.conn.transaction():
                 refused = self.writer.copy_isolating(out) if out else []
                 for index, reason, column in refused:
@@ -240,12 +242,13 @@ class TableLoader:
         out: list[tuple[Any, ...]] = []
         origin: list[tuple[Any, ...]] = []
         for row in rows:
-            try:
-                out.append(self.transform(row))
-                origin.append(row)
-                continue
-            except Reject:
-                pass
+            if not any(isinstance(v, InvalidText) for v in row):
+                try:
+                    out.append(self.transform(row))
+                    origin.append(row)
+                    continue
+                except Reject:
+                    pass
             for i, (col, fn) in enumerate(zip(self.tp.columns, self.coercions)):
                 value = row[self.width + i]
                 try:

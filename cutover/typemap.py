@@ -125,7 +125,7 @@ def family_of(pg_type: str) -> str:
 def normalise_declared(declared: str) -> str:
     """Upper-case, single spaces, UNSIGNED dropped: the form the rule table matches."""
     text = re.sub(r"\s+", " ", declared.strip().upper())
-    text = re.sub(r"\bUNSIGNED\b|\bSIGNED\b|\bZEROFILL\b", "", text).strip()
+    text = re.sub(r"\bUNSIGNED\b(?! BIG INT)|\bSIGNED\b|\bZEROFILL\b", "", text).strip()
     return re.sub(r"\s*\(\s*", "(", re.sub(r"\s*\)", ")", text))
 
 

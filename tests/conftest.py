@@ -1,0 +1,91 @@
+"""Shared fixtures: a real PostgreSQL for the session, a fresh database per test, SQLite builders."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from cutover import commands
+from cutover import config as config_mod
+from cutover.embedded import FAST_SETTINGS, EmbeddedPostgres
+from cutover.urls import postgres_conninfo, with_database
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server URL: CUTOVER_TEST_PG_URL when set, else an embedded PostgreSQL 18 with pgvector."""
+    external = os.environ.get("CUTOVER_TEST_PG_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), settings=dict(FAST_SETTINGS))
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop(mode="immediate")
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A new, empty database on the test server, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = postgres_conninfo(pg_server)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(pg_server, name)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the per-test database."""
+    with psycopg.connect(postgres_conninfo(pg_url), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def make_sqlite(tmp_path: Path) -> Callable[..., Path]:
+    """Build a SQLite file from a SQL script (and optional parameterised inserts)."""
+
+    def build(script: str, name: str = "source.db", rows: dict[str, list[tuple[Any, ...]]] | None = None) -> Path:
+        path = tmp_path / name
+        conn = sqlite3.connect(path)
+        conn.executescript(script)
+        for insert, values in (rows or {}).items():
+            conn.executemany(insert, values)
+        conn.commit()
+        conn.close()
+        return path
+
+    return build
+
+
+@pytest.fixture
+def load(tmp_path: Path, pg_url: str) -> Callable[..., commands.Phase2Result]:
+    """Run phase 2 from a SQLite file into the per-test database, with extra cutover.toml text."""
+
+    def run(source: Path, extra: str = "", settings: str = "", **kwargs: Any) -> commands.Phase2Result:
+        cfg = tmp_path / "cutover.toml"
+        text = f'[settings]\n{settings}\n\n[[databases]]\nname = "app"\nenv_key = "DATABASE_URL"\nsource = "sqlite:///{source}"\ntarget = "{pg_url}"\n{extra}\n'
+        cfg.write_text(text, encoding="utf-8")
+        kwargs.setdefault("yes", True)
+        return commands.run_phase2(config_mod.load(cfg), tmp_path / ".cutover", **kwargs)
+
+    return run
+
+
+def rows(conn: psycopg.Connection[Any], query: str, *params: Any) -> list[tuple[Any, ...]]:
+    """All rows of a query."""
+    return conn.execute(query, params).fetchall()

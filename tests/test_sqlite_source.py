@@ -1,0 +1,175 @@
+"""SQLite reflection and streaming: the catalog as the rest of cutover sees it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cutover.errors import SourceError
+from cutover.sources.sqlite import SqliteSource
+
+CATALOG = """
+CREATE TABLE "User Accounts" (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email VARCHAR(200) NOT NULL UNIQUE,
+    "Display Name" TEXT COLLATE NOCASE,
+    "order" INT DEFAULT 0,
+    created DATETIME DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE kv (k TEXT, n INTEGER, v BLOB, PRIMARY KEY (k, n)) WITHOUT ROWID;
+CREATE TABLE posts (
+    id INTEGER PRIMARY KEY,
+    uid INTEGER REFERENCES "User Accounts" (id) ON DELETE CASCADE ON UPDATE SET NULL,
+    body TEXT NOT NULL,
+    deleted BOOLEAN DEFAULT 0
+);
+CREATE TABLE tags (post_id INT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (post_id, tag), FOREIGN KEY (post_id) REFERENCES posts);
+CREATE INDEX posts_live ON posts (uid) WHERE deleted = 0;
+CREATE INDEX posts_lower ON posts (lower(body), uid DESC);
+CREATE UNIQUE INDEX posts_uid_body ON posts (uid, body);
+CREATE VIEW live_posts AS SELECT * FROM posts WHERE deleted = 0;
+CREATE TRIGGER posts_touch AFTER INSERT ON posts BEGIN SELECT 1; END;
+"""
+
+
+@pytest.fixture
+def catalog_db(make_sqlite) -> Path:
+    return make_sqlite(CATALOG)
+
+
+def test_tables_columns_and_keys(catalog_db):
+    schema = SqliteSource(catalog_db).reflect()
+    assert [t.name for t in schema.tables] == ["User Accounts", "kv", "posts", "tags"]
+    users = schema.table("User Accounts")
+    assert users.primary_key == ["id"] and users.rowid_alias == "id"
+    assert users.column("id").autoincrement is True
+    assert users.column("email").declared_type == "VARCHAR(200)" and users.column("email").nullable is False
+    assert users.column("Display Name").collation == "NOCASE"
+    assert users.column("order").default == "0"
+    assert users.column("created").default == "CURRENT_TIMESTAMP"
+    assert [u.columns for u in users.uniques] == [["email"]]
+    kv = schema.table("kv")
+    assert kv.has_rowid is False and kv.primary_key == ["k", "n"] and kv.rowid_alias is None
+    assert schema.table("tags").primary_key == ["post_id", "tag"]
+
+
+def test_indexes_partial_expression_and_unique(catalog_db):
+    posts = SqliteSource(catalog_db).reflect().table("posts")
+    by_name = {i.name: i for i in posts.indexes}
+    assert by_name["posts_live"].where == "deleted = 0"
+    lower = by_name["posts_lower"]
+    assert lower.columns[0].expression == "lower(body)" and lower.columns[1].name == "uid" and lower.columns[1].descending
+    assert by_name["posts_uid_body"].unique and by_name["posts_uid_body"].column_names == ["uid", "body"]
+
+
+def test_foreign_keys_with_actions_and_implicit_parent_key(catalog_db):
+    schema = SqliteSource(catalog_db).reflect()
+    (fk,) = schema.table("posts").foreign_keys
+    assert (fk.columns, fk.ref_table, fk.ref_columns, fk.on_delete, fk.on_update) == (["uid"], "User Accounts", ["id"], "CASCADE", "SET NULL")
+    (implicit,) = schema.table("tags").foreign_keys
+    assert implicit.ref_columns == ["id"]
+
+
+def test_views_and_triggers_are_reported(catalog_db):
+    schema = SqliteSource(catalog_db).reflect()
+    assert [v.name for v in schema.views] == ["live_posts"]
+    assert [t.name for t in schema.triggers] == ["posts_touch"]
+    assert {f.code for f in schema.findings} >= {"view", "trigger"}
+
+
+def test_stream_in_bounded_batches_in_key_order(make_sqlite):
+    path = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);", rows={"INSERT INTO t VALUES (?, ?)": [(i, f"v{i}") for i in range(2500, 0, -1)]})
+    src = SqliteSource(path)
+    table = src.reflect().table("t")
+    batches = list(src.read(table, ["id", "v"], batch_size=1000))
+    assert [len(b.rows) for b in batches] == [1000, 1000, 500]
+    keys = [r[0] for b in batches for r in b.rows]
+    assert keys == sorted(keys) == list(range(1, 2501))
+    resumed = list(src.read(table, ["v"], batch_size=1000, after=(2400,)))
+    assert [r[1] for b in resumed for r in b.rows] == [f"v{i}" for i in range(2401, 2501)]
+
+
+def test_without_rowid_streams_by_composite_key(make_sqlite):
+    path = make_sqlite("CREATE TABLE kv (k TEXT, n INTEGER, v TEXT, PRIMARY KEY (k, n)) WITHOUT ROWID;", rows={"INSERT INTO kv VALUES (?, ?, ?)": [(k, n, f"{k}{n}") for k in "cab" for n in (2, 1)]})
+    src = SqliteSource(path)
+    batches = list(src.read(src.reflect().table("kv"), ["v"], batch_size=4))
+    assert [r[2] for b in batches for r in b.rows] == ["a1", "a2", "b1", "b2", "c1", "c2"]
+
+
+def test_opened_read_only(make_sqlite):
+    path = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY);")
+    before = path.stat().st_mtime_ns
+    src = SqliteSource(path)
+    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+        src.conn.execute("INSERT INTO t VALUES (1)")
+    src.close()
+    assert path.stat().st_mtime_ns == before
+
+
+def test_custom_collation_gets_a_stand_in(make_sqlite, tmp_path):
+    path = tmp_path / "coll.db"
+    conn = sqlite3.connect(path)
+    conn.create_collation("KOREAN_CI", lambda a, b: (a.lower() > b.lower()) - (a.lower() < b.lower()))
+    conn.executescript("CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT COLLATE KOREAN_CI); CREATE INDEX names_name ON names (name); INSERT INTO names (name) VALUES ('가'), ('B'), ('a');")
+    conn.commit()
+    conn.close()
+    src = SqliteSource(path)
+    schema = src.reflect()
+    assert src.stand_in_collations == {"KOREAN_CI"}
+    assert any(f.code == "collation" and "KOREAN_CI" in f.message for f in schema.findings)
+    table = schema.table("names")
+    assert table.column("name").collation == "KOREAN_CI"
+    assert sorted(r[1] for b in src.read(table, ["name"], batch_size=10) for r in b.rows) == ["B", "a", "가"]
+
+
+def test_reads_uncheckpointed_wal(tmp_path):
+    path = tmp_path / "wal.db"
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    writer.executemany("INSERT INTO t (v) VALUES (?)", [("x",)] * 100)
+    writer.commit()
+    assert (tmp_path / "wal.db-wal").stat().st_size > 0
+    src = SqliteSource(path)  # while the writer still holds the WAL un-checkpointed
+    assert src.count(src.reflect().table("t")) == 100
+    assert "journal_mode=wal" in src.describe().notes
+    src.close()
+    writer.close()
+
+
+def test_invalid_utf8_batch_is_marked_not_fatal(make_sqlite):
+    path = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);", rows={"INSERT INTO t VALUES (?, CAST(? AS TEXT))": [(1, b"ok"), (2, b"bad \xff\xfe"), (3, b"fine")]})
+    src = SqliteSource(path)
+    (batch,) = list(src.read(src.reflect().table("t"), ["v"], batch_size=10))
+    assert batch.suspect
+    values = [r[1] for r in batch.rows]
+    assert values[0] == "ok" and values[2] == "fine"
+    assert type(values[1]).__name__ == "InvalidText" and values[1].raw == b"bad \xff\xfe"
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SourceError, match="not found"):
+        SqliteSource(tmp_path / "nope.db")
+
+
+def test_virtual_tables_reported_not_carried(make_sqlite):
+    path = make_sqlite("CREATE VIRTUAL TABLE docs USING fts5(body); CREATE TABLE t (id INTEGER PRIMARY KEY);")
+    schema = SqliteSource(path).reflect()
+    assert [t.name for t in schema.tables] == ["t"]
+    assert any(f.code == "virtual_table" and "docs" in f.message for f in schema.findings)
+
+
+def test_profile_counts_storage_classes(make_sqlite):
+    path = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, j TEXT);",
+        rows={"INSERT INTO t (n, j) VALUES (?, ?)": [(1, '{"a": 1}'), ("x", "[1, 2]"), (None, "not json"), (2**40, None)]},
+    )
+    src = SqliteSource(path)
+    prof = src.profile(src.reflect().table("t"), {"n": {"int_range"}, "j": {"json", "text_length", "nul"}})
+    assert prof.rows == 4
+    n, j = prof.columns["n"], prof.columns["j"]
+    assert (n.integers, n.texts, n.nulls, n.max_int) == (2, 1, 1, 2**40)
+    assert (j.texts, j.json_containers, j.json_invalid, j.max_text_length) == (3, 2, 1, 8)
