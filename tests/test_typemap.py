@@ -174,3 +174,14 @@ def test_names_snake_case_and_shortening():
     assert namer.name("UserId", "column") == "user_id"
     assert namer.name("user_id", "column") == "user_id_2"
     assert ("column", "UserId", "user_id") in namer.changes
+
+
+def test_rule_table_is_documented():
+    from pathlib import Path
+
+    from cutover.typemap import RULES
+
+    doc = (Path(__file__).parent.parent / "docs" / "typemap.md").read_text(encoding="utf-8")
+    for rule in RULES:
+        base = rule.pg_type.split("(")[0]
+        assert f"`{base}" in doc, rule
