@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/cutover demo
 
 test: $(STAMP)
+	$(VENV)/bin/python -m mypy cutover
 	$(VENV)/bin/python -m pytest -q
 
 clean:

@@ -393,4 +393,5 @@ def compile_row(offset: int, coercions: list[Coercion | None]) -> Callable[[tupl
             parts.append(f"c{i}(row[{offset + i}])")
     source = f"def transform(row):\n    return ({', '.join(parts)},)\n"
     exec(compile(source, "<cutover row transform>", "exec"), env)  # generated from indexes only
-    return env["transform"]  # type: ignore[no-any-return]
+    transform: Callable[[tuple[Any, ...]], tuple[Any, ...]] = env["transform"]
+    return transform

@@ -159,10 +159,10 @@ def _phase2_one(config: config_mod.Config, db: config_mod.DatabaseConfig, settin
         with (snapshot() if snapshot else _nullcontext()):
             results = pipeline.load_tables(source, conn, plan, order, settings, rejects_dir, reporter)
         notes: list[str] = []
-        if plan.mode == "create":
+        if revisions is not None:
             notes = pipeline.enforce_keys(conn, plan, settings, rejects_dir, results)
-            reporter.message(f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique and foreign keys)")  # type: ignore[union-attr]
-            migrations.upgrade(revisions, db.target, revisions.keys_rev, db.target_schema, settings.version_table)  # type: ignore[arg-type]
+            reporter.message(f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique and foreign keys)")
+            migrations.upgrade(revisions, db.target, revisions.keys_rev, db.target_schema, settings.version_table)
         pipeline.finish_tables(conn, plan, results)
         for r in results.values():
             reporter.table_done(r)

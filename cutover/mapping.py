@@ -202,9 +202,9 @@ def _map_table(
             samples = source.sample(table, col.name, min(settings.sample_rows, 200))
         cplan, cfind = plan_column(table, col, cprof, settings, ov, name, samples)
         if existing is not None:
-            tcol = existing[name]
-            cplan.reason, cplan.why = "catalog", f"existing target column {name} {tcol.pg_type}"
-            cplan.nullable, cplan.identity = tcol.nullable, tcol.identity
+            found = existing[name]
+            cplan.reason, cplan.why = "catalog", f"existing target column {name} {found.pg_type}"
+            cplan.nullable, cplan.identity = found.nullable, found.identity
         elif col.default is not None and not cplan.identity:
             translated = sqltext.translate_default(col.default, cplan.pg_type)
             cplan.default = translated.sql
@@ -248,7 +248,7 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
 
     def rename(name: str) -> str | None:
         col = cols.get(name)
-        return sql.Identifier(col.name).as_string() if col else None  # type: ignore[arg-type]
+        return sql.Identifier(col.name).as_string() if col else None
 
     for idx in t.indexes:
         elements, plain, desc = [], [], []
@@ -264,7 +264,7 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
                 if el.name not in cols:
                     ok = False
                     break
-                elements.append(sql.Identifier(cols[el.name].name).as_string() + (" DESC" if el.descending else ""))  # type: ignore[arg-type]
+                elements.append(sql.Identifier(cols[el.name].name).as_string() + (" DESC" if el.descending else ""))
                 plain.append(cols[el.name].name)
             desc.append(el.descending)
         where = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cutover import urls
-from cutover.errors import UnknownChoiceError
+from cutover.errors import UnknownChoiceError, UsageError
 from cutover.sources.base import Source
 
 
@@ -17,7 +17,8 @@ def open_source(url: str, base_dir: Path | None = None) -> Source:
 
         return SqliteSource(urls.sqlite_path(url, base_dir))
     if parsed.kind == "mssql":
-        from cutover.sources import mssql  # type: ignore[attr-defined]
-
-        return mssql.MssqlSource(url)  # type: ignore[no-any-return]
+        raise UsageError(
+            f"SQL Server sources are not supported by this version of cutover: {urls.redact(url)}",
+            hint="SQLite sources work today; the SQL Server reader is being built",
+        )
     raise UnknownChoiceError("source kind", parsed.kind, ["sqlite", "mssql"])
