@@ -118,6 +118,25 @@ def _render_phase2(result: commands.Phase2Result) -> None:
             click.echo(f"  kept your edited revision {kept.name}")
 
 
+@cli.command("verify")
+@click.option("--db", "database", help="Only this database from cutover.toml.")
+@click.option("--table", help="Only this table (source or target name).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the result as JSON to this file.")
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path), help="Also write JUnit XML (one test per table) to this file.")
+@pass_globals
+@handle_errors
+def verify_cmd(g: Globals, database: str | None, table: str | None, json_path: Path | None, junit_path: Path | None) -> None:
+    """Prove the target equals the source: counts, row digests, schema (exit 1 on any difference)."""
+    result = commands.verify(g.load(), g.workdir, database=database, table=table)
+    click.echo(report.parity(result))
+    if json_path:
+        json_path.write_text(result.to_json(), encoding="utf-8")
+    if junit_path:
+        junit_path.write_text(result.to_junit(), encoding="utf-8")
+    if not result.ok:
+        sys.exit(EXIT_CHECKS_FAILED)
+
+
 @cli.command()
 @click.option("--stop", is_flag=True, help="Stop the demo's embedded Postgres and exit.")
 @click.option("--messages", type=click.IntRange(min=100), default=20_000, show_default=True, help="Size of the sample chat database.")

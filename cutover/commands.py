@@ -156,14 +156,16 @@ def _phase2_one(config: config_mod.Config, db: config_mod.DatabaseConfig, settin
             with conn.transaction():
                 tgt.truncate_tables(conn, db.target_schema, nonempty)
         snapshot = getattr(source, "snapshot", None)
+        fingerprint = source.fingerprint()
         with (snapshot() if snapshot else _nullcontext()):
-            results = pipeline.load_tables(source, conn, plan, order, settings, rejects_dir, reporter)
+            results = pipeline.load_tables(source, conn, plan, order, settings, rejects_dir, reporter, fingerprint)
         notes: list[str] = []
         if revisions is not None:
             notes = pipeline.enforce_keys(conn, plan, settings, rejects_dir, results)
             reporter.message(f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique and foreign keys)")
             migrations.upgrade(revisions, db.target, revisions.keys_rev, db.target_schema, settings.version_table)
         pipeline.finish_tables(conn, plan, results)
+        pipeline.save_manifest(conn, plan.manifest(source_fingerprint=fingerprint, naive_timezone=settings.naive_timezone))
         for r in results.values():
             reporter.table_done(r)
         ordered = [results[t.name] for t in plan.tables]
@@ -193,6 +195,15 @@ class _nullcontext:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+# -- phase 3: verification ---------------------------------------------------------------------
+
+def verify(config: config_mod.Config, workdir: Path, *, database: str | None = None, table: str | None = None) -> "VerifyResult":
+    """Parity of source and target: counts, digests, first differing rows, schema."""
+    from cutover.verify import verify as run_verify
+
+    return run_verify(config, workdir, database=database, table=table)
 
 
 # -- demo -----------------------------------------------------------------------------------------
@@ -244,3 +255,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from cutover.mapping import SchemaPlan
     from cutover.pipeline import Reporter, TableResult
     from cutover.target import ServerInfo
+    from cutover.verify import VerifyResult

@@ -97,6 +97,36 @@ class SchemaPlan:
     views: list[View] = field(default_factory=list)
     triggers: list[Trigger] = field(default_factory=list)
 
+    def manifest(self, *, source_fingerprint: str, naive_timezone: str) -> dict[str, Any]:
+        """What verify needs to know of this load: names, types, coercions, keys, omissions."""
+        omitted = ("index_untranslated", "fk_dangling", "fk_not_unique", "view", "trigger", "virtual_table")
+        return {
+            "database": self.database,
+            "target_schema": self.target_schema,
+            "mode": self.mode,
+            "source_fingerprint": source_fingerprint,
+            "naive_timezone": naive_timezone,
+            "tables": [
+                {
+                    "source": t.source.name,
+                    "target": t.name,
+                    "key": t.primary_key,
+                    "columns": [
+                        {"source": c.source, "target": c.name, "pg_type": c.pg_type, "nullable": c.nullable, "coercion": c.coercion, "options": c.options, "reason": c.reason}
+                        for c in t.columns
+                    ],
+                    "uniques": [u.name for u in t.uniques],
+                    "indexes": [{"name": i.name, "source": i.source_name} for i in t.indexes],
+                    "foreign_keys": [
+                        {"name": f.name, "columns": f.columns, "source_columns": [next(c.source for c in t.columns if c.name == n) for n in f.columns], "ref_table": f.ref_table}
+                        for f in t.foreign_keys
+                    ],
+                }
+                for t in self.tables
+            ],
+            "omissions": [{"code": f.code, "table": f.table, "subject": f.subject, "reason": f.message} for f in self.findings if f.code in omitted],
+        }
+
     def table(self, source_name: str) -> TablePlan:
         """The plan of the source table called `source_name`."""
         for t in self.tables:
@@ -272,7 +302,7 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
             where = sqltext.translate_expression(idx.where, rename, booleans)
             ok = where is not None
         if not ok:
-            findings.append(Finding("warning", "index_untranslated", f"index {idx.name} on {t.name} uses SQL cutover cannot translate safely; it is not created", table=t.name, fix="recreate it by hand in the second Alembic revision"))
+            findings.append(Finding("warning", "index_untranslated", f"index {idx.name} on {t.name} uses SQL cutover cannot translate safely; it is not created", table=t.name, fix="recreate it by hand in the second Alembic revision", subject=f"index:{idx.name}"))
             continue
         name = relations.name(idx.name, "index")
         tp.indexes.append(IndexPlan(name, idx.name, elements, plain, idx.unique, where, desc))
@@ -287,20 +317,25 @@ def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Nam
     for fk in t.foreign_keys:
         parent = by_source.get(fk.ref_table) or next((p for p in by_source.values() if p.source.name.lower() == fk.ref_table.lower()), None)
         if parent is None:
-            findings.append(Finding("warning", "fk_dangling", f"{t.name}: foreign key to {fk.ref_table}, which does not exist; not created", table=t.name))
+            findings.append(Finding("warning", "fk_dangling", f"{t.name}: foreign key to {fk.ref_table}, which does not exist; not created", table=t.name, subject=fk_subject(fk.columns)))
             continue
         try:
             ref_cols = [parent.column(c).name for c in fk.ref_columns]
             fk_cols = [cols[c].name for c in fk.columns]
         except KeyError:
-            findings.append(Finding("warning", "fk_dangling", f"{t.name}: foreign key to {fk.ref_table}({', '.join(fk.ref_columns)}) names missing columns; not created", table=t.name))
+            findings.append(Finding("warning", "fk_dangling", f"{t.name}: foreign key to {fk.ref_table}({', '.join(fk.ref_columns)}) names missing columns; not created", table=t.name, subject=fk_subject(fk.columns)))
             continue
         if sorted(ref_cols) not in [sorted(k) for k in parent.unique_keys]:
-            findings.append(Finding("warning", "fk_not_unique", f"{t.name}: foreign key to {parent.name}({', '.join(ref_cols)}), which is not a primary key or unique; Postgres cannot enforce it, not created", table=t.name, fix="add a unique constraint on the referenced columns"))
+            findings.append(Finding("warning", "fk_not_unique", f"{t.name}: foreign key to {parent.name}({', '.join(ref_cols)}), which is not a primary key or unique; Postgres cannot enforce it, not created", table=t.name, fix="add a unique constraint on the referenced columns", subject=fk_subject(fk.columns)))
             continue
         _match_key_types(tp, fk_cols, parent, ref_cols)
         name = relations.name(shorten(f"{tp.name}_{'_'.join(fk_cols)}_fkey"), "constraint", convert=False)
         tp.foreign_keys.append(ForeignKeyPlan(name, fk_cols, parent.name, ref_cols, fk.on_delete, fk.on_update))
+
+
+def fk_subject(columns: list[str]) -> str:
+    """How a foreign key is named in findings and the manifest: by its source columns."""
+    return "fk:" + ",".join(columns)
 
 
 def _match_key_types(child: TablePlan, columns: list[str], parent: TablePlan, ref_columns: list[str]) -> None:

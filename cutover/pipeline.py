@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from decimal import Decimal
+
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from cutover import target as tgt
 from cutover.coerce import Coercion, Reject, build, compile_row, json_safe, preview
 from cutover.config import Settings
 from cutover.errors import BadValueError, ChecksFailed
 from cutover.mapping import SchemaPlan, TablePlan
+from cutover.digest import Digests, RowHasher
 from cutover.sources.base import InvalidText, Source
 
 
@@ -117,6 +121,19 @@ CREATE TABLE IF NOT EXISTS {schema}.load_progress (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (database, table_name)
 );
+CREATE TABLE IF NOT EXISTS {schema}.digests (
+    database text NOT NULL,
+    table_name text NOT NULL,
+    bucket bigint NOT NULL,
+    rows bigint NOT NULL,
+    digest numeric NOT NULL,
+    PRIMARY KEY (database, table_name, bucket)
+);
+CREATE TABLE IF NOT EXISTS {schema}.manifest (
+    database text PRIMARY KEY,
+    manifest jsonb NOT NULL,
+    loaded_at timestamptz NOT NULL DEFAULT now()
+);
 """
 
 
@@ -143,9 +160,37 @@ def _record_progress(conn: psycopg.Connection[Any], db: str, table: str, last_ke
 
 
 def clear_progress(conn: psycopg.Connection[Any], db: str) -> None:
-    """Forget a database's load progress (a fresh load follows)."""
+    """Forget a database's load progress, digests and manifest (a fresh load follows)."""
     with conn.transaction():
-        conn.execute(sql.SQL("DELETE FROM {}.load_progress WHERE database = %s").format(sql.Identifier(tgt.STATE_SCHEMA)), (db,))
+        for table in ("load_progress", "digests", "manifest"):
+            conn.execute(sql.SQL("DELETE FROM {}.{} WHERE database = %s").format(sql.Identifier(tgt.STATE_SCHEMA), sql.Identifier(table)), (db,))
+
+
+def table_hasher(tp: TablePlan, naive_timezone: str) -> RowHasher:
+    """The hasher for a table's target rows: its column types, keyed by its primary key."""
+    names = [c.name for c in tp.columns]
+    return RowHasher([c.pg_type for c in tp.columns], [names.index(k) for k in tp.primary_key if k in names], naive_timezone)
+
+
+def save_digests(conn: psycopg.Connection[Any], db: str, table: str, digests: Digests) -> None:
+    """Add per-bucket counts and digest sums to the stored ones (inside the caller's transaction)."""
+    if not digests.buckets:
+        return
+    statement = sql.SQL(
+        "INSERT INTO {}.digests AS d (database, table_name, bucket, rows, digest) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (database, table_name, bucket) DO UPDATE SET rows = d.rows + EXCLUDED.rows, digest = d.digest + EXCLUDED.digest"
+    ).format(sql.Identifier(tgt.STATE_SCHEMA))
+    with conn.cursor() as cur:
+        cur.executemany(statement, [(db, table, b, c, Decimal(d)) for b, (c, d) in digests.buckets.items()])
+
+
+def save_manifest(conn: psycopg.Connection[Any], manifest: dict[str, Any]) -> None:
+    """Record what the load did, for verify: names, types, coercions, intentional omissions."""
+    with conn.transaction():
+        conn.execute(
+            sql.SQL("INSERT INTO {}.manifest (database, manifest) VALUES (%s, %s) ON CONFLICT (database) DO UPDATE SET manifest = EXCLUDED.manifest, loaded_at = now()").format(sql.Identifier(tgt.STATE_SCHEMA)),
+            (manifest["database"], Jsonb(manifest)),
+        )
 
 
 class TableLoader:
@@ -164,6 +209,7 @@ class TableLoader:
         src_cols = [c.source for c in tp.columns]
         self.pk_positions = [(name, self.width + src_cols.index(name)) for name in pk_sources if name in src_cols and name not in self.key_columns]
         self.abort = settings.on_error == "abort"
+        self.hasher = table_hasher(tp, settings.naive_timezone)
 
     def key_of(self, row: tuple[Any, ...]) -> dict[str, Any]:
         """The key a person would look a row up by: stream key plus primary key values."""
@@ -202,6 +248,10 @@ class TableLoader:
                     out, origin = self._coerce_slowly(rows)
             with self.conn.transaction():
                 refused = self.writer.copy_isolating(out) if out else []
+                digests = Digests()
+                skip = {index for index, _, _ in refused}
+                digests.add_rows(self.hasher, [r for i, r in enumerate(out) if i not in skip] if skip else out)
+                save_digests(self.conn, self.plan.database, tp.name, digests)
                 for index, reason, column in refused:
                     row = origin[index]
                     value = None
@@ -262,11 +312,10 @@ class TableLoader:
         return out, origin
 
 
-def load_tables(source: Source, conn: psycopg.Connection[Any], plan: SchemaPlan, tables: list[TablePlan], settings: Settings, rejects_dir: Path, reporter: Reporter) -> dict[str, TableResult]:
+def load_tables(source: Source, conn: psycopg.Connection[Any], plan: SchemaPlan, tables: list[TablePlan], settings: Settings, rejects_dir: Path, reporter: Reporter, fingerprint: str) -> dict[str, TableResult]:
     """Load every table in order, each with its own reject file."""
     ensure_state(conn)
     clear_progress(conn, plan.database)
-    fingerprint = source.fingerprint()
     results: dict[str, TableResult] = {}
     for tp in tables:
         log = RejectLog(rejects_dir / f"{_file_safe(tp.source.name)}.jsonl")
@@ -295,7 +344,7 @@ def enforce_keys(conn: psycopg.Connection[Any], plan: SchemaPlan, settings: Sett
     try:
         for tp in plan.tables:
             for label, elements, where in _unique_keys(tp):
-                removed = _delete_duplicates(conn, plan.target_schema, tp, elements, where)
+                removed = _delete_duplicates(conn, plan, tp, elements, where, settings)
                 for row in removed:
                     log_for(tp).add(tp, row, None, f"duplicate under unique {label}: an earlier row has the same value", "unique")
                 if removed:
@@ -308,7 +357,7 @@ def enforce_keys(conn: psycopg.Connection[Any], plan: SchemaPlan, settings: Sett
                 changed = False
                 for tp in plan.tables:
                     for fk in tp.foreign_keys:
-                        removed = _delete_orphans(conn, plan.target_schema, tp, fk.columns, fk.ref_table, fk.ref_columns)
+                        removed = _delete_orphans(conn, plan, tp, fk.columns, fk.ref_table, fk.ref_columns, settings)
                         for row in removed:
                             log_for(tp).add(tp, row, fk.columns[0], f"orphaned foreign key {fk.name}: no {fk.ref_table} row with ({', '.join(fk.ref_columns)}) = this row's ({', '.join(fk.columns)})", "foreign key")
                         if removed:
@@ -370,28 +419,43 @@ def _order_by(tp: TablePlan) -> sql.Composable:
     return sql.SQL("ctid")
 
 
-def _delete_duplicates(conn: psycopg.Connection[Any], schema: str, tp: TablePlan, elements: list[sql.Composable], where: str | None) -> list[dict[str, Any]]:
+def _returning(tp: TablePlan) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c.name) for c in tp.columns)
+
+
+def _remove(conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, query: sql.Composed, settings: Settings) -> list[dict[str, Any]]:
+    """Run a DELETE … RETURNING of whole rows, taking their digests out in the same transaction."""
+    with conn.transaction():
+        removed = conn.execute(query).fetchall()
+        if removed:
+            digests = Digests()
+            digests.add_rows(table_hasher(tp, settings.naive_timezone), removed, sign=-1)
+            save_digests(conn, plan.database, tp.name, digests)
+    names = [c.name for c in tp.columns]
+    return [{n: json_safe(v) for n, v in zip(names, row)} for row in removed]
+
+
+def _delete_duplicates(conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, elements: list[sql.Composable], where: str | None, settings: Settings) -> list[dict[str, Any]]:
     """Delete every row but the first (in key order) of each duplicate group; return the deleted rows."""
-    table = tgt.qualified(schema, tp.name)
+    table = tgt.qualified(plan.target_schema, tp.name)
     not_null = sql.SQL(" AND ").join(sql.SQL("({}) IS NOT NULL").format(e) for e in elements)
     condition = not_null if where is None else sql.SQL("{} AND ({})").format(not_null, sql.SQL(where))  # where: translated by sqltext, identifiers quoted
     query = sql.SQL(
         "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {parts} ORDER BY {order}) AS n "
-        "FROM {t} WHERE {cond}) d WHERE d.n > 1) RETURNING row_to_json({t}.*)"
-    ).format(t=table, parts=sql.SQL(", ").join(elements), order=_order_by(tp), cond=condition)
-    with conn.transaction():
-        return [r[0] for r in conn.execute(query).fetchall()]
+        "FROM {t} WHERE {cond}) d WHERE d.n > 1) RETURNING {cols}"
+    ).format(t=table, parts=sql.SQL(", ").join(elements), order=_order_by(tp), cond=condition, cols=_returning(tp))
+    return _remove(conn, plan, tp, query, settings)
 
 
-def _delete_orphans(conn: psycopg.Connection[Any], schema: str, tp: TablePlan, columns: list[str], ref_table: str, ref_columns: list[str]) -> list[dict[str, Any]]:
+def _delete_orphans(conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, columns: list[str], ref_table: str, ref_columns: list[str], settings: Settings) -> list[dict[str, Any]]:
     """Delete child rows whose (non-null) foreign key has no parent; return the deleted rows."""
-    child = tgt.qualified(schema, tp.name)
-    parent = tgt.qualified(schema, ref_table)
+    child = tgt.qualified(plan.target_schema, tp.name)
+    parent = tgt.qualified(plan.target_schema, ref_table)
     not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in columns)
     match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c)) for c, p in zip(columns, ref_columns))
-    query = sql.SQL("DELETE FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) RETURNING row_to_json(c.*)").format(child=child, nn=not_null, parent=parent, match=match)
-    with conn.transaction():
-        return [r[0] for r in conn.execute(query).fetchall()]
+    cols = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c.name)) for c in tp.columns)
+    query = sql.SQL("DELETE FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) RETURNING {cols}").format(child=child, nn=not_null, parent=parent, match=match, cols=cols)
+    return _remove(conn, plan, tp, query, settings)
 
 
 def finish_tables(conn: psycopg.Connection[Any], plan: SchemaPlan, results: dict[str, TableResult]) -> None:
@@ -405,6 +469,10 @@ def finish_tables(conn: psycopg.Connection[Any], plan: SchemaPlan, results: dict
                 tgt.reset_identity(conn, plan.target_schema, tp.name, ident.name, tp.sequence_floor)
             res.bytes = tgt.table_bytes(conn, plan.target_schema, tp.name)
             actual = tgt.row_count(conn, plan.target_schema, tp.name)
+            conn.execute(
+                sql.SQL("UPDATE {}.load_progress SET rows_written = %s, rows_rejected = %s WHERE database = %s AND table_name = %s").format(sql.Identifier(tgt.STATE_SCHEMA)),
+                (res.written, res.rejected, plan.database, tp.name),
+            )
         conn.execute(sql.SQL("ANALYZE {}").format(tgt.qualified(plan.target_schema, tp.name)))
         conn.commit()
         if actual != res.written or not res.reconciled:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 from cutover.pipeline import TableResult
 from cutover.schema import Finding
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cutover.verify import VerifyResult
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> str:
@@ -48,3 +53,26 @@ def findings(items: Sequence[Finding]) -> str:
             line += f"\n            fix: {f.fix}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def parity(result: "VerifyResult") -> str:
+    """Per database: a table of counts and status, then schema issues and differing rows."""
+    from cutover.verify import table_details
+
+    out = []
+    for db in result.databases:
+        out.append(f"{db.database} → {db.target}: {'OK' if db.ok else 'DIFFERENCES FOUND'}")
+        if db.stale_source:
+            out.append("  note: the source changed since the load; it was read again to compare")
+        rows = [[t.table, f"{t.source_rows:,}", f"{t.rejected:,}", f"{t.target_rows:,}", t.digests_from, f"{t.seconds:.2f}", "ok" if t.ok else "MISMATCH"] for t in db.tables]
+        out.append(table(["table", "source", "rejected", "target", "digests", "seconds", "status"], rows, right=(1, 2, 3, 5)))
+        for issue in db.schema_issues:
+            out.append(f"  schema: {issue.table}: {issue.subject}: {issue.problem}")
+        for t in db.tables:
+            if not t.ok:
+                out.append(table_details(t))
+        if db.accepted:
+            out.append(f"  {len(db.accepted)} difference(s) recorded on purpose by the load:")
+            out.extend(f"    {a.reason}" for a in db.accepted)
+    verdict = "parity: every table matches" if result.ok else "parity: FAILED"
+    return "\n".join(out + [verdict])

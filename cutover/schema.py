@@ -137,6 +137,7 @@ class Finding:
     column: str | None = None
     count: int | None = None
     fix: str | None = None
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
