@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,18 +21,21 @@ from cutover.urls import postgres_conninfo, with_database
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server() -> Iterator[str]:
     """A server URL: CUTOVER_TEST_PG_URL when set, else an embedded PostgreSQL 18 with pgvector."""
     external = os.environ.get("CUTOVER_TEST_PG_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), settings=dict(FAST_SETTINGS))
+    # Not under pytest's basetemp: another pytest run on the machine may rotate that away.
+    datadir = Path(tempfile.mkdtemp(prefix="cutover-test-pg-"))
+    server = EmbeddedPostgres(datadir, settings=dict(FAST_SETTINGS))
     url = server.start()
     try:
         yield url
     finally:
         server.stop(mode="immediate")
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 @pytest.fixture

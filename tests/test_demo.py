@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import psycopg
 from click.testing import CliRunner
 
@@ -9,8 +13,8 @@ from cutover import commands
 from cutover.cli import cli
 
 
-def test_demo_end_to_end(tmp_path):
-    workdir = tmp_path / "wd"
+def test_demo_end_to_end():
+    workdir = Path(tempfile.mkdtemp(prefix="cutover-test-demo-"))
     try:
         result = commands.demo(workdir, messages=400)
         (rep,) = result.phase2.reports
@@ -27,3 +31,4 @@ def test_demo_end_to_end(tmp_path):
         assert again.phase2.reports[0].results[2].written == 400
     finally:
         assert CliRunner().invoke(cli, ["--workdir", str(workdir), "demo", "--stop"]).exit_code == 0
+        shutil.rmtree(workdir, ignore_errors=True)
