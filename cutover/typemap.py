@@ -352,6 +352,8 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
         plan.coercion = "uuid" if (p.blobs or p.integers or p.reals) else "identity"
     elif fam == "vector":
         plan.coercion = "vector"
+        m = re.search(r"\((\d+)\)", plan.pg_type)
+        opts["dims"] = int(m.group(1)) if m else None
         if override is not None and override.blob_format:
             opts["blob_format"] = override.blob_format
 
