@@ -103,8 +103,8 @@ def sniff(text: str) -> tuple[str, str] | None:
         if lowered.startswith(prefix):
             return kind, "jdbc"
     if _SCHEME.match(lowered):
-        kind = _SCHEME_KINDS.get(lowered.partition("://")[0].partition("+")[0])
-        return (kind, "url") if kind else None
+        scheme_kind = _SCHEME_KINDS.get(lowered.partition("://")[0].partition("+")[0])
+        return (scheme_kind, "url") if scheme_kind else None
     return None
 
 
