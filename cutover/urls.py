@@ -130,15 +130,25 @@ def render_as(url: DbUrl, form: str, *, scheme: str | None = None, password_text
 
 def redact(text: str) -> str:
     """Replace every password in URLs or key=value strings inside `text` with ***."""
+    return replace_passwords(text, REDACTED)
 
-    def hide(match: re.Match[str]) -> str:
+
+def replace_passwords(text: str, replacement: str) -> str:
+    """Put `replacement` where every password in `text` is; ${NAME} references and {…}/quotes stay."""
+
+    def swap(match: re.Match[str]) -> str:
         secret = match["pw"]
-        shown = secret if _REFERENCE.match(secret) else REDACTED
+        if _REFERENCE.match(secret):
+            shown = secret
+        elif secret[:1] in "{'\"" and len(secret) > 1:
+            shown = secret[0] + replacement + secret[-1]
+        else:
+            shown = replacement
         return match["head"] + shown + (match.groupdict().get("tail") or "")
 
-    text = _KV_PASSWORD.sub(hide, text)
-    text = _ENCODED_PASSWORD.sub(hide, text)
-    return _URL_PASSWORD.sub(hide, text)
+    text = _KV_PASSWORD.sub(swap, text)
+    text = _ENCODED_PASSWORD.sub(swap, text)
+    return _URL_PASSWORD.sub(swap, text)
 
 
 def is_reference(text: str) -> bool:
