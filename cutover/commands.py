@@ -49,3 +49,6 @@ def _default_name(src: urls.DbUrl) -> str:
         stem = src.database or "main"
     cleaned = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in stem).strip("_-") or "main"
     return cleaned if cleaned[0].isalpha() else f"db_{cleaned}"
+
+
+from cutover.envfiles.api import env_scan, env_rewrite, env_restore, env_template  # noqa: E402,F401
