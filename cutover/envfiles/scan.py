@@ -143,7 +143,17 @@ def walk(root: Path, skip: tuple[Path, ...] = ()) -> tuple[list[EnvFile], list[E
                 continue
             entry = EnvFile(path, path.relative_to(root).as_posix(), kind, is_committed(path, kind))
             (code_files if kind == "code" else env_files).append(entry)
-    return env_files, code_files
+    return _one_per_real_file(env_files), _one_per_real_file(code_files)
+
+
+def _one_per_real_file(files: list[EnvFile]) -> list[EnvFile]:
+    """A file reached through symlinks is listed once, under its own path when that is in the tree."""
+    chosen: dict[Path, EnvFile] = {}
+    for entry in files:
+        real = entry.path.resolve()
+        if real not in chosen or (chosen[real].path.is_symlink() and not entry.path.is_symlink()):
+            chosen[real] = entry
+    return [f for f in files if chosen[f.path.resolve()] is f]
 
 
 def with_compose_env_files(root: Path, env_files: list[EnvFile]) -> list[EnvFile]:
