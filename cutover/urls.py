@@ -196,10 +196,13 @@ def _parse_url(url: str) -> DbUrl:
         if not path.startswith("/"):
             raise UsageError(f"SQLite URL needs three slashes: {redact(url)!r}", hint="sqlite:///relative.db or sqlite:////absolute.db")
         return DbUrl(kind, driver or None, database=unquote(path[1:]) or None, query=tuple(parse_qsl(query)))
+    # userinfo ends at the last '@' before the query: a password interpolated from the environment
+    # (${POSTGRES_PASSWORD} in cutover.toml) may hold raw '/', '#' or '@'.
+    at_index = rest.rfind("@", 0, rest.find("?") if "?" in rest else len(rest))
+    userinfo, at, rest = (rest[:at_index], "@", rest[at_index + 1 :]) if at_index >= 0 else ("", "", rest)
     rest, _, _fragment = rest.partition("#")
-    netloc, _, tail = _split_first(rest, "/?")
+    hostport, _, tail = _split_first(rest, "/?")
     path, _, query = tail.partition("?")
-    userinfo, at, hostport = netloc.rpartition("@")
     username = password = None
     if at:
         user, colon, pw = userinfo.partition(":")

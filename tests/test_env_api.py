@@ -279,7 +279,7 @@ def test_proposals_merge_url_and_split_keys(tmp_path: Path) -> None:
     )
     (proposal,) = commands.env_scan(tmp_path).proposals
     assert (proposal.name, proposal.env_key) == ("main", "DATABASE_URL")
-    assert proposal.source == "mssql+pyodbc://app:${MAIN_SOURCE_PASSWORD}@sql01:1433/shop?driver=ODBC+Driver+18+for+SQL+Server"
+    assert proposal.source == "mssql+pyodbc://app:${MAIN_SOURCE_PASSWORD:-}@sql01:1433/shop?driver=ODBC+Driver+18+for+SQL+Server"
     assert proposal.split_keys["MSSQL_HOST"] == "POSTGRES_HOST"
     assert 'split_keys = {MSSQL_HOST = "POSTGRES_HOST"' in proposal.toml()
     assert proposals.safe_source("Server=h;Password=${DB_PW}", "x") == "Server=h;Password=${DB_PW}"

@@ -62,7 +62,7 @@ def test_scan_json(project: Path) -> None:
     result = run(project, "env", "scan", "--json", str(project))
     data = json.loads(result.output)
     assert [r["key"] for r in data["references"]] == ["RSL_DATABASE_URL"]
-    assert data["proposals"][0]["source"].startswith("mssql+pyodbc://sa:${RSL_SOURCE_PASSWORD}@")
+    assert data["proposals"][0]["source"].startswith("mssql+pyodbc://sa:${RSL_SOURCE_PASSWORD:-}@")
     _assert_no_secret(result.output)
 
 

@@ -98,6 +98,14 @@ def test_parse_odbc_connect_url() -> None:
     assert (parsed.kind, parsed.driver, parsed.host, parsed.database, parsed.password) == ("mssql", "pyodbc", "sql01", "rsl", "Enc0ded!")
 
 
+def test_parse_raw_special_characters_in_password() -> None:
+    # what config.load gives for target = "postgresql://app:${POSTGRES_PASSWORD}@…" with a raw password
+    parsed = urls.parse("postgresql://app:N3w/Us#er@Pg!@localhost:5432/rsl?sslmode=require")
+    assert (parsed.username, parsed.password, parsed.host, parsed.port, parsed.database) == ("app", "N3w/Us#er@Pg!", "localhost", 5432, "rsl")
+    assert urls.parse("postgresql://h/db?application_name=a@b").host == "h"
+    assert "Us#er" not in urls.redact("postgresql://app:N3w/Us#er@Pg!@localhost:5432/rsl")
+
+
 def test_parse_keeps_host_case_and_references() -> None:
     parsed = urls.parse("postgresql://${POSTGRES_USER}:${POSTGRES_PW}@${POSTGRES_HOST}/app")
     assert (parsed.username, parsed.password, parsed.host) == ("${POSTGRES_USER}", "${POSTGRES_PW}", "${POSTGRES_HOST}")

@@ -84,8 +84,11 @@ def _same_source(a: str, b: str) -> bool:
 
 
 def safe_source(raw: str, name: str) -> str:
-    """`raw` with its password replaced by a ${NAME_SOURCE_PASSWORD} reference (kept if already one)."""
-    return urls.replace_passwords(raw, "${" + name.upper() + "_SOURCE_PASSWORD}")
+    """`raw` with its password replaced by a ${NAME_SOURCE_PASSWORD:-} reference (kept if already one).
+
+    The empty default lets phase 1 load cutover.toml before the source password is exported.
+    """
+    return urls.replace_passwords(raw, "${" + name.upper() + "_SOURCE_PASSWORD:-}")
 
 
 def _split_proposals(found: list[Found]) -> list[Proposal]:
@@ -102,7 +105,7 @@ def _split_proposals(found: list[Found]) -> list[Proposal]:
         name = keys.database_name(roles["database"].raw) or prefix.strip("_").lower()
         user = roles["user"].raw if "user" in roles else None
         port = f":{roles['port'].raw}" if "port" in roles else ""
-        auth = f"{user}:${{{name.upper()}_SOURCE_PASSWORD}}@" if user else ""
+        auth = f"{user}:${{{name.upper()}_SOURCE_PASSWORD:-}}@" if user else ""
         source = f"mssql+pyodbc://{auth}{roles['host'].raw}{port}/{roles['database'].raw}?driver=ODBC+Driver+18+for+SQL+Server"
         split_keys = {i.ref.key: keys.postgres_key(i.ref.key) for i in roles.values() if i.ref.key and i.ref.role != "option"}
         proposals.append(

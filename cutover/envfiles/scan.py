@@ -46,7 +46,7 @@ LEFTOVER_PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ("SQL Server tool", re.compile(r"\b(?:sqlcmd|bcp|mssql-tools\d*|msodbcsql\d*)\b"), True),
     ("SQL Server image", re.compile(r"mcr\.microsoft\.com/(?:mssql|azure-sql-edge)[\w/.:\-]*"), True),
     ("sqlite3 command", re.compile(r"(?m)^\s*sqlite3\s+\S+"), True),
-    ("MSSQL_* variable read", re.compile(r"\$\{?MSSQL_[A-Z0-9_]+|(?<=[\"'])MSSQL_[A-Z0-9_]+(?=[\"'])"), True),
+    ("MSSQL_* variable read", re.compile(r"\$\{?MSSQL_[A-Z0-9_]+\}?|(?<=[\"'])MSSQL_[A-Z0-9_]+(?=[\"'])"), True),
 )
 
 
