@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from cutover.errors import UnknownChoiceError, UsageError
@@ -426,15 +427,8 @@ def _render_ado(url: DbUrl, _scheme: str | None, password_text: str | None) -> s
 
 
 def _join_keywords(parts: list[tuple[str, str]], url: DbUrl, password_text: str | None, auth: tuple[str, str], braces: bool) -> str:
-    rendered = [f"{k}={v}" for k, v in parts]
-    if url.username is not None:
-        rendered.append(f"{auth[0]}={_quote_keyword_value(url.username, braces)}")
-    if password_text is not None:
-        rendered.append(f"{auth[1]}={password_text}")
-    elif url.password is not None:
-        rendered.append(f"{auth[1]}={_quote_keyword_value(url.password, braces)}")
-    rendered += [f"{k}={_quote_keyword_value(v, braces)}" for k, v in url.query]
-    return ";".join(rendered)
+    quoted = [f"{k}={v}" for k, v in parts] + _auth_and_options(url, password_text, lambda v: _quote_keyword_value(v, braces), auth)
+    return ";".join(quoted)
 
 
 def _render_conninfo(url: DbUrl, _scheme: str | None, password_text: str | None) -> str:
@@ -443,14 +437,21 @@ def _render_conninfo(url: DbUrl, _scheme: str | None, password_text: str | None)
             return value
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-    parts = [("host", url.host), ("port", str(url.port) if url.port else None), ("dbname", url.database), ("user", url.username)]
+    parts = [("host", url.host), ("port", str(url.port) if url.port else None), ("dbname", url.database)]
     rendered = [f"{k}={one(v)}" for k, v in parts if v is not None]
+    return " ".join(rendered + _auth_and_options(url, password_text, one, ("user", "password")))
+
+
+def _auth_and_options(url: DbUrl, password_text: str | None, quote_value: Callable[[str], str], auth: tuple[str, str]) -> list[str]:
+    """`key=value` for the user, the password (`password_text` verbatim) and every option."""
+    rendered = []
+    if url.username is not None:
+        rendered.append(f"{auth[0]}={quote_value(url.username)}")
     if password_text is not None:
-        rendered.append(f"password={password_text}")
+        rendered.append(f"{auth[1]}={password_text}")
     elif url.password is not None:
-        rendered.append(f"password={one(url.password)}")
-    rendered += [f"{k}={one(v)}" for k, v in url.query]
-    return " ".join(rendered)
+        rendered.append(f"{auth[1]}={quote_value(url.password)}")
+    return rendered + [f"{k}={quote_value(v)}" for k, v in url.query]
 
 
 # --- JDBC --------------------------------------------------------------------------------------

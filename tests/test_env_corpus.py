@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
+from cutover.envfiles.api import RewriteResult
 
 EXAMPLES = Path(__file__).parent / "examples" / "env"
 CASES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "case.toml").is_file())
@@ -51,7 +52,7 @@ def load_config(path: Path) -> config_mod.Config:
     if not any(extras):
         return config_mod.load(path, environ={})
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-    for entry in doc["databases"]:  # type: ignore[union-attr]
+    for entry in doc["databases"]:
         for key in [k for k in entry if k not in known]:
             del entry[key]
     loadable = path.parent.parent / "cutover-loadable.toml"  # outside the project: not scanned
@@ -73,7 +74,7 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path, Pat
     return name, project, tmp_path / "workdir"
 
 
-def _rewrite(name: str, project: Path, workdir: Path, *, apply: bool) -> commands.RewriteResult:  # type: ignore[name-defined]
+def _rewrite(name: str, project: Path, workdir: Path, *, apply: bool) -> RewriteResult:
     config = load_config(project / "cutover.toml")
     return commands.env_rewrite(config, root=project, workdir=workdir, apply=apply, literal_passwords=_case(name)["literal_passwords"])
 

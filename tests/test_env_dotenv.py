@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from cutover.envfiles import dotenv
 
+_DOTENV_LIB: Any
 try:
     import dotenv as _DOTENV_LIB  # python-dotenv, installed with the test extras (via testcontainers)
 except ImportError:  # pragma: no cover
@@ -36,7 +38,7 @@ def test_slots_point_at_their_raw_values(text: str) -> None:
     for slot in dotenv.slots(text):
         raw = text[slot.start : slot.end]
         assert raw.startswith(slot.quote) and raw.endswith(slot.quote)
-        assert text[slot.key_start : slot.key_end] == slot.key  # type: ignore[misc]
+        assert text[slot.key_start : slot.key_end] == slot.key
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=30), st.sampled_from(["", '"', "'"]))
@@ -73,7 +75,7 @@ def test_slots_report_lines_keys_and_quotes() -> None:
 def test_key_named_like_export_is_found_in_place() -> None:
     text = "export ex=1\n"
     (slot,) = dotenv.slots(text)
-    assert text[slot.key_start : slot.key_end] == "ex"  # type: ignore[misc]
+    assert text[slot.key_start : slot.key_end] == "ex"
 
 
 @pytest.mark.parametrize(

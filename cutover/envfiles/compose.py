@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from cutover.envfiles.spans import Edit, Slot, split_lines
+from cutover.envfiles.spans import Edit, Slot, set_value, split_lines
 
 _KEY = re.compile(r"(?P<key>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s\"'#\-?:,\[\]{}&*!|>%@`][^#]*?|-[^\s#][^#]*?)[ \t]*:(?=[ \t]|$)")
 _ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -71,16 +71,9 @@ def encode(slot: Slot, value: str) -> str | None:
 def edits_for(slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True) -> list[Edit] | None:
     """The edits that set `slot` to `value` (and rename its key); None when it cannot be written."""
     del live_refs  # compose interpolates ${NAME} in every quoting style
-    renamed = new_key and new_key != slot.key
-    if renamed and slot.lead:
-        slot = replace(slot, lead=f"{new_key}=")
-    raw = encode(slot, value)
-    if raw is None:
-        return None
-    edits = [Edit(slot.start, slot.end, raw)]
-    if renamed and not slot.lead and slot.key_start is not None and slot.key_end is not None:
-        edits.append(Edit(slot.key_start, slot.key_end, str(new_key)))
-    return edits
+    if new_key and new_key != slot.key and slot.lead:
+        slot = replace(slot, lead=f"{new_key}=")  # `- KEY=value` written whole: the key goes with it
+    return set_value(slot, encode(slot, value), new_key)
 
 
 class _Reader:

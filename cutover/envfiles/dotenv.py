@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cutover.envfiles.spans import Edit, LineIndex, Slot
+from cutover.envfiles.spans import Edit, LineIndex, Slot, set_value
 
 _ASSIGN = re.compile(r"[ \t]*(?:export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=[ \t]*")
 _EOL = re.compile(r"\r\n|\n")
@@ -112,13 +112,7 @@ def encode(slot: Slot, value: str, *, live_refs: bool) -> str | None:
 
 def edits_for(slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True) -> list[Edit] | None:
     """The edits that set `slot` to `value` (and rename its key); None when the value cannot be written."""
-    raw = encode(slot, value, live_refs=live_refs)
-    if raw is None:
-        return None
-    edits = [Edit(slot.start, slot.end, raw)]
-    if new_key and new_key != slot.key and slot.key_start is not None and slot.key_end is not None:
-        edits.append(Edit(slot.key_start, slot.key_end, new_key))
-    return edits
+    return set_value(slot, encode(slot, value, live_refs=live_refs), new_key)
 
 
 def _escape_double(value: str) -> str:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from cutover.envfiles import dotenv
-from cutover.envfiles.spans import Edit, LineIndex, Slot
+from cutover.envfiles.spans import Edit, LineIndex, Slot, set_value
 
 _OPERATORS = ";&|()<>"
 _NAME_EQ = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -83,13 +83,7 @@ def encode(slot: Slot, value: str) -> str | None:
 def edits_for(slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True) -> list[Edit] | None:
     """The edits that set `slot` to `value` (and rename its key); None when it cannot be written."""
     del live_refs  # scripts are committed: they only ever get references
-    raw = encode(slot, value)
-    if raw is None:
-        return None
-    edits = [Edit(slot.start, slot.end, raw)]
-    if new_key and new_key != slot.key and slot.key_start is not None and slot.key_end is not None:
-        edits.append(Edit(slot.key_start, slot.key_end, new_key))
-    return edits
+    return set_value(slot, encode(slot, value), new_key)
 
 
 def _word_slot(text: str, word: _Word, index: LineIndex) -> Slot | None:

@@ -62,6 +62,16 @@ class LineIndex:
         return bisect.bisect_right(self.starts, offset)
 
 
+def set_value(slot: Slot, raw: str | None, new_key: str | None = None) -> list[Edit] | None:
+    """Edits writing `raw` over the slot's value and `new_key` over its key; None when `raw` is None."""
+    if raw is None:
+        return None
+    edits = [Edit(slot.start, slot.end, raw)]
+    if new_key and new_key != slot.key and slot.key_start is not None and slot.key_end is not None:
+        edits.append(Edit(slot.key_start, slot.key_end, new_key))
+    return edits
+
+
 def apply_edits(text: str, edits: list[Edit]) -> str:
     """Apply non-overlapping edits; text outside them is kept byte for byte."""
     out: list[str] = []
