@@ -283,3 +283,12 @@ def test_proposals_merge_url_and_split_keys(tmp_path: Path) -> None:
     assert proposal.split_keys["MSSQL_HOST"] == "POSTGRES_HOST"
     assert 'split_keys = {MSSQL_HOST = "POSTGRES_HOST"' in proposal.toml()
     assert proposals.safe_source("Server=h;Password=${DB_PW}", "x") == "Server=h;Password=${DB_PW}"
+
+
+def test_displayed_scripts_hide_password_flags_but_not_references() -> None:
+    from cutover.envfiles.rewrite import display_text
+
+    script = "sqlcmd -S h -U sa -P 'Pa ss!' -Q x\nsqlcmd -P \"$MSSQL_SA_PASSWORD\" -C\nredis-server --requirepass s3cret\nmysql --password=abc\n"
+    shown = display_text("shell", script)
+    assert "Pa ss" not in shown and "s3cret" not in shown and "abc" not in shown
+    assert '-P "$MSSQL_SA_PASSWORD"' in shown

@@ -85,6 +85,7 @@ class _Reader:
         self.stack: list[tuple[int, str]] = []  # open mapping keys: (indent, key)
 
     def read(self) -> ComposeFile:
+        """Every slot, env_file entry and image of the text."""
         block_parent: int | None = None  # inside a block scalar: lines indented deeper than this
         for number, (offset, content, _eol) in enumerate(split_lines(self.text), start=1):
             stripped = content.lstrip(" ")

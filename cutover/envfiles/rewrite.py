@@ -18,6 +18,12 @@ from cutover.envfiles.spans import Edit, Slot, apply_edits, value_slots
 from cutover.errors import UsageError
 
 _REFERENCED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+# Password flags of the tools scripts call (sqlcmd/bcp -P, --password, --requirepass): their values
+# may sit on a diff's context lines. Values that are only a $VAR or ${VAR} reference stay readable.
+_FLAG_PASSWORD = re.compile(
+    r"(?P<head>(?<!\S)(?:-P|--[\w-]*pass(?:word)?|--requirepass)(?:=|[ \t]+))"
+    r"(?P<pw>(?![\"']?\$\{?[A-Za-z_]\w*\}?[\"']?(?:\s|$))(?:'[^']*'|\"[^\"]*\"|[^\s'\"]+))"
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,7 @@ def display_text(kind: str, text: str) -> str:
         if s.key and (keys.is_secret(s.key) or keys.role_of(s.key) == "password") and s.value and not urls.is_reference(s.value)
     ]
     shown = urls.redact(apply_edits(text, masks))
+    shown = _FLAG_PASSWORD.sub(lambda m: m["head"] + urls.REDACTED, shown)
     return shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
@@ -135,6 +142,7 @@ class _FilePlanner:
         self.references_written: set[str] = set()
 
     def slot(self, slot: Slot) -> None:
+        """Plan the edits for one slot: a split key, a database's own key, or a URL naming its source."""
         if slot.fmt == "compose" and slot.context and slot.context in self.hosts.postgres_services:
             return  # the Postgres server's own settings (POSTGRES_USER, POSTGRES_DB) configure the server, not an app
         for target in self.targets:

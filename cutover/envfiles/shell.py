@@ -35,14 +35,17 @@ class _Word:
 
     @property
     def start(self) -> int:
+        """Where the word starts."""
         return self.segments[0].start
 
     @property
     def end(self) -> int:
+        """Where the word ends (exclusive)."""
         return self.segments[-1].end
 
     @property
     def value(self) -> str:
+        """The word with quotes removed."""
         return "".join(s.value for s in self.segments)
 
 
@@ -130,6 +133,7 @@ class _Lexer:
         self.pending: list[tuple[str, bool]] = []  # heredoc delimiters waiting for the line end
 
     def run(self) -> None:
+        """Lex the whole text into `words` and `heredocs`."""
         i = 0
         while i < self.n:
             c = self.text[i]
