@@ -156,6 +156,115 @@ def demo(g: Globals, stop: bool, messages: int) -> None:
     click.echo(f"config:  {result.config_path}")
     click.echo(f"look at the result:  {result.psql}")
     click.echo(f"stop the server:     {result.stop_hint}")
+# --- phase 1: the environment (`cutover env …`) ---------------------------------------------------
+
+import collections  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+
+from cutover.errors import EXIT_CHECKS_FAILED  # noqa: E402
+
+
+@cli.group()
+def env() -> None:
+    """Phase 1: point .env files, compose files and scripts at Postgres."""
+
+
+@env.command("scan")
+@click.argument("path", required=False, type=click.Path(path_type=Path), default=Path("."))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (values redacted).")
+@pass_globals
+@handle_errors
+def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
+    """List database references in env files, compose files and scripts under PATH, and leftovers in code."""
+    result = commands.env_scan(path, workdir=g.workdir)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), default=str, indent=2, ensure_ascii=False))
+        return
+    kinds = collections.Counter(f.kind for f in result.files)
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no env files"
+    click.echo(f"scanned {result.root}: {summary}")
+    click.echo(f"database references ({len(result.references)}):")
+    for ref in result.references:
+        where = f"{ref.path}:{ref.line}"
+        context = f"  [{ref.context}]" if ref.context else ""
+        click.echo(f"  {where:<34} {ref.key or '(inline)':<30} {ref.kind:<8} {ref.role:<8} {ref.value}{context}")
+    if result.leftovers:
+        click.echo(f"references phase 1 does not edit ({len(result.leftovers)}; phase 3 checks they are gone):")
+        for item in result.leftovers:
+            click.echo(f"  {f'{item.path}:{item.line}':<34} {item.label:<30} {item.text}")
+    if result.proposals:
+        click.echo(f"proposed cutover.toml entries ({len(result.proposals)}; edit each target):")
+        for proposal in result.proposals:
+            click.echo(proposal.toml().rstrip())
+    _echo_notes(result.notes)
+
+
+@env.command("rewrite")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--apply", "apply_", is_flag=True, help="Write the changes (atomically, with a backup); default: show the diff only.")
+@click.option("--yes", is_flag=True, help="With --apply: do not ask before writing.")
+@click.option("--literal-passwords", is_flag=True, help="Write the target password itself into local .env files (never into committed files).")
+@click.option("--db", "database", metavar="NAME", help="Only this database of cutover.toml.")
+@click.option("--check", is_flag=True, help="Exit 1 when anything would change (for CI).")
+@pass_globals
+@handle_errors
+def env_rewrite_cmd(g: Globals, path: Path | None, apply_: bool, yes: bool, literal_passwords: bool, database: str | None, check: bool) -> None:
+    """Rewrite the configured databases' env values to Postgres URLs (a redacted diff unless --apply)."""
+    rewrite = functools.partial(commands.env_rewrite, g.load(), root=path, workdir=g.workdir, literal_passwords=literal_passwords, database=database)
+    result = rewrite(apply=apply_ and yes)
+    click.echo(result.diff, nl=False)
+    _echo_notes(result.notes)
+    if not result.changed:
+        click.echo("nothing to change: every configured value already points at Postgres")
+        return
+    values = sum(len(f.changes) for f in result.files)
+    if apply_ and not yes:
+        click.confirm(f"write {values} value(s) in {len(result.files)} file(s)?", abort=True)
+        result = rewrite(apply=True)
+    if result.applied:
+        click.echo(f"rewrote {values} value(s) in {len(result.files)} file(s); backup {result.backup} (undo: cutover env restore)")
+    else:
+        click.echo(f"{values} value(s) in {len(result.files)} file(s) would change; run with --apply to write them")
+        if check:
+            sys.exit(EXIT_CHECKS_FAILED)
+
+
+@env.command("restore")
+@click.option("--backup", "backup_id", metavar="ID", help="The backup to restore (default: the latest not yet restored).")
+@click.option("--force", is_flag=True, help="Restore files even if they were edited after the rewrite.")
+@pass_globals
+@handle_errors
+def env_restore_cmd(g: Globals, backup_id: str | None, force: bool) -> None:
+    """Put back the env files, compose files and scripts a rewrite changed."""
+    result = commands.env_restore(g.workdir, backup_id=backup_id, force=force)
+    click.echo(f"restored {len(result.restored)} file(s) from backup {result.backup}")
+    for rel in result.restored:
+        click.echo(f"  {rel}")
+    for rel in result.unchanged:
+        click.echo(f"  {rel} (already as before)")
+    if result.remaining:
+        click.echo(f"{result.remaining} older backup(s) remain; run `cutover env restore` again to go further back")
+
+
+@env.command("template")
+@click.argument("environment", metavar="ENV")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to this file instead of printing.")
+@click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
+@pass_globals
+@handle_errors
+def env_template_cmd(g: Globals, environment: str, output: Path | None, force: bool) -> None:
+    """Render the .env template for ENV (dev, stg, prod) with this project's databases."""
+    result = commands.env_template(g.load(), environment, output=output, force=force)
+    if result.written is None:
+        click.echo(result.text, nl=False)
+    else:
+        click.echo(f"wrote {result.written} ({result.env}: {', '.join(result.databases)})")
+
+
+def _echo_notes(notes: list[str]) -> None:
+    for note in notes:
+        click.echo(redact(f"note: {note}"), err=True)
 
 
 def main() -> None:

@@ -256,3 +256,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from cutover.pipeline import Reporter, TableResult
     from cutover.target import ServerInfo
     from cutover.verify import VerifyResult
+from cutover.envfiles.api import env_scan, env_rewrite, env_restore, env_template  # noqa: E402,F401

@@ -1,19 +1,29 @@
-"""Parse, convert and redact database URLs.
+"""Parse, convert and redact database connection strings.
 
-Only SQLAlchemy-style URLs are understood here so far; ODBC, ADO.NET and JDBC forms arrive with
-phase 1 (env rewriting). Every function that returns text meant for people goes through `redact`.
+Understood forms (`DbUrl.form`):
+
+- ``url``: SQLAlchemy / libpq URLs (``sqlite:///rel.db``, ``mssql+pyodbc://…``, ``postgresql+psycopg://…``),
+  including ``mssql+pyodbc:///?odbc_connect=<percent-encoded ODBC string>``;
+- ``odbc``: ODBC strings (``DRIVER={ODBC Driver 18 for SQL Server};SERVER=host,1433;…;UID=…;PWD=…``);
+- ``ado``: ADO.NET strings (``Server=…;Database=…;User Id=…;Password=…``, Npgsql's ``Host=…;Username=…``);
+- ``jdbc``: ``jdbc:sqlserver://host:1433;databaseName=…``, ``jdbc:postgresql://…``, ``jdbc:sqlite:…``;
+- ``conninfo``: libpq keyword strings (``host=… port=… dbname=… user=… password=…``).
+
+Every function that returns text meant for people goes through `redact`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from typing import Callable
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from cutover.errors import UnknownChoiceError, UsageError
 
 REDACTED = "***"
+FORMS = ("url", "odbc", "ado", "jdbc", "conninfo")
 
 _SCHEME_KINDS = {
     "sqlite": "sqlite",
@@ -21,16 +31,28 @@ _SCHEME_KINDS = {
     "postgresql": "postgres",
     "postgres": "postgres",
 }
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+# A `${NAME}` reference is not a secret: redaction leaves it readable.
+_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
-# user:password@ inside any scheme://… text; the password may hold any character but '@' and '/'.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@/\s]+)(?P<tail>@)")
-# key=value forms: PWD=…; Password=…; password=… (libpq conninfo, ODBC, ADO.NET)
-_KV_PASSWORD = re.compile(r"(?i)(?P<head>\b(?:pwd|password|passwd)\s*=\s*)(?P<pw>\{[^}]*\}|'[^']*'|\"[^\"]*\"|[^;\s&]+)")
+# user:password@ inside any scheme://… text. The password runs to the last '@' before whitespace or
+# a quote, so unencoded '@', '/' or '#' in a password are still covered (an '@' later in a path or
+# query only hides more than needed).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s\"'`]*:)(?P<pw>[^\s\"'`]*)(?P<tail>@)")
+# key=value forms: PWD=…; Password=…; password=… (ODBC, ADO.NET, JDBC properties, libpq conninfo,
+# URL query). A bare value ends at ';', a quote, '&key=' or ' key=' (the next conninfo keyword).
+_KV_PASSWORD = re.compile(
+    r"(?i)(?P<head>\b(?:pwd|password|passwd)\s*=\s*)"
+    r"(?P<pw>\{(?:[^}]|\}\})*\}|'(?:[^'\\]|''|\\.)*'|\"(?:[^\"]|\"\")*\"|"
+    r"(?:(?!\s+[A-Za-z_][\w ]*=|&[A-Za-z_]\w*=)[^;\r\n\"'`])+)"
+)
+# The same inside a percent-encoded ODBC string (odbc_connect=DRIVER%3D…%3BPWD%3Dsecret%3B…).
+_ENCODED_PASSWORD = re.compile(r"(?i)(?P<head>(?:%3B|[?&;\s]|^)(?:pwd|password)%3D)(?P<pw>(?:(?!%3B)[^&\s\"'`])+)")
 
 
 @dataclass(frozen=True)
 class DbUrl:
-    """A parsed database URL; `kind` is sqlite, mssql or postgres."""
+    """A parsed database connection string; `kind` is sqlite, mssql or postgres."""
 
     kind: str
     driver: str | None
@@ -40,6 +62,7 @@ class DbUrl:
     port: int | None = None
     database: str | None = None
     query: tuple[tuple[str, str], ...] = ()
+    form: str = "url"
 
     @property
     def path(self) -> Path:
@@ -48,61 +71,90 @@ class DbUrl:
             raise UsageError(f"not a SQLite file URL: {redact(render(self))}")
         return Path(self.database)
 
+    def option(self, *names: str) -> str | None:
+        """The first query/keyword option with one of `names` (case-insensitive)."""
+        wanted = {n.lower() for n in names}
+        return next((v for k, v in self.query if k.lower() in wanted), None)
+
 
 def parse(url: str) -> DbUrl:
-    """Parse a SQLAlchemy-style URL (sqlite:///, mssql+pyodbc://, postgresql+psycopg://)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise UsageError(f"not a database URL: {redact(url)!r}", hint="expected e.g. sqlite:///app.db or postgresql://user@host/db")
-    base, _, driver = scheme.partition("+")
-    kind = _SCHEME_KINDS.get(base.lower())
-    if kind is None:
-        raise UnknownChoiceError("URL scheme", base, list(_SCHEME_KINDS))
-    if kind == "sqlite":
-        path, _, query = rest.partition("?")
-        # sqlite:///rel.db -> "/rel.db" after '://'; sqlite:////abs.db -> "//abs.db"
-        if not path.startswith("/"):
-            raise UsageError(f"SQLite URL needs three slashes: {url!r}", hint="sqlite:///relative.db or sqlite:////absolute.db")
-        return DbUrl(kind, driver or None, database=unquote(path[1:]) or None, query=tuple(parse_qsl(query)))
-    parts = urlsplit(f"{base}://{rest}")
-    return DbUrl(
-        kind,
-        driver or None,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-        host=parts.hostname,
-        port=parts.port,
-        database=unquote(parts.path.lstrip("/")) or None,
-        query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+    """Parse a connection string in any understood form (SQLAlchemy URL, ODBC, ADO.NET, JDBC, conninfo)."""
+    text = url.strip()
+    if text[:5].lower() == "jdbc:":
+        return _parse_jdbc(text)
+    if _SCHEME.match(text):
+        return _parse_url(text)
+    if "=" in text:
+        return _parse_keywords(text)
+    raise UsageError(
+        f"not a database URL: {redact(url)!r}",
+        hint="expected e.g. sqlite:///app.db, postgresql://user@host/db or an ODBC/ADO.NET/JDBC connection string",
     )
 
 
+def sniff(text: str) -> tuple[str, str] | None:
+    """(kind, form) of a connection string, from its scheme alone when it does not parse; never raises."""
+    try:
+        parsed = parse(text)
+        return parsed.kind, parsed.form
+    except (UsageError, ValueError):
+        pass
+    lowered = text.strip().lower()
+    for prefix, kind in (("jdbc:sqlserver:", "mssql"), ("jdbc:jtds:sqlserver:", "mssql"), ("jdbc:postgresql:", "postgres"), ("jdbc:sqlite:", "sqlite")):
+        if lowered.startswith(prefix):
+            return kind, "jdbc"
+    if _SCHEME.match(lowered):
+        scheme_kind = _SCHEME_KINDS.get(lowered.partition("://")[0].partition("+")[0])
+        return (scheme_kind, "url") if scheme_kind else None
+    return None
+
+
+def kind_of(text: str) -> str | None:
+    """The database kind a connection string names, or None; never raises."""
+    found = sniff(text)
+    return found[0] if found else None
+
+
 def render(url: DbUrl, *, scheme: str | None = None, hide_password: bool = False) -> str:
-    """Render a parsed URL back to text; `scheme` replaces the scheme (e.g. 'postgresql')."""
-    if url.kind == "sqlite":
-        head = scheme or ("sqlite+" + url.driver if url.driver else "sqlite")
-        query = f"?{urlencode(url.query)}" if url.query else ""
-        return f"{head}:///{url.database or ''}{query}"
-    head = scheme or ({"postgres": "postgresql", "mssql": "mssql"}[url.kind] + (f"+{url.driver}" if url.driver else ""))
-    auth = ""
-    if url.username is not None:
-        auth = quote(url.username, safe="")
-        if url.password is not None:
-            auth += ":" + (REDACTED if hide_password else quote(url.password, safe=""))
-        auth += "@"
-    host = url.host or ""
-    if host and ":" in host:
-        host = f"[{host}]"
-    port = f":{url.port}" if url.port else ""
-    db = "/" + quote(url.database, safe="") if url.database else "/"
-    query = f"?{urlencode(url.query)}" if url.query else ""
-    return f"{head}://{auth}{host}{port}{db}{query}"
+    """Render a parsed URL back to SQLAlchemy URL text; `scheme` replaces the scheme (e.g. 'postgresql')."""
+    password = REDACTED if hide_password and url.password is not None else None
+    return render_as(url, "url", scheme=scheme, password_text=password)
+
+
+def render_as(url: DbUrl, form: str, *, scheme: str | None = None, password_text: str | None = None) -> str:
+    """Render `url` in `form` (url, odbc, ado, jdbc, conninfo); `password_text` goes in verbatim (e.g. a ${REF})."""
+    renderers = {"url": _render_url, "jdbc": _render_jdbc, "ado": _render_ado, "odbc": _render_odbc, "conninfo": _render_conninfo}
+    if form not in renderers:
+        raise UnknownChoiceError("connection string form", form, list(renderers))
+    return renderers[form](url, scheme, password_text)
 
 
 def redact(text: str) -> str:
     """Replace every password in URLs or key=value strings inside `text` with ***."""
-    text = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED + m["tail"], text)
-    return _KV_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)
+    return replace_passwords(text, REDACTED)
+
+
+def replace_passwords(text: str, replacement: str) -> str:
+    """Put `replacement` where every password in `text` is; ${NAME} references and {…}/quotes stay."""
+
+    def swap(match: re.Match[str]) -> str:
+        secret = match["pw"]
+        if _REFERENCE.match(secret):
+            shown = secret
+        elif secret[:1] in "{'\"" and len(secret) > 1:
+            shown = secret[0] + replacement + secret[-1]
+        else:
+            shown = replacement
+        return match["head"] + shown + (match.groupdict().get("tail") or "")
+
+    text = _KV_PASSWORD.sub(swap, text)
+    text = _ENCODED_PASSWORD.sub(swap, text)
+    return _URL_PASSWORD.sub(swap, text)
+
+
+def is_reference(text: str) -> bool:
+    """True when `text` is exactly one ${NAME} reference (safe to show, not a secret)."""
+    return bool(_REFERENCE.match(text))
 
 
 def sqlite_path(url: str, base: Path | None = None) -> Path:
@@ -116,7 +168,7 @@ def postgres_conninfo(url: str) -> str:
     parsed = parse(url)
     if parsed.kind != "postgres":
         raise UsageError(f"not a PostgreSQL URL: {redact(url)!r}")
-    return render(parsed, scheme="postgresql")
+    return render(replace(parsed, form="url"), scheme="postgresql")
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -127,4 +179,337 @@ def sqlalchemy_url(url: str) -> str:
 def with_database(url: str, database: str) -> str:
     """The same server URL naming another database."""
     parsed = parse(url)
-    return render(DbUrl(parsed.kind, parsed.driver, parsed.username, parsed.password, parsed.host, parsed.port, database, parsed.query))
+    return render(replace(parsed, database=database))
+
+
+# --- SQLAlchemy / libpq URLs -------------------------------------------------------------------
+
+
+def _parse_url(url: str) -> DbUrl:
+    scheme, _, rest = url.partition("://")
+    base, _, driver = scheme.partition("+")
+    kind = _SCHEME_KINDS.get(base.lower())
+    if kind is None:
+        raise UnknownChoiceError("URL scheme", base, list(_SCHEME_KINDS))
+    if kind == "sqlite":
+        path, _, query = rest.partition("?")
+        # sqlite:///rel.db -> "/rel.db" after '://'; sqlite:////abs.db -> "//abs.db"
+        if not path.startswith("/"):
+            raise UsageError(f"SQLite URL needs three slashes: {redact(url)!r}", hint="sqlite:///relative.db or sqlite:////absolute.db")
+        return DbUrl(kind, driver or None, database=unquote(path[1:]) or None, query=tuple(parse_qsl(query)))
+    # userinfo ends at the last '@' before the query: a password interpolated from the environment
+    # (${POSTGRES_PASSWORD} in cutover.toml) may hold raw '/', '#' or '@'.
+    at_index = rest.rfind("@", 0, rest.find("?") if "?" in rest else len(rest))
+    userinfo, at, rest = (rest[:at_index], "@", rest[at_index + 1 :]) if at_index >= 0 else ("", "", rest)
+    rest, _, _fragment = rest.partition("#")
+    hostport, _, tail = _split_first(rest, "/?")
+    path, _, query = tail.partition("?")
+    username = password = None
+    if at:
+        user, colon, pw = userinfo.partition(":")
+        username = unquote(user)
+        password = unquote(pw) if colon else None
+    host, port = _host_port(hostport, ":", url)
+    pairs = tuple(parse_qsl(query, keep_blank_values=True))
+    parsed = DbUrl(kind, driver or None, username, password, host, port, unquote(path.lstrip("/")) or None, pairs)
+    odbc = parsed.option("odbc_connect")
+    if odbc:
+        inner = _parse_keywords(odbc)
+        rest_query = tuple((k, v) for k, v in pairs if k.lower() != "odbc_connect")
+        return replace(inner, kind=kind, driver=driver or None, form="url", query=inner.query + rest_query)
+    return parsed
+
+
+def _split_first(text: str, stops: str) -> tuple[str, str, str]:
+    """Split at the first of `stops`, keeping the stop character with the tail."""
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+    return text[:cut], "", text[cut:]
+
+
+def _host_port(hostport: str, sep: str, original: str) -> tuple[str | None, int | None]:
+    if hostport.startswith("["):
+        host, _, after = hostport[1:].partition("]")
+        port_text = after[1:] if after.startswith(sep) else ""
+    else:
+        host, found, port_text = hostport.rpartition(sep)
+        if not found:
+            host, port_text = hostport, ""
+    port_text = port_text.strip()
+    if port_text and not port_text.isdigit():
+        raise UsageError(f"port {port_text!r} is not a number in {redact(original)!r}")
+    return (host.strip() or None), (int(port_text) if port_text else None)
+
+
+def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> str:
+    if url.kind == "sqlite":
+        head = scheme or ("sqlite+" + url.driver if url.driver else "sqlite")
+        query = f"?{urlencode(url.query)}" if url.query else ""
+        return f"{head}:///{url.database or ''}{query}"
+    head = scheme or ({"postgres": "postgresql", "mssql": "mssql"}[url.kind] + (f"+{url.driver}" if url.driver else ""))
+    auth = ""
+    if url.username is not None:
+        auth = quote(url.username, safe="")
+        if password_text is not None:
+            auth += ":" + password_text
+        elif url.password is not None:
+            auth += ":" + quote(url.password, safe="")
+        auth += "@"
+    host = url.host or ""
+    if host and ":" in host:
+        host = f"[{host}]"
+    port = f":{url.port}" if url.port else ""
+    db = "/" + quote(url.database, safe="") if url.database else "/"
+    query = f"?{urlencode(url.query)}" if url.query else ""
+    return f"{head}://{auth}{host}{port}{db}{query}"
+
+
+# --- ODBC and ADO.NET keyword strings, libpq conninfo ------------------------------------------
+
+_HOST_KEYS = ("server", "data source", "address", "addr", "network address", "host", "hostname", "hostaddr")
+_DB_KEYS = ("database", "initial catalog", "dbname")
+_USER_KEYS = ("uid", "user id", "userid", "user", "username", "user name")
+_PASSWORD_KEYS = ("pwd", "password", "passwd")
+_PORT_KEYS = ("port",)
+_SQLITE_FILE = re.compile(r"(?i)(\.db|\.sqlite3?|:memory:)$")
+
+
+def split_keywords(text: str) -> list[tuple[str, str]]:
+    """Split an ODBC/ADO.NET string into (key, value) pairs; {braced} and quoted values may hold ';'."""
+    pairs: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        eq = text.find("=", i)
+        if eq < 0:
+            if text[i:].strip(" ;"):
+                raise UsageError(f"keyword without '=' in connection string {redact(text)!r}")
+            break
+        key = text[i:eq].strip().strip(";").strip()
+        j = eq + 1
+        while j < n and text[j] == " ":
+            j += 1
+        if j < n and text[j] in "{\"'":
+            value, j = _read_delimited(text, j)
+            j = text.find(";", j)
+            j = n if j < 0 else j
+        else:
+            end = text.find(";", j)
+            end = n if end < 0 else end
+            value, j = text[j:end].strip(), end
+        pairs.append((key, value))
+        i = j + 1
+    return pairs
+
+
+def _read_delimited(text: str, start: int) -> tuple[str, int]:
+    """Read a {braced} or quoted value starting at `start`; doubled closers are escapes."""
+    opener = text[start]
+    closer = "}" if opener == "{" else opener
+    out: list[str] = []
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == closer:
+            if text[i + 1 : i + 2] == closer:
+                out.append(closer)
+                i += 2
+                continue
+            return "".join(out), i + 1
+        out.append(ch)
+        i += 1
+    raise UsageError(f"unterminated {opener} in connection string {redact(text)!r}")
+
+
+def _split_conninfo(text: str) -> list[tuple[str, str]]:
+    """libpq `key=value key='quoted value'` pairs."""
+    pattern = re.compile(r"\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)")
+    pairs: list[tuple[str, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        match = pattern.match(text, pos)
+        if not match:
+            raise UsageError(f"cannot read libpq connection string {redact(text)!r}")
+        raw = match[2]
+        value = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith("'") else raw
+        pairs.append((match[1], value))
+        pos = match.end()
+    return pairs
+
+
+def _parse_keywords(text: str) -> DbUrl:
+    if ";" not in text and re.match(r"^\s*(host|hostaddr|dbname|port|user|password|sslmode|service)\s*=", text, re.I):
+        return _from_pairs(_split_conninfo(text), "postgres", "conninfo", text)
+    pairs = split_keywords(text)
+    keys = {k.lower() for k, _ in pairs}
+    driver = next((v for k, v in pairs if k.lower() == "driver"), "")
+    if re.search(r"(?i)sql server|freetds|\btds\b|msodbcsql", driver):
+        kind = "mssql"
+    elif re.search(r"(?i)postgres|psqlodbc", driver):
+        kind = "postgres"
+    elif re.search(r"(?i)sqlite", driver):
+        kind = "sqlite"
+    elif keys & {"host", "username"}:
+        kind = "postgres"
+    elif keys == {"data source"} or (keys <= {"data source", "mode", "cache", "password", "foreign keys"} and _SQLITE_FILE.search(_get(pairs, ("data source",)) or "")):
+        kind = "sqlite"
+    elif keys & {"server", "data source", "initial catalog", "addr", "address", "network address"}:
+        kind = "mssql"
+    else:
+        raise UsageError(
+            f"cannot tell which database this connection string is for: {redact(text)!r}",
+            hint="expected an ODBC DRIVER={…} or a Server=/Host=/Data Source= keyword",
+        )
+    form = "odbc" if keys & {"driver", "dsn", "uid", "pwd"} else "ado"
+    return _from_pairs(pairs, kind, form, text)
+
+
+def _get(pairs: list[tuple[str, str]], names: tuple[str, ...]) -> str | None:
+    return next((v for k, v in pairs if k.lower() in names), None)
+
+
+def _from_pairs(pairs: list[tuple[str, str]], kind: str, form: str, original: str) -> DbUrl:
+    used = set(_HOST_KEYS + _DB_KEYS + _USER_KEYS + _PASSWORD_KEYS + _PORT_KEYS)
+    server = _get(pairs, _HOST_KEYS)
+    host, port, instance = _server(server, kind, original)
+    port_text = _get(pairs, _PORT_KEYS)
+    if port_text:
+        port = _host_port(f"x:{port_text}", ":", original)[1]
+    query = [(k, v) for k, v in pairs if k.lower() not in used]
+    if instance:
+        query.append(("instance", instance))
+    database = _get(pairs, _DB_KEYS)
+    if kind == "sqlite":
+        database, host = server or database, None
+    return DbUrl(
+        kind,
+        None,
+        username=_get(pairs, _USER_KEYS),
+        password=_get(pairs, _PASSWORD_KEYS),
+        host=host,
+        port=port,
+        database=database or None,
+        query=tuple(query),
+        form=form,
+    )
+
+
+def _server(server: str | None, kind: str, original: str) -> tuple[str | None, int | None, str | None]:
+    """SQL Server's `tcp:host\\INSTANCE,1433` → (host, port, instance); other kinds: the host as is."""
+    if not server or kind != "mssql":
+        return server, None, None
+    server = re.sub(r"(?i)^(tcp|np|lpc|admin):", "", server.strip())
+    host, _, port_text = server.partition(",")
+    host, _, instance = host.partition("\\")
+    port = _host_port(f"x:{port_text}", ":", original)[1] if port_text.strip() else None
+    return host or None, port, instance or None
+
+
+def _quote_keyword_value(value: str, braces: bool) -> str:
+    if not re.search(r"[;{}'\"=]|^\s|\s$", value):
+        return value
+    if braces:
+        return "{" + value.replace("}", "}}") + "}"
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _render_odbc(url: DbUrl, _scheme: str | None, password_text: str | None) -> str:
+    if url.kind != "postgres":
+        raise UsageError(f"only PostgreSQL targets render as ODBC here, not {url.kind}")
+    parts = [("Driver", "{PostgreSQL Unicode}"), ("Server", url.host or "localhost"), ("Port", str(url.port or 5432)), ("Database", url.database or "")]
+    return _join_keywords(parts, url, password_text, ("Uid", "Pwd"), braces=True)
+
+
+def _render_ado(url: DbUrl, _scheme: str | None, password_text: str | None) -> str:
+    if url.kind != "postgres":
+        raise UsageError(f"only PostgreSQL targets render as ADO.NET here, not {url.kind}")
+    parts = [("Host", url.host or "localhost"), ("Port", str(url.port or 5432)), ("Database", url.database or "")]
+    return _join_keywords(parts, url, password_text, ("Username", "Password"), braces=False)
+
+
+def _join_keywords(parts: list[tuple[str, str]], url: DbUrl, password_text: str | None, auth: tuple[str, str], braces: bool) -> str:
+    quoted = [f"{k}={v}" for k, v in parts] + _auth_and_options(url, password_text, lambda v: _quote_keyword_value(v, braces), auth)
+    return ";".join(quoted)
+
+
+def _render_conninfo(url: DbUrl, _scheme: str | None, password_text: str | None) -> str:
+    def one(value: str) -> str:
+        if value and not re.search(r"[\s'\\]", value):
+            return value
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    parts = [("host", url.host), ("port", str(url.port) if url.port else None), ("dbname", url.database)]
+    rendered = [f"{k}={one(v)}" for k, v in parts if v is not None]
+    return " ".join(rendered + _auth_and_options(url, password_text, one, ("user", "password")))
+
+
+def _auth_and_options(url: DbUrl, password_text: str | None, quote_value: Callable[[str], str], auth: tuple[str, str]) -> list[str]:
+    """`key=value` for the user, the password (`password_text` verbatim) and every option."""
+    rendered = []
+    if url.username is not None:
+        rendered.append(f"{auth[0]}={quote_value(url.username)}")
+    if password_text is not None:
+        rendered.append(f"{auth[1]}={password_text}")
+    elif url.password is not None:
+        rendered.append(f"{auth[1]}={quote_value(url.password)}")
+    return rendered + [f"{k}={quote_value(v)}" for k, v in url.query]
+
+
+# --- JDBC --------------------------------------------------------------------------------------
+
+_JDBC_MSSQL = re.compile(r"(?i)^jdbc:(?:sqlserver|jtds:sqlserver)://")
+
+
+def _parse_jdbc(text: str) -> DbUrl:
+    if _JDBC_MSSQL.match(text):
+        rest = text[_JDBC_MSSQL.match(text).end() :]  # type: ignore[union-attr]
+        hostpart, _, props_text = rest.partition(";")
+        hostpart, _, path_db = hostpart.partition("/")  # jTDS puts the database in the path
+        host, port = _host_port(hostpart, ":", text)
+        host, _, instance = (host or "").partition("\\")
+        props = [(k, v) for k, v in split_keywords(props_text)] if props_text.strip() else []
+        query = [(k, v) for k, v in props if k.lower() not in ("databasename", "database", "user", "password", "servername", "portnumber", "instancename")]
+        instance = instance or (_get(props, ("instancename",)) or "")
+        if instance:
+            query.append(("instance", instance))
+        return DbUrl(
+            "mssql",
+            None,
+            username=_get(props, ("user",)),
+            password=_get(props, ("password",)),
+            host=host or _get(props, ("servername",)),
+            port=port or (int(p) if (p := _get(props, ("portnumber",))) and p.isdigit() else None),
+            database=_get(props, ("databasename", "database")) or path_db or None,
+            query=tuple(query),
+            form="jdbc",
+        )
+    lowered = text.lower()
+    if lowered.startswith("jdbc:postgresql:"):
+        inner = _parse_url("postgresql:" + text[len("jdbc:postgresql:") :])
+        query = [(k, v) for k, v in inner.query if k.lower() not in ("user", "password")]
+        return replace(
+            inner,
+            username=inner.option("user") or inner.username,
+            password=inner.option("password") if inner.option("password") is not None else inner.password,
+            query=tuple(query),
+            form="jdbc",
+        )
+    if lowered.startswith("jdbc:sqlite:"):
+        path = text[len("jdbc:sqlite:") :]
+        return DbUrl("sqlite", None, database=path or None, form="jdbc")
+    raise UnknownChoiceError("JDBC subprotocol", text.split(":")[1] if ":" in text else text, ["sqlserver", "jtds:sqlserver", "postgresql", "sqlite"])
+
+
+def _render_jdbc(url: DbUrl, _scheme: str | None, password_text: str | None) -> str:
+    if url.kind != "postgres":
+        raise UsageError(f"only PostgreSQL targets render as JDBC here, not {url.kind}")
+    port = f":{url.port}" if url.port else ""
+    query: list[str] = []
+    if url.username is not None:
+        query.append("user=" + quote(url.username, safe=""))
+    if password_text is not None:
+        query.append("password=" + password_text)
+    elif url.password is not None:
+        query.append("password=" + quote(url.password, safe=""))
+    query += [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in url.query]
+    tail = "?" + "&".join(query) if query else ""
+    return f"jdbc:postgresql://{url.host or 'localhost'}{port}/{quote(url.database or '', safe='')}{tail}"

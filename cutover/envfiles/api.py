@@ -1,0 +1,179 @@
+"""Phase 1, the environment: `env scan`, `env rewrite`, `env restore`, `env template` as plain functions.
+
+Each returns a dataclass and prints nothing; every value in a result is redacted (passwords never
+leave these functions except into the files they are asked to write).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cutover import config as config_mod
+from cutover.envfiles import backup, convert, proposals, rewrite, scan, templates
+from cutover.envfiles.proposals import Proposal
+from cutover.envfiles.rewrite import ValueChange
+from cutover.envfiles.scan import CodeReference, EnvFile, EnvReference
+from cutover.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """A file the scan read: path relative to the root, format, committed or local."""
+
+    path: str
+    kind: str
+    committed: bool
+
+
+@dataclass
+class ScanResult:
+    """What `cutover env scan` found under `root`."""
+
+    root: Path
+    files: list[ScannedFile]
+    references: list[EnvReference]
+    leftovers: list[CodeReference]
+    proposals: list[Proposal]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FileResult:
+    """One file of a rewrite: path, format, and the values changed in it."""
+
+    path: str
+    kind: str
+    changes: list[ValueChange]
+
+
+@dataclass
+class RewriteResult:
+    """What `cutover env rewrite` changed (or, without apply, would change)."""
+
+    root: Path
+    applied: bool
+    files: list[FileResult]
+    diff: str
+    notes: list[str] = field(default_factory=list)
+    backup: str | None = None
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """True when at least one file has a change."""
+        return bool(self.files)
+
+
+@dataclass
+class RestoreResult:
+    """What `cutover env restore` put back."""
+
+    backup: str
+    restored: list[str]
+    unchanged: list[str]
+    remaining: int = 0
+
+
+@dataclass
+class TemplateResult:
+    """A rendered .env template."""
+
+    env: str
+    template: Path
+    text: str
+    databases: list[str]
+    written: Path | None = None
+
+
+def env_scan(root: Path, *, workdir: Path | None = None) -> ScanResult:
+    """Find database references in env files, compose files and scripts under `root`, and leftovers elsewhere."""
+    root = _existing(root)
+    env_files, code_files = _files(root, workdir)
+    found: list[scan.Found] = []
+    leftovers: list[CodeReference] = []
+    notes: list[str] = []
+    for env_file in env_files:
+        _bom, text = scan.read_text(env_file.path)
+        slots, info = scan.slots_of(env_file.kind, text)
+        found += scan.references(env_file, text, slots)
+        leftovers += scan.leftovers(env_file.rel, text, env_file.kind)
+        if info is not None:
+            notes += [f"{env_file.rel}:{line}: {why}" for line, why in info.skipped]
+    for code_file in code_files:
+        _bom, text = scan.read_text(code_file.path)
+        leftovers += scan.leftovers(code_file.rel, text, "code")
+    return ScanResult(
+        root=root,
+        files=[ScannedFile(f.rel, f.kind, f.committed) for f in env_files],
+        references=[f.ref for f in found],
+        leftovers=leftovers,
+        proposals=proposals.propose(found),
+        notes=notes,
+    )
+
+
+def env_rewrite(
+    config: config_mod.Config,
+    *,
+    root: Path | None = None,
+    workdir: Path = config_mod.DEFAULT_WORKDIR,
+    apply: bool = False,
+    literal_passwords: bool = False,
+    database: str | None = None,
+) -> RewriteResult:
+    """Point every env value of the configured databases at Postgres; without `apply`, only the diff."""
+    root = _existing(root or config.base_dir)
+    targets = [convert.target_from_config(db) for db in config.database(database)]
+    env_files, _code = _files(root, workdir)
+    plans, notes = rewrite.plan(env_files, targets, literal_passwords=literal_passwords)
+    changed = [p for p in plans if p.changed]
+    result = RewriteResult(
+        root=root,
+        applied=False,
+        files=[FileResult(p.env_file.rel, p.env_file.kind, p.changes) for p in changed],
+        diff=rewrite.diff(changed),
+        notes=notes,
+        unchanged=len(plans) - len(changed),
+    )
+    if apply and changed:
+        written = [backup.Written(p.env_file.path, p.env_file.rel, scan.to_bytes(p.bom, p.before), scan.to_bytes(p.bom, p.after)) for p in changed]
+        folder = backup.save(workdir, root, written)
+        for item in written:
+            backup.write_atomic(item.path, item.after)
+        result.backup = folder.name
+    result.applied = apply
+    return result
+
+
+def env_restore(workdir: Path = config_mod.DEFAULT_WORKDIR, *, backup_id: str | None = None, force: bool = False) -> RestoreResult:
+    """Put back the files of the latest (or the named) env backup."""
+    done = backup.restore(workdir, backup_id, force=force)
+    return RestoreResult(done.backup, list(done.restored), list(done.unchanged), done.remaining)
+
+
+def env_template(config: config_mod.Config, env: str, *, output: Path | None = None, force: bool = False) -> TemplateResult:
+    """Render the .env template of `env` (dev, stg, prod…) for this project's databases."""
+    path = templates.template_path(env, config.base_dir)
+    targets = [convert.target_from_config(db) for db in config.databases]
+    bom, text = scan.read_text(path)
+    rendered = templates.render(text, targets)
+    result = TemplateResult(env, path, rendered, [t.name for t in targets])
+    if output is not None:
+        if output.exists() and not force:
+            raise UsageError(f"{output} already exists", path=str(output), hint="choose another --output, or --force to overwrite it")
+        backup.write_atomic(output, scan.to_bytes(bom, rendered))
+        result.written = output
+    return result
+
+
+def _existing(root: Path) -> Path:
+    if not root.exists():
+        raise UsageError(f"no such file or folder: {root}", path=str(root))
+    return root.resolve()
+
+
+def _files(root: Path, workdir: Path | None) -> tuple[list[EnvFile], list[EnvFile]]:
+    """Env files (compose `env_file:` targets included) and code files under `root`."""
+    env_files, code_files = scan.walk(root, skip=(workdir,) if workdir else ())
+    return scan.with_compose_env_files(root if root.is_dir() else root.parent, env_files), code_files

@@ -1,0 +1,135 @@
+"""Turn scan results into proposed cutover.toml entries (what `cutover init` offers to write)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+import tomlkit
+
+from cutover import urls
+from cutover.envfiles import convert, keys
+from cutover.envfiles.scan import Found
+from cutover.errors import UsageError
+
+SOURCE_KINDS = ("sqlite", "mssql")
+SUGGESTED_TARGET = "postgresql://postgres:${{POSTGRES_PASSWORD:-}}@localhost:5432/{name}"
+ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # `dburl=` in an alembic command line is not an env key
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A database the scan found: name, env key, source (passwords as ${REFS}) and a target to edit."""
+
+    name: str
+    env_key: str
+    kind: str
+    source: str
+    target: str
+    split_keys: dict[str, str] = field(default_factory=dict)
+    found_in: tuple[str, ...] = ()
+
+    def toml(self) -> str:
+        """This proposal as a [[databases]] entry."""
+        entry = tomlkit.table()
+        entry.add("name", self.name)
+        entry.add("env_key", self.env_key)
+        entry.add("source", self.source)
+        entry.add("target", self.target)
+        if self.split_keys:
+            inline = tomlkit.inline_table()
+            inline.update(self.split_keys)
+            entry.add("split_keys", inline)
+        aot = tomlkit.aot()
+        aot.append(entry)
+        doc = tomlkit.document()
+        doc.add("databases", aot)
+        return tomlkit.dumps(doc)
+
+
+def propose(found: list[Found]) -> list[Proposal]:
+    """One proposal per env key holding a SQLite/MSSQL URL, and one per group of MSSQL split keys."""
+    proposals: list[Proposal] = []
+    by_key: dict[str, list[Found]] = {}
+    for item in found:
+        if item.ref.key and ENV_KEY.match(item.ref.key) and item.ref.role in ("url", "dsn") and item.ref.kind in SOURCE_KINDS:
+            by_key.setdefault(item.ref.key, []).append(item)
+    for key, items in by_key.items():
+        items.sort(key=lambda i: i.committed)  # a local .env holds the real value, examples hold placeholders
+        name = keys.database_name(key)
+        proposals.append(
+            Proposal(
+                name=name,
+                env_key=key,
+                kind=items[0].ref.kind,
+                source=safe_source(items[0].raw, name),
+                target=SUGGESTED_TARGET.format(name=name),
+                found_in=tuple(sorted({i.ref.path for i in items})),
+            )
+        )
+    for split in _split_proposals(found):
+        same = [p for p in proposals if _same_source(p.source, split.source)]
+        if same:  # DATABASE_URL and MSSQL_HOST… name the same database: one entry with both
+            proposals[proposals.index(same[0])] = replace(same[0], split_keys=split.split_keys, found_in=tuple(sorted({*same[0].found_in, *split.found_in})))
+        else:
+            proposals.append(split)
+    return _unique_names(proposals)
+
+
+def _same_source(a: str, b: str) -> bool:
+    try:
+        return convert.same_database(urls.parse(a), urls.parse(b))
+    except (UsageError, ValueError):
+        return False
+
+
+def safe_source(raw: str, name: str) -> str:
+    """`raw` with its password replaced by a ${NAME_SOURCE_PASSWORD:-} reference (kept if already one).
+
+    The empty default lets phase 1 load cutover.toml before the source password is exported.
+    """
+    return urls.replace_passwords(raw, "${" + name.upper() + "_SOURCE_PASSWORD:-}")
+
+
+def _split_proposals(found: list[Found]) -> list[Proposal]:
+    groups: dict[str, dict[str, Found]] = {}
+    for item in found:
+        split = keys.split_key(item.ref.key or "")
+        if split is None or item.ref.form != "split" or item.ref.kind != "mssql":
+            continue
+        groups.setdefault(split.prefix, {}).setdefault(split.role, item)
+    proposals = []
+    for prefix, roles in groups.items():
+        if "host" not in roles or "database" not in roles:
+            continue
+        name = keys.database_name(roles["database"].raw) or prefix.strip("_").lower()
+        user = roles["user"].raw if "user" in roles else None
+        port = f":{roles['port'].raw}" if "port" in roles else ""
+        auth = f"{user}:${{{name.upper()}_SOURCE_PASSWORD:-}}@" if user else ""
+        source = f"mssql+pyodbc://{auth}{roles['host'].raw}{port}/{roles['database'].raw}?driver=ODBC+Driver+18+for+SQL+Server"
+        split_keys = {i.ref.key: keys.postgres_key(i.ref.key) for i in roles.values() if i.ref.key and i.ref.role != "option"}
+        proposals.append(
+            Proposal(
+                name=name,
+                env_key=roles["host"].ref.key or "",
+                kind="mssql",
+                source=source,
+                target=SUGGESTED_TARGET.format(name=name),
+                split_keys=split_keys,
+                found_in=tuple(sorted({i.ref.path for i in roles.values()})),
+            )
+        )
+    return proposals
+
+
+def _unique_names(proposals: list[Proposal]) -> list[Proposal]:
+    seen: dict[str, int] = {}
+    out = []
+    for proposal in proposals:
+        count = seen.get(proposal.name, 0)
+        seen[proposal.name] = count + 1
+        if count:
+            name = f"{proposal.name}_{count + 1}"
+            proposal = replace(proposal, name=name, target=SUGGESTED_TARGET.format(name=name))
+        out.append(proposal)
+    return out
