@@ -61,16 +61,30 @@ pass_globals = click.make_pass_decorator(Globals)
 
 
 @cli.command()
-@click.option("--source", required=True, help="Source database URL (sqlite:///app.db, mssql+pyodbc://…).")
-@click.option("--target", required=True, help="Target PostgreSQL URL (postgresql://user@host:5432/db).")
+@click.option("--source", help="Source database URL (sqlite:///app.db, mssql+pyodbc://…); omit both URLs to take them from a scan.")
+@click.option("--target", help="Target PostgreSQL URL (postgresql://user@host:5432/db).")
+@click.option("--scan", "scan_root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("."), show_default=True, help="Without --source/--target: the project folder whose env files, compose files and scripts are scanned.")
 @click.option("--name", help="Name of this database in cutover.toml (default: from the source).")
 @click.option("--env-key", help="The env key the application reads this database from (default DATABASE_URL).")
 @click.option("--snake-case", is_flag=True, help="Name tables and columns in snake_case instead of keeping their case.")
 @click.option("--yes", is_flag=True, help="Replace an existing entry of the same name.")
 @pass_globals
 @handle_errors
-def init(g: Globals, source: str, target: str, name: str | None, env_key: str | None, snake_case: bool, yes: bool) -> None:
-    """Write cutover.toml with a source and target database."""
+def init(g: Globals, source: str | None, target: str | None, scan_root: Path, name: str | None, env_key: str | None, snake_case: bool, yes: bool) -> None:
+    """Write cutover.toml: one database from --source/--target, or every one a scan of the project finds."""
+    if source is None and target is None:
+        scanned = commands.init_from_scan(g.config_path, scan_root, replace=yes)
+        for db in scanned.added:
+            click.echo(f"added database {db.name!r} ({db.env_key}): {redact(db.source)}")
+            click.echo(f"  target  {redact(db.target)}   <- check this: a suggestion")
+        for skipped in scanned.skipped:
+            click.echo(f"kept the existing entry {skipped!r} (--yes replaces it)")
+        for note in scanned.notes:
+            click.echo(f"note: {redact(note)}", err=True)
+        click.echo(f"wrote {scanned.path}; edit the targets, then `cutover env rewrite` (phase 1) and `cutover run --phase 2`")
+        return
+    if source is None or target is None:
+        raise click.UsageError("give both --source and --target, or neither to take them from a scan")
     result = commands.init(g.config_path, source=source, target=target, name=name, env_key=env_key, replace=yes, snake_case=snake_case)
     verb = "created" if result.created else "updated"
     click.echo(f"{verb} {result.path}: database {result.database.name!r} ({result.database.env_key})")

@@ -44,6 +44,38 @@ def init(
     return InitResult(config_path, db, created)
 
 
+@dataclass
+class ScanInitResult:
+    """What `cutover init` took from a scan of the project."""
+
+    path: Path
+    added: list[config_mod.DatabaseConfig]
+    skipped: list[str]
+    notes: list[str]
+
+
+def init_from_scan(config_path: Path, root: Path, *, replace: bool = False) -> ScanInitResult:
+    """Write cutover.toml with one database per SQLite/SQL Server URL the env scan finds."""
+    from cutover.envfiles.api import env_scan
+    from cutover.errors import ConfigError
+
+    found = env_scan(root)
+    if not found.proposals:
+        raise UsageError(
+            f"no SQLite or SQL Server database URL found in env files, compose files or scripts under {root}",
+            hint="pass --source URL --target URL, or `cutover env scan` to see what was found",
+        )
+    added, skipped = [], []
+    for p in found.proposals:
+        db = config_mod.DatabaseConfig(name=p.name, env_key=p.env_key, source=p.source, target=p.target, split_keys=dict(p.split_keys))
+        try:
+            config_mod.add_database(config_path, db, replace=replace)
+            added.append(db)
+        except ConfigError:
+            skipped.append(p.name)
+    return ScanInitResult(config_path, added, skipped, list(found.notes))
+
+
 def _default_name(src: urls.DbUrl) -> str:
     if src.kind == "sqlite" and src.database:
         stem = Path(src.database).stem

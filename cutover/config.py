@@ -70,6 +70,9 @@ class DatabaseConfig:
     target_schema: str = "public"
     tables: list[str] | None = None
     columns: dict[str, ColumnOverride] = field(default_factory=dict)
+    driver: str | None = None
+    password_env: str = "POSTGRES_PASSWORD"
+    split_keys: dict[str, str] = field(default_factory=dict)
     line: int | None = None
 
     def override(self, table: str, column: str) -> ColumnOverride | None:
@@ -145,6 +148,19 @@ def interpolate(value: str, environ: dict[str, str]) -> str:
     return _VAR.sub(one, value)
 
 
+def interpolate_url(value: str, environ: dict[str, str]) -> str:
+    """Interpolate a URL; values landing in its user:password part are percent-encoded."""
+    from urllib.parse import quote
+
+    scheme, sep, rest = value.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    at = authority.rfind("@")
+    if not sep or at < 0:
+        return interpolate(value, environ)
+    encoded = interpolate(rest[:at], {k: quote(v, safe="") for k, v in environ.items()})
+    return f"{scheme}://{encoded}{interpolate(rest[at:], environ)}"
+
+
 def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> None:
     """Add (or with replace=True, overwrite) one [[databases]] entry, keeping the rest of the file."""
     doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else _new_document()
@@ -159,6 +175,12 @@ def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> No
     entry.add("target", db.target)
     if db.snake_case:
         entry.add("snake_case", True)
+    if db.driver is not None:
+        entry.add("driver", db.driver)
+    if db.split_keys:
+        split = tomlkit.inline_table()
+        split.update(db.split_keys)
+        entry.add("split_keys", split)
     for i, existing in enumerate(entries):
         if existing.get("name") == db.name:
             if not replace:
@@ -263,7 +285,7 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
     values: dict[str, Any] = {}
     for key in ("source", "target", "env_key", "name"):
         try:
-            values[key] = interpolate(raw[key], environ)
+            values[key] = interpolate_url(raw[key], environ) if key in ("source", "target") else interpolate(raw[key], environ)
         except KeyError as exc:
             raise locate.error(
                 f"environment variable {exc.args[0]} is not set (used in {key})",
@@ -285,6 +307,16 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
         if bad:
             raise locate.error(f"column override {key!r} has unknown key {sorted(bad)[0]!r}; expected type, blob_format, rename", locate.db_key(index, key))
         columns[key] = ColumnOverride(**spec)
+    split = raw.get("split_keys", {})
+    if isinstance(split, list):
+        from cutover.envfiles.keys import postgres_key
+
+        split = {k: postgres_key(k) for k in split}
+    if not (isinstance(split, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in split.items())):
+        raise locate.error("split_keys must map keys found in files to the keys to write, e.g. { MSSQL_SERVER = \"POSTGRES_HOST\" }", locate.db_key(index, "split_keys"))
+    for key in ("driver", "password_env"):
+        if key in raw and not isinstance(raw[key], str):
+            raise locate.error(f"{key} must be a string", locate.db_key(index, key))
     tables = raw.get("tables")
     if tables is not None and not (isinstance(tables, list) and all(isinstance(t, str) for t in tables)):
         raise locate.error("tables must be a list of table names", locate.db_key(index, "tables"))
@@ -298,6 +330,9 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
         target_schema=str(raw.get("target_schema", "public")),
         tables=tables,
         columns=columns,
+        driver=raw.get("driver"),
+        password_env=raw.get("password_env", "POSTGRES_PASSWORD"),
+        split_keys=dict(split),
         line=line,
     )
 

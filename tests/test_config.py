@@ -78,3 +78,54 @@ def test_overrides_are_read(tmp_path):
     assert db.override("messages", "embedding") == config_mod.ColumnOverride(type="vector(768)", blob_format="float32le")
     assert db.override("users", "flags").type == "integer"
     assert db.override("users", "other") is None
+
+
+def test_init_without_urls_takes_databases_from_the_scan(tmp_path):
+    from click.testing import CliRunner
+
+    from cutover.cli import cli
+
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / ".env").write_text(
+        "# chat service\nRSL_DATABASE_URL=sqlite:///./data/chat.db\nMODEL_REGISTRY_URL=mssql+pyodbc://sa:Sup3rS3cret@db:1433/registry?driver=ODBC+Driver+18+for+SQL+Server\n"
+    )
+    cfg = project / "cutover.toml"
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "init", "--scan", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "Sup3rS3cret" not in result.output and "Sup3rS3cret" not in cfg.read_text()
+    dbs = {d.env_key: d for d in config_mod.load(cfg, environ={}).databases}
+    assert set(dbs) == {"RSL_DATABASE_URL", "MODEL_REGISTRY_URL"}
+    assert dbs["RSL_DATABASE_URL"].source.startswith("sqlite:///")
+    again = CliRunner().invoke(cli, ["--config", str(cfg), "init", "--scan", str(project)])
+    assert again.exit_code == 0 and "kept the existing entry" in again.output
+
+
+def test_init_from_an_empty_project_says_what_to_do(tmp_path):
+    from click.testing import CliRunner
+
+    from cutover.cli import cli
+
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "c.toml"), "init", "--scan", str(tmp_path)])
+    assert result.exit_code == 2 and "--source URL --target URL" in result.output
+
+
+def test_phase1_fields_are_read_and_validated(tmp_path):
+    path = tmp_path / "cutover.toml"
+    base = '[[databases]]\nname = "a"\nenv_key = "K"\nsource = "sqlite:///a.db"\ntarget = "postgresql://u@h/a"\n'
+    path.write_text(base + 'driver = "asyncpg"\npassword_env = "PG_PW"\nsplit_keys = { MSSQL_SERVER = "POSTGRES_HOST" }\n')
+    db = config_mod.load(path, environ={}).databases[0]
+    assert (db.driver, db.password_env, db.split_keys) == ("asyncpg", "PG_PW", {"MSSQL_SERVER": "POSTGRES_HOST"})
+    path.write_text(base + "split_keys = 3\n")
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path, environ={})
+    assert info.value.line == 6
+
+
+def test_secrets_in_url_userinfo_are_encoded_on_interpolation(tmp_path):
+    path = tmp_path / "cutover.toml"
+    path.write_text('[[databases]]\nname = "a"\nenv_key = "K"\nsource = "sqlite:///a.db"\ntarget = "postgresql://app:${PW}@localhost/a"\n')
+    db = config_mod.load(path, environ={"PW": "p@ss/w:rd"}).databases[0]
+    from cutover import urls
+
+    assert urls.parse(db.target).password == "p@ss/w:rd"

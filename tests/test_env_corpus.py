@@ -13,12 +13,10 @@ import os
 import shutil
 import stat
 import tomllib
-from dataclasses import fields
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import tomlkit
 from click.testing import CliRunner
 
 from cutover import commands
@@ -44,24 +42,8 @@ def _modes(root: Path) -> dict[str, int]:
 
 
 def load_config(path: Path) -> config_mod.Config:
-    """cutover.toml as phase 1 reads it; per-database keys `DatabaseConfig` does not declare yet
-    (driver, password_env, split_keys) are set as attributes, which is how the env code reads them."""
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    known = {f.name for f in fields(config_mod.DatabaseConfig)}
-    extras = [{k: v for k, v in db.items() if k not in known} for db in raw.get("databases", [])]
-    if not any(extras):
-        return config_mod.load(path, environ={})
-    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-    for entry in doc["databases"]:
-        for key in [k for k in entry if k not in known]:
-            del entry[key]
-    loadable = path.parent.parent / "cutover-loadable.toml"  # outside the project: not scanned
-    loadable.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    config = config_mod.load(loadable, environ={})
-    for db, extra in zip(config.databases, extras):
-        for key, value in extra.items():
-            setattr(db, key, value)
-    return config
+    """cutover.toml as phase 1 reads it."""
+    return config_mod.load(path, environ={})
 
 
 @pytest.fixture(params=CASES)

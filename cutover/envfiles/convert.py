@@ -90,25 +90,22 @@ class Placement:
 
 
 def target_from_config(db: Any) -> Target:
-    """A `Target` from a `DatabaseConfig`; new fields are read with getattr so older configs work."""
+    """A `Target` from a `DatabaseConfig`."""
     url = urls.parse(db.target)
     if url.kind != "postgres":
-        raise ConfigError(f"database {db.name}: the target must be PostgreSQL, not {url.kind}", database=db.name, line=getattr(db, "line", None))
+        raise ConfigError(f"database {db.name}: the target must be PostgreSQL, not {url.kind}", database=db.name, line=db.line)
     try:
         source: urls.DbUrl | None = urls.parse(db.source)
     except UsageError:  # a source the env phase cannot read is only not matched by value
         source = None
-    driver = getattr(db, "driver", None)
+    driver = db.driver
     if driver is not None and driver not in DRIVERS:
         raise ConfigError(
             f"database {db.name}: unknown driver {driver!r}; expected one of: {', '.join(repr(d) for d in DRIVERS)}",
             database=db.name,
-            line=getattr(db, "line", None),
+            line=db.line,
         )
-    split = getattr(db, "split_keys", None) or {}
-    if isinstance(split, list):
-        split = {k: keys.postgres_key(k) for k in split}
-    return Target(db.name, db.env_key, url, source, driver, getattr(db, "password_env", None) or DEFAULT_PASSWORD_ENV, dict(split))
+    return Target(db.name, db.env_key, url, source, driver, db.password_env or DEFAULT_PASSWORD_ENV, dict(db.split_keys))
 
 
 def password_text(target: Target, place: Placement) -> str | None:

@@ -18,7 +18,7 @@ from cutover.envfiles.spans import apply_edits
 from cutover.errors import UnknownChoiceError, UsageError
 
 TEMPLATE_DIR = "env_templates"
-BUNDLED = Path(__file__).resolve().parents[2] / TEMPLATE_DIR  # the repository's env_templates/
+BUNDLED = Path(__file__).resolve().parents[1] / TEMPLATE_DIR  # shipped inside the package
 BEGIN = "# @cutover:databases"
 END = "# @cutover:end"
 FILL_SERVER = "# @cutover:fill-server"
