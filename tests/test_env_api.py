@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
+from cutover.config import DatabaseConfig
 from cutover import commands
 from cutover import config as config_mod
 from cutover.envfiles import convert, keys, proposals, scan, templates
@@ -19,7 +19,7 @@ COMMITTED = Placement(committed=True)
 
 
 def target(url: str = "postgresql://app:pw@pg.internal:5432/rsl", **extra: object) -> convert.Target:
-    db = SimpleNamespace(name="rsl", env_key="RSL_DATABASE_URL", source="mssql+pyodbc://sa:x@sql01/rsl", target=url, line=None, **extra)
+    db = DatabaseConfig(name="rsl", env_key="RSL_DATABASE_URL", source="mssql+pyodbc://sa:x@sql01/rsl", target=url, **extra)
     return convert.target_from_config(db)
 
 

@@ -105,7 +105,10 @@ def target_from_config(db: Any) -> Target:
             database=db.name,
             line=db.line,
         )
-    return Target(db.name, db.env_key, url, source, driver, db.password_env or DEFAULT_PASSWORD_ENV, dict(db.split_keys))
+    split = db.split_keys
+    if isinstance(split, list):  # the Python API may pass a list; cutover.toml's is converted on load
+        split = {k: keys.postgres_key(k) for k in split}
+    return Target(db.name, db.env_key, url, source, driver, db.password_env or DEFAULT_PASSWORD_ENV, dict(split))
 
 
 def password_text(target: Target, place: Placement) -> str | None:
