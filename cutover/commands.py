@@ -267,6 +267,8 @@ def demo(workdir: Path, *, reporter: "Reporter | None" = None, messages: int = 2
     if cfg_path.exists():
         cfg_path.unlink()
     init(cfg_path, source="sqlite:///chat.db", target=target, name="chat", env_key="RSL_DATABASE_URL")
+    # the demo shows the Postgres-native schema the data allows (JSON text → jsonb, 0/1 → boolean)
+    config_mod.set_setting(cfg_path, "infer_types", "apply")
     cfg = config_mod.load(cfg_path)
     result = run_phase2(cfg, home / ".cutover", yes=True, reporter=reporter)
     return DemoResult(db_path, cfg_path, result, server.psql_command("chat"), f"cutover demo --stop  (or: {server.stop_command()})")

@@ -28,6 +28,7 @@ TIMESTAMPS = ("keep", "timestamptz")
 TEXT_POLICIES = ("reject", "replace")
 NUL_POLICIES = ("reject", "strip")
 ORPHAN_POLICIES = ("reject", "keep")
+INFER_TYPES = ("suggest", "apply", "off")
 SCHEMA_MODES = ("create", "existing")
 
 
@@ -51,7 +52,7 @@ class Settings:
     invalid_utf8: str = "reject"
     nul_in_text: str = "reject"
     orphans: str = "reject"
-    infer_types: bool = True
+    infer_types: str = "suggest"
     sample_rows: int = 1000
     alembic_dir: str = "alembic"
     version_table: str = "alembic_version"
@@ -201,6 +202,19 @@ def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> No
     tmp.replace(path)
 
 
+def set_setting(path: Path, key: str, value: Any) -> None:
+    """Set one [settings] value in cutover.toml, keeping the rest of the file."""
+    if key not in {f.name for f in fields(Settings)}:
+        from cutover.errors import UnknownChoiceError
+
+        raise UnknownChoiceError("setting", key, [f.name for f in fields(Settings)])
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    if "settings" not in doc:
+        doc.add("settings", tomlkit.table())
+    doc["settings"][key] = value
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
 def _new_document() -> tomlkit.TOMLDocument:
     doc = tomlkit.document()
     doc.add(tomlkit.comment("cutover configuration: one [[databases]] entry per application database."))
@@ -249,6 +263,8 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         if key not in known:
             raise locate.error(f"unknown setting {key!r}; expected one of: {', '.join(sorted(known))}", locate.key(key))
         default = getattr(Settings, key)
+        if key == "infer_types" and isinstance(value, bool):  # the earlier boolean form
+            value = "apply" if value else "off"
         if not isinstance(value, type(default)) or (isinstance(default, int) and isinstance(value, bool) and not isinstance(default, bool)):
             raise locate.error(f"setting {key} must be {type(default).__name__}, not {value!r}", locate.key(key))
         values[key] = value
@@ -259,6 +275,7 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         ("invalid_utf8", TEXT_POLICIES),
         ("nul_in_text", NUL_POLICIES),
         ("orphans", ORPHAN_POLICIES),
+        ("infer_types", INFER_TYPES),
     ):
         if getattr(settings, key) not in choices:
             raise locate.error(f"setting {key} = {getattr(settings, key)!r}; expected one of: {', '.join(choices)}", locate.key(key))

@@ -183,6 +183,8 @@ class ColumnProfile:
     nul_chars: int = 0
     integral_reals: int = 0
     tz_offsets: int = 0
+    date_only: int = 0
+    uuid_like: int = 0
     min_num: float | None = None
     max_num: float | None = None
     min_blob_length: int | None = None

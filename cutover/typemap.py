@@ -42,6 +42,7 @@ class Rule:
 
 # Order matters: the first matching pattern wins. {n}, {p}, {s} come from the declared parameters.
 RULES: tuple[Rule, ...] = (
+    Rule(r"TINYINT\(1\)", "boolean", "boolean", "tinyint(1) is how MySQL-born schemas (Laravel, Rails) declare booleans"),
     Rule(r"(TINYINT|INT1|SMALLINT|INT2)(\(\d+\))?", "smallint", "integer", "widened to integer/bigint when the data needs it"),
     Rule(r"(INT|INTEGER|MEDIUMINT|INT4)(\(\d+\))?", "integer", "integer", "widened to bigint when values exceed 32 bits; INTEGER PRIMARY KEY becomes bigint identity"),
     Rule(r"(BIGINT|INT8|UNSIGNED BIG INT|INTEGER64|LONG)(\(\d+\))?", "bigint", "integer"),
@@ -56,7 +57,7 @@ RULES: tuple[Rule, ...] = (
     Rule(r"DATE", "date", "date"),
     Rule(r"(TIME|TIME WITHOUT TIME ZONE)(\(\d\))?", "time", "time"),
     Rule(r"(VARCHAR|NVARCHAR|CHARACTER VARYING|VARYING CHARACTER|NATIONAL VARCHAR|NATIONAL CHARACTER VARYING|VARCHAR2|NVARCHAR2)\s*\((?P<n>\d+)\)", "varchar({n})", "text", "lengths are enforced: longer values are rejected"),
-    Rule(r"(CHAR|NCHAR|CHARACTER|NATIVE CHARACTER|NATIONAL CHARACTER)\s*\((?P<n>\d+)\)", "char({n})", "text", "lengths are enforced: longer values are rejected"),
+    Rule(r"(CHAR|NCHAR|CHARACTER|NATIVE CHARACTER|NATIONAL CHARACTER)\s*\((?P<n>\d+)\)", "varchar({n})", "text", "SQLite never pads; Postgres char(n) would pad every value with spaces on read, so the length limit is kept without the padding"),
     Rule(r"(TEXT|CLOB|VARCHAR|NVARCHAR|CHAR|CHARACTER|STRING|LONGTEXT|MEDIUMTEXT|TINYTEXT|NTEXT|CHARACTER VARYING|CITEXT)", "text", "text", "jsonb or timestamp when every value is JSON or ISO dates"),
     Rule(r"(BLOB|BINARY|VARBINARY|LONGBLOB|MEDIUMBLOB|TINYBLOB|BYTEA|IMAGE)(\s*\(\d+\))?", "bytea", "bytes"),
     Rule(r"(JSON|JSONB)", "jsonb", "json", "invalid JSON is rejected"),
@@ -153,14 +154,14 @@ def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | 
         "decimal": set(),
         "boolean": {"bools"},
         "timestamp": {"dates", "num_range"},
-        "date": {"dates", "num_range"},
+        "date": {"dates", "num_range", "text_length"},
         "time": set(),
-        "text": {"text_length", "nul"} | ({"json", "dates"} if settings.infer_types else set()),
+        "text": {"text_length", "nul"} | ({"json", "dates", "uuid"} if settings.infer_types != "off" else set()),
         "bytes": {"blob_length"},
         "json": {"json", "nul"},
         "uuid": {"blob_length"},
         "vector": {"blob_length", "json"},
-        "dynamic": {"int_range", "text_length", "nul", "json", "dates", "blob_length", "num_range"},
+        "dynamic": {"int_range", "text_length", "nul", "json", "dates", "uuid", "blob_length", "num_range"},
     }[family]
     return stats
 
@@ -197,7 +198,7 @@ def plan_column(
             reason, why = "declared", f"{declared} → {pg_type}"
 
     plan = ColumnPlan(cname, target_name, pg_type, family, reason, why, nullable=column.nullable, identity=is_rowid_pk)
-    if reason != "override" and settings.infer_types and not is_rowid_pk:
+    if reason != "override" and settings.infer_types != "off" and not is_rowid_pk:
         _refine(plan, table, column, profile, settings, samples or [], findings)
     _choose_coercion(plan, profile, settings, findings, table, column, override)
     _dynamic_typing_findings(plan, profile, findings, table, column)
@@ -218,25 +219,37 @@ def _dynamic(profile: ColumnProfile) -> tuple[str, str, str]:
 
 
 def _refine(plan: ColumnPlan, table: Table, column: Column, p: ColumnProfile, settings: Settings, samples: list[Any], findings: list[Finding]) -> None:
-    """Sampling refines declared types where the whole column converts losslessly."""
+    """What the data says about the declared type, for columns where the whole column would convert.
+
+    Widening an integer is always applied: the app sees the same values. A change of type the app
+    would see (text → jsonb, integer → boolean, text → timestamp or uuid) is applied only with
+    infer_types = "apply" or for a column with no declared type; otherwise it is suggested, with the
+    override that applies it, because an app reading the column through its old type breaks.
+    """
     tname, cname = table.name, column.name
     only_text = p.texts > 0 and p.integers == p.reals == p.blobs == 0
-    if plan.family == "text" and plan.base_type == "text" and only_text:
-        if p.json_containers == p.texts:
-            plan.pg_type, plan.family, plan.reason = "jsonb", "json", "sampled"
-            plan.why = f"all {p.texts:,} values are JSON objects or arrays → jsonb"
+
+    def propose(pg_type: str, family: str, why: str) -> None:
+        if settings.infer_types == "apply" or not column.declared_type.strip():
+            plan.pg_type, plan.family, plan.reason, plan.why = pg_type, family, "sampled", why
             return
-        if p.iso_dates == p.texts and samples:
+        findings.append(Finding("info", "suggested_type", f"{tname}.{cname}: {why}; kept as {plan.pg_type} so the app's {column.declared_type} reads and writes keep working", table=tname, column=cname, fix=f'columns."{tname}.{cname}" = "{pg_type}" in cutover.toml (or infer_types = "apply")'))
+
+    if plan.family == "text" and only_text:
+        unbounded = plan.base_type == "text"
+        if unbounded and p.json_containers == p.texts:
+            return propose("jsonb", "json", f"all {p.texts:,} values are JSON objects or arrays → jsonb")
+        if p.uuid_like == p.texts:
+            return propose("uuid", "uuid", f"all {p.texts:,} values are UUIDs → uuid")
+        if unbounded and p.iso_dates == p.texts and samples:
             kind = _date_kind(samples, p, settings)
             if kind:
-                plan.pg_type, plan.family, plan.reason = kind, ("date" if kind == "date" else "timestamp"), "sampled"
-                plan.why = f"all {p.texts:,} values are ISO-8601 {'dates' if kind == 'date' else 'timestamps'} → {kind}"
-                return
+                return propose(kind, "date" if kind == "date" else "timestamp", f"all {p.texts:,} values are ISO-8601 {'dates' if kind == 'date' else 'timestamps'} → {kind}")
     if plan.family == "integer" and not table.primary_key == [column.name]:
         if p.non_null and p.zero_one == p.non_null and BOOL_NAME.search(cname):
-            plan.pg_type, plan.family, plan.reason = "boolean", "boolean", "sampled"
-            plan.why = f"{column.declared_type or 'untyped'} holding only 0/1 in a flag-named column → boolean"
-            return
+            propose("boolean", "boolean", f"only 0/1 in a flag-named {column.declared_type or 'untyped'} column → boolean")
+            if plan.family == "boolean":
+                return
         low, high = INT_RANGES[plan.base_type] if plan.base_type in INT_RANGES else INT_RANGES["bigint"]
         if p.max_int is not None and p.min_int is not None and (p.max_int > high or p.min_int < low):
             wider = "integer" if plan.base_type == "smallint" and -(2**31) <= p.min_int and p.max_int < 2**31 else "bigint"
@@ -244,13 +257,12 @@ def _refine(plan: ColumnPlan, table: Table, column: Column, p: ColumnProfile, se
             plan.pg_type, plan.reason = wider, "sampled"
         if p.integers and p.min_num is not None and EPOCH_NAME.search(cname) and 1e8 <= float(p.min_num) and float(p.max_num or 0) < 1e14:
             unit = _epoch_unit(float(p.max_num or 0))
-            findings.append(Finding("info", "epoch_integers", f"{tname}.{cname} looks like epoch {unit} ({column.declared_type or 'untyped'})", table=tname, column=cname, count=p.integers, fix=f'to convert, override: columns."{tname}.{cname}" = "timestamptz"'))
+            findings.append(Finding("info", "epoch_integers", f"{tname}.{cname} looks like epoch {unit} ({column.declared_type or 'untyped'}); kept as integers, which is what the app reads", table=tname, column=cname, count=p.integers, fix=f'only if the app is changed to read timestamps: columns."{tname}.{cname}" = "timestamptz"'))
     if plan.family == "timestamp" and plan.base_type == "timestamp":
         if settings.timestamps == "timestamptz":
             plan.pg_type, plan.why = "timestamptz", plan.why + "; timestamps='timestamptz' (naive values read as " + settings.naive_timezone + ")"
         elif p.texts and p.tz_offsets == p.texts and not (p.integers or p.reals):
-            plan.pg_type, plan.reason = "timestamptz", "sampled"
-            plan.why = f"all {p.texts:,} values carry a UTC offset → timestamptz"
+            propose("timestamptz", "timestamp", f"all {p.texts:,} values carry a UTC offset → timestamptz")
 
 
 def _date_kind(samples: list[Any], p: ColumnProfile, settings: Settings) -> str | None:
@@ -259,7 +271,7 @@ def _date_kind(samples: list[Any], p: ColumnProfile, settings: Settings) -> str 
     texts = [s for s in samples if isinstance(s, str)]
     if not texts:
         return None
-    if all(len(s) == 10 for s in texts):
+    if p.date_only == p.texts:
         return "date"
     for s in texts:
         try:
@@ -315,6 +327,8 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
             opts["epoch"] = unit
             findings.append(Finding("info", "epoch_detected", f"{tname}.{cname}: {p.integers + p.reals:,} values are {('Julian day numbers' if unit == 'julian' else 'epoch ' + unit)}; converted to {plan.pg_type}", table=tname, column=cname, count=p.integers + p.reals))
         needs_python = bool(p.integers or p.reals or p.blobs) or (p.texts and p.iso_dates < p.texts)
+        if fam == "date" and p.texts > p.date_only:
+            needs_python = True  # Postgres' date input would drop a time of day silently; ours rejects it
         if base == "timestamp" and p.tz_offsets:
             needs_python = True
         if base == "timestamptz" and p.texts > p.tz_offsets:

@@ -162,3 +162,26 @@ def test_reject_values_are_shortened_but_rows_kept_whole(make_sqlite, load, tmp_
     (record,) = rejects(tmp_path, "t")
     assert len(record["value"]) < 300 and "5,001 chars" in record["value"]
     assert record["row"]["s"] == big
+
+
+def test_a_time_of_day_is_never_dropped_into_a_date_column(make_sqlite, load, pg, tmp_path):
+    src = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, visited_on DATE);",
+        rows={"INSERT INTO t VALUES (?, ?)": [(1, "2024-05-01"), (2, "2024-05-01 08:15:00"), (3, "2024-05-03T23:59:59+09:00"), (4, "2024-05-04 00:00:00")]},
+    )
+    res = only_result(load(src))
+    assert (res.written, res.rejected) == (2, 2)
+    assert sorted(r["key"]["id"] for r in rejects(tmp_path, "t")) == [2, 3]
+    assert all("time of day" in r["reason"] for r in rejects(tmp_path, "t"))
+    assert rows(pg, "SELECT id, visited_on::text FROM t ORDER BY id") == [(1, "2024-05-01"), (4, "2024-05-04")]
+
+
+def test_free_text_starting_with_a_date_is_not_refined(make_sqlite, load, pg):
+    values = [(i, f"2024-01-{1 + i % 28:02d}") for i in range(1, 300)] + [(300, "2024-03-14 회의록: 배포 일정 논의"), (301, "2024-01-07 10:00")]
+    src = make_sqlite("CREATE TABLE tasks (id INTEGER PRIMARY KEY, note TEXT, due TEXT);", rows={"INSERT INTO tasks (id, note) VALUES (?, ?)": values, "UPDATE tasks SET due = note WHERE ?": [(1,)]})
+    result = load(src, settings='infer_types = "apply"')
+    res = only_result(result, "tasks")
+    assert res.rejected == 0
+    types = dict(rows(pg, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'tasks'"))
+    assert types["note"] == "text"
+    assert rows(pg, "SELECT note FROM tasks WHERE id IN (300, 301) ORDER BY id") == [("2024-03-14 회의록: 배포 일정 논의",), ("2024-01-07 10:00",)]

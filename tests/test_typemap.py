@@ -18,7 +18,8 @@ from cutover.typemap import declared_rule, plan_column
         ("int(11)", "integer"),
         ("BIGINT", "bigint"),
         ("UNSIGNED BIG INT", "bigint"),
-        ("tinyint(1)", "smallint"),
+        ("tinyint(1)", "boolean"),
+        ("tinyint(4)", "smallint"),
         ("SMALLINT", "smallint"),
         ("REAL", "double precision"),
         ("DOUBLE PRECISION", "double precision"),
@@ -35,7 +36,7 @@ from cutover.typemap import declared_rule, plan_column
         ("VARCHAR(200)", "varchar(200)"),
         ("NVARCHAR(50)", "varchar(50)"),
         ("CHARACTER VARYING (30)", "varchar(30)"),
-        ("CHAR(5)", "char(5)"),
+        ("CHAR(5)", "varchar(5)"),
         ("TEXT", "text"),
         ("CLOB", "text"),
         ("VARCHAR", "text"),
@@ -49,10 +50,13 @@ def test_rule_table(declared, pg_type):
     assert rule is not None and rule[0] == pg_type
 
 
-def _plan(declared, profile, name="c", settings=None, override=None, table=None, samples=None):
+APPLY = Settings(infer_types="apply")
+
+
+def _plan(declared, profile, name="c", settings=APPLY, override=None, table=None, samples=None):
     col = Column(name, declared)
     table = table or Table("t", [Column("id", "INTEGER"), col], primary_key=["id"], rowid_alias="id")
-    return plan_column(table, col, profile, settings or Settings(), override, name, samples)
+    return plan_column(table, col, profile, settings, override, name, samples)
 
 
 def test_unknown_type_becomes_text_and_is_reported():
@@ -66,6 +70,26 @@ def test_integer_primary_key_is_bigint_identity():
     table = Table("t", [col], primary_key=["id"], rowid_alias="id")
     plan, _ = plan_column(table, col, ColumnProfile(integers=5, min_int=1, max_int=5), Settings(), None, "id")
     assert (plan.pg_type, plan.identity, plan.coercion) == ("bigint", True, "identity")
+
+
+def test_type_changes_are_only_suggested_by_default():
+    plan, findings = _plan("TEXT", ColumnProfile(texts=10, json_containers=10), settings=Settings())
+    assert (plan.pg_type, plan.reason) == ("text", "declared")
+    (finding,) = findings
+    assert finding.code == "suggested_type" and '"jsonb"' in finding.fix
+    plan, findings = _plan("INTEGER", ColumnProfile(integers=8, zero_one=8, min_int=0, max_int=1), name="is_pinned", settings=Settings())
+    assert plan.pg_type == "integer" and [f.code for f in findings] == ["suggested_type"]
+    plan, _ = _plan("", ColumnProfile(texts=3, json_containers=3), settings=Settings())
+    assert plan.pg_type == "jsonb"  # no declared type: nothing for the app to keep
+    plan, _ = _plan("INT", ColumnProfile(integers=2, min_int=0, max_int=2**40), settings=Settings())
+    assert plan.pg_type == "bigint"  # widening never changes what the app reads
+
+
+def test_uuid_text_suggested_as_uuid():
+    plan, findings = _plan("CHAR(32)", ColumnProfile(texts=4, uuid_like=4, max_text_length=32), settings=Settings())
+    assert plan.pg_type == "varchar(32)" and '"uuid"' in findings[0].fix
+    plan, _ = _plan("CHAR(32)", ColumnProfile(texts=4, uuid_like=4, max_text_length=32))
+    assert plan.pg_type == "uuid"
 
 
 def test_json_text_refined_to_jsonb_only_when_every_value_is_json():
@@ -88,10 +112,12 @@ def test_iso_text_refined_to_timestamp_or_date():
     assert (plan.pg_type, plan.reason) == ("timestamp", "sampled")
     plan, _ = _plan("TEXT", ColumnProfile(texts=2, iso_dates=2, tz_offsets=2), samples=[s + "+09:00" for s in stamps])
     assert plan.pg_type == "timestamptz"
-    plan, _ = _plan("", ColumnProfile(texts=2, iso_dates=2), samples=["2024-01-02", "2024-01-03"])
+    plan, _ = _plan("", ColumnProfile(texts=2, iso_dates=2, date_only=2), samples=["2024-01-02", "2024-01-03"])
     assert plan.pg_type == "date"  # untyped columns are refined like TEXT ones
-    plan, _ = _plan("TEXT", ColumnProfile(texts=2, iso_dates=2), samples=["2024-01-02", "2024-01-03"])
+    plan, _ = _plan("TEXT", ColumnProfile(texts=2, iso_dates=2, date_only=2), samples=["2024-01-02", "2024-01-03"])
     assert plan.pg_type == "date"
+    plan, _ = _plan("TEXT", ColumnProfile(texts=2, iso_dates=2, date_only=1), samples=["2024-01-02", "2024-01-03 10:00"])
+    assert plan.pg_type == "timestamp"  # never date when one value has a time of day
 
 
 @pytest.mark.parametrize("value, unit", [(1_700_000_000, "seconds"), (1_700_000_000_123, "milliseconds")])

@@ -360,8 +360,11 @@ def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
             ("json_invalid", f"sum({t} = 'text' AND NOT json_valid({q}))"),
         ]
     if stat == "dates":
+        # ISO-8601 shape: the date, then nothing but digits, separators, T/Z and offsets
+        iso = f"({t} = 'text' AND {q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*' AND length({q}) <= 35 AND NOT substr({q}, 11) GLOB '*[^0-9:. TZ+-]*')"
         return [
-            ("iso_dates", f"sum({t} = 'text' AND {q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*')"),
+            ("iso_dates", f"sum({iso})"),
+            ("date_only", f"sum({t} = 'text' AND length({q}) = 10)"),
             ("tz_offsets", f"sum({t} = 'text' AND ({q} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {q} GLOB '*[+-][0-9][0-9][0-9][0-9]' OR {q} GLOB '*Z'))"),
         ]
     if stat == "bools":
@@ -369,6 +372,10 @@ def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
             ("zero_one", f"sum({t} = 'integer' AND {q} IN (0, 1))"),
             ("bool_words", f"sum({t} = 'text' AND lower(trim({q})) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off', '0', '1'))"),
         ]
+    if stat == "uuid":
+        hex32 = f"(length({q}) = 32 AND NOT {q} GLOB '*[^0-9a-fA-F]*')"
+        dashed = f"(length({q}) = 36 AND {q} GLOB '????????-????-????-????-????????????' AND NOT replace({q}, '-', '') GLOB '*[^0-9a-fA-F]*')"
+        return [("uuid_like", f"sum({t} = 'text' AND ({hex32} OR {dashed}))")]
     if stat == "nul":
         return [("nul_chars", f"sum({t} = 'text' AND instr(CAST({q} AS BLOB), x'00') > 0)")]
     if stat == "blob_length":
