@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import os
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
+import psycopg
 
 from cutover import __version__, commands, report
 from cutover import config as config_mod
@@ -40,6 +43,14 @@ def handle_errors(fn: F) -> F:
         except CutoverError as exc:
             click.echo(redact(f"error: {exc.render()}"), err=True)
             sys.exit(exc.exit_code)
+        except (psycopg.Error, sqlite3.Error) as exc:
+            # a database refused something cutover did not anticipate: say what, never a traceback
+            where = "Postgres" if isinstance(exc, psycopg.Error) else "SQLite"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(redact(f"error: {where}: {first}\n  hint: rerun with CUTOVER_DEBUG=1 for the details, and report it if cutover should have caught this"), err=True)
+            if os.environ.get("CUTOVER_DEBUG"):
+                raise
+            sys.exit(EXIT_RUNTIME)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)

@@ -13,7 +13,7 @@ from cutover.errors import SchemaMismatchError
 from cutover.naming import Namer, shorten, snake_case
 from cutover.schema import ColumnProfile, Finding, Schema, Table, View, Trigger
 from cutover.sources.base import Source
-from cutover.typemap import INT_RANGES, ColumnPlan, plan_column, wanted_stats
+from cutover.typemap import ColumnPlan, plan_column, wanted_stats
 
 
 @dataclass
@@ -99,7 +99,7 @@ class SchemaPlan:
 
     def manifest(self, *, source_fingerprint: str, naive_timezone: str) -> dict[str, Any]:
         """What verify needs to know of this load: names, types, coercions, keys, omissions."""
-        omitted = ("index_untranslated", "fk_dangling", "fk_not_unique", "view", "trigger", "virtual_table")
+        omitted = ("index_untranslated", "fk_dangling", "fk_not_unique", "fk_type_mismatch", "view", "trigger", "virtual_table")
         return {
             "database": self.database,
             "target_schema": self.target_schema,
@@ -177,7 +177,7 @@ def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: 
         for tp in plan.tables:
             _keys_and_indexes(tp, relations, plan.findings)
         for tp in plan.tables:
-            _foreign_keys(tp, by_source, relations, plan.findings)
+            _foreign_keys(tp, by_source, relations, plan.findings, settings)
     plan.renames = relations.changes + [r for t in plan.tables for r in t.renames]
     _case_collisions(plan)
     return plan
@@ -311,7 +311,7 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
     tp.unique_keys = keys
 
 
-def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Namer, findings: list[Finding]) -> None:
+def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Namer, findings: list[Finding], settings: Settings) -> None:
     t = tp.source
     cols = {c.source: c for c in tp.columns}
     for fk in t.foreign_keys:
@@ -328,7 +328,10 @@ def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Nam
         if sorted(ref_cols) not in [sorted(k) for k in parent.unique_keys]:
             findings.append(Finding("warning", "fk_not_unique", f"{t.name}: foreign key to {parent.name}({', '.join(ref_cols)}), which is not a primary key or unique; Postgres cannot enforce it, not created", table=t.name, fix="add a unique constraint on the referenced columns", subject=fk_subject(fk.columns)))
             continue
-        _match_key_types(tp, fk_cols, parent, ref_cols)
+        mismatch = _match_key_types(tp, fk_cols, parent, ref_cols, settings)
+        if mismatch:
+            findings.append(Finding("warning", "fk_type_mismatch", f"{t.name}: foreign key to {parent.name} not created: {mismatch}", table=t.name, fix="override both columns to the same type", subject=fk_subject(fk.columns)))
+            continue
         name = relations.name(shorten(f"{tp.name}_{'_'.join(fk_cols)}_fkey"), "constraint", convert=False)
         tp.foreign_keys.append(ForeignKeyPlan(name, fk_cols, parent.name, ref_cols, fk.on_delete, fk.on_update))
 
@@ -338,19 +341,25 @@ def fk_subject(columns: list[str]) -> str:
     return "fk:" + ",".join(columns)
 
 
-def _match_key_types(child: TablePlan, columns: list[str], parent: TablePlan, ref_columns: list[str]) -> None:
-    """A foreign key column takes its referenced integer column's width (INTEGER → bigint rowid keys)."""
+def _match_key_types(child: TablePlan, columns: list[str], parent: TablePlan, ref_columns: list[str], settings: Settings) -> str | None:
+    """Give foreign key columns their referenced column's type; returns why not, when it cannot."""
     widths = {"smallint": 0, "integer": 1, "bigint": 2}
     by_name = {c.name: c for c in child.columns}
     parent_cols = {c.name: c for c in parent.columns}
     for col_name, ref_name in zip(columns, ref_columns):
         col, ref = by_name[col_name], parent_cols[ref_name]
-        if col.base_type in widths and ref.base_type in widths and widths[ref.base_type] > widths[col.base_type] and col.reason != "override":
-            col.pg_type = ref.base_type
-            col.why += f"; widened to {ref.base_type} like the key it references ({parent.name}.{ref.name})"
-            if col.coercion == "integer":
-                low, high = INT_RANGES[ref.base_type]
-                col.options.update(low=low, high=high, pg_type=ref.base_type)
+        if col.pg_type == ref.pg_type or (col.base_type in widths and ref.base_type in widths and widths[col.base_type] >= widths[ref.base_type]):
+            continue
+        if col.reason == "override":
+            if col.family != ref.family:
+                return f"{child.name}.{col.name} is {col.pg_type} (override) but {parent.name}.{ref.name} is {ref.pg_type}"
+            continue
+        index = child.columns.index(col)
+        new, _ = plan_column(child.source, child.source.column(col.source), child.profile.get(col.source, ColumnProfile()), settings, ColumnOverride(type=ref.pg_type), col.name)
+        new.reason, new.why = col.reason, f"{col.why}; {ref.pg_type} like the key it references ({parent.name}.{ref.name})"
+        new.nullable, new.default = col.nullable, col.default
+        child.columns[index] = new
+    return None
 
 
 def _case_collisions(plan: SchemaPlan) -> None:

@@ -170,3 +170,26 @@ def test_large_table_streams_in_many_batches(make_sqlite, load, pg, tmp_path):
     assert (res.read, res.written) == (25_000, 25_000)
     assert rows(pg, "SELECT sum((meta->>'i')::int) FROM t") == [(sum(range(25_000)),)]
     assert rows(pg, "SELECT rows_read, done FROM _cutover.load_progress") == [(25_000, True)]
+
+
+def test_foreign_key_columns_follow_an_overridden_parent_type(make_sqlite, load, pg):
+    src = make_sqlite(
+        """
+        CREATE TABLE conversations (id CHAR(32) PRIMARY KEY, title TEXT);
+        CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id CHAR(32) REFERENCES conversations (id), body TEXT);
+        INSERT INTO conversations VALUES ('6f1c1f7e6a5b4d5e9c1e2f3a4b5c6d7e', 'hello');
+        INSERT INTO messages VALUES (1, '6f1c1f7e6a5b4d5e9c1e2f3a4b5c6d7e', 'hi');
+        """
+    )
+    result = load(src, extra='[databases.columns]\n"conversations.id" = "uuid"')
+    assert result.rejected == 0
+    types = dict(rows(pg, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'messages'"))
+    assert types["conversation_id"] == "uuid"
+    assert rows(pg, "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id") == [(1,)]
+
+
+def test_incompatible_overrides_skip_the_foreign_key_with_a_finding(make_sqlite, load, pg):
+    src = make_sqlite("CREATE TABLE p (id CHAR(32) PRIMARY KEY); CREATE TABLE c (id INTEGER PRIMARY KEY, p_id CHAR(32) REFERENCES p (id));")
+    result = load(src, extra='[databases.columns]\n"p.id" = "uuid"\n"c.p_id" = "text"')
+    assert any(f.code == "fk_type_mismatch" for f in result.reports[0].plan.findings)
+    assert rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(0,)]
