@@ -52,6 +52,17 @@ class ForeignKeyPlan:
     ref_columns: list[str]
     on_delete: str | None = None
     on_update: str | None = None
+    deferrable: bool = False
+    initially_deferred: bool = False
+
+
+@dataclass
+class CheckPlan:
+    """A CHECK constraint translated to Postgres SQL (identifiers quoted)."""
+
+    name: str
+    expression: str
+    source_expression: str
 
 
 @dataclass
@@ -66,6 +77,7 @@ class TablePlan:
     uniques: list[UniquePlan] = field(default_factory=list)
     indexes: list[IndexPlan] = field(default_factory=list)
     foreign_keys: list[ForeignKeyPlan] = field(default_factory=list)
+    checks: list[CheckPlan] = field(default_factory=list)
     rows: int = 0
     sequence_floor: int | None = None
     profile: dict[str, ColumnProfile] = field(default_factory=dict)
@@ -99,7 +111,7 @@ class SchemaPlan:
 
     def manifest(self, *, source_fingerprint: str, naive_timezone: str) -> dict[str, Any]:
         """What verify needs to know of this load: names, types, coercions, keys, omissions."""
-        omitted = ("index_untranslated", "fk_dangling", "fk_not_unique", "fk_type_mismatch", "view", "trigger", "virtual_table")
+        omitted = ("index_untranslated", "check_untranslated", "fk_dangling", "fk_not_unique", "fk_type_mismatch", "view", "trigger", "virtual_table")
         return {
             "database": self.database,
             "target_schema": self.target_schema,
@@ -116,6 +128,7 @@ class SchemaPlan:
                         for c in t.columns
                     ],
                     "uniques": [u.name for u in t.uniques],
+                    "checks": [{"name": c.name, "source": c.source_expression} for c in t.checks],
                     "indexes": [{"name": i.name, "source": i.source_name} for i in t.indexes],
                     "foreign_keys": [
                         {"name": f.name, "columns": f.columns, "source_columns": [next(c.source for c in t.columns if c.name == n) for n in f.columns], "ref_table": f.ref_table}
@@ -268,11 +281,11 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
     t = tp.source
     cols = {c.source: c for c in tp.columns}
     if tp.primary_key:
-        tp.pk_name = relations.name(f"{tp.name}_pkey", "constraint", convert=False)
+        tp.pk_name = relations.name(t.pk_name or f"{tp.name}_pkey", "constraint", convert=False)
     keys = [tuple(tp.primary_key)]
     for u in t.uniques:
         names = [cols[c].name for c in u.columns]
-        tp.uniques.append(UniquePlan(relations.name(f"{tp.name}_{'_'.join(names)}_key", "constraint", convert=False), names))
+        tp.uniques.append(UniquePlan(relations.name(u.name or f"{tp.name}_{'_'.join(names)}_key", "constraint", convert=False), names))
         keys.append(tuple(names))
     booleans = {c.source for c in tp.columns if c.family == "boolean"}
 
@@ -309,6 +322,24 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
         if idx.unique and not where and len(plain) == len(elements):
             keys.append(tuple(plain))
     tp.unique_keys = keys
+    for check in t.checks:
+        _check(tp, check.name, check.expression, rename, booleans, relations, findings)
+
+
+def _check(tp: TablePlan, name: str | None, expression: str, rename: Callable[[str], str | None], booleans: set[str], relations: Namer, findings: list[Finding]) -> None:
+    """Carry one CHECK constraint, or say why not."""
+    tokens = sqltext.tokenize(expression)
+    words = [t.upper if t.kind == "word" else t.text for t in tokens]
+    if len(tokens) == 7 and tokens[0].ident in booleans and words[1:3] == ["IN", "("] and sorted(words[3:6:2]) == ["0", "1"]:
+        return  # "flag IN (0, 1)": what SQLAlchemy's Boolean adds on SQLite; the boolean type says it already
+    translated = sqltext.translate_expression(expression, rename, booleans)
+    subject = f"check:{name or expression}"
+    if translated is None:
+        findings.append(Finding("warning", "check_untranslated", f"CHECK ({expression}) on {tp.source.name} uses SQL cutover cannot translate safely; it is not created", table=tp.source.name, fix="add it by hand in the second Alembic revision", subject=subject))
+        return
+    columns = {t.ident for t in tokens if t.ident and rename(t.ident)}
+    default = f"{tp.name}_{next(iter(columns))}_check" if len(columns) == 1 else f"{tp.name}_check"
+    tp.checks.append(CheckPlan(relations.name(name or shorten(default), "constraint", convert=False), translated, expression))
 
 
 def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Namer, findings: list[Finding], settings: Settings) -> None:
@@ -332,8 +363,8 @@ def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Nam
         if mismatch:
             findings.append(Finding("warning", "fk_type_mismatch", f"{t.name}: foreign key to {parent.name} not created: {mismatch}", table=t.name, fix="override both columns to the same type", subject=fk_subject(fk.columns)))
             continue
-        name = relations.name(shorten(f"{tp.name}_{'_'.join(fk_cols)}_fkey"), "constraint", convert=False)
-        tp.foreign_keys.append(ForeignKeyPlan(name, fk_cols, parent.name, ref_cols, fk.on_delete, fk.on_update))
+        name = relations.name(fk.name or shorten(f"{tp.name}_{'_'.join(fk_cols)}_fkey"), "constraint", convert=False)
+        tp.foreign_keys.append(ForeignKeyPlan(name, fk_cols, parent.name, ref_cols, fk.on_delete, fk.on_update, fk.deferrable, fk.initially_deferred))
 
 
 def fk_subject(columns: list[str]) -> str:

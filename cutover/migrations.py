@@ -251,8 +251,14 @@ def render_keys(plan: SchemaPlan, rev: str, down: str, not_valid_fks: bool) -> s
             ups.append(f"op.create_index({_q(idx.name)}, {_q(tp.name)}, [{cols}]{extra}{skw})")
             downs.insert(0, f"op.drop_index({_q(idx.name)}, table_name={_q(tp.name)}{skw})")
     for tp in plan.tables:
+        for check in tp.checks:
+            ups.append(f"op.create_check_constraint({_q(check.name)}, {_q(tp.name)}, sa.text({_q(check.expression)}){skw})")
+            downs.insert(0, f"op.drop_constraint({_q(check.name)}, {_q(tp.name)}, type_='check'{skw})")
+    for tp in plan.tables:
         for fk in tp.foreign_keys:
             extra = ""
+            if fk.deferrable:
+                extra += ", deferrable=True" + (", initially='DEFERRED'" if fk.initially_deferred else "")
             if fk.on_delete:
                 extra += f", ondelete={_q(fk.on_delete)}"
             if fk.on_update:
@@ -266,7 +272,7 @@ def render_keys(plan: SchemaPlan, rev: str, down: str, not_valid_fks: bool) -> s
                 f"[{', '.join(_q(c) for c in fk.columns)}], [{', '.join(_q(c) for c in fk.ref_columns)}]{extra})"
             )
             downs.insert(0, f"op.drop_constraint({_q(fk.name)}, {_q(tp.name)}, type_='foreignkey'{skw})")
-    return _module(f"indexes, unique and foreign keys of {plan.database} (added after the data load)", rev, down, set(), ups, downs)
+    return _module(f"indexes, unique, check and foreign keys of {plan.database} (added after the data load)", rev, down, set(), ups, downs)
 
 
 def _module(message: str, rev: str, down: str | None, imports: set[str], ups: list[str], downs: list[str]) -> str:

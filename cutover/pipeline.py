@@ -343,6 +343,15 @@ def enforce_keys(conn: psycopg.Connection[Any], plan: SchemaPlan, settings: Sett
 
     try:
         for tp in plan.tables:
+            for check in tp.checks:
+                query = sql.SQL("DELETE FROM {t} WHERE NOT ({expr}) RETURNING {cols}").format(t=tgt.qualified(plan.target_schema, tp.name), expr=sql.SQL(check.expression), cols=_returning(tp))  # expression: translated by sqltext, identifiers quoted
+                removed = _remove(conn, plan, tp, query, settings)
+                for row in removed:
+                    log_for(tp).add(tp, row, None, f"violates check {check.name}: CHECK ({check.source_expression})", "check")
+                if removed:
+                    results[tp.name].rejected += len(removed)
+                    results[tp.name].written -= len(removed)
+                    notes.append(f"{tp.source.name}: {len(removed)} rows rejected by check {check.name}")
             for label, elements, where in _unique_keys(tp):
                 removed = _delete_duplicates(conn, plan, tp, elements, where, settings)
                 for row in removed:

@@ -68,6 +68,7 @@ class ForeignKey:
     on_delete: str | None = None
     on_update: str | None = None
     deferrable: bool = False
+    initially_deferred: bool = False
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Table:
     schema: str | None = None
     has_rowid: bool = True
     rowid_alias: str | None = None
+    pk_name: str | None = None
     virtual: bool = False
     sql: str | None = None
 

@@ -139,14 +139,14 @@ def translate_expression(sql: str, rename: Callable[[str], str | None], booleans
     for i, tok in enumerate(tokens):
         text = tok.text
         up = tok.upper
-        if tok.kind in ("word", "qident") and i + 1 < len(tokens) and tokens[i + 1].text == "(" and tok.kind == "word":
+        if tok.kind == "word" and up in _KEYWORDS:
+            out.append(up.lower() if up in ("TRUE", "FALSE") else up)
+            continue
+        if tok.kind == "word" and i + 1 < len(tokens) and tokens[i + 1].text == "(":
             fn = _FUNCTIONS.get(up)
             if fn is None:
                 return None
             out.append(fn)
-            continue
-        if tok.kind == "word" and up in _KEYWORDS:
-            out.append(up.lower() if up in ("TRUE", "FALSE") else up)
             continue
         if tok.kind in ("word", "qident"):
             name = tok.ident or ""

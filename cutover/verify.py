@@ -407,11 +407,11 @@ def _constraints(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
     ).fetchall()
     indexes = conn.execute("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s", (schema,)).fetchall()
     conn.rollback()
-    found: dict[str, Any] = {"p": {}, "u": set(), "f": set(), "i": set()}
+    found: dict[str, Any] = {"p": {}, "u": set(), "f": set(), "c": set(), "i": set()}
     for table, name, kind, cols in rows:
         if kind == "p":
             found["p"][table] = list(cols)
-        elif kind in ("u", "f"):
+        elif kind in ("u", "f", "c"):
             found[kind].add((table, name))
     for table, name in indexes:
         found["i"].add((table, name))
@@ -461,6 +461,9 @@ def _schema_parity(conn: psycopg.Connection[Any], source: Source, db: DatabaseCo
         for idx in t["indexes"]:
             if (name, idx["name"]) not in cons["i"]:
                 issues.append(SchemaIssue(t["source"], f"index {idx['source']}", f"index {idx['name']} is missing"))
+        for check in t.get("checks", []):
+            if (name, check["name"]) not in cons["c"]:
+                issues.append(SchemaIssue(t["source"], f"check {check['name']}", "check constraint is missing"))
         for fk in t["foreign_keys"]:
             if (name, fk["name"]) not in cons["f"]:
                 issues.append(SchemaIssue(t["source"], f"foreign key {fk['name']}", "foreign key is missing"))
@@ -469,8 +472,22 @@ def _schema_parity(conn: psycopg.Connection[Any], source: Source, db: DatabaseCo
             for idx in st.indexes:
                 if idx.name not in carried_idx and (st.name, f"index:{idx.name}") not in omitted:
                     issues.append(SchemaIssue(t["source"], f"index {idx.name}", "source index has no target index and no recorded reason"))
+            carried_checks = {c["source"] for c in t.get("checks", [])}
+            for check in st.checks:
+                implied = check.expression not in carried_checks and (st.name, f"check:{check.name or check.expression}") not in omitted
+                if implied and not _is_boolean_domain_check(check.expression, t):
+                    issues.append(SchemaIssue(t["source"], f"check {check.name or check.expression}", "source CHECK has no target constraint and no recorded reason"))
             carried_fk = {tuple(f["source_columns"]) for f in t["foreign_keys"]}
             for fk in st.foreign_keys:
                 if tuple(fk.columns) not in carried_fk and (st.name, "fk:" + ",".join(fk.columns)) not in omitted:
                     issues.append(SchemaIssue(t["source"], f"foreign key ({', '.join(fk.columns)})", "source foreign key has no target foreign key and no recorded reason"))
     return issues
+
+
+def _is_boolean_domain_check(expression: str, t: dict[str, Any]) -> bool:
+    """`flag IN (0, 1)` on a column loaded as boolean: the type enforces it."""
+    from cutover.sqltext import tokenize
+
+    tokens = tokenize(expression)
+    booleans = {c["source"] for c in t["columns"] if pg_base(c["pg_type"]) == "boolean"}
+    return len(tokens) == 7 and tokens[0].ident in booleans and tokens[1].upper == "IN"

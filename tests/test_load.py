@@ -193,3 +193,60 @@ def test_incompatible_overrides_skip_the_foreign_key_with_a_finding(make_sqlite,
     result = load(src, extra='[databases.columns]\n"p.id" = "uuid"\n"c.p_id" = "text"')
     assert any(f.code == "fk_type_mismatch" for f in result.reports[0].plan.findings)
     assert rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(0,)]
+
+
+DJANGO_STYLE = """
+CREATE TABLE "auth_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "username" varchar(150) NOT NULL UNIQUE, "is_staff" bool NOT NULL);
+CREATE TABLE "extras_article" (
+    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "title" varchar(200) NOT NULL,
+    "views" integer unsigned NOT NULL CHECK ("views" >= 0),
+    "status" varchar(10) NOT NULL,
+    "author_id" integer NOT NULL REFERENCES "auth_user" ("id") DEFERRABLE INITIALLY DEFERRED,
+    "kind" integer NOT NULL,
+    CONSTRAINT "uniq_author_title" UNIQUE ("author_id", "title"),
+    CONSTRAINT "status_valid" CHECK ("status" IN ('draft', 'published')),
+    CONSTRAINT "weird" CHECK (typeof("kind") = 'integer')
+);
+INSERT INTO auth_user VALUES (1, 'kim', 1);
+INSERT INTO extras_article VALUES (1, 'Hello', 3, 'draft', 1, 1);
+"""
+
+
+def test_constraint_names_checks_and_deferrable_keys_are_carried(make_sqlite, load, pg, tmp_path):
+    result = load(make_sqlite(DJANGO_STYLE))
+    cons = dict(rows(pg, "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'extras_article'::regclass"))
+    assert "uniq_author_title" in cons
+    assert cons["status_valid"].startswith("CHECK") and "draft" in cons["status_valid"]
+    assert "extras_article_views_check" in cons and ">= 0" in cons["extras_article_views_check"]
+    (fk,) = [d for n, d in cons.items() if d.startswith("FOREIGN KEY")]
+    assert "DEFERRABLE INITIALLY DEFERRED" in fk
+    assert "weird" not in cons
+    assert any(f.code == "check_untranslated" and "typeof" in f.message for f in result.reports[0].plan.findings)
+    # a deferred key lets a child come before its parent inside one transaction, as on SQLite
+    with pg.transaction():
+        pg.execute("INSERT INTO extras_article (title, views, status, author_id, kind) VALUES ('early', 0, 'draft', 2, 1)")
+        pg.execute("INSERT INTO auth_user (id, username, is_staff) VALUES (2, 'lee', false)")
+    # and verify accepts what was left out on purpose, and only that
+    from cutover import commands, config as config_mod
+
+    pg.execute("DELETE FROM extras_article WHERE title = 'early'")
+    pg.execute("DELETE FROM auth_user WHERE id = 2")
+    from cutover import report
+
+    parity = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover")
+    assert parity.ok, report.parity(parity)
+    pg.execute("ALTER TABLE extras_article DROP CONSTRAINT status_valid")
+    issues = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover").databases[0].schema_issues
+    assert [(i.subject, i.problem) for i in issues] == [("check status_valid", "check constraint is missing")]
+
+
+def test_rows_violating_a_carried_check_are_rejected(make_sqlite, load, pg, tmp_path):
+    # SQLite did not check rows that existed before the constraint's table was rebuilt around them
+    src = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER CHECK (n >= 0)); PRAGMA ignore_check_constraints = 1; INSERT INTO t VALUES (1, 5), (2, -1);")
+    (res,) = load(src).reports[0].results
+    assert (res.written, res.rejected) == (1, 1)
+    import json
+
+    (record,) = [json.loads(x) for x in (tmp_path / ".cutover" / "rejects" / "app" / "t.jsonl").read_text().splitlines()]
+    assert record["stage"] == "check" and record["key"] == {"id": 2} and "n >= 0" in record["reason"]
