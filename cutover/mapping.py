@@ -283,9 +283,18 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
     if tp.primary_key:
         tp.pk_name = relations.name(t.pk_name or f"{tp.name}_pkey", "constraint", convert=False)
     keys = [tuple(tp.primary_key)]
+    nocase = {c.name for c in t.columns if (c.collation or "").upper() == "NOCASE" and cols[c.name].base_type not in ("citext",) and cols[c.name].family == "text"}
+    for name in sorted(nocase):
+        findings.append(Finding("warning", "nocase", f"{t.name}.{name} is COLLATE NOCASE: SQLite compares it ignoring case, Postgres will not (WHERE {name} = 'KIM' stops finding 'kim'); unique keys on it are kept case-insensitive with lower()", table=t.name, column=name, fix=f'columns."{t.name}.{name}" = "citext" (and CREATE EXTENSION citext) to keep case-insensitive comparisons'))
     for u in t.uniques:
         names = [cols[c].name for c in u.columns]
-        tp.uniques.append(UniquePlan(relations.name(u.name or f"{tp.name}_{'_'.join(names)}_key", "constraint", convert=False), names))
+        label = relations.name(u.name or f"{tp.name}_{'_'.join(names)}_key", "constraint", convert=False)
+        if nocase & set(u.columns):
+            # uniqueness ignoring case, as SQLite enforced it: a unique index on lower(col)
+            elements = [f"lower({sql.Identifier(cols[c].name).as_string()})" if c in nocase else sql.Identifier(cols[c].name).as_string() for c in u.columns]
+            tp.indexes.append(IndexPlan(label, label, elements, [], True, None, [False] * len(elements)))
+            continue
+        tp.uniques.append(UniquePlan(label, names))
         keys.append(tuple(names))
     booleans = {c.source for c in tp.columns if c.family == "boolean"}
 
@@ -307,8 +316,12 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
                 if el.name not in cols:
                     ok = False
                     break
-                elements.append(sql.Identifier(cols[el.name].name).as_string() + (" DESC" if el.descending else ""))
-                plain.append(cols[el.name].name)
+                quoted = sql.Identifier(cols[el.name].name).as_string()
+                if idx.unique and ((el.collation or "").upper() == "NOCASE" or el.name in nocase) and cols[el.name].family == "text" and cols[el.name].base_type != "citext":
+                    elements.append(f"lower({quoted})" + (" DESC" if el.descending else ""))
+                else:
+                    elements.append(quoted + (" DESC" if el.descending else ""))
+                    plain.append(cols[el.name].name)
             desc.append(el.descending)
         where = None
         if ok and idx.where:

@@ -250,3 +250,17 @@ def test_rows_violating_a_carried_check_are_rejected(make_sqlite, load, pg, tmp_
 
     (record,) = [json.loads(x) for x in (tmp_path / ".cutover" / "rejects" / "app" / "t.jsonl").read_text().splitlines()]
     assert record["stage"] == "check" and record["key"] == {"id": 2} and "n >= 0" in record["reason"]
+
+
+def test_nocase_uniqueness_is_kept_case_insensitive(make_sqlite, load, pg):
+    src = make_sqlite(
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT COLLATE NOCASE UNIQUE, handle TEXT);"
+        "CREATE UNIQUE INDEX ix_accounts_handle ON accounts (handle COLLATE NOCASE);"
+        "INSERT INTO accounts VALUES (1, 'kim@example.com', 'Kim');"
+    )
+    result = load(src)
+    assert any(f.code == "nocase" and f.column == "email" for f in result.reports[0].plan.findings)
+    for statement in ("INSERT INTO accounts VALUES (2, 'Kim@Example.com', 'other')", "INSERT INTO accounts VALUES (3, 'new@example.com', 'KIM')"):
+        with pytest.raises(Exception, match="duplicate key"):
+            with pg.transaction():
+                pg.execute(statement)
