@@ -193,7 +193,20 @@ def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: 
             _foreign_keys(tp, by_source, relations, plan.findings, settings)
     plan.renames = relations.changes + [r for t in plan.tables for r in t.renames]
     _case_collisions(plan)
+    _framework_hints(plan, schema, settings)
     return plan
+
+
+def _framework_hints(plan: SchemaPlan, schema: Schema, settings: Settings) -> None:
+    """Advice that depends on the framework that made the database."""
+    names = {t.name for t in schema.tables}
+    if "django_migrations" in names and settings.timestamps == "keep" and plan.mode == "create":
+        plan.findings.append(Finding(
+            "warning",
+            "django_timezones",
+            "this is a Django database: with USE_TZ = True (Django's default) Django expects timestamptz on Postgres, and naive timestamp columns make aware/naive arithmetic fail",
+            fix='timestamps = "timestamptz" in [settings] (the values are UTC, as Django wrote them)',
+        ))
 
 
 def _match_name(name: str, names: dict[str, Any] | set[str], snake: bool) -> str | None:

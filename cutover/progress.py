@@ -26,7 +26,7 @@ class ProgressReporter:
         self._start = self._last = time.monotonic()
         self._total = total
         if not self.live:
-            self._write(f"{table}: loading {total:,} rows\n")
+            self._write(f"{table}: loading {total:,} row{'' if total == 1 else 's'}\n")
 
     def advanced(self, table: str, rows: int) -> None:
         now = time.monotonic()
