@@ -19,6 +19,8 @@ from cutover import config as config_mod
 from cutover.embedded import FAST_SETTINGS, EmbeddedPostgres
 from cutover.urls import postgres_conninfo, with_database
 
+pytest_plugins = ["pytester"]  # the cutover pytest plugin is tested with pytest's own harness
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:

@@ -161,3 +161,13 @@ def test_verify_before_any_load_says_what_to_do(make_sqlite, pg_url, tmp_path):
     commands.init(tmp_path / "cutover.toml", source=f"sqlite:///{src}", target=pg_url)
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "cutover.toml"), "verify"])
     assert result.exit_code == 2 and "run --phase 2" in result.output
+
+
+def test_pytest_plugin_gives_one_test_per_table(loaded, pg, tmp_path, pytester):
+    args = ["--cutover-parity", "--cutover-config", str(tmp_path / "cutover.toml"), "--cutover-workdir", str(tmp_path / ".cutover"), "-p", "no:cacheprovider"]
+    ok = pytester.runpytest(*args)
+    ok.assert_outcomes(passed=3)
+    pg.execute("UPDATE t SET s = 'changed' WHERE id = 4")
+    bad = pytester.runpytest(*args)
+    bad.assert_outcomes(passed=2, failed=1)
+    bad.stdout.fnmatch_lines(["*app::t*", '*changed {"id": 4} column s*'])
