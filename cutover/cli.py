@@ -111,11 +111,13 @@ def init(g: Globals, source: str | None, target: str | None, scan_root: Path, na
 @click.option("--yes", is_flag=True, help="Drop and replace target tables that already exist.")
 @click.option("--on-error", type=click.Choice(["reject", "abort"]), help="reject: bad rows go to reject files (default); abort: stop at the first bad value.")
 @click.option("--allow-rejects", is_flag=True, help="Exit 0 even when rows were rejected.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes loading chunks at once (default: one per core).")
+@click.option("--restart", is_flag=True, help="Discard an interrupted load and start over (default: resume it).")
 @pass_globals
 @handle_errors
-def run(g: Globals, phase: str, database: str | None, yes: bool, on_error: str | None, allow_rejects: bool) -> None:
-    """Run a phase of the cutover (2: create the schema and load the data)."""
-    result = commands.run_phase2(g.load(), g.workdir, database=database, yes=yes, on_error=on_error, reporter=ProgressReporter())
+def run(g: Globals, phase: str, database: str | None, yes: bool, on_error: str | None, allow_rejects: bool, jobs: int | None, restart: bool) -> None:
+    """Run a phase of the cutover (2: create the schema and load the data; an interrupted load resumes)."""
+    result = commands.run_phase2(g.load(), g.workdir, database=database, yes=yes, on_error=on_error, reporter=ProgressReporter(), jobs=jobs, restart=restart)
     _render_phase2(result)
     if result.rejected and not allow_rejects:
         click.echo(f"{result.rejected:,} rows were rejected (see the reject files above); pass --allow-rejects to accept that", err=True)
@@ -124,7 +126,8 @@ def run(g: Globals, phase: str, database: str | None, yes: bool, on_error: str |
 
 def _render_phase2(result: commands.Phase2Result) -> None:
     for rep in result.reports:
-        click.echo(f"\n{rep.database} → {rep.target}  ({rep.seconds:.1f}s)")
+        resumed = ", resumed an interrupted load" if rep.resumed else ""
+        click.echo(f"\n{rep.database} → {rep.target}  ({rep.seconds:.1f}s{resumed})")
         click.echo(report.load_table(rep.results))
         if rep.plan.findings:
             click.echo("\nfindings:")

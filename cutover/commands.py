@@ -100,6 +100,7 @@ class LoadReport:
     kept_edits: list[Path]
     seconds: float
     rejects_dir: Path
+    resumed: bool = False
 
     @property
     def rejected(self) -> int:
@@ -125,108 +126,23 @@ def run_phase2(
     yes: bool = False,
     on_error: str | None = None,
     reporter: "Reporter | None" = None,
+    jobs: int | None = None,
+    restart: bool = False,
 ) -> Phase2Result:
-    """Schema (Alembic revision 1), data (streaming COPY), then keys and indexes (revision 2)."""
+    """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2)."""
     from dataclasses import replace
+
+    from cutover import phase2
+    from cutover.pipeline import NullReporter
 
     settings = config.settings if on_error is None else replace(config.settings, on_error=on_error)
     reports = []
     for db in config.database(database):
-        reports.append(_phase2_one(config, db, settings, workdir, yes, reporter))
-    return Phase2Result(reports)
-
-
-def _phase2_one(config: config_mod.Config, db: config_mod.DatabaseConfig, settings: config_mod.Settings, workdir: Path, yes: bool, reporter: "Reporter | None") -> LoadReport:
-    import time
-
-    from cutover import migrations, pipeline
-    from cutover import target as tgt
-    from cutover.mapping import map_schema, tables_in_load_order
-    from cutover.sources import open_source
-
-    started = time.monotonic()
-    reporter = reporter or pipeline.NullReporter()
-    source = open_source(db.source, config.base_dir)
-    conn = tgt.connect(db.target, autocommit=True, create=True)
-    try:
-        info = tgt.server_info(conn, db.target_schema)
-        if not info.can_create:
-            from cutover.errors import TargetError
-
-            raise TargetError(
-                f"user {info.user} cannot create tables in database {info.database}",
-                database=db.name,
-                hint=f"GRANT CREATE ON DATABASE {info.database} TO {info.user}; GRANT CREATE ON SCHEMA {db.target_schema} TO {info.user}",
-            )
-        catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
-        reporter.message(f"{db.name}: reading the source schema and profiling its data")
-        plan = map_schema(source, db, settings, catalog)
-        _refuse_missing_vector(plan, info, db.name)
-        order = tables_in_load_order(plan)
-        names = [t.name for t in plan.tables]
-        rejects_dir = workdir / "rejects" / db.name
-        revisions = None
-        if plan.mode == "create":
-            present = sorted(tgt.existing_tables(conn, db.target_schema) & set(names))
-            if present and not yes:
-                raise UsageError(
-                    f"{len(present)} table(s) already exist in the target: {', '.join(present[:5])}{' …' if len(present) > 5 else ''}",
-                    database=db.name,
-                    hint="pass --yes to drop and replace them",
-                )
-            with conn.transaction():
-                tgt.drop_tables(conn, db.target_schema, present)
-            directory = config.base_dir / settings.alembic_dir / db.name
-            revisions = migrations.write(plan, directory, version_table=settings.version_table, env_key=db.env_key, not_valid_fks=settings.orphans == "keep")
-            migrations.stamp_base(revisions, db.target, db.target_schema, settings.version_table)
-            reporter.message(f"{db.name}: alembic upgrade {revisions.tables_rev} (tables)")
-            migrations.upgrade(revisions, db.target, revisions.tables_rev, db.target_schema, settings.version_table)
-        else:
-            nonempty = [n for n in names if tgt.row_count(conn, db.target_schema, n)]
-            if nonempty and not yes:
-                raise UsageError(f"target tables already hold rows: {', '.join(nonempty[:5])}", database=db.name, hint="pass --yes to empty them (TRUNCATE) before the load")
-            with conn.transaction():
-                tgt.truncate_tables(conn, db.target_schema, nonempty)
-        snapshot = getattr(source, "snapshot", None)
-        fingerprint = source.fingerprint()
-        with (snapshot() if snapshot else _nullcontext()):
-            results = pipeline.load_tables(source, conn, plan, order, settings, rejects_dir, reporter, fingerprint)
-        notes: list[str] = []
-        if revisions is not None:
-            notes = pipeline.enforce_keys(conn, plan, settings, rejects_dir, results)
-            reporter.message(f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique and foreign keys)")
-            migrations.upgrade(revisions, db.target, revisions.keys_rev, db.target_schema, settings.version_table)
-        pipeline.finish_tables(conn, plan, results)
-        pipeline.save_manifest(conn, plan.manifest(source_fingerprint=fingerprint, naive_timezone=settings.naive_timezone))
-        for r in results.values():
-            reporter.table_done(r)
-        ordered = [results[t.name] for t in plan.tables]
-        return LoadReport(db.name, urls.redact(db.target), plan, ordered, notes, revisions.directory if revisions else None, revisions.kept_edits if revisions else [], time.monotonic() - started, rejects_dir)
-    finally:
-        conn.close()
-        source.close()
-
-
-def _refuse_missing_vector(plan: "SchemaPlan", info: "ServerInfo", database: str) -> None:
-    from cutover import target as tgt
-    from cutover.errors import TargetError
-    from cutover.typemap import pg_base
-
-    vector_cols = [f"{t.source.name}.{c.source}" for t in plan.tables for c in t.columns if pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec")]
-    if vector_cols and not (info.vector_available or info.vector_installed):
-        raise TargetError(
-            f"the target has no pgvector extension, needed for {', '.join(vector_cols[:5])}; nothing was loaded",
-            database=database,
-            hint=tgt.vector_install_hint(info.version_num) + "; or keep the columns as text/bytea with a type override in cutover.toml",
+        out = phase2.run(config, db, settings, workdir, yes=yes, restart=restart, jobs=jobs, reporter=reporter or NullReporter())
+        reports.append(
+            LoadReport(db.name, urls.redact(db.target), out.plan, out.results, out.notes, out.revisions.directory if out.revisions else None, out.revisions.kept_edits if out.revisions else [], out.seconds, workdir / "rejects" / db.name, out.resumed)
         )
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    return Phase2Result(reports)
 
 
 # -- phase 3: verification ---------------------------------------------------------------------

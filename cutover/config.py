@@ -46,6 +46,7 @@ class Settings:
     """Run-wide policies; every value has a documented meaning in docs/policies.md."""
 
     batch_size: int = 5000
+    chunk_rows: int = 250_000
     on_error: str = "reject"
     timestamps: str = "keep"
     naive_timezone: str = "UTC"
@@ -281,6 +282,8 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
             raise locate.error(f"setting {key} = {getattr(settings, key)!r}; expected one of: {', '.join(choices)}", locate.key(key))
     if settings.batch_size < 1:
         raise locate.error("setting batch_size must be at least 1", locate.key("batch_size"))
+    if settings.chunk_rows < settings.batch_size:
+        raise locate.error("setting chunk_rows must be at least batch_size", locate.key("chunk_rows"))
     return settings
 
 

@@ -1,8 +1,9 @@
-"""Per-table load: read → coerce → COPY, rejects isolated and recorded, progress committed with rows.
+"""Loading one chunk: read → coerce → COPY, rejects isolated and recorded, progress committed with rows.
 
-Every batch is one Postgres transaction holding its rows and its progress record, so what is
-committed is always consistent. After the load, unique and foreign keys are checked before
-Alembic adds them, and rows that would break them go to the reject file (never silently).
+Every batch is one Postgres transaction holding its rows, their digests and the chunk's progress,
+so what is committed is always consistent and a chunk resumes exactly after its last commit.
+After the load, checks, unique and foreign keys are enforced before Alembic adds them, and rows
+that would break them go to the reject file (never silently).
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from decimal import Decimal
-
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
+from cutover import state
 from cutover import target as tgt
-from cutover.coerce import Coercion, Reject, build, compile_row, json_safe, preview
+from cutover.coerce import Coercion, Reject, build, compile_row, json_safe
 from cutover.config import Settings
-from cutover.errors import BadValueError, ChecksFailed
-from cutover.mapping import SchemaPlan, TablePlan
 from cutover.digest import Digests, RowHasher
+from cutover.errors import BadValueError, ChecksFailed, TargetError, TransientError
+from cutover.mapping import SchemaPlan, TablePlan
+from cutover.rejects import RejectLog, merge, part_file, reasons_in
 from cutover.sources.base import InvalidText, Source
+from cutover.state import Chunk
 
 
 class Reporter(Protocol):
@@ -75,95 +76,9 @@ class TableResult:
         return self.read == self.written + self.rejected
 
 
-class RejectLog:
-    """<workdir>/rejects/<db>/<table>.jsonl: one JSON line per rejected row, opened on first use."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.count = 0
-        self.reasons: dict[str, int] = {}
-        self._fh: Any = None
-        if path.exists():
-            path.unlink()
-
-    def add(self, *, key: dict[str, Any], column: str | None, value: Any, reason: str, row: dict[str, Any], stage: str) -> None:
-        """Append one reject record (the whole row is kept so nothing is lost)."""
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("a", encoding="utf-8")
-        record = {"key": key, "column": column, "value": preview(value), "reason": reason, "stage": stage, "row": row}
-        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        self.count += 1
-        short = reason.split(":")[0]
-        self.reasons[short] = self.reasons.get(short, 0) + 1
-
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-PROGRESS_DDL = """
-CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE TABLE IF NOT EXISTS {schema}.load_progress (
-    database text NOT NULL,
-    table_name text NOT NULL,
-    last_key jsonb,
-    rows_read bigint NOT NULL DEFAULT 0,
-    rows_written bigint NOT NULL DEFAULT 0,
-    rows_rejected bigint NOT NULL DEFAULT 0,
-    done boolean NOT NULL DEFAULT false,
-    source_fingerprint text,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (database, table_name)
-);
-CREATE TABLE IF NOT EXISTS {schema}.digests (
-    database text NOT NULL,
-    table_name text NOT NULL,
-    bucket bigint NOT NULL,
-    rows bigint NOT NULL,
-    digest numeric NOT NULL,
-    PRIMARY KEY (database, table_name, bucket)
-);
-CREATE TABLE IF NOT EXISTS {schema}.manifest (
-    database text PRIMARY KEY,
-    manifest jsonb NOT NULL,
-    loaded_at timestamptz NOT NULL DEFAULT now()
-);
-"""
-
-
-def ensure_state(conn: psycopg.Connection[Any]) -> None:
-    """Create the _cutover schema and its progress table in the target."""
-    schema = sql.Identifier(tgt.STATE_SCHEMA)
-    with conn.transaction():
-        for statement in PROGRESS_DDL.strip().split(";\n"):
-            if statement.strip():
-                conn.execute(sql.SQL(statement.strip().rstrip(";")).format(schema=schema))
-
-
-def _record_progress(conn: psycopg.Connection[Any], db: str, table: str, last_key: tuple[Any, ...] | None, res: TableResult, done: bool, fingerprint: str) -> None:
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO {}.load_progress AS p (database, table_name, last_key, rows_read, rows_written, rows_rejected, done, source_fingerprint, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now()) "
-            "ON CONFLICT (database, table_name) DO UPDATE SET last_key = EXCLUDED.last_key, rows_read = EXCLUDED.rows_read, "
-            "rows_written = EXCLUDED.rows_written, rows_rejected = EXCLUDED.rows_rejected, done = EXCLUDED.done, "
-            "source_fingerprint = EXCLUDED.source_fingerprint, updated_at = now()"
-        ).format(sql.Identifier(tgt.STATE_SCHEMA)),
-        (db, table, json.dumps([json_safe(k) for k in last_key]) if last_key is not None else None, res.read, res.written, res.rejected, done, fingerprint),
-    )
-
-
-def clear_progress(conn: psycopg.Connection[Any], db: str) -> None:
-    """Forget a database's load progress, digests and manifest (a fresh load follows)."""
-    with conn.transaction():
-        for table in ("load_progress", "digests", "manifest"):
-            conn.execute(sql.SQL("DELETE FROM {}.{} WHERE database = %s").format(sql.Identifier(tgt.STATE_SCHEMA), sql.Identifier(table)), (db,))
+RETRY_ATTEMPTS = 8  # transient failures (connection lost, server restart) retried per chunk
+RETRY_FIRST_WAIT_S = 0.5  # doubled after each failure …
+RETRY_MAX_WAIT_S = 15.0  # … up to this; about a minute in all, longer than a server restart takes
 
 
 def table_hasher(tp: TablePlan, naive_timezone: str) -> RowHasher:
@@ -172,44 +87,26 @@ def table_hasher(tp: TablePlan, naive_timezone: str) -> RowHasher:
     return RowHasher([c.pg_type for c in tp.columns], [names.index(k) for k in tp.primary_key if k in names], naive_timezone)
 
 
-def save_digests(conn: psycopg.Connection[Any], db: str, table: str, digests: Digests) -> None:
-    """Add per-bucket counts and digest sums to the stored ones (inside the caller's transaction)."""
-    if not digests.buckets:
-        return
-    statement = sql.SQL(
-        "INSERT INTO {}.digests AS d (database, table_name, bucket, rows, digest) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT (database, table_name, bucket) DO UPDATE SET rows = d.rows + EXCLUDED.rows, digest = d.digest + EXCLUDED.digest"
-    ).format(sql.Identifier(tgt.STATE_SCHEMA))
-    with conn.cursor() as cur:
-        cur.executemany(statement, [(db, table, b, c, Decimal(d)) for b, (c, d) in digests.buckets.items()])
+Connect = Callable[[], "psycopg.Connection[Any]"]
 
 
-def save_manifest(conn: psycopg.Connection[Any], manifest: dict[str, Any]) -> None:
-    """Record what the load did, for verify: names, types, coercions, intentional omissions."""
-    with conn.transaction():
-        conn.execute(
-            sql.SQL("INSERT INTO {}.manifest (database, manifest) VALUES (%s, %s) ON CONFLICT (database) DO UPDATE SET manifest = EXCLUDED.manifest, loaded_at = now()").format(sql.Identifier(tgt.STATE_SCHEMA)),
-            (manifest["database"], Jsonb(manifest)),
-        )
+class ChunkLoader:
+    """Loads one chunk of one table, resuming from what its progress record says is committed."""
 
-
-class TableLoader:
-    """Loads one table: one instance per table and run."""
-
-    def __init__(self, source: Source, conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, settings: Settings, rejects: RejectLog, reporter: Reporter, fingerprint: str) -> None:
-        self.source, self.conn, self.plan, self.tp = source, conn, plan, tp
-        self.settings, self.rejects, self.reporter = settings, rejects, reporter
-        self.fingerprint = fingerprint
+    def __init__(self, source: Source, connect: Connect, plan: SchemaPlan, tp: TablePlan, settings: Settings, rejects_dir: Path, chunk: Chunk, on_progress: Callable[[int], None] | None = None) -> None:
+        self.source, self.connect, self.plan, self.tp = source, connect, plan, tp
+        self.settings, self.rejects_dir, self.chunk_no = settings, rejects_dir, chunk.chunk
+        self.on_progress = on_progress
         self.key_columns = source.key_columns(tp.source)
         self.width = len(self.key_columns)
         self.coercions: list[Coercion | None] = [build(c.coercion, c.options) for c in tp.columns]
         self.transform = compile_row(self.width, self.coercions)
-        self.writer = tgt.CopyWriter(conn, plan.target_schema, tp.name, [c.name for c in tp.columns])
         pk_sources = list(tp.source.primary_key)
         src_cols = [c.source for c in tp.columns]
         self.pk_positions = [(name, self.width + src_cols.index(name)) for name in pk_sources if name in src_cols and name not in self.key_columns]
         self.abort = settings.on_error == "abort"
         self.hasher = table_hasher(tp, settings.naive_timezone)
+        self.rejects: RejectLog | None = None
 
     def key_of(self, row: tuple[Any, ...]) -> dict[str, Any]:
         """The key a person would look a row up by: stream key plus primary key values."""
@@ -225,53 +122,89 @@ class TableLoader:
         key = self.key_of(row)
         if self.abort:
             raise BadValueError(f"bad value in {self.tp.source.name}.{column}: {reason}", table=self.tp.source.name, column=column, key=json.dumps(key, default=str), hint="--on-error=reject (the default) sends such rows to the reject file instead")
+        assert self.rejects is not None
         self.rejects.add(key=key, column=column, value=value, reason=reason, row=self.row_dict(row), stage=stage)
 
-    def run(self) -> TableResult:
-        """Stream the whole table into Postgres; returns its counts."""
+    def run(self) -> Chunk:
+        """Load the chunk, retrying transient failures from the last committed batch."""
+        wait = RETRY_FIRST_WAIT_S
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return self._run_once()
+            except TransientError as exc:
+                if attempt == RETRY_ATTEMPTS:
+                    raise TargetError(
+                        f"chunk {self.chunk_no} of {self.tp.source.name} failed {attempt} times: {exc.message}",
+                        table=self.tp.source.name,
+                        hint="everything committed so far is kept; `cutover run --phase 2` resumes from there",
+                    ) from exc
+                time.sleep(wait)
+                wait = min(wait * 2, RETRY_MAX_WAIT_S)
+        raise AssertionError("unreachable")
+
+    def _run_once(self) -> Chunk:
+        tp, db = self.tp, self.plan.database
+        conn = None
+        try:
+            conn = self.connect()
+            state.lock_chunk(conn, db, tp.name, self.chunk_no)
+            (chunk,) = state.load_chunks(conn, db, tp.name, self.chunk_no)
+            if chunk.done:
+                return chunk
+            self.rejects = RejectLog(part_file(self.rejects_dir, tp.source.name, self.chunk_no), keep=chunk.rows_rejected)
+            writer = tgt.CopyWriter(conn, self.plan.target_schema, tp.name, [c.name for c in tp.columns])
+            columns = [c.source for c in tp.columns]
+            for batch in self.source.read(tp.source, columns, batch_size=self.settings.batch_size, after=chunk.resume_after, until=chunk.until):
+                self._write_batch(conn, writer, chunk, batch.rows, batch.suspect, batch.last_key)
+                if self.on_progress is not None:
+                    self.on_progress(len(batch.rows))
+            chunk.done = True
+            with conn.transaction():
+                state.save_chunk(conn, db, chunk)
+            return chunk
+        except psycopg.Error as exc:
+            if conn is None or conn.closed or conn.broken or tgt.is_transient(exc):
+                raise TransientError(f"lost the target while loading {tp.source.name}: {exc}") from exc
+            raise TargetError(f"loading {tp.source.name} (chunk {self.chunk_no}) failed: {exc}", table=tp.source.name) from exc
+        finally:
+            if self.rejects is not None:
+                self.rejects.close()
+            if conn is not None:
+                conn.close()
+
+    def _write_batch(self, conn: "psycopg.Connection[Any]", writer: tgt.CopyWriter, chunk: Chunk, rows: list[tuple[Any, ...]], suspect: bool, last_key: tuple[Any, ...]) -> None:
+        """Coerce, COPY, digest, reject and record progress for one batch, in one transaction."""
         tp = self.tp
-        res = TableResult(tp.source.name, tp.name, rejects_path=self.rejects.path)
-        started = time.monotonic()
-        self.reporter.table_started(tp.source.name, tp.rows)
-        columns = [c.source for c in tp.columns]
-        last_key = None
-        for batch in self.source.read(tp.source, columns, batch_size=self.settings.batch_size):
-            rows = batch.rows
-            if batch.suspect:
-                rows = [self._fix_invalid_text(r) for r in rows]
+        if suspect:
+            rows = [self._fix_invalid_text(r) for r in rows]
+            out, origin = self._coerce_slowly(rows)
+        else:
+            try:
+                out = [self.transform(r) for r in rows]
+                origin = rows
+            except Reject:
                 out, origin = self._coerce_slowly(rows)
-            else:
-                try:
-                    out = [self.transform(r) for r in rows]
-                    origin = rows
-                except Reject:
-                    out, origin = self._coerce_slowly(rows)
-            with self.conn.transaction():
-                refused = self.writer.copy_isolating(out) if out else []
-                digests = Digests()
-                skip = {index for index, _, _ in refused}
-                digests.add_rows(self.hasher, [r for i, r in enumerate(out) if i not in skip] if skip else out)
-                save_digests(self.conn, self.plan.database, tp.name, digests)
-                for index, reason, column in refused:
-                    row = origin[index]
-                    value = None
-                    if column is not None:
-                        names = [c.name for c in tp.columns]
-                        if column in names:
-                            value = row[self.width + names.index(column)]
-                            column = tp.columns[names.index(column)].source
-                    self.reject(row, column, value, reason, "copy")
-                res.read += len(rows)
-                res.rejected = self.rejects.count
-                res.written = res.read - res.rejected
-                last_key = batch.last_key
-                self.rejects.flush()
-                _record_progress(self.conn, self.plan.database, tp.name, last_key, res, False, self.fingerprint)
-            self.reporter.advanced(tp.source.name, res.read)
-        with self.conn.transaction():
-            _record_progress(self.conn, self.plan.database, tp.name, last_key, res, True, self.fingerprint)
-        res.seconds = time.monotonic() - started
-        return res
+        assert self.rejects is not None
+        with conn.transaction():
+            refused = writer.copy_isolating(out) if out else []
+            digests = Digests()
+            skip = {index for index, _, _ in refused}
+            digests.add_rows(self.hasher, [r for i, r in enumerate(out) if i not in skip] if skip else out)
+            state.save_digests(conn, self.plan.database, tp.name, digests)
+            names = [c.name for c in tp.columns]
+            for index, reason, column in refused:
+                row = origin[index]
+                value = None
+                if column in names:
+                    value = row[self.width + names.index(column)]
+                    column = tp.columns[names.index(column)].source
+                self.reject(row, column, value, reason, "copy")
+            chunk.rows_read += len(rows)
+            chunk.rows_rejected = self.rejects.count
+            chunk.rows_written = chunk.rows_read - chunk.rows_rejected
+            chunk.last_key = last_key
+            self.rejects.sync()
+            state.save_chunk(conn, self.plan.database, chunk)
 
     def _fix_invalid_text(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """Apply the invalid_utf8 policy to a batch that failed to decode (bytea keeps raw bytes)."""
@@ -312,104 +245,79 @@ class TableLoader:
         return out, origin
 
 
-def load_tables(source: Source, conn: psycopg.Connection[Any], plan: SchemaPlan, tables: list[TablePlan], settings: Settings, rejects_dir: Path, reporter: Reporter, fingerprint: str) -> dict[str, TableResult]:
-    """Load every table in order, each with its own reject file."""
-    ensure_state(conn)
-    clear_progress(conn, plan.database)
-    results: dict[str, TableResult] = {}
-    for tp in tables:
-        log = RejectLog(rejects_dir / f"{_file_safe(tp.source.name)}.jsonl")
-        try:
-            results[tp.name] = TableLoader(source, conn, plan, tp, settings, log, reporter, fingerprint).run()
-            results[tp.name].reasons = dict(log.reasons)
-        finally:
-            log.close()
-    return results
+class _PostLoad:
+    """Post-load rejects of one table: reject lines and chunk -1 counters, committed with each DELETE."""
+
+    def __init__(self, conn: "psycopg.Connection[Any]", plan: SchemaPlan, tp: TablePlan, rejects_dir: Path) -> None:
+        self.plan, self.tp = plan, tp
+        found = state.load_chunks(conn, plan.database, tp.name, state.POST_LOAD_CHUNK)
+        self.chunk = found[0] if found else Chunk(tp.name, state.POST_LOAD_CHUNK, None, None, done=True)
+        self.log = RejectLog(part_file(rejects_dir, tp.source.name, state.POST_LOAD_CHUNK), keep=self.chunk.rows_rejected)
+
+    def remove(self, conn: "psycopg.Connection[Any]", query: sql.Composed, settings: Settings, column: str | None, reason: str, stage: str) -> int:
+        """Run a DELETE … RETURNING of whole rows; reject them, take out their digests, count them."""
+        tp = self.tp
+        by_target = {c.name: c.source for c in tp.columns}
+        names = [c.name for c in tp.columns]
+        with conn.transaction():
+            removed = conn.execute(query).fetchall()
+            if not removed:
+                return 0
+            digests = Digests()
+            digests.add_rows(table_hasher(tp, settings.naive_timezone), removed, sign=-1)
+            state.save_digests(conn, self.plan.database, tp.name, digests)
+            for row in removed:
+                source_row = {by_target[n]: json_safe(v) for n, v in zip(names, row)}
+                key_cols = tp.source.primary_key or list(source_row)
+                col = by_target.get(column, column) if column else None
+                self.log.add(key={k: source_row.get(k) for k in key_cols}, column=col, value=source_row.get(col) if col else None, reason=reason, row=source_row, stage=stage)
+            self.chunk.rows_rejected += len(removed)
+            self.chunk.rows_written -= len(removed)
+            self.log.sync()
+            state.save_chunk(conn, self.plan.database, self.chunk)
+        return len(removed)
+
+    def close(self) -> None:
+        self.log.close()
 
 
-def _file_safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
-def enforce_keys(conn: psycopg.Connection[Any], plan: SchemaPlan, settings: Settings, rejects_dir: Path, results: dict[str, TableResult]) -> list[str]:
-    """Reject rows that would break a unique key, then orphans of foreign keys, before Alembic adds them."""
+def enforce_keys(conn: "psycopg.Connection[Any]", plan: SchemaPlan, settings: Settings, rejects_dir: Path) -> list[str]:
+    """Reject rows that would break a check, a unique key, or a foreign key, before Alembic adds them."""
     notes: list[str] = []
-    logs: dict[str, _AppendLog] = {}
+    posts: dict[str, _PostLoad] = {}
 
-    def log_for(tp: TablePlan) -> "_AppendLog":
-        if tp.name not in logs:
-            logs[tp.name] = _AppendLog(rejects_dir / f"{_file_safe(tp.source.name)}.jsonl")
-        return logs[tp.name]
+    def post(tp: TablePlan) -> _PostLoad:
+        if tp.name not in posts:
+            posts[tp.name] = _PostLoad(conn, plan, tp, rejects_dir)
+        return posts[tp.name]
 
+    table_of = tgt.qualified
     try:
         for tp in plan.tables:
             for check in tp.checks:
-                query = sql.SQL("DELETE FROM {t} WHERE NOT ({expr}) RETURNING {cols}").format(t=tgt.qualified(plan.target_schema, tp.name), expr=sql.SQL(check.expression), cols=_returning(tp))  # expression: translated by sqltext, identifiers quoted
-                removed = _remove(conn, plan, tp, query, settings)
-                for row in removed:
-                    log_for(tp).add(tp, row, None, f"violates check {check.name}: CHECK ({check.source_expression})", "check")
-                if removed:
-                    results[tp.name].rejected += len(removed)
-                    results[tp.name].written -= len(removed)
-                    notes.append(f"{tp.source.name}: {len(removed)} rows rejected by check {check.name}")
+                query = sql.SQL("DELETE FROM {t} WHERE NOT ({expr}) RETURNING {cols}").format(t=table_of(plan.target_schema, tp.name), expr=sql.SQL(check.expression), cols=_returning(tp))  # expression: translated by sqltext, identifiers quoted
+                n = post(tp).remove(conn, query, settings, None, f"violates check {check.name}: CHECK ({check.source_expression})", "check")
+                if n:
+                    notes.append(f"{tp.source.name}: {n} rows rejected by check {check.name}")
             for label, elements, where in _unique_keys(tp):
-                removed = _delete_duplicates(conn, plan, tp, elements, where, settings)
-                for row in removed:
-                    log_for(tp).add(tp, row, None, f"duplicate under unique {label}: an earlier row has the same value", "unique")
-                if removed:
-                    results[tp.name].rejected += len(removed)
-                    results[tp.name].written -= len(removed)
-                    notes.append(f"{tp.source.name}: {len(removed)} rows rejected as duplicates under {label}")
+                n = post(tp).remove(conn, _duplicates_query(plan, tp, elements, where), settings, None, f"duplicate under unique {label}: an earlier row has the same value", "unique")
+                if n:
+                    notes.append(f"{tp.source.name}: {n} rows rejected as duplicates under {label}")
         if settings.orphans == "reject":
             changed = True
             while changed:
                 changed = False
                 for tp in plan.tables:
                     for fk in tp.foreign_keys:
-                        removed = _delete_orphans(conn, plan, tp, fk.columns, fk.ref_table, fk.ref_columns, settings)
-                        for row in removed:
-                            log_for(tp).add(tp, row, fk.columns[0], f"orphaned foreign key {fk.name}: no {fk.ref_table} row with ({', '.join(fk.ref_columns)}) = this row's ({', '.join(fk.columns)})", "foreign key")
-                        if removed:
+                        reason = f"orphaned foreign key {fk.name}: no {fk.ref_table} row with ({', '.join(fk.ref_columns)}) = this row's ({', '.join(fk.columns)})"
+                        n = post(tp).remove(conn, _orphans_query(plan, tp, fk.columns, fk.ref_table, fk.ref_columns), settings, fk.columns[0], reason, "foreign key")
+                        if n:
                             changed = True
-                            results[tp.name].rejected += len(removed)
-                            results[tp.name].written -= len(removed)
-                            notes.append(f"{tp.source.name}: {len(removed)} rows rejected as orphans of {fk.name}")
+                            notes.append(f"{tp.source.name}: {n} rows rejected as orphans of {fk.name}")
     finally:
-        for log in logs.values():
-            log.close()
-    for tp in plan.tables:
-        if tp.name in logs:
-            res = results[tp.name]
-            for reason, n in logs[tp.name].reasons.items():
-                res.reasons[reason] = res.reasons.get(reason, 0) + n
+        for p in posts.values():
+            p.close()
     return notes
-
-
-class _AppendLog:
-    """Appends post-load rejects (rows read back from Postgres) to a table's reject file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.reasons: dict[str, int] = {}
-        self._fh: Any = None
-
-    def add(self, tp: TablePlan, row: dict[str, Any], column: str | None, reason: str, stage: str) -> None:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("a", encoding="utf-8")
-        by_target = {c.name: c.source for c in tp.columns}
-        source_row = {by_target.get(k, k): v for k, v in row.items()}
-        key_cols = tp.source.primary_key or list(source_row)
-        key = {k: source_row.get(k) for k in key_cols}
-        col = by_target.get(column, column) if column else None
-        record = {"key": key, "column": col, "value": preview(source_row.get(col)) if col else None, "reason": reason, "stage": stage, "row": source_row}
-        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        short = reason.split(":")[0]
-        self.reasons[short] = self.reasons.get(short, 0) + 1
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
 
 
 def _unique_keys(tp: TablePlan) -> list[tuple[str, list[sql.Composable], str | None]]:
@@ -432,61 +340,50 @@ def _returning(tp: TablePlan) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c.name) for c in tp.columns)
 
 
-def _remove(conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, query: sql.Composed, settings: Settings) -> list[dict[str, Any]]:
-    """Run a DELETE … RETURNING of whole rows, taking their digests out in the same transaction."""
-    with conn.transaction():
-        removed = conn.execute(query).fetchall()
-        if removed:
-            digests = Digests()
-            digests.add_rows(table_hasher(tp, settings.naive_timezone), removed, sign=-1)
-            save_digests(conn, plan.database, tp.name, digests)
-    names = [c.name for c in tp.columns]
-    return [{n: json_safe(v) for n, v in zip(names, row)} for row in removed]
-
-
-def _delete_duplicates(conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, elements: list[sql.Composable], where: str | None, settings: Settings) -> list[dict[str, Any]]:
-    """Delete every row but the first (in key order) of each duplicate group; return the deleted rows."""
+def _duplicates_query(plan: SchemaPlan, tp: TablePlan, elements: list[sql.Composable], where: str | None) -> sql.Composed:
+    """DELETE every row but the first (in key order) of each duplicate group, RETURNING them."""
     table = tgt.qualified(plan.target_schema, tp.name)
     not_null = sql.SQL(" AND ").join(sql.SQL("({}) IS NOT NULL").format(e) for e in elements)
     condition = not_null if where is None else sql.SQL("{} AND ({})").format(not_null, sql.SQL(where))  # where: translated by sqltext, identifiers quoted
-    query = sql.SQL(
+    return sql.SQL(
         "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {parts} ORDER BY {order}) AS n "
         "FROM {t} WHERE {cond}) d WHERE d.n > 1) RETURNING {cols}"
     ).format(t=table, parts=sql.SQL(", ").join(elements), order=_order_by(tp), cond=condition, cols=_returning(tp))
-    return _remove(conn, plan, tp, query, settings)
 
 
-def _delete_orphans(conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, columns: list[str], ref_table: str, ref_columns: list[str], settings: Settings) -> list[dict[str, Any]]:
-    """Delete child rows whose (non-null) foreign key has no parent; return the deleted rows."""
+def _orphans_query(plan: SchemaPlan, tp: TablePlan, columns: list[str], ref_table: str, ref_columns: list[str]) -> sql.Composed:
+    """DELETE child rows whose (non-null) foreign key has no parent, RETURNING them."""
     child = tgt.qualified(plan.target_schema, tp.name)
     parent = tgt.qualified(plan.target_schema, ref_table)
     not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in columns)
     match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c)) for c, p in zip(columns, ref_columns))
     cols = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c.name)) for c in tp.columns)
-    query = sql.SQL("DELETE FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) RETURNING {cols}").format(child=child, nn=not_null, parent=parent, match=match, cols=cols)
-    return _remove(conn, plan, tp, query, settings)
+    return sql.SQL("DELETE FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) RETURNING {cols}").format(child=child, nn=not_null, parent=parent, match=match, cols=cols)
 
 
-def finish_tables(conn: psycopg.Connection[Any], plan: SchemaPlan, results: dict[str, TableResult]) -> None:
-    """Identity continuation, ANALYZE, sizes, and the reconciliation read = written + rejected."""
+def finish_tables(conn: "psycopg.Connection[Any]", plan: SchemaPlan, rejects_dir: Path) -> dict[str, TableResult]:
+    """Merge reject files, continue identities, ANALYZE, and reconcile read = written + rejected."""
+    chunks = state.load_chunks(conn, plan.database)
+    seconds = state.table_seconds(conn, plan.database)
+    conn.rollback()
+    results: dict[str, TableResult] = {}
     problems = []
     for tp in plan.tables:
-        res = results[tp.name]
+        mine = [c for c in chunks if c.table == tp.name]
+        parts = [part_file(rejects_dir, tp.source.name, c.chunk) for c in sorted(mine, key=lambda c: (c.chunk < 0, c.chunk))]
+        path = merge(rejects_dir, tp.source.name, parts)
+        res = TableResult(tp.source.name, tp.name, sum(c.rows_read for c in mine), sum(c.rows_written for c in mine), sum(c.rows_rejected for c in mine), seconds=seconds.get(tp.name, 0.0), rejects_path=path)
+        res.reasons = reasons_in(path)
         with conn.transaction():
             ident = tp.identity_column
             if ident is not None:
                 tgt.reset_identity(conn, plan.target_schema, tp.name, ident.name, tp.sequence_floor)
             res.bytes = tgt.table_bytes(conn, plan.target_schema, tp.name)
             actual = tgt.row_count(conn, plan.target_schema, tp.name)
-            conn.execute(
-                sql.SQL("UPDATE {}.load_progress SET rows_written = %s, rows_rejected = %s WHERE database = %s AND table_name = %s").format(sql.Identifier(tgt.STATE_SCHEMA)),
-                (res.written, res.rejected, plan.database, tp.name),
-            )
         conn.execute(sql.SQL("ANALYZE {}").format(tgt.qualified(plan.target_schema, tp.name)))
-        conn.commit()
         if actual != res.written or not res.reconciled:
             problems.append(f"{tp.source.name}: read {res.read}, written {res.written} (target holds {actual}), rejected {res.rejected}")
+        results[tp.name] = res
     if problems:
         raise ChecksFailed("rows do not reconcile: " + "; ".join(problems), hint="this is a bug in cutover; please report it with the reject files")
-
-
+    return results

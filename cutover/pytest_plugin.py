@@ -75,22 +75,14 @@ class ParityItem(pytest.Item):
 
 def _tables(config: config_mod.Config) -> list[tuple[str, list[str]]]:
     """(database, source tables) from each database's load manifest in its target."""
-    import json
-
-    import psycopg
-    from psycopg import sql
-
+    from cutover import state
     from cutover import target as tgt
 
     found = []
     for db in config.databases:
         with tgt.connect(db.target) as conn:
-            try:
-                row = conn.execute(sql.SQL("SELECT manifest FROM {}.manifest WHERE database = %s").format(sql.Identifier(tgt.STATE_SCHEMA)), (db.name,)).fetchone()
-            except psycopg.errors.UndefinedTable:
-                row = None
-        manifest = (json.loads(row[0]) if isinstance(row[0], str) else row[0]) if row else {"tables": []}
-        found.append((db.name, [t["source"] for t in manifest["tables"]]))
+            recorded = state.read_manifest(conn, db.name)
+        found.append((db.name, [t["source"] for t in recorded[0]["tables"]] if recorded else []))
     return found
 
 

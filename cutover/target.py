@@ -45,16 +45,17 @@ def is_transient(exc: BaseException) -> bool:
     return bool(state) and state.startswith(TRANSIENT_SQLSTATES)
 
 
-def connect(url: str, *, autocommit: bool = False, create: bool = False) -> psycopg.Connection[Any]:
+def connect(url: str, *, autocommit: bool = False, create: bool = False, application_name: str = "cutover") -> psycopg.Connection[Any]:
     """Connect to the target; with create=True, create the database first if it is missing."""
     conninfo = urls.postgres_conninfo(url)
+    options = {"autocommit": autocommit, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": application_name}
     try:
-        return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S)
+        return psycopg.connect(conninfo, **options)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
         message = str(exc)
         if create and "does not exist" in message and "database" in message:
             create_database(url)
-            return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S)
+            return psycopg.connect(conninfo, **options)  # type: ignore[arg-type]
         error = TransientError if "timeout" in message or "Connection refused" in message else TargetError
         raise error(
             f"cannot connect to {urls.redact(url)}: {urls.redact(message.strip().splitlines()[-1] if message.strip() else message)}",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 from xml.etree import ElementTree as ET
@@ -20,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import set_json_loads
 
+from cutover import state
 from cutover import target as tgt
 from cutover import urls
 from cutover.coerce import Reject, build, compile_row, json_safe
@@ -198,14 +198,12 @@ def _json_text(data: str | bytes) -> str:
 
 
 def _manifest(conn: psycopg.Connection[Any], db: DatabaseConfig) -> dict[str, Any]:
-    try:
-        row = conn.execute(sql.SQL("SELECT manifest FROM {}.manifest WHERE database = %s").format(sql.Identifier(tgt.STATE_SCHEMA)), (db.name,)).fetchone()
-    except psycopg.errors.UndefinedTable:
-        row = None
-    conn.rollback()
-    if row is None:
+    found = state.read_manifest(conn, db.name)
+    if found is None:
         raise UsageError(f"no load of {db.name} is recorded in the target", database=db.name, hint="run `cutover run --phase 2` first; verify compares what it loaded")
-    manifest: dict[str, Any] = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+    manifest, complete = found
+    if not complete:
+        raise UsageError(f"the load of {db.name} did not finish", database=db.name, hint="run `cutover run --phase 2` to resume it, then verify")
     return manifest
 
 
@@ -214,22 +212,10 @@ def _hasher(t: dict[str, Any], naive_timezone: str) -> RowHasher:
     return RowHasher([c["pg_type"] for c in t["columns"]], [names.index(k) for k in t["key"] if k in names], naive_timezone)
 
 
-def _stored_digests(conn: psycopg.Connection[Any], database: str, table: str) -> Digests | None:
-    rows = conn.execute(sql.SQL("SELECT bucket, rows, digest FROM {}.digests WHERE database = %s AND table_name = %s").format(sql.Identifier(tgt.STATE_SCHEMA)), (database, table)).fetchall()
-    done = conn.execute(sql.SQL("SELECT done, rows_rejected FROM {}.load_progress WHERE database = %s AND table_name = %s").format(sql.Identifier(tgt.STATE_SCHEMA)), (database, table)).fetchone()
-    conn.rollback()
-    if done is None or not done[0]:
-        return None
-    digests = Digests()
-    for bucket, count, digest in rows:
-        digests.buckets[int(bucket)] = [int(count), int(Decimal(digest))]
-    return digests
-
-
 def _rejected_count(conn: psycopg.Connection[Any], database: str, table: str) -> int:
-    row = conn.execute(sql.SQL("SELECT rows_read - rows_written FROM {}.load_progress WHERE database = %s AND table_name = %s").format(sql.Identifier(tgt.STATE_SCHEMA)), (database, table)).fetchone()
+    chunks = state.load_chunks(conn, database, table)
     conn.rollback()
-    return int(row[0]) if row else 0
+    return sum(c.rows_rejected for c in chunks)
 
 
 def _target_rows(conn: psycopg.Connection[Any], schema: str, t: dict[str, Any], where: sql.Composable | None = None) -> Iterator[tuple[Any, ...]]:
@@ -286,11 +272,14 @@ def _table_parity(conn: psycopg.Connection[Any], source: Source, manifest: dict[
     schema_table = source.reflect().table(t["source"])
     res = TableParity(t["source"], t["target"], source_rows=source.count(schema_table), rejected=_rejected_count(conn, database, t["target"]))
     hasher = _hasher(t, manifest["naive_timezone"])
-    stored = None if stale else _stored_digests(conn, database, t["target"])
+    stored = None
+    if not stale:
+        stored = state.stored_digests(conn, database, t["target"])
+        conn.rollback()
     excluded = _excluded_keys(rejects_dir, t["source"])
     if stored is None:
         res.digests_from = "recomputed"
-        res.note = "the source changed since the load; its rows were read again" if stale else "the load's digests were missing; the source was read again"
+        res.note = "the source changed since the load; its rows were read again"
         stored = Digests()
         for row, _key in _source_rows(source, schema_table, t, excluded):
             stored.add(hasher.bucket(row), hasher.digest(row))

@@ -221,20 +221,33 @@ class SqliteSource:
             raise SourceError("table has columns named rowid, _rowid_ and oid; cannot address its rows", table=table.name)
         return list(table.primary_key)
 
-    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None) -> Iterator[Batch]:
-        """Rows in key order, batch_size at a time, each (*key, *columns); starts after `after`."""
+    def key_range(self, table: Table) -> tuple[Any, Any] | None:
+        """(min, max) of a single integer stream key, for splitting a table into chunks; else None."""
+        keys = self.key_columns(table)
+        if len(keys) != 1:
+            return None
+        key = quote_ident(keys[0]) if keys[0] in table.primary_key else keys[0]
+        low, high = self.conn.execute(f"SELECT min({key}), max({key}) FROM {quote_ident(table.name)}").fetchone()
+        return (low, high) if isinstance(low, int) and isinstance(high, int) else None
+
+    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None) -> Iterator[Batch]:
+        """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and < until."""
         keys = self.key_columns(table)
         key_sql = ", ".join(quote_ident(k) if k in table.primary_key else k for k in keys)
         select = ", ".join([key_sql] + [quote_ident(c) for c in columns])
         order = key_sql
         tname = quote_ident(table.name)
-        first = f"SELECT {select} FROM {tname} ORDER BY {order} LIMIT ?"
-        cond = f"({key_sql}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else f"{key_sql} > ?"
-        nxt = f"SELECT {select} FROM {tname} WHERE {cond} ORDER BY {order} LIMIT ?"
+        marks = ", ".join("?" * len(keys))
+        lower = f"({key_sql}) > ({marks})" if len(keys) > 1 else f"{key_sql} > ?"
+        upper = f"({key_sql}) < ({marks})" if len(keys) > 1 else f"{key_sql} < ?"
+        bound = f" AND {upper}" if until is not None else ""
+        first = f"SELECT {select} FROM {tname} {'WHERE ' + upper if until is not None else ''} ORDER BY {order} LIMIT ?"
+        nxt = f"SELECT {select} FROM {tname} WHERE {lower}{bound} ORDER BY {order} LIMIT ?"
+        tail = tuple(until) if until is not None else ()
         width = len(keys)
         last = after
         while True:
-            sql, params = (first, (batch_size,)) if last is None else (nxt, (*last, batch_size))
+            sql, params = (first, (*tail, batch_size)) if last is None else (nxt, (*last, *tail, batch_size))
             suspect = False
             try:
                 rows = self.conn.execute(sql, params).fetchall()

@@ -1,0 +1,171 @@
+"""Crash safety: a load killed, cut off or restarted at any point resumes without duplicates or gaps."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cutover import commands
+from cutover import config as config_mod
+from cutover.embedded import FAST_SETTINGS, EmbeddedPostgres
+from cutover.errors import UsageError
+from cutover.urls import postgres_conninfo
+
+ROWS = 60_000
+SETTINGS = "batch_size = 1000\nchunk_rows = 12500\n"
+
+
+def big_source(path: Path, rows: int = ROWS) -> Path:
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id), kind TEXT, payload JSON, at DATETIME);"
+        "CREATE INDEX events_user ON events (user_id);"
+    )
+    conn.executemany("INSERT INTO users VALUES (?, ?)", ((i, f"user {i} 사용자") for i in range(1, 1001)))
+    conn.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+        ((i, 1 + i % 1000, "click" if i % 3 else "view", '{"n": %d, "tags": ["a", "b"]}' % i, f"2024-01-01 00:00:{i % 60:02d}.{i % 1000000:06d}") for i in range(1, rows + 1)),
+    )
+    conn.commit()
+    conn.close()
+    return path
+
+
+def write_config(tmp_path: Path, source: Path, target: str, settings: str = SETTINGS) -> Path:
+    cfg = tmp_path / "cutover.toml"
+    cfg.write_text(f'[settings]\n{settings}\n[[databases]]\nname = "app"\nenv_key = "DATABASE_URL"\nsource = "sqlite:///{source}"\ntarget = "{target}"\n')
+    return cfg
+
+
+def committed_rows(url: str) -> int:
+    try:
+        with psycopg.connect(postgres_conninfo(url)) as conn:
+            row = conn.execute("SELECT coalesce(sum(rows_read), 0) FROM _cutover.chunks WHERE chunk >= 0").fetchone()
+            return int(row[0]) if row else 0
+    except psycopg.Error:
+        return 0
+
+
+def assert_complete_and_exact(cfg: Path, workdir: Path, url: str) -> None:
+    result = commands.verify(config_mod.load(cfg), workdir)
+    assert result.ok, result.to_json()
+    with psycopg.connect(postgres_conninfo(url)) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone() == (ROWS, ROWS)
+
+
+def cli(cfg: Path, workdir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "cutover", "--config", str(cfg), "--workdir", str(workdir), *args]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_at_a_random_point_then_resume(tmp_path, pg_url, seed):
+    source = big_source(tmp_path / "src.db")
+    cfg = write_config(tmp_path, source, pg_url)
+    workdir = tmp_path / "w"
+    stop_at = random.Random(seed).randint(ROWS // 10, ROWS * 8 // 10)
+    proc = subprocess.Popen(cli(cfg, workdir, "run", "--phase", "2", "--jobs", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while committed_rows(pg_url) < stop_at and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers, mid-flight
+    proc.wait()
+    before = committed_rows(pg_url)
+    resumed = subprocess.run(cli(cfg, workdir, "run", "--phase", "2", "--jobs", "2"), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    if before < ROWS + 1000:
+        assert "resum" in resumed.stdout + resumed.stderr
+    assert_complete_and_exact(cfg, workdir, pg_url)
+
+
+def test_connection_killed_mid_copy_is_retried(tmp_path, pg_url):
+    source = big_source(tmp_path / "src.db")
+    cfg = write_config(tmp_path, source, pg_url)
+    killed: list[int] = []
+
+    def assassin() -> None:
+        with psycopg.connect(postgres_conninfo(pg_url), autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while not killed and time.monotonic() < deadline:
+                rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'cutover load' AND query LIKE 'COPY%%' AND state = 'active'").fetchall()
+                for (pid,) in rows[:1]:
+                    conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                    killed.append(pid)
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=assassin)
+    thread.start()
+    commands.run_phase2(config_mod.load(cfg), tmp_path / "w", jobs=1)
+    thread.join()
+    assert killed, "the load finished before a COPY could be interrupted"
+    assert_complete_and_exact(cfg, tmp_path / "w", pg_url)
+
+
+def test_server_restart_mid_run(tmp_path):
+    datadir = Path(tempfile.mkdtemp(prefix="cutover-test-restart-"))
+    server = EmbeddedPostgres(datadir, settings=dict(FAST_SETTINGS))
+    try:
+        url = server.start().rsplit("/", 1)[0] + "/app"
+        source = big_source(tmp_path / "src.db")
+        cfg = write_config(tmp_path, source, url)
+        restarted: list[bool] = []
+
+        def restarter() -> None:
+            deadline = time.monotonic() + 60
+            while committed_rows(url) < ROWS // 4 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            server.stop(mode="immediate")  # as if the server crashed
+            server.start()
+            restarted.append(True)
+
+        thread = threading.Thread(target=restarter)
+        thread.start()
+        commands.run_phase2(config_mod.load(cfg), tmp_path / "w", jobs=2)
+        thread.join()
+        assert restarted
+        assert_complete_and_exact(cfg, tmp_path / "w", url)
+    finally:
+        server.stop(mode="immediate")
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def test_parallel_chunks_load_everything_once(tmp_path, pg_url):
+    source = big_source(tmp_path / "src.db")
+    cfg = write_config(tmp_path, source, pg_url)
+    result = commands.run_phase2(config_mod.load(cfg), tmp_path / "w", jobs=2)
+    events = next(r for r in result.reports[0].results if r.table == "events")
+    assert (events.read, events.written, events.rejected) == (ROWS, ROWS, 0)
+    with psycopg.connect(postgres_conninfo(pg_url)) as conn:
+        assert conn.execute("SELECT count(*) FROM _cutover.chunks WHERE table_name = 'events' AND chunk >= 0").fetchone() == (5,)
+    assert_complete_and_exact(cfg, tmp_path / "w", pg_url)
+
+
+def test_changed_source_refuses_to_resume(tmp_path, pg_url):
+    source = big_source(tmp_path / "src.db", rows=ROWS)
+    cfg = write_config(tmp_path, source, pg_url)
+    proc = subprocess.Popen(cli(cfg, tmp_path / "w", "run", "--phase", "2", "--jobs", "1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    while committed_rows(pg_url) < 10_000 and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    conn = sqlite3.connect(source)
+    conn.execute("UPDATE events SET kind = 'changed' WHERE id = 1")
+    conn.commit()
+    conn.close()
+    with pytest.raises(UsageError, match="source changed since the interrupted load"):
+        commands.run_phase2(config_mod.load(cfg), tmp_path / "w", jobs=1)
+    result = commands.run_phase2(config_mod.load(cfg), tmp_path / "w", jobs=1, restart=True)
+    assert not result.reports[0].resumed
+    assert_complete_and_exact(cfg, tmp_path / "w", pg_url)
