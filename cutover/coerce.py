@@ -345,50 +345,6 @@ def time_(**_: Any) -> Coercion:
     return coerce
 
 
-BLOB_FORMATS = {"float32le": "<f", "float32be": ">f", "float64le": "<d", "float64be": ">d"}
-
-
-def vector(dims: int | None = None, blob_format: str | None = None, **_: Any) -> Coercion:
-    """pgvector input: JSON/pgvector text arrays checked (numbers, finite, dimension); packed blobs decoded."""
-    import math
-    import struct
-
-    fmt = BLOB_FORMATS.get(blob_format or "float32le")
-    if fmt is None:
-        from cutover.errors import UnknownChoiceError
-
-        raise UnknownChoiceError("blob_format", str(blob_format), list(BLOB_FORMATS))
-    width = struct.calcsize(fmt)
-
-    def check(values: list[Any], raw: Any) -> None:
-        if dims is not None and len(values) != dims:
-            raise Reject(f"vector has {len(values)} dimensions, the column has {dims}")
-        for x in values:
-            if type(x) not in (int, float) or not math.isfinite(x):
-                raise Reject(f"vector element {preview(x)!r} is not a finite number")
-
-    def coerce(v: Any) -> Any:
-        if v is None:
-            return None
-        if isinstance(v, bytes):
-            if len(v) % width:
-                raise Reject(f"blob of {len(v)} bytes is not a whole number of {blob_format or 'float32le'} values")
-            values = list(struct.unpack(f"{fmt[0]}{len(v) // width}{fmt[1]}", v))
-            check(values, v)
-            return "[" + ",".join(repr(x) for x in values) + "]"
-        text = _text_value(v, "a vector")
-        try:
-            values = json.loads(text)
-        except ValueError:
-            raise Reject(f"vector text {preview(text)!r} is not a JSON array") from None
-        if not isinstance(values, list):
-            raise Reject(f"vector text {preview(text)!r} is not an array")
-        check(values, text)
-        return text
-
-    return coerce
-
-
 BUILDERS: dict[str, Callable[..., Coercion]] = {
     "integer": integer,
     "float": float_,
@@ -402,7 +358,6 @@ BUILDERS: dict[str, Callable[..., Coercion]] = {
     "timestamptz": timestamptz,
     "date": date_,
     "time": time_,
-    "vector": vector,
 }
 
 

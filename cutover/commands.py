@@ -175,7 +175,7 @@ def demo(workdir: Path, *, reporter: "Reporter | None" = None, messages: int = 2
     home = (workdir / "demo").resolve()
     home.mkdir(parents=True, exist_ok=True)
     db_path = home / "chat.db"
-    demo_mod.build_chat_db(db_path, messages=messages)
+    demo_mod.build_chat_db(db_path, messages=messages, embedding_every=10)
     server = EmbeddedPostgres(home / "postgres")
     server.start()
     target = server.url("chat")

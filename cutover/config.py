@@ -39,6 +39,8 @@ class ColumnOverride:
     type: str | None = None
     blob_format: str | None = None
     rename: str | None = None
+    index: str | None = None
+    distance: str | None = None
 
 
 @dataclass
@@ -54,6 +56,9 @@ class Settings:
     nul_in_text: str = "reject"
     orphans: str = "reject"
     infer_types: str = "suggest"
+    vector_type: str = "vector"
+    vector_index: str = "hnsw"
+    vector_distance: str = "cosine"
     sample_rows: int = 1000
     alembic_dir: str = "alembic"
     version_table: str = "alembic_version"
@@ -277,6 +282,9 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         ("nul_in_text", NUL_POLICIES),
         ("orphans", ORPHAN_POLICIES),
         ("infer_types", INFER_TYPES),
+        ("vector_type", ("vector", "halfvec")),
+        ("vector_index", ("hnsw", "ivfflat", "none")),
+        ("vector_distance", ("cosine", "l2", "ip")),
     ):
         if getattr(settings, key) not in choices:
             raise locate.error(f"setting {key} = {getattr(settings, key)!r}; expected one of: {', '.join(choices)}", locate.key(key))
@@ -325,7 +333,10 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
             raise locate.error(f"column override {key!r} must be a type string or a table", locate.db_key(index, key))
         bad = set(spec) - {f.name for f in fields(ColumnOverride)}
         if bad:
-            raise locate.error(f"column override {key!r} has unknown key {sorted(bad)[0]!r}; expected type, blob_format, rename", locate.db_key(index, key))
+            raise locate.error(f"column override {key!r} has unknown key {sorted(bad)[0]!r}; expected type, blob_format, rename, index, distance", locate.db_key(index, key))
+        for field_name, choices in (("blob_format", ("float32le", "float32be", "float64le", "float64be")), ("index", ("hnsw", "ivfflat", "none")), ("distance", ("cosine", "l2", "ip"))):
+            if spec.get(field_name) is not None and spec[field_name] not in choices:
+                raise locate.error(f"column override {key!r}: {field_name} = {spec[field_name]!r}; expected one of: {', '.join(choices)}", locate.db_key(index, key))
         columns[key] = ColumnOverride(**spec)
     split = raw.get("split_keys", {})
     if isinstance(split, list):

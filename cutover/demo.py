@@ -11,7 +11,7 @@ import random
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 SCHEMA = """
 CREATE TABLE users (
@@ -51,6 +51,12 @@ CREATE TABLE attachments (
     size_bytes INTEGER NOT NULL,
     data BLOB NOT NULL
 );
+CREATE TABLE message_embeddings (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    model VARCHAR(100) NOT NULL DEFAULT 'jhgan/ko-sroberta-multitask',
+    embedding TEXT NOT NULL
+);
 CREATE VIEW recent_messages AS SELECT * FROM messages ORDER BY created_at DESC LIMIT 100;
 """
 
@@ -75,7 +81,11 @@ def _stamp(rng: random.Random, base: datetime, spread_s: int) -> str:
     return (base + timedelta(seconds=rng.randrange(spread_s), microseconds=rng.randrange(1_000_000))).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def build_chat_db(path: Path, *, messages: int = 20_000, seed: int = 7, bad_rows: bool = True, attachment_every: int = 100, attachment_bytes: tuple[int, int] = (1_000, 20_000)) -> Path:
+EMBEDDING_DIMS = 768  # jhgan/ko-sroberta-multitask, the users' Korean sentence model
+EMBEDDING_CLUSTERS = 12  # topics, so nearest neighbours mean something
+
+
+def build_chat_db(path: Path, *, messages: int = 20_000, seed: int = 7, bad_rows: bool = True, attachment_every: int = 100, attachment_bytes: tuple[int, int] = (1_000, 20_000), embedding_every: int = 0) -> Path:
     """Write the chat database to `path` (replacing it) and return the path."""
     path = Path(path)
     for suffix in ("", "-wal", "-shm", "-journal"):
@@ -118,6 +128,9 @@ def build_chat_db(path: Path, *, messages: int = 20_000, seed: int = 7, bad_rows
         for size in (rng.randint(low, high),)
     ):
         conn.executemany("INSERT INTO attachments (id, message_id, filename, mime_type, size_bytes, data) VALUES (?, ?, ?, ?, ?, ?)", chunk)
+    if embedding_every:
+        for chunk in _chunks(_embeddings(seed, range(embedding_every, messages + 1, embedding_every))):
+            conn.executemany("INSERT INTO message_embeddings (id, message_id, embedding) VALUES (?, ?, ?)", chunk)
     if bad_rows:
         _add_bad_rows(conn, n_users, messages)
     conn.commit()
@@ -131,6 +144,23 @@ def _messages(rng: random.Random, count: int, n_conversations: int) -> Iterator[
         text = " ".join(rng.choice(SENTENCES) for _ in range(rng.randint(1, 6)))
         meta = None if role == "user" else json.dumps({"model": rng.choice(MODELS), "latency_ms": rng.randint(80, 4000), "sources": [f"doc-{rng.randint(1, 500)}"]}, ensure_ascii=False)
         yield (i, rng.randint(1, n_conversations), role, text, meta, rng.randint(5, 900), _stamp(rng, START, 86_400 * 200))
+
+
+def embedding_rows(seed: int, count: int) -> "Any":
+    """Unit vectors around a few topic centres, as float32 (numpy array of count × 768)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((EMBEDDING_CLUSTERS, EMBEDDING_DIMS))
+    vectors = centres[rng.integers(0, EMBEDDING_CLUSTERS, count)] + 0.6 * rng.standard_normal((count, EMBEDDING_DIMS))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.round(vectors, 6).astype(np.float32)
+
+
+def _embeddings(seed: int, message_ids: range) -> Iterator[tuple[object, ...]]:
+    vectors = embedding_rows(seed, len(message_ids))
+    for i, (mid, vector) in enumerate(zip(message_ids, vectors), start=1):
+        yield (i, mid, json.dumps([round(float(x), 6) for x in vector]))
 
 
 def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:

@@ -16,6 +16,10 @@ from cutover.sources.base import Source
 from cutover.typemap import ColumnPlan, plan_column, wanted_stats
 
 
+DATE_SAMPLE_ROWS = 200  # ISO shape is checked on every row; the sample only confirms the values parse
+VECTOR_SAMPLE_ROWS = 100  # lengths are checked on every row; the sample checks the numbers are finite
+
+
 @dataclass
 class IndexPlan:
     """A secondary index as Postgres will have it; `elements` are SQL (quoted columns or expressions)."""
@@ -27,6 +31,9 @@ class IndexPlan:
     unique: bool = False
     where: str | None = None
     descending: list[bool] = field(default_factory=list)
+    using: str | None = None
+    ops: str | None = None
+    options: dict[str, int] = field(default_factory=dict)
 
     @property
     def simple(self) -> bool:
@@ -189,6 +196,7 @@ def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: 
         by_source = {t.source.name: t for t in plan.tables}
         for tp in plan.tables:
             _keys_and_indexes(tp, relations, plan.findings)
+            _vector_indexes(tp, db, settings, relations)
         for tp in plan.tables:
             _foreign_keys(tp, by_source, relations, plan.findings, settings)
     plan.renames = relations.changes + [r for t in plan.tables for r in t.renames]
@@ -254,8 +262,11 @@ def _map_table(
             name = namer.name(ov.rename if ov and ov.rename else col.name, "column", convert=not (ov and ov.rename))
         cprof = profile.columns.get(col.name, ColumnProfile())
         samples = None
-        if cprof.texts and cprof.iso_dates == cprof.texts:
-            samples = source.sample(table, col.name, min(settings.sample_rows, 200))
+        dates = cprof.texts and cprof.iso_dates == cprof.texts
+        arrays = cprof.texts and cprof.json_arrays == cprof.texts
+        packed = cprof.blobs and cprof.blobs == cprof.non_null
+        if dates or arrays or packed:
+            samples = source.sample(table, col.name, min(settings.sample_rows, VECTOR_SAMPLE_ROWS if (arrays or packed) else DATE_SAMPLE_ROWS))
         cplan, cfind = plan_column(table, col, cprof, settings, ov, name, samples)
         if existing is not None:
             found = existing[name]
@@ -366,6 +377,23 @@ def _check(tp: TablePlan, name: str | None, expression: str, rename: Callable[[s
     columns = {t.ident for t in tokens if t.ident and rename(t.ident)}
     default = f"{tp.name}_{next(iter(columns))}_check" if len(columns) == 1 else f"{tp.name}_check"
     tp.checks.append(CheckPlan(relations.name(name or shorten(default), "constraint", convert=False), translated, expression))
+
+
+def _vector_indexes(tp: TablePlan, db: DatabaseConfig, settings: Settings, relations: Namer) -> None:
+    """An HNSW (or IVFFlat) index per vector column, with the opclass of its distance."""
+    from cutover import vectors
+
+    for col in tp.columns:
+        if col.family != "vector" or not col.options.get("dims"):
+            continue
+        override = db.override(tp.source.name, col.source)
+        method = (override.index if override and override.index else None) or settings.vector_index
+        distance = (override.distance if override and override.distance else None) or settings.vector_distance
+        if method == "none" or col.options["dims"] > vectors.MAX_INDEX_DIMS.get(col.base_type, 2000):
+            continue
+        name = relations.name(shorten(f"{tp.name}_{col.name}_{method}_idx"), "index", convert=False)
+        options = {"lists": vectors.ivfflat_lists(tp.rows)} if method == "ivfflat" else {}
+        tp.indexes.append(IndexPlan(name, name, [sql.Identifier(col.name).as_string()], [col.name], False, None, [False], method, vectors.opclass(col.pg_type, distance), options))
 
 
 def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Namer, findings: list[Finding], settings: Settings) -> None:

@@ -246,6 +246,12 @@ def render_keys(plan: SchemaPlan, rev: str, down: str, not_valid_fks: bool) -> s
             else:
                 cols = ", ".join(f"sa.text({_q(e)})" for e in idx.elements)
             extra = ", unique=True" if idx.unique else ""
+            if idx.using:
+                extra += f", postgresql_using={_q(idx.using)}"
+            if idx.ops:
+                extra += f", postgresql_ops={{{_q(idx.columns[0])}: {_q(idx.ops)}}}"
+            if idx.options:
+                extra += f", postgresql_with={idx.options!r}"
             if idx.where:
                 extra += f", postgresql_where=sa.text({_q(idx.where)})"
             ups.append(f"op.create_index({_q(idx.name)}, {_q(tp.name)}, [{cols}]{extra}{skw})")
@@ -285,11 +291,14 @@ def _module(message: str, rev: str, down: str | None, imports: set[str], ups: li
     return "\n".join(lines) + "\n"
 
 
-def upgrade(revisions: Revisions, target_url: str, revision: str, schema: str, version_table: str) -> None:
-    """Run `alembic upgrade <revision>` with cutover's own connection."""
+def upgrade(revisions: Revisions, target_url: str, revision: str, schema: str, version_table: str) -> list[tuple[str, float]]:
+    """Run `alembic upgrade <revision>` with cutover's own connection; returns (DDL, seconds) of index and key builds."""
+    import time
+    from typing import Any
+
     from alembic import command
     from alembic.config import Config as AlembicConfig
-    from sqlalchemy import create_engine, pool
+    from sqlalchemy import create_engine, event, pool
 
     from cutover.urls import sqlalchemy_url
 
@@ -298,6 +307,18 @@ def upgrade(revisions: Revisions, target_url: str, revision: str, schema: str, v
     cfg.set_main_option("version_table", version_table)
     cfg.set_main_option("version_table_schema", schema)
     engine = create_engine(sqlalchemy_url(target_url), poolclass=pool.NullPool)
+    timings: list[tuple[str, float]] = []
+    started: dict[int, float] = {}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        started[id(cursor)] = time.monotonic()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _stop(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX", "ALTER TABLE")):
+            timings.append((" ".join(statement.split())[:200], time.monotonic() - started.pop(id(cursor), time.monotonic())))
+
     try:
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
@@ -308,6 +329,7 @@ def upgrade(revisions: Revisions, target_url: str, revision: str, schema: str, v
         raise TargetError(f"alembic upgrade to {revision} failed: {redact(str(exc).splitlines()[0])}", hint=f"inspect the revision in {revisions.directory / 'versions'}") from exc
     finally:
         engine.dispose()
+    return timings
 
 
 def stamp_base(revisions: Revisions, target_url: str, schema: str, version_table: str) -> None:

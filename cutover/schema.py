@@ -187,6 +187,9 @@ class ColumnProfile:
     tz_offsets: int = 0
     date_only: int = 0
     uuid_like: int = 0
+    json_arrays: int = 0
+    min_array_len: int | None = None
+    max_array_len: int | None = None
     min_num: float | None = None
     max_num: float | None = None
     min_blob_length: int | None = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cutover.config import ColumnOverride, Settings
+from cutover import vectors
 from cutover.schema import Column, ColumnProfile, Finding, Table
 
 INT_RANGES = {
@@ -156,12 +157,12 @@ def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | 
         "timestamp": {"dates", "num_range"},
         "date": {"dates", "num_range", "text_length"},
         "time": set(),
-        "text": {"text_length", "nul"} | ({"json", "dates", "uuid"} if settings.infer_types != "off" else set()),
+        "text": {"text_length", "nul"} | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
         "bytes": {"blob_length"},
         "json": {"json", "nul"},
         "uuid": {"blob_length"},
-        "vector": {"blob_length", "json"},
-        "dynamic": {"int_range", "text_length", "nul", "json", "dates", "uuid", "blob_length", "num_range"},
+        "vector": {"blob_length", "json", "vector"},
+        "dynamic": {"int_range", "text_length", "nul", "json", "dates", "uuid", "vector", "blob_length", "num_range"},
     }[family]
     return stats
 
@@ -233,8 +234,23 @@ def _refine(plan: ColumnPlan, table: Table, column: Column, p: ColumnProfile, se
         if settings.infer_types == "apply" or not column.declared_type.strip():
             plan.pg_type, plan.family, plan.reason, plan.why = pg_type, family, "sampled", why
             return
-        findings.append(Finding("info", "suggested_type", f"{tname}.{cname}: {why}; kept as {plan.pg_type} so the app's {column.declared_type} reads and writes keep working", table=tname, column=cname, fix=f'columns."{tname}.{cname}" = "{pg_type}" in cutover.toml (or infer_types = "apply")'))
+        spec = f'"{pg_type}"' if "blob_format" not in plan.options else f'{{ type = "{pg_type}", blob_format = "{plan.options.pop("blob_format")}" }}'
+        findings.append(Finding("info", "suggested_type", f"{tname}.{cname}: {why}; kept as {plan.pg_type} so the app's {column.declared_type} reads and writes keep working", table=tname, column=cname, fix=f'columns."{tname}.{cname}" = {spec} in cutover.toml (or infer_types = "apply")'))
 
+    vector_type = settings.vector_type
+    if plan.family == "text" and only_text and plan.base_type == "text" and p.json_arrays == p.texts:
+        found, why_not = vectors.detect_text(samples, p.min_array_len, p.max_array_len)
+        if found is not None:
+            return propose(f"{vector_type}({found.dims})", "vector", f"all {p.texts:,} values are arrays of {found.dims} numbers (embeddings) → {vector_type}({found.dims})")
+        if why_not:
+            findings.append(Finding("warning", "vector_unusable", f"{tname}.{cname} looks like embeddings but {why_not}; kept as {plan.pg_type}", table=tname, column=cname, count=p.texts, fix="fix the rows at the source, or override the column type"))
+    if plan.family == "bytes" and p.blobs and p.blobs == p.non_null:
+        found, why_not = vectors.detect_blob(samples, p.min_blob_length, p.max_blob_length)
+        if found is not None:
+            plan.options["blob_format"] = found.blob_format
+            return propose(f"{vector_type}({found.dims})", "vector", f"all {p.blobs:,} values are {found.dims} packed {found.blob_format} numbers (embeddings) → {vector_type}({found.dims})")
+        if why_not:
+            findings.append(Finding("warning", "vector_unusable", f"{tname}.{cname} looks like embeddings but {why_not}; kept as {plan.pg_type}", table=tname, column=cname, count=p.blobs))
     if plan.family == "text" and only_text:
         unbounded = plan.base_type == "text"
         if unbounded and p.json_containers == p.texts:
@@ -365,11 +381,14 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
     elif fam == "uuid":
         plan.coercion = "uuid" if (p.blobs or p.integers or p.reals) else "identity"
     elif fam == "vector":
-        plan.coercion = "vector"
         m = re.search(r"\((\d+)\)", plan.pg_type)
         opts["dims"] = int(m.group(1)) if m else None
         if override is not None and override.blob_format:
             opts["blob_format"] = override.blob_format
+        # JSON text is pgvector's own text form: the server checks it, no per-element Python work
+        plan.coercion = "vector" if (p.blobs or p.integers or p.reals) else "identity"
+        if opts.get("dims") and opts["dims"] > vectors.MAX_INDEX_DIMS.get(plan.base_type, 2000):
+            findings.append(Finding("warning", "vector_not_indexable", f"{tname}.{cname}: {opts['dims']} dimensions is over what HNSW/IVFFlat can index for {plan.base_type} ({vectors.MAX_INDEX_DIMS.get(plan.base_type, 2000)}); no vector index is created", table=tname, column=cname, fix='use halfvec (vector_type = "halfvec", up to 4,000 dimensions)'))
 
 
 def _dynamic_typing_findings(plan: ColumnPlan, p: ColumnProfile, findings: list[Finding], table: Table, column: Column) -> None:

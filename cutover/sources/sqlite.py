@@ -387,6 +387,14 @@ def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
             ("zero_one", f"sum({t} = 'integer' AND {q} IN (0, 1))"),
             ("bool_words", f"sum({t} = 'text' AND lower(trim({q})) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off', '0', '1'))"),
         ]
+    if stat == "vector":
+        # nested CASE: SQLite does not promise to stop an AND early, and json_type() fails on bad JSON
+        length = f"(CASE WHEN {t} = 'text' THEN CASE WHEN json_valid({q}) THEN CASE WHEN json_type({q}) = 'array' THEN json_array_length({q}) END END END)"
+        return [
+            ("json_arrays", f"count({length})"),
+            ("min_array_len", f"min({length})"),
+            ("max_array_len", f"max({length})"),
+        ]
     if stat == "uuid":
         hex32 = f"(length({q}) = 32 AND NOT {q} GLOB '*[^0-9a-fA-F]*')"
         dashed = f"(length({q}) = 36 AND {q} GLOB '????????-????-????-????-????????????' AND NOT replace({q}, '-', '') GLOB '*[^0-9a-fA-F]*')"
