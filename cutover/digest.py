@@ -46,22 +46,24 @@ def _json_number(text: str) -> Decimal:
     return Decimal(text)
 
 
+JSON_EXACT_INT = 2**53  # floats below this that are whole numbers are written as integers (1.0, 1e2 → 1, 100)
+
+
+def _json_float(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < JSON_EXACT_INT else value
+
+
 def canonical_json(v: Any) -> str:
-    """JSON with sorted keys, no whitespace, and numbers as exact normalized decimals."""
+    """JSON with sorted keys, no whitespace, and numbers normalised (1.0 and 1e0 are 1).
+
+    Parsing and writing run in the json module's C code; numbers keep float precision, so two
+    numbers differing only beyond the 17th significant digit compare equal (documented).
+    """
     if isinstance(v, (bytes, bytearray)):
         v = v.decode("utf-8")
-    data = json.loads(v, parse_float=Decimal, parse_int=Decimal) if isinstance(v, str) else v
-    return _dump(data)
-
-
-def _dump(x: Any) -> str:
-    if isinstance(x, dict):
-        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _dump(x[k]) for k in sorted(x)) + "}"
-    if isinstance(x, list):
-        return "[" + ",".join(_dump(i) for i in x) + "]"
-    if x is None or isinstance(x, (bool, str)):
-        return json.dumps(x, ensure_ascii=False)
-    return _decimal_text(_to_decimal(x))
+    data = json.loads(v, parse_float=_json_float) if isinstance(v, str) else v
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_vector(v: Any) -> tuple[float, ...]:
@@ -109,6 +111,9 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
     if base == "timestamp":
 
         def naive(v: Any) -> str:
+            if type(v) is str and len(v) in (19, 26) and v[10] in " T" and v[4] == "-" and v[13] == ":" and (len(v) == 19 or v[19] == "."):
+                # the two forms SQLite apps write, already canonical but for the separator and micros
+                return f"{v[:10]}T{v[11:]}" if len(v) == 26 else f"{v[:10]}T{v[11:]}.000000"
             dt = parse_datetime_text(v) if isinstance(v, str) else v
             if dt.tzinfo is not None:
                 dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
@@ -137,13 +142,19 @@ def _scale(pg_type: str, position: int = 1) -> int | None:
 
 
 class RowHasher:
-    """Canonicalizes and hashes rows of one table; knows which bucket a row belongs to."""
+    """Canonicalizes and hashes rows of one table; knows which bucket a row belongs to.
+
+    The digest is computed by one function generated per table (like coerce.compile_row): text
+    and integer columns cost an inline check, others one call. Parts are joined by NUL, which no
+    canonical form contains, each tagged v (value) or n (NULL), so no two rows share a text.
+    """
 
     def __init__(self, pg_types: Sequence[str], key_positions: Sequence[int], naive_timezone: str = "UTC") -> None:
         self.canons = [canon_for(t, naive_timezone) for t in pg_types]
         self.key_positions = list(key_positions)
         key_types = [family_of(pg_types[i]) for i in key_positions]
         self.ranged = len(key_positions) == 1 and key_types == ["integer"]
+        self._text = _compile_text([(pg_base(t), family_of(t)) for t in pg_types], self.canons)
 
     def parts(self, row: Sequence[Any]) -> list[str]:
         """The canonical text of each value (NULL as its own marker)."""
@@ -151,8 +162,7 @@ class RowHasher:
 
     def digest(self, row: Sequence[Any]) -> int:
         """128-bit digest of a row's canonical form."""
-        text = "".join(p if p is NULL else f"{len(p)}:{p}" for p in self.parts(row))
-        return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), "big")
+        return int.from_bytes(_blake2b(self._text(row).encode("utf-8", "surrogatepass"), digest_size=16).digest(), "big")
 
     def key(self, row: Sequence[Any]) -> tuple[str, ...]:
         """The canonical key (the whole row when the table has no key)."""
@@ -165,13 +175,35 @@ class RowHasher:
         if self.ranged:
             return int(row[self.key_positions[0]]) // RANGE_WIDTH
         key = "\x1f".join(self.key(row))
-        return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big") % HASH_BUCKETS
+        return int.from_bytes(_blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big") % HASH_BUCKETS
 
     def describe_bucket(self, bucket: int) -> str:
         """How a person reads a bucket number."""
         if self.ranged:
             return f"keys {bucket * RANGE_WIDTH:,}–{(bucket + 1) * RANGE_WIDTH - 1:,}"
         return f"hash bucket {bucket}"
+
+
+_blake2b = hashlib.blake2b
+
+
+def _compile_text(types: list[tuple[str, str]], canons: list[Canon]) -> Callable[[Sequence[Any]], str]:
+    env: dict[str, Any] = {}
+    parts = []
+    for i, ((base, family), canon) in enumerate(zip(types, canons)):
+        env[f"c{i}"] = canon
+        v = f"v{i}"
+        if family == "text" and base != "char":
+            value = f"({v} if type({v}) is str else c{i}({v}))"
+        elif family == "integer":
+            value = f"(str({v}) if type({v}) is int else c{i}({v}))"
+        else:
+            value = f"c{i}({v})"
+        parts.append(f"('n' if ({v} := row[{i}]) is None else 'v' + {value})")
+    source = "def text(row):\n    return '\\x00'.join((" + ", ".join(parts) + ",))\n"
+    exec(compile(source, "<cutover row digest>", "exec"), env)  # generated from column positions only
+    text: Callable[[Sequence[Any]], str] = env["text"]
+    return text
 
 
 class Digests:

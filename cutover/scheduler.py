@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing import get_context
@@ -145,6 +146,13 @@ def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn:
                 if isinstance(exc, BadValueError):
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise exc
+                if isinstance(exc, BrokenProcessPool):
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise TargetError(
+                        "a worker process died before finishing its chunk",
+                        hint="everything committed is kept and `cutover run --phase 2` resumes; when calling cutover from a "
+                        "Python script, guard it with `if __name__ == \"__main__\":` (worker processes import it) or pass jobs=1",
+                    ) from exc
                 message = exc.message if isinstance(exc, CutoverError) else f"{type(exc).__name__}: {exc}"
                 failures.append(f"{names[job.table]} chunk {job.chunk}: {message}")
             _report_progress(monitor, target_url, plan.database, names, reporter)

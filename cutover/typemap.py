@@ -159,7 +159,7 @@ def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | 
         "time": set(),
         "text": {"text_length", "nul"} | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
         "bytes": {"blob_length"},
-        "json": {"json", "nul"},
+        "json": {"json", "json_invalid", "nul"},
         "uuid": {"blob_length"},
         "vector": {"blob_length", "json", "vector"},
         "dynamic": {"int_range", "text_length", "nul", "json", "dates", "uuid", "vector", "blob_length", "num_range"},

@@ -168,7 +168,7 @@ def test_profile_counts_storage_classes(make_sqlite):
         rows={"INSERT INTO t (n, j) VALUES (?, ?)": [(1, '{"a": 1}'), ("x", "[1, 2]"), (None, "not json"), (2**40, None)]},
     )
     src = SqliteSource(path)
-    prof = src.profile(src.reflect().table("t"), {"n": {"int_range"}, "j": {"json", "text_length", "nul"}})
+    prof = src.profile(src.reflect().table("t"), {"n": {"int_range"}, "j": {"json", "json_invalid", "text_length", "nul"}})
     assert prof.rows == 4
     n, j = prof.columns["n"], prof.columns["j"]
     assert (n.integers, n.texts, n.nulls, n.max_int) == (2, 1, 1, 2**40)

@@ -369,18 +369,20 @@ def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
         ]
     if stat == "text_length":
         return [("max_text_length", f"max(CASE WHEN {t} = 'text' THEN length({q}) END)")]
+    # CASE, not AND: SQLite does not promise to stop an AND early, and parsing every long text as
+    # JSON is what made this scan slow; only values that open like JSON are parsed.
+    opens_json = f"{t} = 'text' AND substr(ltrim({q}), 1, 1) IN ('{{', '[')"
     if stat == "json":
-        return [
-            ("json_containers", f"sum({t} = 'text' AND substr(ltrim({q}), 1, 1) IN ('{{', '[') AND json_valid({q}))"),
-            ("json_invalid", f"sum({t} = 'text' AND NOT json_valid({q}))"),
-        ]
+        return [("json_containers", f"sum(CASE WHEN {opens_json} THEN json_valid({q}) ELSE 0 END)")]
+    if stat == "json_invalid":
+        return [("json_invalid", f"sum(CASE WHEN {t} = 'text' THEN NOT json_valid({q}) ELSE 0 END)")]
     if stat == "dates":
         # ISO-8601 shape: the date, then nothing but digits, separators, T/Z and offsets
-        iso = f"({t} = 'text' AND {q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*' AND length({q}) <= 35 AND NOT substr({q}, 11) GLOB '*[^0-9:. TZ+-]*')"
+        iso = f"(CASE WHEN {t} = 'text' AND length({q}) <= 35 THEN CASE WHEN {q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*' THEN NOT substr({q}, 11) GLOB '*[^0-9:. TZ+-]*' END END)"
         return [
-            ("iso_dates", f"sum({iso})"),
+            ("iso_dates", f"count(CASE WHEN {iso} THEN 1 END)"),
             ("date_only", f"sum({t} = 'text' AND length({q}) = 10)"),
-            ("tz_offsets", f"sum({t} = 'text' AND ({q} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {q} GLOB '*[+-][0-9][0-9][0-9][0-9]' OR {q} GLOB '*Z'))"),
+            ("tz_offsets", f"count(CASE WHEN {iso} THEN CASE WHEN {q} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {q} GLOB '*[+-][0-9][0-9][0-9][0-9]' OR {q} GLOB '*Z' THEN 1 END END)"),
         ]
     if stat == "bools":
         return [
@@ -389,16 +391,18 @@ def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
         ]
     if stat == "vector":
         # nested CASE: SQLite does not promise to stop an AND early, and json_type() fails on bad JSON
-        length = f"(CASE WHEN {t} = 'text' THEN CASE WHEN json_valid({q}) THEN CASE WHEN json_type({q}) = 'array' THEN json_array_length({q}) END END END)"
+        length = f"(CASE WHEN {t} = 'text' AND substr(ltrim({q}), 1, 1) = '[' THEN CASE WHEN json_valid({q}) THEN CASE WHEN json_type({q}) = 'array' THEN json_array_length({q}) END END END)"
         return [
             ("json_arrays", f"count({length})"),
             ("min_array_len", f"min({length})"),
             ("max_array_len", f"max({length})"),
         ]
     if stat == "uuid":
-        hex32 = f"(length({q}) = 32 AND NOT {q} GLOB '*[^0-9a-fA-F]*')"
-        dashed = f"(length({q}) = 36 AND {q} GLOB '????????-????-????-????-????????????' AND NOT replace({q}, '-', '') GLOB '*[^0-9a-fA-F]*')"
-        return [("uuid_like", f"sum({t} = 'text' AND ({hex32} OR {dashed}))")]
+        check = (
+            f"CASE WHEN {t} <> 'text' THEN 0 WHEN length({q}) = 32 THEN NOT {q} GLOB '*[^0-9a-fA-F]*' "
+            f"WHEN length({q}) = 36 THEN {q} GLOB '????????-????-????-????-????????????' AND NOT replace({q}, '-', '') GLOB '*[^0-9a-fA-F]*' ELSE 0 END"
+        )
+        return [("uuid_like", f"sum({check})")]
     if stat == "nul":
         return [("nul_chars", f"sum({t} = 'text' AND instr(CAST({q} AS BLOB), x'00') > 0)")]
     if stat == "blob_length":
