@@ -157,7 +157,7 @@ def codec_for(collation: str | None, code_page: int | None = None) -> str:
 def _code_page_of_name(collation: str) -> int | None:
     m = _SQL_COLLATION_CP.match(collation)
     if m:
-        return int(m.group(1))
+        return 1252 if m.group(1) == "1" else int(m.group(1))  # SQL_Latin1_General_CP1_… is code page 1252
     for prefix, cp in _COLLATION_CODE_PAGES:
         if collation.lower().startswith(prefix.lower()):
             return cp
