@@ -189,7 +189,7 @@ def portable_expression(definition: str) -> str | None:
             return None
     if any(t.kind == "other" for t in out):
         return None
-    return sqltext.join(out)
+    return sqltext.join(sqltext.strip_parens(out))
 
 
 def text_concatenation(expression: str, text_columns: set[str]) -> bool:
