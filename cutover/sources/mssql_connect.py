@@ -52,7 +52,7 @@ class ConnectSpec:
 
     dbapi: str
     schema: str
-    odbc: str | None = None
+    odbc: str | None = field(default=None, repr=False)
     host: str | None = None
     port: int | None = None
     database: str | None = None
@@ -147,7 +147,7 @@ def odbc_string(driver: str | None, parsed: urls.DbUrl, options: list[tuple[str,
     if dsn:
         parts.append(("DSN", dsn))
     if driver:
-        parts.append(("DRIVER", "{" + driver.strip("{}") + "}"))
+        parts.append(("DRIVER", "{" + driver.strip("{}").replace("}", "}}") + "}"))  # always braced: names have spaces
     if parsed.host and not (dsn and dsn == parsed.host):
         instance = parsed.option("instance")
         if freetds:
@@ -169,7 +169,7 @@ def odbc_string(driver: str | None, parsed: urls.DbUrl, options: list[tuple[str,
             parts.append(("TDS_Version", FREETDS_TDS_VERSION))
         if "clientcharset" not in given:
             parts.append(("ClientCharset", "UTF-8"))
-    return ";".join(f"{k}={quote_odbc_value(v, True)}" for k, v in parts)
+    return ";".join(f"{k}={v}" if k == "DRIVER" else f"{k}={quote_odbc_value(v, True)}" for k, v in parts)
 
 
 def create_engine(spec: ConnectSpec) -> Any:
