@@ -244,3 +244,12 @@ class StaticSource:
 
     def close(self) -> None:
         pass
+
+
+def xml_supported(pg: Any) -> bool:
+    """Whether a Postgres was built with libxml (packaged servers are; the embedded test server is not)."""
+    try:
+        pg.execute("SELECT '<a/>'::xml")
+        return True
+    except Exception:
+        return False

@@ -84,3 +84,12 @@ def test_specs_never_show_the_password():
 ])
 def test_connection_hints(message, fragment):
     assert fragment in connection_hint(message)
+
+
+def test_unreachable_server_is_a_source_error_without_the_password():
+    pytest.importorskip("pymssql", reason="pymssql is part of cutover[mssql]")
+    from cutover.sources import open_source
+
+    with pytest.raises(SourceError) as caught:
+        open_source("mssql+pymssql://sa:s3cret@127.0.0.1:1/chat")
+    assert "s3cret" not in caught.value.render() and "cannot connect" in str(caught.value)

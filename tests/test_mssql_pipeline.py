@@ -19,18 +19,9 @@ import pytest
 from cutover import commands
 from cutover import config as config_mod
 
-from mssql_rows import ORDER_PLACED, StaticSource
+from mssql_rows import ORDER_PLACED, StaticSource, xml_supported
 
 SOURCE_URL = "mssql+pyodbc://sa:${MSSQL_PASSWORD:-x}@db:1433/chat?driver=ODBC+Driver+18+for+SQL+Server"
-
-
-def xml_supported(pg: Any) -> bool:
-    """Whether the server was built with libxml (packaged servers are; the embedded test server is not)."""
-    try:
-        pg.execute("SELECT '<a/>'::xml")
-        return True
-    except Exception:
-        return False
 
 
 @pytest.fixture
