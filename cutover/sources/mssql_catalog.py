@@ -11,7 +11,7 @@ Needs SQL Server 2016 (13.x) or later: temporal_type, is_hidden and generated_al
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from cutover.schema import CheckConstraint, Column, Finding, ForeignKey, Index, IndexColumn, Schema, Table, Trigger, UniqueConstraint, View
 from cutover.sources import mssql_findings as find
@@ -248,14 +248,18 @@ def _columns(table: Table, info: TableInfo, rows: list[Row], findings: list[Find
         table.columns.append(col)
 
 
-def _indexes(by_id: dict[int, Table], rows: list[Row], findings: list[Finding]) -> None:
+def _per_object(by_id: dict[int, Table], rows: list[Row]) -> Iterator[tuple[Table, str, list[Row]]]:
+    """Rows of multi-column objects (indexes, foreign keys), grouped by (table object_id, name)."""
     groups: dict[tuple[int, str], list[Row]] = {}
     for r in rows:
         groups.setdefault((int(r[0]), r[1]), []).append(r)
     for (object_id, name), members in groups.items():
-        table = by_id.get(object_id)
-        if table is None:
-            continue
+        if object_id in by_id:
+            yield by_id[object_id], name, members
+
+
+def _indexes(by_id: dict[int, Table], rows: list[Row], findings: list[Finding]) -> None:
+    for table, name, members in _per_object(by_id, rows):
         first = members[0]
         kind, unique, primary, constraint, where, disabled = first[2], bool(first[3]), bool(first[4]), bool(first[5]), first[6], bool(first[7])
         keys = [m for m in members if m[11] is not None and not m[9] and (m[8] or 0) > 0]
@@ -288,13 +292,7 @@ def _indexes(by_id: dict[int, Table], rows: list[Row], findings: list[Finding]) 
 
 
 def _foreign_keys(by_id: dict[int, Table], rows: list[Row], schema_name: str, findings: list[Finding]) -> None:
-    groups: dict[tuple[int, str], list[Row]] = {}
-    for r in rows:
-        groups.setdefault((int(r[0]), r[1]), []).append(r)
-    for (object_id, name), members in groups.items():
-        table = by_id.get(object_id)
-        if table is None:
-            continue
+    for table, name, members in _per_object(by_id, rows):
         _pid, _name, ref_schema, ref_table, on_delete, on_update, disabled, untrusted = members[0][:8]
         if disabled:
             findings.append(find.disabled("foreign key", table.name, name, subject="fk:" + ",".join(m[8] for m in members)))

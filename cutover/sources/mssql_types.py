@@ -100,18 +100,13 @@ class ColumnType:
 
 def declared_type(ct: ColumnType) -> str:
     """The declared type handed to the type map's rule table (cutover/typemap.py RULES)."""
-    n = ct.name
-    if n in ("decimal", "numeric"):
-        return f"{n.upper()}({ct.precision},{ct.scale})"
-    if n in ("time", "datetime2", "datetimeoffset"):
-        return f"{n.upper()}({ct.scale})"
-    if n in ("char", "varchar", "nchar", "nvarchar", "binary", "varbinary"):
-        return n.upper() if ct.is_max else f"{n.upper()}({ct.length})"
-    if n == "timestamp":
+    if ct.name == "timestamp":
         return "ROWVERSION"
-    if n == UDT:
+    if ct.name == UDT:
         return "VARBINARY"
-    return n.upper()
+    if ct.is_max and ct.name in ("varchar", "nvarchar", "varbinary"):
+        return ct.name.upper()  # (max): unbounded, which the rule table spells without a length
+    return ct.sql.upper()
 
 
 def profile_class(ct: ColumnType) -> str | None:
