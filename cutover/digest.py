@@ -13,7 +13,7 @@ import json
 import struct
 import uuid
 from datetime import date, datetime, time, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,8 @@ from cutover.typemap import family_of, pg_base
 RANGE_WIDTH = 10_000  # rows per bucket for an integer key: small enough to compare row by row
 HASH_BUCKETS = 1024  # buckets for other keys: a mismatch narrows to ~1/1024 of the table
 NULL = "N"  # every non-null canonical part starts with its length, so this cannot collide
+# Python's default context keeps 28 digits: numeric(38,10) values (SQL Server's decimal(38,…)) need more
+EXACT = Context(prec=1100)  # Postgres numeric: up to 131072 digits before the point, but 1000 is its typmod limit
 
 Canon = Callable[[Any], str]
 
@@ -30,7 +32,7 @@ Canon = Callable[[Any], str]
 def _decimal_text(d: Decimal) -> str:
     if not d.is_finite():
         return str(d)
-    text = format(d.normalize(), "f")
+    text = format(d.normalize(EXACT), "f")
     return "0" if text in ("-0", "0") else text
 
 
@@ -90,7 +92,7 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
         if scale is None:
             return lambda v: _decimal_text(_to_decimal(v))
         quantum = Decimal(1).scaleb(-scale)
-        return lambda v: _decimal_text(_to_decimal(v).quantize(quantum, rounding=ROUND_HALF_UP))
+        return lambda v: _decimal_text(_to_decimal(v).quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT))
     if base == "char":
         width = _scale(pg_type, position=0) or 1
         return lambda v: str(v).ljust(width)

@@ -251,6 +251,8 @@ def _map_table(
     columns: list[ColumnPlan] = []
     namer = Namer(db.snake_case)
     missing: list[str] = []
+    # a source whose defaults are not SQLite's (SQL Server's getdate(), newid()) translates its own
+    translate_default = getattr(source, "translate_default", sqltext.translate_default)
     for col in table.columns:
         ov = overrides[col.name]
         if existing is not None:
@@ -273,7 +275,7 @@ def _map_table(
             cplan.reason, cplan.why = "catalog", f"existing target column {name} {found.pg_type}"
             cplan.nullable, cplan.identity = found.nullable, found.identity
         elif col.default is not None and not cplan.identity:
-            translated = sqltext.translate_default(col.default, cplan.pg_type)
+            translated = translate_default(col.default, cplan.pg_type)
             cplan.default = translated.sql
             if translated.reason:
                 findings.append(Finding("warning", "default_untranslated", f"{table.name}.{col.name}: {translated.reason}; the column gets no default", table=table.name, column=col.name, fix="add the default in the schema revision by hand if the app relies on it"))

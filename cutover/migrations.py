@@ -19,6 +19,18 @@ from cutover.typemap import ColumnPlan, pg_base
 
 HASH_MARK = "# cutover-hash: "
 
+# SQLAlchemy has no Postgres xml type; a revision that needs one defines it (and runs without cutover)
+XML_TYPE = '''
+
+class XML(sa.types.UserDefinedType):
+    """Postgres xml."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw):
+        return "XML"
+'''
+
 ENV_PY = '''"""Alembic environment written by cutover; safe to edit and commit."""
 
 from __future__ import annotations
@@ -178,6 +190,8 @@ def render_type(col: ColumnPlan) -> tuple[str, set[str]]:
     if base in ("vector", "halfvec", "sparsevec"):
         cls = {"vector": "Vector", "halfvec": "HALFVEC", "sparsevec": "SPARSEVEC"}[base]
         return f"{cls}({args[0] if args else ''})", {f"from pgvector.sqlalchemy import {cls}"}
+    if base == "xml":
+        return "XML()", {XML_TYPE}
     if base in simple:
         expr = simple[base]
         return expr, ({"from sqlalchemy.dialects import postgresql"} if expr.startswith("postgresql.") else set())

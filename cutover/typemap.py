@@ -63,6 +63,11 @@ RULES: tuple[Rule, ...] = (
     Rule(r"(BLOB|BINARY|VARBINARY|LONGBLOB|MEDIUMBLOB|TINYBLOB|BYTEA|IMAGE)(\s*\(\d+\))?", "bytea", "bytes"),
     Rule(r"(JSON|JSONB)", "jsonb", "json", "invalid JSON is rejected"),
     Rule(r"(UUID|GUID|UNIQUEIDENTIFIER)", "uuid", "uuid"),
+    # SQL Server types the rows above do not name (cutover/sources/mssql_types.py declares them)
+    Rule(r"SMALLMONEY", "numeric", "decimal", "SQL Server smallmoney: exact, 4 decimal places"),
+    Rule(r"ROWVERSION", "bytea", "bytes", "SQL Server rowversion: its 8 bytes, no longer bumped on update"),
+    Rule(r"XML", "xml", "text", "SQL Server xml: Postgres xml (content fragments allowed)"),
+    Rule(r"(SQL_VARIANT|HIERARCHYID)", "text", "text", "SQL Server types read as their text form (/1/2/ paths for hierarchyid)"),
 )
 
 
@@ -198,8 +203,9 @@ def plan_column(
             pg_type, family, _note = rule
             reason, why = "declared", f"{declared} → {pg_type}"
 
-    plan = ColumnPlan(cname, target_name, pg_type, family, reason, why, nullable=column.nullable, identity=is_rowid_pk)
-    if reason != "override" and settings.infer_types != "off" and not is_rowid_pk:
+    identity = is_rowid_pk or (column.autoincrement and family == "integer" and reason != "override")  # SQL Server IDENTITY
+    plan = ColumnPlan(cname, target_name, pg_type, family, reason, why, nullable=column.nullable, identity=identity)
+    if reason != "override" and settings.infer_types != "off" and not identity:
         _refine(plan, table, column, profile, settings, samples or [], findings)
     _choose_coercion(plan, profile, settings, findings, table, column, override)
     _dynamic_typing_findings(plan, profile, findings, table, column)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cutover import urls
-from cutover.errors import UnknownChoiceError, UsageError
+from cutover.errors import UnknownChoiceError
 from cutover.sources.base import Source
 
 
@@ -17,8 +17,7 @@ def open_source(url: str, base_dir: Path | None = None) -> Source:
 
         return SqliteSource(urls.sqlite_path(url, base_dir))
     if parsed.kind == "mssql":
-        raise UsageError(
-            f"SQL Server sources are not supported by this version of cutover: {urls.redact(url)}",
-            hint="SQLite sources work today; the SQL Server reader is being built",
-        )
+        from cutover.sources.mssql import MssqlSource
+
+        return MssqlSource(url)
     raise UnknownChoiceError("source kind", parsed.kind, ["sqlite", "mssql"])

@@ -44,7 +44,12 @@ class InvalidText:
 
 
 class Source(Protocol):
-    """A readable source database."""
+    """A readable source database.
+
+    Optional, looked up with getattr: `snapshot()` (a context manager: one consistent read for the
+    load), `sequence_values()` (identity high-water marks per table) and
+    `translate_default(default, pg_type)` (its own dialect's column defaults → Postgres).
+    """
 
     kind: str
 
