@@ -211,14 +211,17 @@ class StaticSource:
             out.append(row)
         return out
 
-    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None) -> Iterator[Batch]:
+    def key_range(self, table: Table) -> tuple[Any, Any] | None:
+        return None  # one chunk per table: these tables are small
+
+    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None) -> Iterator[Batch]:
         key = self._reflection.tables[table.name].key
         rows = self._decoded(table)
         if key:
             keyed = sorted(((tuple(r[k] for k in key), r) for r in rows), key=lambda kr: kr[0])
         else:
             keyed = [((i,), r) for i, r in enumerate(rows, start=1)]
-        out = [(*k, *(r[c] for c in columns)) for k, r in keyed if after is None or k > after]
+        out = [(*k, *(r[c] for c in columns)) for k, r in keyed if (after is None or k > after) and (until is None or k < until)]
         for i in range(0, len(out), batch_size):
             chunk = out[i : i + batch_size]
             yield Batch(chunk, len(key) or 1, any(isinstance(v, InvalidText) for r in chunk for v in r))

@@ -180,3 +180,14 @@ def test_defaults_without_equivalent_are_reported(definition, pg_type):
 ])
 def test_portable_expressions(definition, expected):
     assert portable_expression(definition) == expected
+
+
+def test_until_cuts_the_keyset_pages_at_the_chunk_bound() -> None:
+    from cutover.sources.base import Batch
+    from cutover.sources.mssql import MssqlSource
+
+    src = object.__new__(MssqlSource)  # no server: only the page-cutting logic is under test
+    pages = [Batch([(1, "a"), (2, "b")], 1), Batch([(3, "c"), (4, "d")], 1), Batch([(5, "e")], 1)]
+    src._read = lambda table, columns, batch_size, after=None: iter(pages)  # type: ignore[method-assign]
+    got = [r for b in src.read(None, ["v"], batch_size=2, until=(4,)) for r in b.rows]  # type: ignore[arg-type]
+    assert got == [(1, "a"), (2, "b"), (3, "c")]

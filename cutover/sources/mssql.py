@@ -133,8 +133,30 @@ class MssqlSource:
         """The primary key (or a unique NOT NULL key); for other tables, the row's number in one ordered pass."""
         return list(self._info(table).key) or [ROW_NUMBER]
 
-    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None) -> Iterator[Batch]:
-        """Rows in key order, batch_size at a time, each (*key, *columns); starts after `after`."""
+    def key_range(self, table: Table) -> tuple[Any, Any] | None:
+        """(min, max) of a single integer key, for splitting the table into chunks; else None."""
+        info = self._info(table)
+        if len(info.key) != 1 or info.types[info.key[0]].name not in ("tinyint", "smallint", "int", "bigint"):
+            return None
+        low, high = self._rows(f"SELECT MIN({quote(info.key[0])}), MAX({quote(info.key[0])}) FROM {self._table_sql(table)}")[0]
+        return (int(low), int(high)) if low is not None and high is not None else None
+
+    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None) -> Iterator[Batch]:
+        """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and < until."""
+        if until is None:
+            yield from self._read(table, columns, batch_size=batch_size, after=after)
+            return
+        bound = tuple(until)
+        for batch in self._read(table, columns, batch_size=batch_size, after=after):
+            # pages come in key order: cut the one that crosses the bound and stop (at most one page over-read)
+            width = batch.key_width
+            keep = [r for r in batch.rows if tuple(r[:width]) < bound]
+            if keep:
+                yield Batch(keep, width, batch.suspect)
+            if len(keep) < len(batch.rows):
+                return
+
+    def _read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None) -> Iterator[Batch]:
         info = self._info(table)
         flag: list[bool] = []
         value_selects = [select_expression(info.types[c], quote(c)) for c in columns]
