@@ -32,11 +32,16 @@ class Para:
 
 @dataclass
 class Table:
-    """Rows under headers; columns listed in `right` are right-aligned (numbers)."""
+    """Rows under headers; columns listed in `right` are right-aligned (numbers).
+
+    With `record_keys` = k, plain text shows each row as a record: its first k cells on one line,
+    then each further cell on its own line (for rows with long prose, such as findings).
+    """
 
     headers: list[str]
     rows: list[list[str]]
     right: tuple[int, ...] = ()
+    record_keys: int = 0
 
 
 @dataclass
@@ -69,8 +74,8 @@ class Document:
     def para(self, text: str) -> None:
         self.blocks.append(Para(text))
 
-    def table(self, headers: list[str], rows: list[list[str]], right: tuple[int, ...] = ()) -> None:
-        self.blocks.append(Table(headers, rows, right))
+    def table(self, headers: list[str], rows: list[list[str]], right: tuple[int, ...] = (), record_keys: int = 0) -> None:
+        self.blocks.append(Table(headers, rows, right, record_keys))
 
     def bullets(self, items: list[str]) -> None:
         if items:
@@ -96,6 +101,8 @@ def to_text(doc: Document) -> str:
             out += ["", block.text, ("=" if block.level <= 1 else "-") * len(block.text)] if block.level <= 2 else ["", block.text + ":"]
         elif isinstance(block, Para):
             out.append(block.text)
+        elif isinstance(block, Table) and block.record_keys:
+            out += _records(block)
         elif isinstance(block, Table):
             rendered = text_table(block.headers, block.rows, block.right) if block.rows else "  (none)"
             out += ["  " + line for line in rendered.splitlines()]
@@ -104,6 +111,16 @@ def to_text(doc: Document) -> str:
         else:
             out += ["    " + line for line in block.text.splitlines()]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _records(block: Table) -> list[str]:
+    k = block.record_keys
+    widths = [max((len(r[i]) for r in block.rows), default=0) for i in range(k)]
+    out = []
+    for row in block.rows:
+        out.append("  " + "  ".join(c.ljust(w) for c, w in zip(row[:k], widths)).rstrip())
+        out += [f"      {h}: {c}" for h, c in zip(block.headers[k:], row[k:]) if c]
+    return out
 
 
 # -- Markdown --------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def findings_table(doc: Document, findings: list[dict[str, Any]]) -> None:
         count = f"{f['count']:,}" if f.get("count") is not None else ""
         rows.append([f["severity"], f["code"], where, count, f["message"], f.get("fix") or ""])
     if rows:
-        doc.table(["severity", "code", "where", "count", "finding", "fix"], rows, right=(3,))
+        doc.table(["severity", "code", "where", "count", "finding", "fix"], rows, right=(3,), record_keys=4)
     else:
         doc.para("No findings.")
 
@@ -108,6 +108,7 @@ def _env(doc: Document, env: dict[str, Any]) -> None:
     doc.para(f"{env['files']} file(s) read under `{env['root']}`; phase 1 would rewrite {len(env['changes'])} value(s) in {files} file(s) (passwords shown as ***).")
     if env["changes"]:
         doc.table(["file", "line", "key", "database", "now", "after phase 1"], [[c["path"], str(c["line"]), c["key"] or "(inline)", c["database"], c["before"], c["after"]] for c in env["changes"]], right=(1,))
+    doc.bullets([f"note: {n}" for n in env["notes"]])
     if env["findings"]:
         doc.heading(2, "Findings")
         findings_table(doc, env["findings"])
@@ -116,7 +117,6 @@ def _env(doc: Document, env: dict[str, Any]) -> None:
         shown = env["code_leftovers"][:MAX_LEFTOVERS_SHOWN]
         more = len(env["code_leftovers"]) - len(shown)
         doc.bullets(shown + ([f"… and {more} more (`cutover env scan`)"] if more > 0 else []))
-    doc.bullets([f"note: {n}" for n in env["notes"]])
 
 
 def _duration(seconds: float) -> str:
