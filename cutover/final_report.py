@@ -48,7 +48,7 @@ def build(config: Config, workdir: Path, state: State, next_step: str) -> Docume
     doc.heading(1, "Plan")
     plan_path = workdir / PLAN_FILE
     if plan_path.exists():
-        doc.extend(plan_document(json.loads(plan_path.read_text(encoding="utf-8"))), shift=1)
+        doc.extend(plan_document(json.loads(plan_path.read_text(encoding="utf-8")), next_step=False), shift=1)
     else:
         doc.para("`cutover plan` has not been run.")
     for n, render in ((1, _phase1), (2, _phase2), (3, _phase3)):

@@ -10,8 +10,6 @@ checklist copies and the final report under the workdir.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,33 +18,17 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from cutover import config as config_mod
 from cutover import urls
-from cutover.report import reasons_text
+from cutover.app_tests import AppTests, run_app_tests
 from cutover.checklists import PROJECT, State, now
 from cutover.errors import CutoverError, TargetError, UnknownChoiceError, UsageError
+from cutover.report import reasons_text
 
 PHASE_CHOICES = ("1", "2", "3", "all")
-RESULTS_DIR = "results"
+RESULTS_DIR = "results"  # under the workdir: what each phase found, for the report
 SOURCE_KINDS = ("sqlite", "mssql")
-APP_TESTS_TIMEOUT_S = 3600  # an app's whole test suite; a hung one must not hold the cutover forever
-APP_TESTS_TAIL_LINES = 40  # lines of the app's test output kept in the report (the log has all)
 EVIDENCE_LINES = 20  # lines of evidence kept per item (the report and results files have the rest)
 
-Confirm = Callable[[Any], bool]
-
-
-@dataclass
-class AppTests:
-    """The application's own test command, run with its env keys pointing at the target."""
-
-    command: str
-    returncode: int | None
-    seconds: float
-    tail: list[str]
-    log: str
-
-    @property
-    def passed(self) -> bool:
-        return self.returncode == 0
+Confirm = Callable[["RewriteResult"], bool]  # shown the preview of phase 1's rewrite; True writes it
 
 
 @dataclass
@@ -213,7 +195,7 @@ def _phase1(config: config_mod.Config, workdir: Path, state: State, names: list[
         state.set_run(1, d, "done", f"{sum(per_file.values())} value(s) rewritten")
     if result.backup:
         state.record("p1.backup", PROJECT, "done", [f"backup {result.backup} of {len(result.files)} file(s) under {workdir / 'backups' / 'env'}; undo with `cutover env restore`"])
-    elif "results" not in state.data["items"].get("p1.backup", {}):
+    elif not state.has_results("p1.backup"):
         state.record("p1.backup", PROJECT, "done", ["nothing was rewritten, so nothing needed a backup"])
     remaining = [f"{r.path}:{r.line} {r.key or '(inline)'} → {r.kind} {r.value}" for r in scan.references if r.kind in SOURCE_KINDS]
     notes = list(result.notes) + [f"still pointing at SQLite/SQL Server (phase 3 fails while it does): {line}" for line in remaining]
@@ -393,56 +375,6 @@ def _problems(proof: Proof) -> list[str]:
     if proof.app_tests is not None and not proof.app_tests.passed:
         problems.append("the app's tests failed on PostgreSQL")
     return problems
-
-
-def app_environment(config: config_mod.Config) -> tuple[dict[str, str], list[str]]:
-    """os.environ with every database's env key (and split keys, password variable) set to its target; and the secrets in it."""
-    from cutover.envfiles.keys import role_of
-
-    env = dict(os.environ)
-    secrets: list[str] = []
-    for db in config.databases:
-        target = urls.parse(db.target)
-        driver = "psycopg" if db.driver is None else db.driver
-        env[db.env_key] = urls.render(target, scheme=f"postgresql+{driver}" if driver else "postgresql")
-        if target.password:
-            env[db.password_env] = target.password
-            secrets.append(target.password)
-        parts = {"host": target.host, "port": str(target.port or 5432), "user": target.username, "password": target.password, "database": target.database}
-        for key in db.split_keys.values():
-            value = parts.get(role_of(key) or "")
-            if value:
-                env[key] = value
-    return env, secrets
-
-
-def run_app_tests(config: config_mod.Config, workdir: Path, command: str) -> AppTests:
-    """Run the app's test command in the project folder with its env keys pointing at the targets."""
-    env, secrets = app_environment(config)
-    started = time.monotonic()
-    code: int | None
-    try:
-        # the user's own command line, run as their shell would (like `make`)
-        proc = subprocess.run(command, shell=True, cwd=config.base_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=APP_TESTS_TIMEOUT_S)
-        output, code = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        output, code = exc.stdout or b"", None
-    text = _scrub(output.decode("utf-8", "replace"), secrets)
-    log = workdir / RESULTS_DIR / "app-tests.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(text, encoding="utf-8")
-    return AppTests(_scrub(command, secrets), code, round(time.monotonic() - started, 3), text.splitlines()[-APP_TESTS_TAIL_LINES:], str(log))
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    """Passwords out of text someone else's program printed: in URLs, and as themselves."""
-    from urllib.parse import quote
-
-    text = urls.redact(text)
-    for secret in secrets:
-        for form in {secret, quote(secret, safe="")}:
-            text = text.replace(form, urls.REDACTED)
-    return text
 
 
 # -- results ------------------------------------------------------------------------

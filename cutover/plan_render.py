@@ -11,8 +11,8 @@ SEVERITY_ORDER = {"blocker": 0, "warning": 1, "info": 2}
 MAX_LEFTOVERS_SHOWN = 20  # code leftovers listed in the plan; `cutover env scan` lists them all
 
 
-def plan_document(data: dict[str, Any], *, title: str = "cutover plan") -> Document:
-    """Summary, then per database its source, target, findings, tables and columns; then the env files."""
+def plan_document(data: dict[str, Any], *, title: str = "cutover plan", next_step: bool = True) -> Document:
+    """Summary, then per database its source, target, findings, tables and columns; the env files; what is next."""
     doc = Document(title)
     counts = data["summary"]
     doc.para(f"`{data['config']}` · {data['generated_at']} · {len(data['databases'])} database(s) · {counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} note(s)")
@@ -20,8 +20,9 @@ def plan_document(data: dict[str, Any], *, title: str = "cutover plan") -> Docum
     for db in data["databases"]:
         _database(doc, db)
     _env(doc, data["env"])
-    doc.heading(1, "Next")
-    doc.para(data["next"])
+    if next_step:
+        doc.heading(1, "Next")
+        doc.para(data["next"])
     return doc
 
 

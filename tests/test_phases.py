@@ -105,6 +105,13 @@ def test_a_new_user_walks_the_demo_project_from_init_to_status(project, pg_url):
     out = step("check", "p2.rejects", "--note", "reviewed the 5 rows: test data, accepted")
     assert "[x] p2.rejects" in out and "checked by a person: reviewed the 5 rows" in out and "phase 2 — schema and data: 5/9 items done" in out
 
+    out = step("check", "p1.secrets", "--note", "in Vault; the pipeline injects POSTGRES_PASSWORD")
+    assert "[x] p1.secrets" in out and "phase 1 — environment: 4/7 items done" in out
+    out = step("check", "p1.secrets", "--undo")
+    assert "[ ] p1.secrets" in out and "3/7 items done" in out
+    out = step("report")
+    assert "report.html (one self-contained page" in out
+
     workdir = project / ".cutover"
     state = json.loads((workdir / "state.json").read_text())
     assert state["items"]["p2.rejects"]["status"] == "done" and state["phases"]["3"]["status"] == "done"
@@ -199,3 +206,23 @@ def test_a_failed_phase_says_why_and_hides_the_password(project):
     for path in (project / ".cutover").rglob("*"):
         if path.is_file() and "backups" not in path.parts:
             assert "hunter2" not in path.read_text(errors="replace"), path
+
+
+def test_app_tests_see_the_targets_and_never_print_the_password(tmp_path, monkeypatch):
+    from cutover.app_tests import app_environment, run_app_tests
+
+    monkeypatch.setenv("PG_PW", "p@ss-Word9")
+    cfg_path = tmp_path / "cutover.toml"
+    cfg_path.write_text(
+        '[[databases]]\nname = "registry"\nenv_key = "MODEL_REGISTRY_URL"\nsource = "sqlite:///r.db"\n'
+        'target = "postgresql://reg:${PG_PW}@db.internal:5433/registry"\nsplit_keys = { MSSQL_HOST = "POSTGRES_HOST", MSSQL_PORT = "POSTGRES_PORT" }\n'
+    )
+    cfg = config_mod.load(cfg_path)
+    env, secrets = app_environment(cfg)
+    assert env["MODEL_REGISTRY_URL"] == "postgresql+psycopg://reg:p%40ss-Word9@db.internal:5433/registry"
+    assert env["POSTGRES_PASSWORD"] == "p@ss-Word9" and secrets == ["p@ss-Word9"]
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("db.internal", "5433")
+    script = "import os; print(os.environ['MODEL_REGISTRY_URL']); print('pw', os.environ['POSTGRES_PASSWORD'])"
+    result = run_app_tests(cfg, tmp_path / "w", f'"{sys.executable}" -c "{script}"')
+    assert result.passed and result.tail == ["postgresql+psycopg://reg:***@db.internal:5433/registry", "pw ***"]
+    assert "p@ss" not in (tmp_path / "w" / "results" / "app-tests.log").read_text()

@@ -185,3 +185,25 @@ def test_env_references_no_database_covers_are_warned_about(make_sqlite, tmp_pat
     assert ("env_unconfigured", "warning") in codes and ("env_leftover", "warning") in codes
     assert any("ANALYTICS_URL" in f.message for f in p.env.findings)
     assert [c.key for c in p.env.changes] == ["DATABASE_URL"]
+
+
+def test_a_vector_column_without_pgvector_on_the_server_is_a_blocker(make_sqlite, tmp_path, pg_url):
+    from cutover import plan as plan_mod
+    from cutover.mapping import map_schema
+    from cutover.sources import open_source
+    from cutover.target import ServerInfo
+
+    src = make_sqlite("CREATE TABLE docs (id INTEGER PRIMARY KEY, emb TEXT); INSERT INTO docs VALUES (1, '[0.1, 0.2]');")
+    cfg = config_mod.load(write_config(tmp_path, src, pg_url, 'columns."docs.emb" = "vector(2)"'))
+    db = cfg.databases[0]
+    source = open_source(db.source)
+    try:
+        splan = map_schema(source, db, cfg.settings)
+    finally:
+        source.close()
+    result = plan_mod.DatabasePlan(db.name, db.env_key, db.schema_mode, db.target_schema, plan_mod.SourceCheck("", "sqlite"), plan_mod.TargetCheck(""))
+    without = ServerInfo("16.4", 160004, "app", "app", True, None, None)  # what server_info reads from a server without pgvector
+    plan_mod._target_findings(db, splan, None, without, result)
+    blocker = next(f for f in result.findings if f.code == "pgvector_missing")
+    assert blocker.severity == "blocker" and "docs.emb" in blocker.message
+    assert "postgresql-16-pgvector" in (blocker.fix or "") and result.target.vector_needed

@@ -163,6 +163,10 @@ class State:
         entry.setdefault("results", {})[scope] = {"status": status, "at": now(), "evidence": [redact(e) for e in evidence]}
         entry.pop("checked", None)  # a new automatic result supersedes an earlier manual tick
 
+    def has_results(self, item_id: str) -> bool:
+        """Whether a run ever recorded this item."""
+        return bool(self.data["items"].get(item_id, {}).get("results"))
+
     def check(self, item_id: str, note: str, *, force: bool = False) -> ItemView:
         """A person ticks an item, with a note saying what was done."""
         it = item(item_id)
