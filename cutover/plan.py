@@ -237,7 +237,7 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
             result.findings.append(Finding("blocker", "source_unreadable", urls.redact(exc.message), fix=exc.hint))
             return result
         profile_seconds = time.monotonic() - started
-        result.findings += splan.findings + extra_findings(source, splan, settings)
+        result.findings += splan.findings + extra_findings(source, splan, settings, snake=db.snake_case)
         _target_findings(db, splan, conn, info, result)
         result.tables = [_table_row(tp) for tp in splan.tables]
         result.estimate = _estimate(source, conn, splan, settings, result.tables, profile_seconds)
@@ -277,8 +277,8 @@ def _probe_target(db: DatabaseConfig, result: DatabasePlan) -> tuple[psycopg.Con
     except CutoverError as exc:
         if "does not exist" in exc.message:
             return None, _probe_missing_database(db, result)
-        check.error = urls.redact(exc.message)
-        result.findings.append(Finding("blocker", "target_unreachable", f"cannot connect to the target: {check.error}", fix=exc.hint))
+        check.error = " ".join(urls.redact(exc.message).split())
+        result.findings.append(Finding("blocker", "target_unreachable", check.error, fix=exc.hint))
         return None, None
     info = tgt.server_info(conn, db.target_schema)
     check.reachable, check.version, check.database, check.user, check.can_create = True, info.version, info.database, info.user, info.can_create

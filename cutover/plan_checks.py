@@ -13,6 +13,7 @@ from typing import Any
 
 from cutover.config import Settings
 from cutover.mapping import SchemaPlan, TablePlan
+from cutover.naming import shorten, snake_case
 from cutover.report import human_bytes
 from cutover.schema import ColumnProfile, Finding
 from cutover.sources.base import InvalidText, Source
@@ -41,9 +42,9 @@ EMBEDDING_MAX_ABS = 1e3  # embedding components are small; random bytes read as 
 FLOAT_FORMATS = (("float32le", "<f", 4), ("float64le", "<d", 8))
 
 
-def extra_findings(source: Source, plan: SchemaPlan, settings: Settings) -> list[Finding]:
-    """Reserved words, large BLOBs, embeddings and invalid UTF-8 in one database's plan."""
-    found: list[Finding] = []
+def extra_findings(source: Source, plan: SchemaPlan, settings: Settings, *, snake: bool = False) -> list[Finding]:
+    """Name collisions, reserved words, large BLOBs, embeddings and invalid UTF-8 in one database's plan."""
+    found: list[Finding] = name_collisions(plan, snake)
     for tp in plan.tables:
         found += reserved_words(tp)
         for col in tp.columns:
@@ -51,6 +52,24 @@ def extra_findings(source: Source, plan: SchemaPlan, settings: Settings) -> list
             found += large_blobs(tp, col, profile, settings)
             found += embeddings(source, tp, col, profile)
             found += invalid_utf8(source, tp, col, profile, settings)
+    return found
+
+
+def name_collisions(plan: SchemaPlan, snake: bool) -> list[Finding]:
+    """Names that had to change because another name took theirs (after snake_case or shortening)."""
+    found = []
+    for kind, old, new in plan.renames:
+        base = old.split(".")[-1]
+        expected = shorten(snake_case(base) if snake and kind in ("table", "column") else base)
+        if new.split(".")[-1] == expected:
+            continue
+        table, _, column = old.partition(".") if kind == "column" else (old, "", "")
+        how = "after snake_case" if snake else "after shortening to 63 bytes" if expected != base else ""
+        message = f"{kind} {old} collides with another name{' ' + how if how else ''}; it is named {new}"
+        if kind in ("table", "column"):
+            found.append(Finding("warning", "name_collision", message + " — the app must use that name", table=table if kind == "column" else old, column=column or None, fix="rename one of the two at the source, or set the name yourself with a rename override"))
+        else:
+            found.append(Finding("info", "name_collision", message, fix="name it yourself in the revision if the name matters"))
     return found
 
 

@@ -207,3 +207,13 @@ def test_a_vector_column_without_pgvector_on_the_server_is_a_blocker(make_sqlite
     blocker = next(f for f in result.findings if f.code == "pgvector_missing")
     assert blocker.severity == "blocker" and "docs.emb" in blocker.message
     assert "postgresql-16-pgvector" in (blocker.fix or "") and result.target.vector_needed
+
+
+def test_names_that_collide_after_snake_case_are_reported(make_sqlite, tmp_path):
+    src = make_sqlite('CREATE TABLE "Orders" (id INTEGER PRIMARY KEY, "UserID" INTEGER, user_id INTEGER);')
+    cfg = write_config(tmp_path, src, "postgresql://postgres@127.0.0.1:9/x", "snake_case = true")
+    p = commands.plan(config_mod.load(cfg), tmp_path / "w")
+    found = next(f for f in p.databases[0].findings if f.code == "name_collision")
+    assert found.severity == "warning" and (found.table, found.column) == ("Orders", "user_id")
+    assert "named orders.user_id_2" in found.message
+    assert any(f.code == "target_unreachable" and f.message.startswith("cannot connect to postgresql://postgres@127.0.0.1:9/x") for f in p.databases[0].findings)
