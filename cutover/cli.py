@@ -131,9 +131,10 @@ def run(g: Globals, phase: str, database: str | None, yes: bool, force: bool, on
         except click.Abort:
             return False
 
-    result = commands.run_phase(g.load(), g.workdir, phase, database=database, yes=yes, force=force, confirm=confirm, on_error=on_error, allow_rejects=allow_rejects, app_tests=app_tests, reporter=ProgressReporter())
-    for outcome in result.outcomes:
+    def show(outcome: PhaseOutcome) -> None:
         _render_outcome(outcome, diff_shown=bool(shown))
+
+    result = commands.run_phase(g.load(), g.workdir, phase, database=database, yes=yes, force=force, confirm=confirm, on_error=on_error, allow_rejects=allow_rejects, app_tests=app_tests, reporter=ProgressReporter(), on_outcome=show)
     click.echo(f"\nchecklists: {result.checklists}/  ·  report: {result.report}")
     if result.outcomes:
         click.echo(f"next: {result.outcomes[-1].next}")

@@ -95,8 +95,13 @@ def run_phase(
     allow_rejects: bool = False,
     app_tests: str | None = None,
     reporter: "Reporter | None" = None,
+    on_outcome: Callable[[PhaseOutcome], None] | None = None,
 ) -> RunResult:
-    """Run phase 1 (env), 2 (schema and data), 3 (proof) or 'all' (stopping at the first that does not end ok)."""
+    """Run phase 1 (env), 2 (schema and data), 3 (proof) or 'all' (stopping at the first that does not end ok).
+
+    `confirm` is shown phase 1's rewrite before it is written (unless `yes`); `on_outcome` hears of
+    each phase as it ends, so a caller can show it before the next one starts (or fails).
+    """
     phases = parse_phase(phase)
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
@@ -106,6 +111,8 @@ def run_phase(
         for n in phases:
             if len(phases) > 1 and n == 2 and not yes and all(state.phase_done(2, d) for d in names):
                 outcomes.append(PhaseOutcome(2, "skipped", True, "phase 2 is already done; skipped (--yes drops and reloads the tables)", _NEXT[2]))
+                if on_outcome is not None:
+                    on_outcome(outcomes[-1])
                 continue
             _gate(state, n, names, force)
             started = time.monotonic()
@@ -120,6 +127,8 @@ def run_phase(
                 for d in names:
                     state.set_seconds(n, d, outcome.seconds)
             outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
             if not outcome.ok:
                 break
     finally:

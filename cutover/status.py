@@ -116,7 +116,7 @@ def next_step(state: State) -> str:
             return "fix the plan's blockers (`cutover plan` lists them), then run `cutover plan` again"
     for n, st in statuses.items():
         if st == "failed":
-            return f"fix what failed in phase {n} (see `cutover status`), then `cutover run --phase {n}` again"
+            return f"fix what failed in phase {n} (the reason is listed under failed), then `cutover run --phase {n}` again"
         if st != "done":
             return f"`cutover run --phase {n}`: {PHASE_TITLES[n]}" + (" (answer y to write the files, or add --yes)" if st == "declined" else "")
     waiting = [v for v in state.views() if v.status != "done"]
