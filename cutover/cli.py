@@ -15,7 +15,10 @@ import psycopg
 
 from cutover import __version__, commands, report
 from cutover import config as config_mod
+from cutover.checklists import PHASE_TITLES
+from cutover.envfiles.api import RewriteResult
 from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
+from cutover.phases import PHASE_CHOICES, PhaseOutcome, Proof
 from cutover.progress import ProgressReporter
 from cutover.urls import redact
 
@@ -92,7 +95,7 @@ def init(g: Globals, source: str | None, target: str | None, scan_root: Path, na
             click.echo(f"kept the existing entry {skipped!r} (--yes replaces it)")
         for note in scanned.notes:
             click.echo(f"note: {redact(note)}", err=True)
-        click.echo(f"wrote {scanned.path}; edit the targets, then `cutover env rewrite` (phase 1) and `cutover run --phase 2`")
+        click.echo(f"wrote {scanned.path}; check the targets, then `cutover plan` to see what moves and what will break")
         return
     if source is None or target is None:
         raise click.UsageError("give both --source and --target, or neither to take them from a scan")
@@ -101,27 +104,74 @@ def init(g: Globals, source: str | None, target: str | None, scan_root: Path, na
     click.echo(f"{verb} {result.path}: database {result.database.name!r} ({result.database.env_key})")
     click.echo(f"  source  {redact(result.database.source)}")
     click.echo(f"  target  {redact(result.database.target)}")
-    click.echo("next: `cutover run --phase 2` to create the schema and load the data")
+    click.echo("next: `cutover plan` assesses what moves, how each column is cast and what will break (nothing is loaded)")
 
 
 
 @cli.command()
-@click.option("--phase", "phase", type=click.Choice(["2"]), required=True, help="Which phase to run: 2 = schema and data.")
+@click.option("--phase", "phase", type=click.Choice(list(PHASE_CHOICES)), required=True, help="1 = env files, 2 = schema and data, 3 = verification; all = 1, 2, 3 in turn.")
 @click.option("--db", "database", help="Only this database from cutover.toml.")
-@click.option("--yes", is_flag=True, help="Drop and replace target tables that already exist.")
+@click.option("--yes", is_flag=True, help="Do not ask: write the env rewrite (phase 1); drop and replace target tables that already exist (phase 2).")
+@click.option("--force", is_flag=True, help="Run the phase even though the one before it is not done.")
 @click.option("--on-error", type=click.Choice(["reject", "abort"]), help="reject: bad rows go to reject files (default); abort: stop at the first bad value.")
 @click.option("--allow-rejects", is_flag=True, help="Exit 0 even when rows were rejected.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes loading chunks at once (default: one per core).")
-@click.option("--restart", is_flag=True, help="Discard an interrupted load and start over (default: resume it).")
+@click.option("--app-tests", "app_tests", metavar="CMD", help="Phase 3: run the app's own test command (e.g. \"pytest -q\") with its env keys pointing at PostgreSQL.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Phase 2: worker processes loading chunks at once (default: one per core).")
+@click.option("--restart", is_flag=True, help="Phase 2: discard an interrupted load and start over (default: resume it).")
 @pass_globals
 @handle_errors
-def run(g: Globals, phase: str, database: str | None, yes: bool, on_error: str | None, allow_rejects: bool, jobs: int | None, restart: bool) -> None:
-    """Run a phase of the cutover (2: create the schema and load the data; an interrupted load resumes)."""
-    result = commands.run_phase2(g.load(), g.workdir, database=database, yes=yes, on_error=on_error, reporter=ProgressReporter(), jobs=jobs, restart=restart)
-    _render_phase2(result)
-    if result.rejected and not allow_rejects:
-        click.echo(f"{result.rejected:,} rows were rejected (see the reject files above); pass --allow-rejects to accept that", err=True)
+def run(g: Globals, phase: str, database: str | None, yes: bool, force: bool, on_error: str | None, allow_rejects: bool, app_tests: str | None, jobs: int | None, restart: bool) -> None:
+    """Run a phase: 1 rewrites the env files, 2 creates the schema and loads the data, 3 proves it."""
+    shown: list[bool] = []
+
+    def confirm(preview: RewriteResult) -> bool:
+        click.echo(preview.diff, nl=False)
+        shown.append(True)
+        values = sum(len(f.changes) for f in preview.files)
+        try:
+            return click.confirm(f"write {values} value(s) in {len(preview.files)} file(s)? (a backup is kept)", default=False)
+        except click.Abort:
+            return False
+
+    def show(outcome: PhaseOutcome) -> None:
+        _render_outcome(outcome, diff_shown=bool(shown))
+
+    result = commands.run_phase(g.load(), g.workdir, phase, database=database, yes=yes, force=force, confirm=confirm, on_error=on_error, allow_rejects=allow_rejects, app_tests=app_tests, reporter=ProgressReporter(), on_outcome=show, jobs=jobs, restart=restart)
+    click.echo(f"\nchecklists: {result.checklists}/  ·  report: {result.report}")
+    if result.outcomes:
+        click.echo(f"next: {result.outcomes[-1].next}")
+    if not result.ok:
         sys.exit(EXIT_CHECKS_FAILED)
+
+
+def _render_outcome(outcome: PhaseOutcome, *, diff_shown: bool) -> None:
+    title = f"phase {outcome.phase} — {PHASE_TITLES[outcome.phase]}"
+    if outcome.rewrite is not None and outcome.status == "done" and not diff_shown:
+        click.echo(outcome.rewrite.diff, nl=False)
+    if outcome.load is not None:
+        _render_phase2(outcome.load)
+        if outcome.load.rejected and not outcome.ok:
+            click.echo(f"{outcome.load.rejected:,} rows were rejected (see the reject files above); pass --allow-rejects to accept that", err=True)
+    if outcome.proof is not None:
+        _render_proof(outcome.proof)
+    _echo_notes(outcome.notes)
+    click.echo(f"\n{title}: {outcome.status.upper()} — {outcome.summary}")
+
+
+def _render_proof(proof: Proof) -> None:
+    click.echo(report.parity(proof.verify))
+    if proof.env_leftovers:
+        click.echo(f"env files, compose files and scripts still pointing at SQLite/SQL Server ({len(proof.env_leftovers)}):")
+        click.echo("\n".join(f"  {line}" for line in proof.env_leftovers))
+    else:
+        click.echo("env files, compose files and scripts: no SQLite/SQL Server reference left")
+    if proof.code_leftovers:
+        click.echo(f"code and docs still mention SQLite/SQL Server ({len(proof.code_leftovers)}, warnings; tick p3.code-leftovers once reviewed)")
+    tests = proof.app_tests
+    if tests is not None:
+        click.echo("\n".join(f"  | {line}" for line in tests.tail[-10:]))
+        verdict = "passed" if tests.passed else ("timed out" if tests.returncode is None else f"FAILED (exit {tests.returncode})")
+        click.echo(f"app tests `{tests.command}`: {verdict} in {tests.seconds:.1f}s (log: {tests.log})")
 
 
 def _render_phase2(result: commands.Phase2Result) -> None:
@@ -163,6 +213,105 @@ def verify_cmd(g: Globals, database: str | None, table: str | None, json_path: P
         junit_path.write_text(result.to_junit(), encoding="utf-8")
     if not result.ok:
         sys.exit(EXIT_CHECKS_FAILED)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True, help="text for a terminal, markdown for a pull request or wiki, json for CI (cutover/schemas/plan.schema.json).")
+@click.option("--db", "database", help="Only this database from cutover.toml.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the plan to this file instead of printing it.")
+@pass_globals
+@handle_errors
+def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> None:
+    """Assess the cutover, loading nothing: tables, columns, findings, env rewrite, time (exit 1 on a blocker)."""
+    from cutover.document import to_markdown, to_text
+    from cutover.plan_render import plan_document
+
+    result = commands.plan(g.load(), g.workdir, database=database)
+    if fmt == "json":
+        text = result.to_json() + "\n"
+    else:
+        doc = plan_document(result.to_dict())
+        text = to_markdown(doc) if fmt == "markdown" else to_text(doc)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    counts = result.counts
+    where = f"wrote {output}; " if output is not None else ""
+    click.echo(f"\nplan: {counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} note(s); {where}saved in {g.workdir}/plan.json", err=True)
+    click.echo(f"next: {result.next_step}", err=True)
+    if not result.ok:
+        sys.exit(EXIT_CHECKS_FAILED)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (for CI; state.json in the workdir holds the same).")
+@pass_globals
+@handle_errors
+def status(g: Globals, as_json: bool) -> None:
+    """Show the three phase checklists with their progress, what failed and why, and what to do next."""
+    from cutover.checklists import item_lines
+
+    result = commands.status(g.load(), g.workdir)
+    if as_json:
+        click.echo(result.to_json())
+        return
+    plan_info = result.plan
+    if plan_info is None:
+        click.echo("plan: not run yet (`cutover plan`)")
+    else:
+        c = plan_info["summary"]
+        click.echo(f"plan: {plan_info['at']}: {c['blocker']} blocker(s), {c['warning']} warning(s), {c['info']} note(s)")
+    for p in result.phases:
+        click.echo(f"\nPhase {p.phase} — {p.title}: {p.status.upper()} · {p.done}/{len(p.items)} items done")
+        width = max(len(v.item.id) for v in p.items)
+        for v in p.items:
+            mark = {"done": "[x]", "failed": "[!]"}.get(v.status, "[ ]")
+            who = "" if v.item.auto or v.status == "done" else "  (needs a person)"
+            click.echo(f"  {mark} {v.item.id:<{width}}  {v.item.text}{who}")
+            lines = item_lines(v)
+            for line in lines[:4]:
+                click.echo(f"      {line}")
+            if len(lines) > 4:
+                click.echo(f"      … {len(lines) - 4} more in {result.checklists}/phase{p.phase}.md")
+    if result.failures:
+        click.echo("\nfailed:")
+        for failure in result.failures:
+            click.echo(f"  {failure}")
+    click.echo(f"\nchecklists: {result.checklists}/  ·  state: {result.state_file}  ·  report: {result.report}")
+    click.echo(f"next: {result.next}")
+
+
+@cli.command()
+@click.argument("item")
+@click.option("--note", help="What was done (required to tick an item; kept in the checklist and the report).")
+@click.option("--force", is_flag=True, help="Tick an item even though its last automatic check failed.")
+@click.option("--undo", is_flag=True, help="Take a tick back.")
+@pass_globals
+@handle_errors
+def check(g: Globals, item: str, note: str | None, force: bool, undo: bool) -> None:
+    """Tick checklist ITEM (an id such as p1.secrets, see `cutover status`) with a note saying what was done."""
+    from cutover.checklists import item_lines
+
+    if not undo and not (note and note.strip()):
+        raise click.UsageError(f'say what was done: cutover check {item} --note "…"')
+    result = commands.check(g.load(), g.workdir, item, note=note, force=force, undo=undo)
+    v = result.view
+    click.echo(f"{'[x]' if v.status == 'done' else '[ ]'} {v.item.id}  {v.item.text}")
+    for line in item_lines(v)[:1]:
+        click.echo(f"      {line}")
+    click.echo(f"phase {result.phase.phase} — {result.phase.title}: {result.phase.done}/{len(result.phase.items)} items done")
+    click.echo(f"next: {result.next}")
+
+
+@cli.command("report")
+@pass_globals
+@handle_errors
+def report_cmd(g: Globals) -> None:
+    """Write the final report again (Markdown and one self-contained HTML page) from the runs so far."""
+    md, page = commands.report(g.load(), g.workdir)
+    click.echo(f"wrote {md}")
+    click.echo(f"wrote {page} (one self-contained page, to attach to the change request)")
 
 
 @cli.command()

@@ -43,6 +43,12 @@ def load_table(results: Sequence[TableResult]) -> str:
     return table(["table", "read", "written", "rejected", "bytes", "seconds"], rows, right=(1, 2, 3, 4, 5))
 
 
+def reasons_text(reasons: dict[str, int], most: int | None = None) -> str:
+    """'4 × invalid JSON, 1 × orphaned foreign key …', most frequent first."""
+    ranked = sorted(reasons.items(), key=lambda kv: -kv[1])[:most]
+    return ", ".join(f"{n} × {why}" for why, n in ranked)
+
+
 def findings(items: Sequence[Finding]) -> str:
     """One line per finding, most severe first."""
     order = {"blocker": 0, "warning": 1, "info": 2}

@@ -32,7 +32,7 @@ def test_init_then_run_without_source_file_is_a_clean_error(tmp_path):
     result = runner.invoke(cli, ["--config", str(cfg), "init", "--source", "sqlite:///missing.db", "--target", "postgresql://app:pw@127.0.0.1:1/db"])
     assert result.exit_code == 0 and "created" in result.output
     assert "pw" not in result.output and "***" in result.output
-    result = runner.invoke(cli, ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2"])
+    result = runner.invoke(cli, ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--force"])
     assert result.exit_code == 3
     assert "SQLite file not found" in result.output and "Traceback" not in result.output
 
@@ -52,7 +52,7 @@ def test_rejects_make_the_exit_code_non_zero_unless_allowed(make_sqlite, pg_url,
     cfg = tmp_path / "cutover.toml"
     runner = CliRunner()
     assert runner.invoke(cli, ["--config", str(cfg), "init", "--source", f"sqlite:///{src}", "--target", pg_url]).exit_code == 0
-    base = ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--yes"]
+    base = ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--yes", "--force"]
     result = runner.invoke(cli, base)
     assert result.exit_code == 1, result.output
     assert "1 rows were rejected" in result.output and "--allow-rejects" in result.output
@@ -68,6 +68,6 @@ def test_unreachable_target_is_a_runtime_error_without_the_password(make_sqlite,
     cfg = tmp_path / "cutover.toml"
     runner = CliRunner()
     runner.invoke(cli, ["--config", str(cfg), "init", "--source", f"sqlite:///{src}", "--target", "postgresql://app:hunter2@127.0.0.1:9/db"])
-    result = runner.invoke(cli, ["--config", str(cfg), "run", "--phase", "2"])
+    result = runner.invoke(cli, ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--force"])
     assert result.exit_code == 3 and "cannot connect" in result.output
     assert "hunter2" not in result.output

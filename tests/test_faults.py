@@ -76,14 +76,14 @@ def test_kill_at_a_random_point_then_resume(tmp_path, pg_url, seed):
     cfg = write_config(tmp_path, source, pg_url)
     workdir = tmp_path / "w"
     stop_at = random.Random(seed).randint(ROWS // 10, ROWS * 8 // 10)
-    proc = subprocess.Popen(cli(cfg, workdir, "run", "--phase", "2", "--jobs", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 120
     while committed_rows(pg_url) < stop_at and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers, mid-flight
     proc.wait()
     before = committed_rows(pg_url)
-    resumed = subprocess.run(cli(cfg, workdir, "run", "--phase", "2", "--jobs", "2"), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     if before < ROWS + 1000:
         assert "resum" in resumed.stdout + resumed.stderr
@@ -155,7 +155,7 @@ def test_parallel_chunks_load_everything_once(tmp_path, pg_url):
 def test_changed_source_refuses_to_resume(tmp_path, pg_url):
     source = big_source(tmp_path / "src.db", rows=ROWS)
     cfg = write_config(tmp_path, source, pg_url)
-    proc = subprocess.Popen(cli(cfg, tmp_path / "w", "run", "--phase", "2", "--jobs", "1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(cli(cfg, tmp_path / "w", "run", "--phase", "2", "--force", "--jobs", "1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     while committed_rows(pg_url) < 10_000 and proc.poll() is None:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
