@@ -1,0 +1,127 @@
+"""Run one command as a timed subprocess: wall time, peak RSS, and an RSS timeline.
+
+Peak RSS comes from GNU time (`/usr/bin/time -v`, "Maximum resident set size"): the kernel's
+high-water mark of the measured process, so no spike between two samples is missed. pgloader is a
+single SBCL process (its workers are threads) and cutover a single Python process, so that one
+number is the tool's memory. A sampler also reads VmRSS of the whole process tree from /proc,
+which gives the timeline (does memory climb while the big table loads?) and a cross-check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GNU_TIME = Path("/usr/bin/time")
+SAMPLE_INTERVAL_S = 0.25  # fine enough to see a table's growth, cheap enough not to steal a core
+_MAXRSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+_EXIT = re.compile(r"Exit status: (\d+)")
+
+
+@dataclass
+class Measured:
+    """What one timed run of a command gave."""
+
+    command: list[str]
+    returncode: int
+    wall_s: float
+    peak_rss_kb: int
+    tree_peak_rss_kb: int
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, tree RSS kB)
+    log: Path | None = None
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return self.peak_rss_kb / 1024
+
+    def rss_at(self, fraction: float) -> int:
+        """Tree RSS (kB) of the sample nearest to `fraction` of the run."""
+        if not self.samples:
+            return 0
+        target = fraction * self.wall_s
+        return min(self.samples, key=lambda s: abs(s[0] - target))[1]
+
+
+def ensure_gnu_time() -> None:
+    """GNU time is Debian's `time` package; install it when it is missing (root only)."""
+    if GNU_TIME.exists():
+        return
+    print("GNU time is missing: apt-get install -y time")
+    subprocess.run(["apt-get", "install", "-y", "time"], check=True)
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the name in (…) may hold spaces
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kb(root: int) -> int:
+    """Summed VmRSS of a process and all its descendants, less GNU time itself."""
+    tree = _children()
+    total, stack = 0, list(tree.get(root, []))
+    while stack:
+        pid = stack.pop()
+        total += _rss_kb(pid)
+        stack.extend(tree.get(pid, []))
+    return total
+
+
+def run_measured(command: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
+    """Run `command` under GNU time with its output in `log`; returns wall time and memory."""
+    ensure_gnu_time()
+    time_file = log.with_suffix(".time")
+    full = [str(GNU_TIME), "-v", "-o", str(time_file), *command]
+    samples: list[tuple[float, int]] = []
+    with log.open("w") as out:
+        started = time.monotonic()
+        # No stdin: SBCL answers a fatal error (heap exhausted) with its LDB debugger, which would
+        # otherwise wait on a terminal forever; with stdin closed it reads EOF and exits.
+        proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(SAMPLE_INTERVAL_S):
+                samples.append((time.monotonic() - started, tree_rss_kb(proc.pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        returncode = proc.wait()
+        wall = time.monotonic() - started
+        stop.set()
+        sampler.join()
+    report = time_file.read_text() if time_file.exists() else ""
+    peak = _MAXRSS.search(report)
+    status = _EXIT.search(report)
+    return Measured(
+        command=command,
+        returncode=int(status.group(1)) if status else returncode,
+        wall_s=wall,
+        peak_rss_kb=int(peak.group(1)) if peak else 0,
+        tree_peak_rss_kb=max((kb for _, kb in samples), default=0),
+        samples=samples,
+        log=log,
+    )
