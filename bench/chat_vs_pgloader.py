@@ -46,6 +46,7 @@ DEFAULT_SEED = 7  # the demo's seed: the same file every time for a given size
 TABLES = ("users", "conversations", "messages", "attachments")
 PGLOADER_DB = "bench_pgloader"
 CUTOVER_DB = "bench_cutover"
+CUTOVER_NAME = "chat"  # the database's name in cutover.toml, which prefixes cutover's phase messages
 
 # Durability as a real target has it: the bench must not win by turning fsync off.
 # (cutover.embedded.BASE_SETTINGS adds max_wal_size=4GB, which both tools get alike.)
@@ -134,6 +135,11 @@ def server_facts(url: str) -> tuple[str, dict[str, str]]:
     return version, settings
 
 
+def postmaster_pid(server: EmbeddedPostgres) -> int:
+    """The server's main process, from the first line of postmaster.pid."""
+    return int((server.datadir / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
+
+
 def fresh_database(server: EmbeddedPostgres, name: str) -> None:
     """Drop and create a database, then CHECKPOINT so the previous load's WAL is not charged to the next."""
     with psycopg.connect(server.url(), autocommit=True) as conn:
@@ -167,7 +173,7 @@ def run_pgloader(server: EmbeddedPostgres, source: Path, work: Path, prefetch: i
     load.write_text(PGLOADER_LOAD.format(source=source, port=server.port, database=PGLOADER_DB, prefetch=prefetch, batch=batch, extra=f",\n     {extra}" if extra else ""))
     warm_cache(source)
     print(f"pgloader: prefetch rows = {prefetch:,}, batch rows = {batch:,}{', ' + extra if extra else ''} …")
-    measured = run_measured(["pgloader", "--root-dir", str(work / "pgloader-logs"), str(load)], log=work / f"pgloader-{attempt}.log")
+    measured = run_measured(["pgloader", "--root-dir", str(work / "pgloader-logs"), str(load)], log=work / f"pgloader-{attempt}.log", server_pid=postmaster_pid(server))
     settings = f"prefetch rows = {prefetch:,}, batch rows = {batch:,}" + (f", {extra}" if extra else "")
     return ToolRun("pgloader", version, PGLOADER_DB, measured, {}, settings)
 
@@ -179,12 +185,12 @@ def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int
     cfg = work / "cutover.toml"
     if cfg.exists():
         cfg.unlink()
-    commands.init(cfg, source=f"sqlite:///{source}", target=server.url(CUTOVER_DB), name="chat")
+    commands.init(cfg, source=f"sqlite:///{source}", target=server.url(CUTOVER_DB), name=CUTOVER_NAME)
     batch = config_mod.load(cfg).settings.batch_size
     exe = Path(sys.executable).with_name("cutover")
     warm_cache(source)
     print(f"cutover: run --phase 2 (batch_size = {batch:,}) …")
-    measured = run_measured([str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--yes"], log=work / f"cutover-{attempt}.log", cwd=work)
+    measured = run_measured([str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--yes"], log=work / f"cutover-{attempt}.log", cwd=work, server_pid=postmaster_pid(server))
     return ToolRun("cutover", cutover_version, CUTOVER_DB, measured, {}, f"batch_size = {batch:,} (default)")
 
 
@@ -283,15 +289,15 @@ def self_reported_s(run: ToolRun) -> str:
 
 def results_table(runs: list[ToolRun], source_bytes: int) -> list[str]:
     lines = [
-        "| tool | version | settings | exit | wall s (median) | every run, wall s | own total s | rows/s | MB/s (SQLite file) | peak RSS MB (GNU time, max of runs) | peak RSS MB (tree, sampled) |",
-        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| tool | version | settings | exit | wall s (median) | every run, wall s | own total s | rows/s | MB/s (SQLite file) | peak RSS MB (GNU time, max of runs) | peak RSS MB (tree, sampled) | CPU s: tool / server / others / steal |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in runs:
         m = r.measured
         peak = max(x.peak_rss_kb for x in r.repeats or [m])
         tree = max(x.tree_peak_rss_kb for x in r.repeats or [m])
         lines.append(
-            f"| {r.tool} | {r.version} | {r.settings} | {m.returncode} | {m.wall_s:,.1f} | {r.walls()} | {self_reported_s(r)} | {r.rows() / m.wall_s:,.0f} | {_mb(source_bytes) / m.wall_s:,.1f} | {peak / 1024:,.0f} | {tree / 1024:,.0f} |"
+            f"| {r.tool} | {r.version} | {r.settings} | {m.returncode} | {m.wall_s:,.1f} | {r.walls()} | {self_reported_s(r)} | {r.rows() / m.wall_s:,.0f} | {_mb(source_bytes) / m.wall_s:,.1f} | {peak / 1024:,.0f} | {tree / 1024:,.0f} | {m.cpu.render() if m.cpu else '—'} |"
         )
     return lines
 
@@ -316,10 +322,22 @@ def schema_table(declared: dict[tuple[str, str], str], runs: list[ToolRun]) -> l
     return lines
 
 
+# cutover's progress lines: "messages: loading 1,000,000 rows" starts a table, and its other
+# messages ("chat: reading the source schema…", "chat: alembic upgrade …") start the other phases.
+CUTOVER_PHASE_LINE = re.compile(rf"^(\w+: loading|{CUTOVER_NAME}: reading the source schema|{CUTOVER_NAME}: alembic upgrade \S+_keys)")
+
+
 def timeline(run: ToolRun) -> str:
     m = run.measured
     points = ", ".join(f"{int(f * 100)}%: {m.rss_at(f) / 1024:,.0f}" for f in (0.1, 0.25, 0.5, 0.75, 0.95))
     return f"{run.tool} tree RSS MB over the run ({points})"
+
+
+def cutover_phase_peaks(run: ToolRun) -> str:
+    """Peak RSS (MB) while cutover profiled the source, loaded each table, and built keys."""
+    peaks = run.measured.peak_while(CUTOVER_PHASE_LINE)
+    names = {f"{CUTOVER_NAME}: reading the source schema": "profiling", f"{CUTOVER_NAME}: alembic upgrade": "keys and indexes"}
+    return ", ".join(f"{next((v for k, v in names.items() if label.startswith(k)), label.removesuffix(': loading'))} {kb / 1024:,.0f}" for label, kb in peaks.items())
 
 
 def render(args: argparse.Namespace, source: Path, expected: dict[str, int], version: str, settings: dict[str, str], runs: list[ToolRun], growth: list[tuple[int, list[ToolRun]]]) -> str:
@@ -335,6 +353,7 @@ def render(args: argparse.Namespace, source: Path, expected: dict[str, int], ver
         + ", ".join(f"{t} {n:,}" for t, n in expected.items())
         + "); page cache warmed before each run; CHECKPOINT before each run",
         "- wall time is the whole command as a subprocess (start-up, schema, data, indexes, keys); own total is what the tool itself reports; rows/s = all rows of the 4 tables / wall time",
+        "- CPU seconds of the median run: the tool (user + system), the Postgres server, other processes on this machine (it is shared with other sessions' work, which is what makes runs vary) and hypervisor steal",
         "",
         *results_table(runs, source.stat().st_size),
         "",
@@ -348,11 +367,13 @@ def render(args: argparse.Namespace, source: Path, expected: dict[str, int], ver
     lines += [f"Both loaded the same row counts per table: **{'yes' if same else 'NO'}**.", ""]
     lines += ["Schema produced (information_schema.columns):", "", *schema_table(sqlite_declared(source), runs), ""]
     lines += ["Memory over the run: " + "; ".join(timeline(r) for r in runs), ""]
+    lines += [f"cutover peak RSS MB by phase: {cutover_phase_peaks(r)}" for r in runs if r.tool == "cutover"] + [""]
     if growth:
-        lines += ["Memory against table size (peak RSS MB, GNU time):", "", "| messages | " + " | ".join(f"{r.tool} peak RSS MB | {r.tool} wall s" for r in growth[0][1]) + " |"]
-        lines.append("|---:|" + "---:|---:|" * len(growth[0][1]))
+        lines += ["Memory against table size (peak RSS MB, GNU time):", "", "| messages | " + " | ".join(f"{r.tool} peak RSS MB | {r.tool} wall s" for r in growth[0][1]) + " | cutover peak RSS MB by phase (sampled) |"]
+        lines.append("|---:|" + "---:|---:|" * len(growth[0][1]) + "---|")
         for size, size_runs in growth:
-            lines.append(f"| {size:,} | " + " | ".join(f"{max(m.peak_rss_kb for m in r.repeats or [r.measured]) / 1024:,.0f} | {r.measured.wall_s:,.1f}" for r in size_runs) + " |")
+            phases = next((cutover_phase_peaks(r) for r in size_runs if r.tool == "cutover"), "")
+            lines.append(f"| {size:,} | " + " | ".join(f"{max(m.peak_rss_kb for m in r.repeats or [r.measured]) / 1024:,.0f} | {r.measured.wall_s:,.1f}" for r in size_runs) + f" | {phases} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 

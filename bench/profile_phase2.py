@@ -20,14 +20,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat_vs_pgloader import CUTOVER_DB, DEFAULT_MESSAGES, DEFAULT_SEED, DURABLE_SETTINGS, OUT_DIR, fresh_database, source_db, warm_cache
+from chat_vs_pgloader import CUTOVER_DB, CUTOVER_NAME, DEFAULT_MESSAGES, DEFAULT_SEED, DURABLE_SETTINGS, OUT_DIR, fresh_database, postmaster_pid, source_db, warm_cache
 from measure import run_measured
 
 from cutover import commands
 from cutover.embedded import EmbeddedPostgres
 
 SAMPLE_RATE_HZ = 200  # py-spy's default is 100; 200 resolves per-batch steps of ~1 ms and costs <5% of one core
-CLOCK_TICKS = 100  # USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
 
 
 @dataclass(frozen=True)
@@ -86,23 +85,6 @@ def ensure_py_spy() -> str:
     return str(exe)
 
 
-def postgres_cpu_s(server: EmbeddedPostgres) -> float:
-    """CPU seconds of the postmaster, its live children, and its reaped ones (backends that ended)."""
-    pid_file = server.datadir / "pgdata" / "postmaster.pid"
-    root = int(pid_file.read_text().splitlines()[0])
-    total = 0
-    for pid in [root, *_children_of(root)]:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
-        total += utime + stime + (cutime + cstime if pid == root else 0)
-    return total / CLOCK_TICKS
-
-
-def _children_of(root: int) -> list[int]:
-    path = Path(f"/proc/{root}/task/{root}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
 def bucket(raw: Path) -> tuple[Counter[str], dict[str, Counter[str]], int]:
     """Samples per phase, per step inside two phases, and the total, from py-spy's collapsed stacks."""
     phases: Counter[str] = Counter()
@@ -158,30 +140,27 @@ def main() -> None:
         cfg = work / "cutover.toml"
         if cfg.exists():
             cfg.unlink()
-        commands.init(cfg, source=f"sqlite:///{source}", target=server.url(CUTOVER_DB), name="chat")
+        commands.init(cfg, source=f"sqlite:///{source}", target=server.url(CUTOVER_DB), name=CUTOVER_NAME)
         raw = work / "phase2.collapsed.txt"
         cutover = [str(Path(sys.executable).with_name("cutover")), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--yes"]
         record = [py_spy, "record", "--idle", "--rate", str(SAMPLE_RATE_HZ), "--format", "raw", "-o", str(raw)]
         if not args.no_native:
             record.append("--native")
         warm_cache(source)
-        before = postgres_cpu_s(server)
-        measured = run_measured([*record, "--", *cutover], log=work / "profile.log", cwd=work)
-        server_cpu = postgres_cpu_s(server) - before
+        measured = run_measured([*record, "--", *cutover], log=work / "profile.log", cwd=work, server_pid=postmaster_pid(server))
     finally:
         server.stop()
     if measured.returncode != 0:
         sys.exit(f"profiled run failed (exit {measured.returncode}); see {measured.log}")
-    time_report = (work / "profile.time").read_text()
-    user = float(time_report.split("User time (seconds): ")[1].split()[0])
-    system = float(time_report.split("System time (seconds): ")[1].split()[0])
+    cpu = measured.cpu
+    assert cpu is not None
     phases, inside, total = bucket(raw)
     wall = measured.wall_s
     lines = [
         f"### py-spy profile of `cutover run --phase 2`, {args.messages:,} messages",
         "",
         f"- wall {wall:,.1f} s under py-spy ({SAMPLE_RATE_HZ} Hz, --idle{'' if args.no_native else ', --native'}); {total:,} samples of the main thread",
-        f"- CPU: cutover (+ py-spy) user {user:,.1f} s, system {system:,.1f} s; Postgres server, all its processes: {server_cpu:,.1f} s",
+        f"- CPU seconds: cutover (+ py-spy) {cpu.tool:,.1f}; Postgres server, all its processes {cpu.server:,.1f}; other processes on this shared machine {cpu.other:,.1f}; stolen by the hypervisor {cpu.steal:,.1f}",
         f"- collapsed stacks (speedscope.app opens them): `{raw.relative_to(OUT_DIR.parent.parent)}`",
         "",
         *table("phase", phases, total, wall),
