@@ -340,6 +340,10 @@ def cutover_phase_peaks(run: ToolRun) -> str:
     return ", ".join(f"{next((v for k, v in names.items() if label.startswith(k)), label.removesuffix(': loading'))} {kb / 1024:,.0f}" for label, kb in peaks.items())
 
 
+FAILURE_LINE = re.compile(r"(?i)heap exhausted|fatal|error|exception")
+FAILURE_LINES = 12  # enough for SBCL's heap report, short enough to read
+
+
 def render(args: argparse.Namespace, source: Path, expected: dict[str, int], version: str, settings: dict[str, str], runs: list[ToolRun], growth: list[tuple[int, list[ToolRun]]]) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     total = sum(expected.values())
@@ -360,8 +364,9 @@ def render(args: argparse.Namespace, source: Path, expected: dict[str, int], ver
     ]
     failed = [r for r in runs if r.measured.returncode != 0]
     for r in failed:
-        tail = r.measured.log.read_text(errors="replace").strip().splitlines()[-15:] if r.measured.log else []
-        lines += [f"**{r.tool} exited {r.measured.returncode}.** Last lines of its output:", "", "```", *tail, "```", ""]
+        output = r.measured.log.read_text(errors="replace").strip().splitlines() if r.measured.log else []
+        errors = [ln for ln in output if FAILURE_LINE.search(ln)][:FAILURE_LINES]
+        lines += [f"**{r.tool} exited {r.measured.returncode}.** Its error lines, then the last lines of its output:", "", "```", *errors, "…", *output[-FAILURE_LINES:], "```", ""]
     lines += ["Row counts (✗ = differs from SQLite):", "", *counts_table(expected, runs), ""]
     same = all(r.counts == expected for r in runs)
     lines += [f"Both loaded the same row counts per table: **{'yes' if same else 'NO'}**.", ""]
