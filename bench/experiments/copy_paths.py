@@ -10,12 +10,14 @@ A  keyset pages of tuples → Copy.write_row, one COPY and commit per page (what
    also split into reading alone and reading + formatting into memory;
 B  SQLite builds each COPY text line itself (escaping with replace()), Python only joins bytes;
 C  A with a reader thread fetching the next page while this one is sent;
+D  A in two processes, each with its own SQLite and Postgres connection, on half the rowid range;
 and A with 50,000-row pages instead of 5,000.
 """
 
 from __future__ import annotations
 
 import io
+import multiprocessing
 import queue
 import sqlite3
 import sys
@@ -45,18 +47,31 @@ LINE = "CAST(" + " || char(9) || ".join(copy_escaped(c) for c in COLUMNS) + " ||
 
 class Bench:
     def __init__(self, db: str, url: str) -> None:
-        self.db = db
+        self.db, self.url = db, url
         self.pg = psycopg.connect(url)
         self.copy_sql = sql.SQL("COPY scratch ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
 
     def source(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, check_same_thread=False)
 
-    def pages(self, conn: sqlite3.Connection, select: str, rows_per_page: int = PAGE_ROWS) -> Iterator[list[Any]]:
-        last = 0
-        while rows := conn.execute(f"SELECT id, {select} FROM messages WHERE id > ? ORDER BY id LIMIT ?", (last, rows_per_page)).fetchall():
+    def pages(self, conn: sqlite3.Connection, select: str, rows_per_page: int = PAGE_ROWS, after: int = 0, upto: int | None = None) -> Iterator[list[Any]]:
+        last, bound = after, "" if upto is None else f" AND id <= {int(upto)}"
+        while rows := conn.execute(f"SELECT id, {select} FROM messages WHERE id > ?{bound} ORDER BY id LIMIT ?", (last, rows_per_page)).fetchall():
             yield rows
             last = rows[-1][0]
+
+    def load_range(self, after: int, upto: int) -> int:
+        n = 0
+        for page in self.pages(self.source(), ", ".join(COLUMNS), after=after, upto=upto):
+            self.send_rows(page)
+            n += len(page)
+        return n
+
+    def two_processes(self) -> int:
+        top = int(self.source().execute("SELECT max(id) FROM messages").fetchone()[0])
+        half = top // 2
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            return sum(pool.starmap(_load_range, [(self.db, self.url, 0, half), (self.db, self.url, half, top)]))
 
     def send_rows(self, rows: list[Any]) -> None:
         with self.pg.transaction(), self.pg.cursor() as cur, cur.copy(self.copy_sql) as copy:
@@ -118,6 +133,15 @@ class Bench:
         print(f"{seconds:6.1f}s  {n / seconds:9,.0f} rows/s  {label}", flush=True)
 
 
+def _load_range(db: str, url: str, after: int, upto: int) -> int:
+    """One worker of D: its own connections, its half of the table."""
+    worker = Bench(db, url)
+    try:
+        return worker.load_range(after, upto)
+    finally:
+        worker.pg.close()
+
+
 def main() -> None:
     bench = Bench(sys.argv[1], sys.argv[2])
     bench.pg.execute("DROP TABLE IF EXISTS scratch")
@@ -131,6 +155,8 @@ def main() -> None:
         bench.timed("B  read only: SQLite-formatted COPY lines", bench.sqlite_formatted_read_only)
         bench.timed("B  end to end: SQLite-formatted COPY lines", bench.sqlite_formatted)
         bench.timed("C  end to end: A + a reader thread prefetching the next page", bench.prefetched)
+        bench.timed("D  end to end: A in 2 processes, half the rowid range each", bench.two_processes)
+        bench.timed("A  end to end again (drift check)", bench.current)
     finally:
         bench.pg.execute("DROP TABLE IF EXISTS scratch")
         bench.pg.commit()

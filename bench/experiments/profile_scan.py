@@ -1,12 +1,14 @@
 """Experiment behind RESULTS.md's profile-scan numbers: cheaper forms of SqliteSource.profile.
 
     .venv/bin/python bench/experiments/profile_scan.py bench/out/chat-1000000-s7.db
+    .venv/bin/python bench/experiments/profile_scan.py bench/out/chat-1000000-s7.db --per-stat
 
 Times, on the messages table: the profile scan as cutover runs it; with the time-zone GLOBs
 anchored (a value is only tested for an offset once it looks like an ISO date, and only its tail
 is tested); without statistics for the rowid alias (SQLite guarantees it is an integer); and that
-scan split over rowid ranges in 1 or 2 threads and in 1 or 2 processes. Changes nothing in cutover/:
-it swaps the SQL builder in for this process only.
+scan split over rowid ranges in 1 or 2 threads and in 1 or 2 processes. With --per-stat, each
+statistic of each column as its own scan instead (what each one costs). Changes nothing in
+cutover/: it swaps the SQL builder in for this process only.
 """
 
 from __future__ import annotations
@@ -61,11 +63,32 @@ def split_scan(db: str, select: str, top: int, parts: int, pool: Callable[[int],
         return list(executor.map(_range_scan, ranges))
 
 
+PER_STAT_SHOWN_S = 0.3  # statistics cheaper than this are left out of the --per-stat list
+
+
+def per_stat(source: sqlite_source.SqliteSource, table: Table, wanted: dict[str, set[str]]) -> None:
+    """Each statistic of each column as a scan of its own, costliest first."""
+    costs = []
+    for col, stats in wanted.items():
+        for stat in sorted(stats | {"classes"}):
+            exprs = ", ".join(e for _, e in _current_sql(stat, sqlite_source.quote_ident(col)))
+            started = time.perf_counter()
+            source.conn.execute(f"SELECT {exprs} FROM {TABLE}").fetchone()
+            costs.append((time.perf_counter() - started, f"{col} {stat}"))
+    for seconds, label in sorted(costs, reverse=True):
+        if seconds >= PER_STAT_SHOWN_S:
+            print(f"{seconds:7.2f}s  {label}")
+    print(f"{sum(c for c, _ in costs):7.1f}s  all {len(costs)} statistics, one scan each")
+
+
 def main() -> None:
     db = str(Path(sys.argv[1]).resolve())
     source = sqlite_source.SqliteSource(Path(db))
     table: Table = next(t for t in source.reflect().tables if t.name == TABLE)
     wanted = {c.name: wanted_stats(c, Settings(), None) for c in table.columns}
+    if "--per-stat" in sys.argv[2:]:
+        per_stat(source, table, wanted)
+        return
     current = _timed("profile scan as cutover runs it", lambda: source.profile(table, wanted))
     sqlite_source._profile_sql = anchored_sql
     anchored = _timed("+ tz-offset GLOBs anchored", lambda: source.profile(table, wanted))
