@@ -3,6 +3,7 @@
     .venv/bin/python bench/chat_vs_pgloader.py                    # 1,000,000 messages
     .venv/bin/python bench/chat_vs_pgloader.py --messages 20000   # a quick small run
     .venv/bin/python bench/chat_vs_pgloader.py --growth 100000    # also 100k, to compare memory
+    .venv/bin/python bench/chat_vs_pgloader.py --repeat 3         # alternate 3 runs per tool, report medians
 
 Builds the chat database once per (size, seed) under bench/out/ with cutover.demo, starts one
 embedded PostgreSQL 18 with normal durability, installs pgloader from Debian if it is missing,
@@ -54,9 +55,9 @@ DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes
 RECORDED_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers", "max_wal_size", "checkpoint_timeout", "work_mem", "maintenance_work_mem", "max_parallel_maintenance_workers")
 
 # pgloader reads `prefetch rows` rows per table ahead into its queue (default 100,000) and sends
-# `batch rows` rows per COPY (default 25,000). With 1M messages plus 10k blobs of up to 20 kB the
-# defaults can exhaust SBCL's heap; 10,000 / 5,000 keeps the queue small and matches cutover's
-# batch_size of 5,000, so both tools send same-sized COPY batches.
+# `batch rows` rows per COPY (default 25,000). At 1M messages the defaults exhaust the 1 GiB SBCL
+# heap of Debian's build ("Heap exhausted, game over", RESULTS.md); 10,000 / 5,000 passes with room
+# to spare and matches cutover's batch_size of 5,000, so both tools send same-sized COPY batches.
 PGLOADER_PREFETCH_ROWS = 10_000
 PGLOADER_BATCH_ROWS = 5_000
 PGLOADER_LOAD = """LOAD DATABASE
