@@ -246,7 +246,8 @@ def _map_table(
             if tcol is not None:
                 ov = ColumnOverride(type=existing[tcol].pg_type, rename=tcol)
         overrides[col.name] = ov
-    wanted = {c.name: wanted_stats(c, settings, overrides[c.name]) for c in table.columns}
+    # the rowid alias is an integer by SQLite's own rule: nothing to learn by scanning it
+    wanted = {c.name: (set() if c.name == table.rowid_alias else wanted_stats(c, settings, overrides[c.name])) for c in table.columns}
     profile = source.profile(table, wanted)
     columns: list[ColumnPlan] = []
     namer = Namer(db.snake_case)

@@ -302,6 +302,8 @@ class SqliteSource:
         exprs: list[str] = ["count(*)"]
         slots: list[tuple[str, str]] = []
         for col, stats in wanted.items():
+            if not stats:
+                continue
             q = quote_ident(col)
             for stat in sorted(stats | {"classes"}):
                 for field_name, sql in _profile_sql(stat, q):
