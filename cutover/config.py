@@ -174,6 +174,7 @@ def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> No
     entries = doc.get("databases")
     if entries is None:
         entries = tomlkit.aot()
+        doc.add(tomlkit.nl())
         doc.append("databases", entries)
     entry = tomlkit.table()
     entry.add("name", db.name)
@@ -202,6 +203,9 @@ def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> No
                 existing["snake_case"] = True
             break
     else:
+        if len(entries):
+            entry.trivia.indent = ""
+            entries[-1].add(tomlkit.nl())  # a blank line between entries
         entries.append(entry)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
