@@ -214,6 +214,24 @@ def _column_code(col: ColumnPlan) -> tuple[str, set[str]]:
     return f"sa.Column({', '.join(parts)})", imports
 
 
+PLAIN_VECTOR_BYTES = 6_200  # vector(1536) float32 still fits a heap row with room for the other columns
+
+
+def _inline_vector(col: ColumnPlan) -> bool:
+    base = pg_base(col.pg_type)
+    dims = re.findall(r"\d+", col.pg_type)
+    if base not in ("vector", "halfvec") or not dims:
+        return False
+    return int(dims[0]) * (2 if base == "halfvec" else 4) <= PLAIN_VECTOR_BYTES
+
+
+def _ident(schema: str | None, name: str) -> str:
+    from psycopg import sql
+
+    quoted = sql.Identifier(name).as_string()
+    return quoted if schema in (None, "public") else f"{sql.Identifier(schema).as_string()}.{quoted}"
+
+
 def _schema_kw(plan: SchemaPlan) -> str:
     return "" if plan.target_schema == "public" else f", schema={_q(plan.target_schema)}"
 
@@ -241,6 +259,11 @@ def render_tables(plan: SchemaPlan, rev: str) -> str:
             lines.append(f"    schema={_q(plan.target_schema)},")
         lines.append(")")
         ups.append("\n    ".join(lines))
+        for col in tp.columns:
+            if _inline_vector(col):
+                # pgvector's advice: keep vectors in the heap (no TOAST), so an index scan beats a seq scan
+                statement = f"ALTER TABLE {_ident(plan.target_schema, tp.name)} ALTER COLUMN {_ident(None, col.name)} SET STORAGE PLAIN"
+                ups.append(f"op.execute({_q(statement)})")
         downs.insert(0, f"op.drop_table({_q(tp.name)}{skw})")
     return _module(f"create the {plan.database} tables", rev, None, imports, ups, downs)
 

@@ -41,6 +41,7 @@ def test_json_embeddings_become_vector_with_hnsw_and_search_the_same(make_sqlite
     (indexdef,) = rows(pg, "SELECT indexdef FROM pg_indexes WHERE tablename = 'chunks' AND indexdef LIKE '%%hnsw%%'")[0]
     assert "vector_cosine_ops" in indexdef
     assert any("vector index built" in n for n in result.reports[0].notes)
+    assert rows(pg, "SELECT attstorage FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'") == [("p",)]
     pg.execute("SET hnsw.ef_search = 1000")  # exhaustive on 400 rows: the index must agree with brute force
     pg.execute("SET enable_seqscan = off")
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
