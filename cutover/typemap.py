@@ -150,24 +150,26 @@ def declared_rule(declared: str) -> tuple[str, str, str] | None:
 def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | None) -> set[str]:
     """Which profile statistics decide this column's type and coercion."""
     if override is not None and override.type:
-        family = family_of(override.type)
+        family, pg_type = family_of(override.type), override.type
     else:
         rule = declared_rule(column.declared_type) if column.declared_type.strip() else None
-        family = rule[1] if rule else "dynamic"
-    stats = {
+        family, pg_type = (rule[1], rule[0]) if rule else ("dynamic", "")
+    # max(length()) walks every character; only a declared length limit needs it
+    bounded = family == "text" and "(" in pg_type
+    stats: set[str] = {
         "integer": {"int_range", "bools", "num_range"},
         "float": set(),
         "decimal": set(),
         "boolean": {"bools"},
         "timestamp": {"dates", "num_range"},
-        "date": {"dates", "num_range", "text_length"},
+        "date": {"dates", "num_range"},
         "time": set(),
-        "text": {"text_length", "nul"} | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
+        "text": ({"text_length"} if bounded else set()) | {"nul"} | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
         "bytes": {"blob_length"},
         "json": {"json", "json_invalid", "nul"},
         "uuid": {"blob_length"},
         "vector": {"blob_length", "json", "vector"},
-        "dynamic": {"int_range", "text_length", "nul", "json", "dates", "uuid", "vector", "blob_length", "num_range"},
+        "dynamic": {"int_range", "nul", "json", "dates", "uuid", "vector", "blob_length", "num_range"},
     }[family]
     return stats
 

@@ -373,18 +373,22 @@ def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
         return [("max_text_length", f"max(CASE WHEN {t} = 'text' THEN length({q}) END)")]
     # CASE, not AND: SQLite does not promise to stop an AND early, and parsing every long text as
     # JSON is what made this scan slow; only values that open like JSON are parsed.
-    opens_json = f"{t} = 'text' AND substr(ltrim({q}), 1, 1) IN ('{{', '[')"
+    opens_json = f"{t} = 'text' AND substr({q}, 1, 1) IN ('{{', '[')"  # substr(…, 1, 1) reads one character; ltrim() would copy the value
     if stat == "json":
         return [("json_containers", f"sum(CASE WHEN {opens_json} THEN json_valid({q}) ELSE 0 END)")]
     if stat == "json_invalid":
         return [("json_invalid", f"sum(CASE WHEN {t} = 'text' THEN NOT json_valid({q}) ELSE 0 END)")]
     if stat == "dates":
-        # ISO-8601 shape: the date, then nothing but digits, separators, T/Z and offsets
-        iso = f"(CASE WHEN {t} = 'text' AND length({q}) <= 35 THEN CASE WHEN {q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*' THEN NOT substr({q}, 11) GLOB '*[^0-9:. TZ+-]*' END END)"
+        # SQLite evaluates each expression on its own (no common subexpressions), so each stays cheap:
+        # the anchored GLOB fails at the first character of ordinary text; rtrim() by the allowed
+        # characters replaces a leading-* GLOB; an offset is looked for in the last characters only.
+        prefix = f"{t} = 'text' AND {q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*'"
+        iso = f"(CASE WHEN {prefix} THEN length({q}) <= 35 AND rtrim(substr({q}, 11), '0123456789:. TZ+-') = '' END)"
+        offset = f"(substr({q}, -1) IN ('Z', 'z') OR (substr({q}, -6, 1) IN ('+', '-') AND substr({q}, -3, 1) = ':') OR (length({q}) > 19 AND substr({q}, -5) GLOB '[+-][0-9][0-9][0-9][0-9]'))"
         return [
             ("iso_dates", f"count(CASE WHEN {iso} THEN 1 END)"),
-            ("date_only", f"sum({t} = 'text' AND length({q}) = 10)"),
-            ("tz_offsets", f"count(CASE WHEN {iso} THEN CASE WHEN {q} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {q} GLOB '*[+-][0-9][0-9][0-9][0-9]' OR {q} GLOB '*Z' THEN 1 END END)"),
+            ("date_only", f"count(CASE WHEN {prefix} THEN CASE WHEN length({q}) = 10 THEN 1 END END)"),
+            ("tz_offsets", f"count(CASE WHEN {prefix} THEN CASE WHEN {offset} THEN 1 END END)"),
         ]
     if stat == "bools":
         return [
@@ -393,7 +397,7 @@ def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
         ]
     if stat == "vector":
         # nested CASE: SQLite does not promise to stop an AND early, and json_type() fails on bad JSON
-        length = f"(CASE WHEN {t} = 'text' AND substr(ltrim({q}), 1, 1) = '[' THEN CASE WHEN json_valid({q}) THEN CASE WHEN json_type({q}) = 'array' THEN json_array_length({q}) END END END)"
+        length = f"(CASE WHEN {t} = 'text' AND substr({q}, 1, 1) = '[' THEN CASE WHEN json_valid({q}) THEN CASE WHEN json_type({q}) = 'array' THEN json_array_length({q}) END END END)"
         return [
             ("json_arrays", f"count({length})"),
             ("min_array_len", f"min({length})"),
@@ -401,12 +405,13 @@ def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
         ]
     if stat == "uuid":
         check = (
-            f"CASE WHEN {t} <> 'text' THEN 0 WHEN length({q}) = 32 THEN NOT {q} GLOB '*[^0-9a-fA-F]*' "
+            f"CASE WHEN {t} <> 'text' THEN 0 WHEN NOT {q} GLOB '[0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F]*' THEN 0 "
+            f"WHEN length({q}) = 32 THEN NOT {q} GLOB '*[^0-9a-fA-F]*' "
             f"WHEN length({q}) = 36 THEN {q} GLOB '????????-????-????-????-????????????' AND NOT replace({q}, '-', '') GLOB '*[^0-9a-fA-F]*' ELSE 0 END"
         )
         return [("uuid_like", f"sum({check})")]
     if stat == "nul":
-        return [("nul_chars", f"sum({t} = 'text' AND instr(CAST({q} AS BLOB), x'00') > 0)")]
+        return [("nul_chars", f"sum(CASE WHEN {t} = 'text' THEN instr({q}, char(0)) > 0 ELSE 0 END)")]  # instr sees NULs inside text; a BLOB cast would copy every value
     if stat == "blob_length":
         return [
             ("min_blob_length", f"min(CASE WHEN {t} = 'blob' THEN length({q}) END)"),
