@@ -39,6 +39,18 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+BATCH_BYTES = 16 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time
+PROBE_ROWS = 100  # the first batch of a read, small enough that even 10 MB rows stay bounded
+WIDTH_SAMPLE = 50  # rows of each batch measured to size the next one
+
+
+def rows_within_budget(rows: list[tuple[Any, ...]], batch_size: int) -> int:
+    """How many rows like these fit in BATCH_BYTES (at most batch_size, at least one)."""
+    sample = rows[:WIDTH_SAMPLE]
+    size = sum(len(v) for r in sample for v in r if isinstance(v, (str, bytes))) / len(sample) + 16 * len(sample[0])
+    return max(1, min(batch_size, int(BATCH_BYTES // max(size, 1))))
+
+
 def _lenient_text(raw: bytes) -> str | InvalidText:
     try:
         return raw.decode("utf-8")
@@ -246,8 +258,9 @@ class SqliteSource:
         tail = tuple(until) if until is not None else ()
         width = len(keys)
         last = after
+        limit = min(batch_size, PROBE_ROWS)  # a first small batch measures the row width
         while True:
-            sql, params = (first, (*tail, batch_size)) if last is None else (nxt, (*last, *tail, batch_size))
+            sql, params = (first, (*tail, limit)) if last is None else (nxt, (*last, *tail, limit))
             suspect = False
             try:
                 rows = self.conn.execute(sql, params).fetchall()
@@ -259,9 +272,10 @@ class SqliteSource:
             if not rows:
                 return
             yield Batch(rows, width, suspect)
-            if len(rows) < batch_size:
+            if len(rows) < limit:
                 return
             last = tuple(rows[-1][:width])
+            limit = rows_within_budget(rows, batch_size)
 
     def _read_lenient(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Re-read a batch whose text is not all UTF-8, marking the bad values."""
