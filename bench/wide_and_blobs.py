@@ -35,7 +35,7 @@ PGLOADER_LOAD = """LOAD DATABASE
      FROM sqlite://{source}
      INTO postgresql://postgres@127.0.0.1:{port}/{database}
 WITH include drop, create tables, create indexes, reset sequences, foreign keys,
-     prefetch rows = 10000, batch rows = 5000;
+     prefetch rows = {prefetch}, batch rows = {batch};
 """
 WIDE_COLUMNS = 50  # id + 49: a third integers, a third reals, a third short texts
 WORDS = ["alpha", "beta", "gamma", "delta", "서울", "부산", "epsilon", "zeta", "데이터", "eta"]
@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--shape", choices=("wide", "blobs"), required=True)
     parser.add_argument("--rows", type=int, help="default 500,000 (wide) or 100,000 (blobs)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--prefetch-rows", type=int, default=10_000, help="pgloader WITH prefetch rows")
+    parser.add_argument("--batch-rows", type=int, default=5_000, help="pgloader WITH batch rows (10,000 / 5,000 exhausts its heap on 10k blobs)")
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     rows = args.rows or (500_000 if args.shape == "wide" else 100_000)
@@ -130,7 +132,7 @@ def main() -> None:
         db = f"bench_{args.shape}_pgloader"
         fresh_database(server, db)
         load = work / f"{args.shape}.load"
-        load.write_text(PGLOADER_LOAD.format(source=source, port=server.port, database=db))
+        load.write_text(PGLOADER_LOAD.format(source=source, port=server.port, database=db, prefetch=args.prefetch_rows, batch=args.batch_rows))
         warm_cache(source)
         la = float(open("/proc/loadavg").read().split()[0])
         print("pgloader …")
@@ -173,7 +175,7 @@ def main() -> None:
         "",
         f"- machine: {machine()}",
         f"- server: {version}; settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
-        f"- source: `{source.name}`, {size / 1e6:,.1f} MB; CSV for psql `{csv_path.name}`, {csv_path.stat().st_size / 1e6:,.1f} MB; cutover {cutover_version} `run --phase 2 --force --yes` (defaults); pgloader {pgloader_version} prefetch rows 10,000 / batch rows 5,000",
+        f"- source: `{source.name}`, {size / 1e6:,.1f} MB; CSV for psql `{csv_path.name}`, {csv_path.stat().st_size / 1e6:,.1f} MB; cutover {cutover_version} `run --phase 2 --force --yes` (defaults); pgloader {pgloader_version} prefetch rows {args.prefetch_rows:,} / batch rows {args.batch_rows:,}",
         "",
         "| tool | exit | load avg (1 min) before | wall s | rows/s | MB/s (SQLite file) | rows loaded | peak RSS MB (GNU time) | peak RSS MB (tree, sampled) | CPU s: tool / server / others / steal |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
