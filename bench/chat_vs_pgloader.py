@@ -4,6 +4,7 @@
     .venv/bin/python bench/chat_vs_pgloader.py --messages 20000   # a quick small run
     .venv/bin/python bench/chat_vs_pgloader.py --growth 100000    # also 100k, to compare memory
     .venv/bin/python bench/chat_vs_pgloader.py --repeat 3         # alternate 3 runs per tool, report medians
+    .venv/bin/python bench/chat_vs_pgloader.py --tools cutover --verify   # also time `cutover verify` after each load (issue 3)
 
 Builds the chat database once per (size, seed) under bench/out/ with cutover.demo, starts one
 embedded PostgreSQL 18 with normal durability, installs pgloader from Debian if it is missing,
@@ -81,6 +82,8 @@ class ToolRun:
     schema: dict[tuple[str, str], str] = field(default_factory=dict)
     objects: dict[str, int] = field(default_factory=dict)
     repeats: list[Measured] = field(default_factory=list)  # every run of this tool on this file
+    verify: Measured | None = None  # `cutover verify` right after this load (--verify)
+    all_runs: list["ToolRun"] = field(default_factory=list)  # the runs `repeats` came from, in order
 
     def walls(self) -> str:
         return ", ".join(f"{m.wall_s:,.1f}" for m in self.repeats)
@@ -179,8 +182,11 @@ def run_pgloader(server: EmbeddedPostgres, source: Path, work: Path, prefetch: i
     return ToolRun("pgloader", version, PGLOADER_DB, measured, {}, settings)
 
 
-def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int) -> ToolRun:
-    """`cutover run --phase 2 --yes` as a subprocess, into bench_cutover."""
+def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int, verify: bool = False) -> ToolRun:
+    """`cutover run --phase 2 --force --yes` as a subprocess, into bench_cutover; then `cutover verify` with --verify.
+
+    Phase 2 is gated on phase 1 (the env rewrite), which has nothing to do on a bench: --force.
+    """
     fresh_database(server, CUTOVER_DB)
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "cutover.toml"
@@ -191,8 +197,17 @@ def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int
     exe = Path(sys.executable).with_name("cutover")
     warm_cache(source)
     print(f"cutover: run --phase 2 (batch_size = {batch:,}) …")
-    measured = run_measured([str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--yes"], log=work / f"cutover-{attempt}.log", cwd=work, server_pid=postmaster_pid(server))
-    return ToolRun("cutover", cutover_version, CUTOVER_DB, measured, {}, f"batch_size = {batch:,} (default)")
+    base = [str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover")]
+    measured = run_measured([*base, "run", "--phase", "2", "--force", "--yes"], log=work / f"cutover-{attempt}.log", cwd=work, server_pid=postmaster_pid(server))
+    run = ToolRun("cutover", cutover_version, CUTOVER_DB, measured, {}, f"batch_size = {batch:,} (default), --jobs default")
+    if verify and measured.returncode == 0:
+        warm_cache(source)
+        with psycopg.connect(server.url(), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+        print("cutover: verify …")
+        run.verify = run_measured([*base, "verify"], log=work / f"cutover-verify-{attempt}.log", cwd=work, server_pid=postmaster_pid(server))
+        print(f"  verify #{attempt}: exit {run.verify.returncode}, {run.verify.wall_s:,.1f}s (load {measured.wall_s:,.1f}s), peak RSS {run.verify.peak_rss_mb:,.0f} MB")
+    return run
 
 
 # -- what each tool produced ------------------------------------------------------------------
@@ -374,6 +389,15 @@ def render(args: argparse.Namespace, source: Path, expected: dict[str, int], ver
     lines += ["Schema produced (information_schema.columns):", "", *schema_table(sqlite_declared(source), runs), ""]
     lines += ["Memory over the run: " + "; ".join(timeline(r) for r in runs), ""]
     lines += [f"cutover peak RSS MB by phase: {cutover_phase_peaks(r)}" for r in runs if r.tool == "cutover"] + [""]
+    checked = [(i, r) for r in runs if r.tool == "cutover" for i, r in enumerate(r.all_runs, 1) if r.verify]
+    if checked:
+        lines += ["`cutover verify` after each cutover load (same config and workdir; counts, row digests, schema; page cache warmed and CHECKPOINT first):", "",
+                  "| cutover run | load wall s | verify wall s | verify / load | verify exit | verify peak RSS MB (GNU time) | verify peak RSS MB (tree, sampled) | verify CPU s: tool / server / others / steal |", "|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for i, r in checked:
+            v = r.verify
+            assert v is not None
+            lines.append(f"| {i} | {r.measured.wall_s:,.1f} | {v.wall_s:,.1f} | {v.wall_s / r.measured.wall_s:.2f} | {v.returncode} | {v.peak_rss_mb:,.0f} | {v.tree_peak_rss_kb / 1024:,.0f} | {v.cpu.render() if v.cpu else '—'} |")
+        lines.append("")
     if growth:
         lines += ["Memory against table size (peak RSS MB, GNU time):", "", "| messages | " + " | ".join(f"{r.tool} peak RSS MB | {r.tool} wall s" for r in growth[0][1]) + " | cutover peak RSS MB by phase (sampled) |"]
         lines.append("|---:|" + "---:|---:|" * len(growth[0][1]) + "---|")
@@ -393,7 +417,7 @@ def load_both(server: EmbeddedPostgres, source: Path, args: argparse.Namespace, 
             if tool == "pgloader":
                 run = run_pgloader(server, source, work / "pgloader", args.prefetch_rows, args.batch_rows, args.pgloader_with, attempt)
             else:
-                run = run_cutover(server, source, work / "cutover", attempt)
+                run = run_cutover(server, source, work / "cutover", attempt, verify=args.verify)
             inspect(server, run)
             m = run.measured
             print(f"  {run.tool} #{attempt}: exit {m.returncode}, {m.wall_s:,.1f}s, peak RSS {m.peak_rss_mb:,.0f} MB, {run.rows():,} rows (log: {m.log})")
@@ -403,6 +427,7 @@ def load_both(server: EmbeddedPostgres, source: Path, args: argparse.Namespace, 
         ordered = sorted(tool_runs, key=lambda r: (r.measured.returncode != 0, r.measured.wall_s))
         chosen = ordered[(len(ordered) - 1) // 2]  # the median (the lower one of an even count)
         chosen.repeats = [r.measured for r in tool_runs]
+        chosen.all_runs = tool_runs
         if any(r.counts != chosen.counts for r in tool_runs):
             chosen.counts = {}  # runs disagreed: shown as a mismatch
         runs.append(chosen)
@@ -419,6 +444,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=PGLOADER_BATCH_ROWS, help="pgloader WITH batch rows")
     parser.add_argument("--pgloader-with", default="", help="more pgloader WITH options, e.g. 'workers = 2, concurrency = 1'")
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="run each tool N times, alternating; the median run is reported (default 1)")
+    parser.add_argument("--verify", action="store_true", help="after each cutover load, time `cutover verify` (same config and workdir) beside it (issue 3)")
     parser.add_argument("--no-append", action="store_true", help="print the section without appending it to bench/RESULTS.md")
     parser.add_argument("--keep-server", action="store_true", help="leave the server running afterwards (to look at the databases)")
     args = parser.parse_args()

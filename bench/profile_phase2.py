@@ -142,7 +142,7 @@ def main() -> None:
             cfg.unlink()
         commands.init(cfg, source=f"sqlite:///{source}", target=server.url(CUTOVER_DB), name=CUTOVER_NAME)
         raw = work / "phase2.collapsed.txt"
-        cutover = [str(Path(sys.executable).with_name("cutover")), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--yes"]
+        cutover = [str(Path(sys.executable).with_name("cutover")), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--force", "--yes"]
         record = [py_spy, "record", "--idle", "--rate", str(SAMPLE_RATE_HZ), "--format", "raw", "-o", str(raw)]
         if not args.no_native:
             record.append("--native")
