@@ -391,8 +391,13 @@ def _estimate(source: Source, conn: psycopg.Connection[Any] | None, splan: Schem
 
 
 def _first_rows(source: Source, tp: TablePlan) -> list[tuple[Any, ...]]:
-    batch = next(iter(source.read(tp.source, [c.source for c in tp.columns], batch_size=ESTIMATE_ROWS)), None)
-    return batch.rows if batch is not None else []
+    """Up to ESTIMATE_ROWS rows from the start of the table (readers size their batches themselves)."""
+    rows: list[tuple[Any, ...]] = []
+    for batch in source.read(tp.source, [c.source for c in tp.columns], batch_size=ESTIMATE_ROWS):
+        rows.extend(batch.rows)
+        if len(rows) >= ESTIMATE_ROWS:
+            break
+    return rows[:ESTIMATE_ROWS]
 
 
 def _coerce(rows: list[tuple[Any, ...]], width: int, tp: TablePlan) -> list[tuple[Any, ...]]:
