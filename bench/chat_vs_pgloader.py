@@ -102,6 +102,16 @@ def machine() -> str:
     return f"{os.cpu_count()} cores (nproc), {mem_kb / 1024 / 1024:.1f} GiB RAM, {cpu}, {os_name}, Python {platform.python_version()}"
 
 
+def publish(section: str, *, append: bool) -> None:
+    """Print a results section and, unless told not to, append it to RESULTS.md."""
+    print()
+    print(section)
+    if append:
+        with RESULTS.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + section)
+        print(f"appended to {RESULTS}")
+
+
 def source_db(messages: int, seed: int) -> Path:
     """The chat database for this size and seed, built once and then reused."""
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -474,12 +484,7 @@ def main() -> None:
     finally:
         if not args.keep_server:
             server.stop()
-    print()
-    print(section)
-    if not args.no_append:
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write("\n" + section)
-        print(f"appended to {RESULTS}")
+    publish(section, append=not args.no_append)
     mismatched = [r.tool for r in runs if r.counts != expected]
     if mismatched:
         sys.exit(f"row counts differ from the source for: {', '.join(mismatched)}")

@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from chat_vs_pgloader import DURABLE_SETTINGS, OUT_DIR, RESULTS, ensure_pgloader, fresh_database, machine, postmaster_pid, server_facts, warm_cache
+from chat_vs_pgloader import DURABLE_SETTINGS, OUT_DIR, ensure_pgloader, fresh_database, machine, postmaster_pid, publish, server_facts, warm_cache
 from measure import Measured, run_measured
 
 from cutover import __version__ as cutover_version
@@ -228,12 +228,7 @@ def main() -> None:
         lines += ["", f"{tool} indexes:", ""] + [f"- `{d}`" for d in facts[tool][2]]
     lines += ["", *top10]
     section = "\n".join(lines) + "\n"
-    print()
-    print(section)
-    if not args.no_append:
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write("\n" + section)
-        print(f"appended to {RESULTS}")
+    publish(section, append=not args.no_append)
     if any(facts[t][0] != args.rows for t in facts):
         sys.exit("row counts differ from the source")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 
-from chat_vs_pgloader import DURABLE_SETTINGS, OUT_DIR, RESULTS, ensure_pgloader, fresh_database, machine, postmaster_pid, server_facts, warm_cache
+from chat_vs_pgloader import DURABLE_SETTINGS, OUT_DIR, ensure_pgloader, fresh_database, machine, postmaster_pid, publish, server_facts, warm_cache
 from measure import Measured, run_measured
 
 from cutover import __version__ as cutover_version
@@ -183,11 +183,7 @@ def main() -> None:
     for tool, m, n, la in results:
         lines.append(f"| {tool} | {m.returncode} | {la:.2f} | {m.wall_s:,.1f} | {rows / m.wall_s:,.0f} | {size / 1e6 / m.wall_s:,.1f} | {n:,} | {m.peak_rss_mb:,.0f} | {m.tree_peak_rss_kb / 1024:,.0f} | {m.cpu.render() if m.cpu else '—'} |")
     section = "\n".join(lines) + "\n"
-    print()
-    print(section)
-    if not args.no_append:
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write("\n" + section)
+    publish(section, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from cutover.coerce import Reject, build, compile_row, json_safe
 from cutover.config import Config, DatabaseConfig
 from cutover.digest import NULL, RANGE_WIDTH, Digests, RowHasher
 from cutover.errors import UsageError
+from cutover.rejects import table_file
 from cutover.sources import open_source
 from cutover.sources.base import InvalidText, Source
 from cutover.typemap import pg_base
@@ -256,7 +257,7 @@ def _key_text(key: dict[str, Any]) -> str:
 
 
 def _excluded_keys(rejects_dir: Path, table: str) -> set[str]:
-    path = rejects_dir / f"{''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in table)}.jsonl"
+    path = table_file(rejects_dir, table)
     if not path.exists():
         return set()
     keys = set()
