@@ -12,7 +12,9 @@ import re
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from functools import partial
+from operator import is_not
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from cutover.sources.base import InvalidText
@@ -260,6 +262,31 @@ def parse_datetime_text(s: str) -> datetime:
             raise ValueError(f"sub-microsecond precision in {s!r} cannot be kept")
         s = s[: m.start(1)] + digits[:6] + s[m.end(1):]
     return datetime.fromisoformat(s)
+
+
+# Text Postgres reads exactly as the date/time coercions would: the loader passes a batch through
+# untouched when every value matches its column's guard, and coerces it otherwise (typemap sets the
+# guard). ASCII digits only; hours, minutes and seconds in range (Postgres would roll 24:00 or a
+# leap second over to the next day); at most microseconds; offsets as Python reads them too.
+_GUARD_DATE = r"\d{4}-\d\d-\d\d"
+_GUARD_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
+GUARDS: dict[str, Callable[[str], Any]] = {
+    "iso_date": re.compile(_GUARD_DATE, re.ASCII).fullmatch,
+    "iso_naive": re.compile(rf"{_GUARD_DATE}(?:[ T]{_GUARD_TIME})?", re.ASCII).fullmatch,
+    "iso_offset": re.compile(rf"{_GUARD_DATE}[ T]{_GUARD_TIME}(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)", re.ASCII).fullmatch,
+}
+
+
+def passes_guard(guard: str, values: Iterable[Any]) -> bool:
+    """True when every non-NULL value is text of the guard's form (so it needs no coercion)."""
+    match = GUARDS[guard]
+    try:
+        return all(map(match, filter(_IS_VALUE, values)))
+    except TypeError:  # not text: a number, bytes, an undecodable value
+        return False
+
+
+_IS_VALUE = partial(is_not, None)  # "not NULL", without a Python call per value
 
 
 def _from_epoch(v: float | int, unit: str) -> datetime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -19,7 +20,7 @@ from psycopg import sql
 
 from cutover import state
 from cutover import target as tgt
-from cutover.coerce import Coercion, Reject, build, compile_row, json_safe
+from cutover.coerce import Coercion, Reject, build, compile_row, json_safe, passes_guard
 from cutover.config import Settings
 from cutover.digest import Digests, RowHasher
 from cutover.errors import BadValueError, ChecksFailed, TargetError, TransientError
@@ -101,6 +102,9 @@ class ChunkLoader:
         self.width = len(self.key_columns)
         self.coercions: list[Coercion | None] = [build(c.coercion, c.options) for c in tp.columns]
         self.transform = compile_row(self.width, self.coercions)
+        # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS)
+        self.guards = [(i, c.options["guard"]) for i, c in enumerate(tp.columns) if c.options.get("guard") and self.coercions[i] is not None]
+        self.variants: dict[tuple[int, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {(): self.transform}
         pk_sources = list(tp.source.primary_key)
         src_cols = [c.source for c in tp.columns]
         self.pk_positions = [(name, self.width + src_cols.index(name)) for name in pk_sources if name in src_cols and name not in self.key_columns]
@@ -180,7 +184,7 @@ class ChunkLoader:
             out, origin = self._coerce_slowly(rows)
         else:
             try:
-                out = [self.transform(r) for r in rows]
+                out = list(map(self.batch_transform(rows), rows))
                 origin = rows
             except Reject:
                 out, origin = self._coerce_slowly(rows)
@@ -205,6 +209,17 @@ class ChunkLoader:
             chunk.last_key = last_key
             self.rejects.sync()
             state.save_chunk(conn, self.plan.database, chunk)
+
+    def batch_transform(self, rows: list[tuple[Any, ...]]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        """The row transform for this batch: guarded columns whose values all pass are left alone."""
+        if not self.guards:
+            return self.transform
+        passing = tuple(i for i, guard in self.guards if passes_guard(guard, map(itemgetter(self.width + i), rows)))
+        transform = self.variants.get(passing)
+        if transform is None:
+            transform = compile_row(self.width, [None if i in passing else fn for i, fn in enumerate(self.coercions)])
+            self.variants[passing] = transform
+        return transform
 
     def _fix_invalid_text(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """Apply the invalid_utf8 policy to a batch that failed to decode (bytea keeps raw bytes)."""

@@ -167,7 +167,14 @@ class Schema:
 
 @dataclass
 class ColumnProfile:
-    """What a full scan of one column found: storage classes, ranges, lengths, suspicious content."""
+    """What a full scan of one column found: storage classes, ranges, lengths, suspicious content.
+
+    The class counts, ranges, lengths, `nul_chars`, `json_invalid`, `bool_words` and (for a declared
+    boolean) `zero_one` are exact. The refinement counts (`json_containers`, `iso_dates`,
+    `date_only`, `tz_offsets`, `uuid_like`, `json_arrays`, and `zero_one` for other integers) answer
+    "do all values qualify?": a source may stop at the first value that does not and leave 0, so
+    compare them with `texts` (or `integers`), never read them as "how many".
+    """
 
     nulls: int = 0
     integers: int = 0

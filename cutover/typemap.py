@@ -157,12 +157,13 @@ def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | 
     # max(length()) walks every character; only a declared length limit needs it
     bounded = family == "text" and "(" in pg_type
     stats: set[str] = {
-        "integer": {"int_range", "bools", "num_range"},
+        "integer": {"int_range", "flag", "num_range"},
         "float": set(),
         "decimal": set(),
         "boolean": {"bools"},
-        "timestamp": {"dates", "num_range"},
-        "date": {"dates", "num_range"},
+        # plain ISO text needs no scan: the loader checks each batch (see _choose_coercion)
+        "timestamp": {"offsets", "num_range"},
+        "date": {"num_range"},
         "time": set(),
         "text": ({"text_length"} if bounded else set()) | {"nul"} | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
         "bytes": {"blob_length"},
@@ -350,18 +351,16 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
                 unit = "julian"
             opts["epoch"] = unit
             findings.append(Finding("info", "epoch_detected", f"{tname}.{cname}: {p.integers + p.reals:,} values are {('Julian day numbers' if unit == 'julian' else 'epoch ' + unit)}; converted to {plan.pg_type}", table=tname, column=cname, count=p.integers + p.reals))
-        needs_python = bool(p.integers or p.reals or p.blobs) or (p.texts and p.iso_dates < p.texts)
-        if fam == "date" and p.texts > p.date_only:
-            needs_python = True  # Postgres' date input would drop a time of day silently; ours rejects it
-        if base == "timestamp" and p.tz_offsets:
-            needs_python = True
-        if base == "timestamptz" and p.texts > p.tz_offsets:
-            needs_python = True  # naive values are read in naive_timezone, not the session's
-        if fam == "time":
-            needs_python = bool(p.integers or p.reals or p.blobs)
-        if needs_python:
+        needs_python = bool(p.integers or p.reals or p.blobs)
+        if needs_python or (p.texts and fam != "time"):
             plan.coercion = fam if fam != "timestamp" else base
             opts["naive_timezone"] = settings.naive_timezone
+        if not needs_python and p.texts and fam != "time":
+            # Text goes to Postgres as it is only in batches where every value has the one ISO form
+            # Postgres reads exactly as the coercion would (coerce.GUARDS); any other batch is coerced.
+            # Postgres' own input would drop a date's time of day, or a naive timestamp's offset,
+            # silently, and read a naive timestamptz in the session's zone, not naive_timezone.
+            opts["guard"] = "iso_date" if fam == "date" else "iso_offset" if base == "timestamptz" else "iso_naive"
     elif fam == "text":
         limit = None
         m = re.search(r"\((\d+)\)", plan.pg_type)

@@ -185,3 +185,16 @@ def test_free_text_starting_with_a_date_is_not_refined(make_sqlite, load, pg):
     types = dict(rows(pg, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'tasks'"))
     assert types["note"] == "text"
     assert rows(pg, "SELECT note FROM tasks WHERE id IN (300, 301) ORDER BY id") == [("2024-03-14 회의록: 배포 일정 논의",), ("2024-01-07 10:00",)]
+
+
+def test_date_text_batches_are_coerced_only_where_a_value_needs_it(make_sqlite, load, pg, tmp_path):
+    """Plain ISO batches go to Postgres untouched; a batch with an offset, a leap second or a
+    non-ASCII digit is coerced, so no offset is dropped and no value is read differently."""
+    src = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME);",
+        rows={"INSERT INTO t VALUES (?, ?)": [(1, "2024-05-01 08:15:00.123456"), (2, "2024-05-02T09:00"), (3, "2024-05-03T23:59:59+09:00"), (4, "2024-05-04 10:00:00"), (5, "2024-05-05 23:59:60"), (6, "٢٠٢٤-05-06 10:00:00")]},
+    )
+    res = only_result(load(src, settings="batch_size = 2"))
+    assert (res.written, res.rejected) == (4, 2)
+    assert sorted(r["key"]["id"] for r in rejects(tmp_path, "t")) == [5, 6]
+    assert rows(pg, "SELECT id, at::text FROM t ORDER BY id") == [(1, "2024-05-01 08:15:00.123456"), (2, "2024-05-02 09:00:00"), (3, "2024-05-03 14:59:59"), (4, "2024-05-04 10:00:00")]

@@ -172,7 +172,36 @@ def test_profile_counts_storage_classes(make_sqlite):
     assert prof.rows == 4
     n, j = prof.columns["n"], prof.columns["j"]
     assert (n.integers, n.texts, n.nulls, n.max_int) == (2, 1, 1, 2**40)
-    assert (j.texts, j.json_containers, j.json_invalid, j.max_text_length) == (3, 2, 1, 8)
+    # "are all values JSON?" stops at the first that is not: 0 here, not 2 (see ColumnProfile)
+    assert (j.texts, j.json_containers, j.json_invalid, j.max_text_length) == (3, 0, 1, 8)
+
+
+def test_profile_refinements_and_one_class_columns(make_sqlite):
+    """Pass 1 settles one-class columns; refinement probes say "all" or 0; mixed columns are counted exactly."""
+    path = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, flag INTEGER, big INTEGER, r REAL, mixed INTEGER, j TEXT, d TEXT, u TEXT, v TEXT, b BLOB, nul TEXT);",
+        rows={
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": [
+                (1, 0, -(2**40), 1.5, 1, '{"a": 1}', "2024-01-02", "0c8b7e3a-8f1e-4d6b-9a7e-2f3c4d5e6f70", "[1, 2, 3]", b"\x00\x01", "a\x00b"),
+                (2, 1, 2**40, 2.0, 2.5, "[1]", "2024-01-03 10:00:00+09:00", "0C8B7E3A8F1E4D6B9A7E2F3C4D5E6F71", "[4, 5]", b"\x02", "ok"),
+                (3, None, 7, None, "x", None, None, None, None, None, None),
+            ]
+        },
+    )
+    src = SqliteSource(path)
+    stats = {"flag": {"int_range", "flag"}, "big": {"int_range", "num_range", "flag"}, "r": {"num_range"}, "mixed": {"int_range", "num_range"}, "j": {"json", "json_invalid", "nul"}, "d": {"dates"}, "u": {"uuid"}, "v": {"vector"}, "b": {"blob_length"}, "nul": {"nul", "text_length"}}
+    p = src.profile(src.reflect().table("t"), stats).columns
+    assert (p["flag"].integers, p["flag"].nulls, p["flag"].zero_one, p["flag"].min_int, p["flag"].max_int) == (2, 1, 2, 0, 1)
+    assert (p["big"].integers, p["big"].zero_one, p["big"].min_int, p["big"].max_num) == (3, 0, -(2**40), 2**40)
+    assert (p["r"].reals, p["r"].integers, p["r"].min_num, p["r"].max_num) == (2, 0, 1.5, 2.0)
+    m = p["mixed"]
+    assert (m.integers, m.reals, m.texts, m.min_int, m.max_int, m.integral_reals, m.max_num) == (1, 1, 1, 1, 1, 0, 2.5)
+    assert (p["j"].texts, p["j"].json_containers, p["j"].json_invalid, p["j"].nulls) == (2, 2, 0, 1)
+    assert (p["d"].iso_dates, p["d"].date_only, p["d"].tz_offsets) == (2, 1, 1)
+    assert p["u"].uuid_like == 2
+    assert (p["v"].json_arrays, p["v"].min_array_len, p["v"].max_array_len) == (2, 2, 3)
+    assert (p["b"].blobs, p["b"].min_blob_length, p["b"].max_blob_length) == (2, 1, 2)
+    assert (p["nul"].nul_chars, p["nul"].max_text_length) == (1, 2)  # SQLite length() stops at a NUL
 
 
 def test_batches_are_bounded_in_bytes_too(make_sqlite):

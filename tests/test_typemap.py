@@ -151,10 +151,21 @@ def test_clean_columns_need_no_coercion():
         ("BLOB", ColumnProfile(blobs=5)),
         ("REAL", ColumnProfile(reals=3, integers=2)),
         ("BOOLEAN", ColumnProfile(integers=4, zero_one=4)),
-        ("DATETIME", ColumnProfile(texts=4, iso_dates=4)),
     ]:
         plan, _ = _plan(declared, profile)
         assert plan.coercion == "identity", declared
+
+
+@pytest.mark.parametrize(
+    "declared, settings, guard",
+    [("DATETIME", APPLY, "iso_naive"), ("DATE", APPLY, "iso_date"), ("DATETIME", Settings(timestamps="timestamptz"), "iso_offset")],
+)
+def test_date_text_is_guarded_per_batch_not_scanned(declared, settings, guard):
+    """Text dates need no profile scan: the loader passes batches of the guard's form untouched."""
+    plan, _ = _plan(declared, ColumnProfile(texts=4), settings=settings)
+    assert plan.options["guard"] == guard and plan.coercion in ("timestamp", "timestamptz", "date")
+    epochs, _ = _plan(declared, ColumnProfile(texts=2, integers=2, min_num=1.7e9, max_num=1.8e9), settings=settings)
+    assert "guard" not in epochs.options and epochs.options["epoch"] == "seconds"
 
 
 @pytest.mark.parametrize(

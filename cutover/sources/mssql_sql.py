@@ -114,7 +114,7 @@ def profile_expressions(ct: ColumnType, q: str, stats: set[str], json_functions:
         out += [("min_int", f"MIN({q})"), ("max_int", f"MAX({q})")]
     if "num_range" in stats and n in ("tinyint", "smallint", "int", "bigint"):
         out += [("min_num", f"MIN(CAST({q} AS float))"), ("max_num", f"MAX(CAST({q} AS float))")]
-    if "bools" in stats and n in ("tinyint", "smallint", "int", "bigint"):
+    if stats & {"bools", "flag"} and n in ("tinyint", "smallint", "int", "bigint"):
         out.append(("zero_one", f"COUNT_BIG(CASE WHEN {q} IN (0, 1) THEN 1 END)"))
     if "text_length" in stats and (text or lob_text):
         length = f"LEN({q})" if n in ("char", "varchar") else f"DATALENGTH({q}) / 2" if n != "text" else f"DATALENGTH({q})"

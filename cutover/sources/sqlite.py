@@ -28,6 +28,7 @@ from cutover.schema import (
     View,
 )
 from cutover.sources.base import Batch, InvalidText, SourceInfo
+from cutover.sources.sqlite_profile import profile_table
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
 _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
@@ -312,23 +313,8 @@ class SqliteSource:
             self.conn.text_factory = previous
 
     def profile(self, table: Table, wanted: dict[str, set[str]]) -> TableProfile:
-        """One scan of the table computing, per column, the statistics `wanted` names."""
-        exprs: list[str] = ["count(*)"]
-        slots: list[tuple[str, str]] = []
-        for col, stats in wanted.items():
-            if not stats:
-                continue
-            q = quote_ident(col)
-            for stat in sorted(stats | {"classes"}):
-                for field_name, sql in _profile_sql(stat, q):
-                    exprs.append(sql)
-                    slots.append((col, field_name))
-        row = self.conn.execute(f"SELECT {', '.join(exprs)} FROM {quote_ident(table.name)}").fetchone()
-        result = TableProfile(rows=int(row[0]))
-        for (col, field_name), value in zip(slots, row[1:]):
-            prof = result.columns.setdefault(col, ColumnProfile())
-            setattr(prof, field_name, value if field_name.startswith(("min_", "max_")) else int(value or 0))
-        return result
+        """Per column, the statistics `wanted` names (see sqlite_profile for how few scans that takes)."""
+        return profile_table(self.conn, quote_ident(table.name), wanted, quote_ident)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -360,78 +346,6 @@ class SqliteSource:
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
-
-
-def _profile_sql(stat: str, q: str) -> list[tuple[str, str]]:
-    t = f"typeof({q})"
-    if stat == "classes":
-        return [
-            ("nulls", f"sum({q} IS NULL)"),
-            ("integers", f"sum({t} = 'integer')"),
-            ("reals", f"sum({t} = 'real')"),
-            ("texts", f"sum({t} = 'text')"),
-            ("blobs", f"sum({t} = 'blob')"),
-        ]
-    if stat == "int_range":
-        return [
-            ("min_int", f"min(CASE WHEN {t} = 'integer' THEN {q} END)"),
-            ("max_int", f"max(CASE WHEN {t} = 'integer' THEN {q} END)"),
-            ("integral_reals", f"sum({t} = 'real' AND {q} = CAST({q} AS INTEGER))"),
-        ]
-    if stat == "num_range":
-        return [
-            ("min_num", f"min(CASE WHEN {t} IN ('integer', 'real') THEN {q} END)"),
-            ("max_num", f"max(CASE WHEN {t} IN ('integer', 'real') THEN {q} END)"),
-        ]
-    if stat == "text_length":
-        return [("max_text_length", f"max(CASE WHEN {t} = 'text' THEN length({q}) END)")]
-    # CASE, not AND: SQLite does not promise to stop an AND early, and parsing every long text as
-    # JSON is what made this scan slow; only values that open like JSON are parsed.
-    opens_json = f"{t} = 'text' AND substr({q}, 1, 1) IN ('{{', '[')"  # substr(…, 1, 1) reads one character; ltrim() would copy the value
-    if stat == "json":
-        return [("json_containers", f"sum(CASE WHEN {opens_json} THEN json_valid({q}) ELSE 0 END)")]
-    if stat == "json_invalid":
-        return [("json_invalid", f"sum(CASE WHEN {t} = 'text' THEN NOT json_valid({q}) ELSE 0 END)")]
-    if stat == "dates":
-        # SQLite evaluates each expression on its own (no common subexpressions), so each stays cheap:
-        # the anchored GLOB fails at the first character of ordinary text; rtrim() by the allowed
-        # characters replaces a leading-* GLOB; an offset is looked for in the last characters only.
-        prefix = f"{t} = 'text' AND {q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*'"
-        iso = f"(CASE WHEN {prefix} THEN length({q}) <= 35 AND rtrim(substr({q}, 11), '0123456789:. TZ+-') = '' END)"
-        offset = f"(substr({q}, -1) IN ('Z', 'z') OR (substr({q}, -6, 1) IN ('+', '-') AND substr({q}, -3, 1) = ':') OR (length({q}) > 19 AND substr({q}, -5) GLOB '[+-][0-9][0-9][0-9][0-9]'))"
-        return [
-            ("iso_dates", f"count(CASE WHEN {iso} THEN 1 END)"),
-            ("date_only", f"count(CASE WHEN {prefix} THEN CASE WHEN length({q}) = 10 THEN 1 END END)"),
-            ("tz_offsets", f"count(CASE WHEN {prefix} THEN CASE WHEN {offset} THEN 1 END END)"),
-        ]
-    if stat == "bools":
-        return [
-            ("zero_one", f"sum({t} = 'integer' AND {q} IN (0, 1))"),
-            ("bool_words", f"sum({t} = 'text' AND lower(trim({q})) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off', '0', '1'))"),
-        ]
-    if stat == "vector":
-        # nested CASE: SQLite does not promise to stop an AND early, and json_type() fails on bad JSON
-        length = f"(CASE WHEN {t} = 'text' AND substr({q}, 1, 1) = '[' THEN CASE WHEN json_valid({q}) THEN CASE WHEN json_type({q}) = 'array' THEN json_array_length({q}) END END END)"
-        return [
-            ("json_arrays", f"count({length})"),
-            ("min_array_len", f"min({length})"),
-            ("max_array_len", f"max({length})"),
-        ]
-    if stat == "uuid":
-        check = (
-            f"CASE WHEN {t} <> 'text' THEN 0 WHEN NOT {q} GLOB '[0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F]*' THEN 0 "
-            f"WHEN length({q}) = 32 THEN NOT {q} GLOB '*[^0-9a-fA-F]*' "
-            f"WHEN length({q}) = 36 THEN {q} GLOB '????????-????-????-????-????????????' AND NOT replace({q}, '-', '') GLOB '*[^0-9a-fA-F]*' ELSE 0 END"
-        )
-        return [("uuid_like", f"sum({check})")]
-    if stat == "nul":
-        return [("nul_chars", f"sum(CASE WHEN {t} = 'text' THEN instr({q}, char(0)) > 0 ELSE 0 END)")]  # instr sees NULs inside text; a BLOB cast would copy every value
-    if stat == "blob_length":
-        return [
-            ("min_blob_length", f"min(CASE WHEN {t} = 'blob' THEN length({q}) END)"),
-            ("max_blob_length", f"max(CASE WHEN {t} = 'blob' THEN length({q}) END)"),
-        ]
-    raise ValueError(f"unknown profile statistic {stat!r}")
 
 
 def _parse_index_sql(sql: str) -> tuple[list[str], str | None]:
