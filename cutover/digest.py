@@ -8,18 +8,21 @@ the key for any other table.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 import uuid
 from datetime import date, datetime, time, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
+from operator import methodcaller
 from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
+
+import xxhash
 
 from cutover.coerce import parse_datetime_text
 from cutover.typemap import family_of, pg_base
 
+DIGEST_VERSION = "xxh3-128/1"  # recorded with a load; verify recomputes digests made any other way
 RANGE_WIDTH = 10_000  # rows per bucket for an integer key: small enough to compare row by row
 HASH_BUCKETS = 1024  # buckets for other keys: a mismatch narrows to ~1/1024 of the table
 NULL = "N"  # every non-null canonical part starts with its length, so this cannot collide
@@ -164,7 +167,18 @@ class RowHasher:
 
     def digest(self, row: Sequence[Any]) -> int:
         """128-bit digest of a row's canonical form."""
-        return int.from_bytes(_blake2b(self._text(row).encode("utf-8", "surrogatepass"), digest_size=16).digest(), "big")
+        return _hash128(self._text(row).encode("utf-8", "surrogatepass"))
+
+    def digests(self, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """digest() of each row; the per-row loop runs in C but for the canonical text."""
+        return list(map(_hash128, map(_utf8, map(self._text, rows))))
+
+    def buckets(self, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """bucket() of each row."""
+        if self.ranged:
+            k = self.key_positions[0]
+            return [int(row[k]) // RANGE_WIDTH for row in rows]
+        return list(map(self.bucket, rows))
 
     def key(self, row: Sequence[Any]) -> tuple[str, ...]:
         """The canonical key (the whole row when the table has no key)."""
@@ -177,7 +191,7 @@ class RowHasher:
         if self.ranged:
             return int(row[self.key_positions[0]]) // RANGE_WIDTH
         key = "\x1f".join(self.key(row))
-        return int.from_bytes(_blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big") % HASH_BUCKETS
+        return int(xxhash.xxh3_64_intdigest(key.encode("utf-8", "surrogatepass")) % HASH_BUCKETS)
 
     def describe_bucket(self, bucket: int) -> str:
         """How a person reads a bucket number."""
@@ -186,7 +200,10 @@ class RowHasher:
         return f"hash bucket {bucket}"
 
 
-_blake2b = hashlib.blake2b
+# xxh3-128: not cryptographic, which a digest comparing two copies of the same data does not need,
+# and about 5x faster than blake2b on short rows (the load hashes every row it writes)
+_hash128 = xxhash.xxh3_128_intdigest
+_utf8 = methodcaller("encode", "utf-8", "surrogatepass")
 
 
 def _compile_text(types: list[tuple[str, str]], canons: list[Canon]) -> Callable[[Sequence[Any]], str]:
@@ -223,8 +240,16 @@ class Digests:
             entry[1] += sign * digest
 
     def add_rows(self, hasher: RowHasher, rows: Sequence[Sequence[Any]], sign: int = 1) -> None:
-        for row in rows:
-            self.add(hasher.bucket(row), hasher.digest(row), sign)
+        """Add (or with sign=-1 take out) rows; consecutive rows of one bucket are summed first."""
+        buckets = hasher.buckets(rows)
+        digests = hasher.digests(rows)
+        start = 0
+        for end in range(1, len(buckets) + 1):
+            if end == len(buckets) or buckets[end] != buckets[start]:
+                entry = self.buckets.setdefault(buckets[start], [0, 0])
+                entry[0] += sign * (end - start)
+                entry[1] += sign * sum(digests[start:end])
+                start = end
 
     @property
     def rows(self) -> int:

@@ -9,6 +9,7 @@ from psycopg import sql
 
 from cutover import sqltext
 from cutover.config import ColumnOverride, DatabaseConfig, Settings
+from cutover.digest import DIGEST_VERSION
 from cutover.errors import SchemaMismatchError
 from cutover.naming import Namer, shorten, snake_case
 from cutover.schema import ColumnProfile, Finding, Schema, Table, View, Trigger
@@ -125,6 +126,7 @@ class SchemaPlan:
             "mode": self.mode,
             "source_fingerprint": source_fingerprint,
             "naive_timezone": naive_timezone,
+            "digest": DIGEST_VERSION,
             "tables": [
                 {
                     "source": t.source.name,

@@ -12,7 +12,8 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from itertools import islice
+from typing import Any, Iterator, TypeVar
 from xml.etree import ElementTree as ET
 
 import psycopg
@@ -24,7 +25,7 @@ from cutover import target as tgt
 from cutover import urls
 from cutover.coerce import Reject, build, compile_row, json_safe
 from cutover.config import Config, DatabaseConfig
-from cutover.digest import NULL, RANGE_WIDTH, Digests, RowHasher
+from cutover.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests, RowHasher
 from cutover.errors import UsageError
 from cutover.rejects import table_file
 from cutover.sources import open_source
@@ -252,6 +253,15 @@ def _source_rows(source: Source, schema_table: Any, t: dict[str, Any], excluded:
                 continue
 
 
+T = TypeVar("T")
+
+
+def _in_batches(items: Iterator[T]) -> Iterator[list[T]]:
+    """Lists of up to STREAM_BATCH items (digests are added a batch at a time)."""
+    while batch := list(islice(items, STREAM_BATCH)):
+        yield batch
+
+
 def _key_text(key: dict[str, Any]) -> str:
     return json.dumps(key, sort_keys=True, default=str)
 
@@ -274,22 +284,23 @@ def _table_parity(conn: psycopg.Connection[Any], source: Source, manifest: dict[
     res = TableParity(t["source"], t["target"], source_rows=source.count(schema_table), rejected=_rejected_count(conn, database, t["target"]))
     hasher = _hasher(t, manifest["naive_timezone"])
     stored = None
-    if not stale:
+    same_hash = manifest.get("digest") == DIGEST_VERSION
+    if not stale and same_hash:
         stored = state.stored_digests(conn, database, t["target"])
         conn.rollback()
     excluded = _excluded_keys(rejects_dir, t["source"])
     if stored is None:
         res.digests_from = "recomputed"
-        res.note = "the source changed since the load; its rows were read again"
+        res.note = "the source changed since the load; its rows were read again" if stale or same_hash else "the load's digests were made by another cutover version; the source was read again"
         stored = Digests()
-        for row, _key in _source_rows(source, schema_table, t, excluded):
-            stored.add(hasher.bucket(row), hasher.digest(row))
+        for pairs in _in_batches(_source_rows(source, schema_table, t, excluded)):
+            stored.add_rows(hasher, [row for row, _key in pairs])
         if stale:
             res.rejected = res.source_rows - stored.rows
     actual = Digests()
     try:
-        for row in _target_rows(conn, schema, t):
-            actual.add(hasher.bucket(row), hasher.digest(row))
+        for rows in _in_batches(_target_rows(conn, schema, t)):
+            actual.add_rows(hasher, rows)
     except psycopg.errors.UndefinedTable:
         conn.rollback()
         res.note = f"target table {t['target']} does not exist"

@@ -139,6 +139,15 @@ def test_changed_source_is_detected_and_read_again(loaded, tmp_path):
     assert [(d.kind, d.key) for d in t.differences] == [("missing", {"id": 500})]
 
 
+def test_digests_of_another_version_are_recomputed_not_trusted(loaded, pg, tmp_path):
+    pg.execute("UPDATE _cutover.manifest SET manifest = jsonb_set(manifest, '{digest}', '\"blake2b-128/0\"')")
+    pg.commit()
+    result = run_verify(tmp_path)
+    assert result.ok, result.to_json()
+    t = table_of(result, "t")
+    assert t.digests_from == "recomputed" and "another cutover version" in t.note
+
+
 def test_cli_exit_codes_json_and_junit(loaded, pg, tmp_path):
     runner = CliRunner()
     base = ["--config", str(tmp_path / "cutover.toml"), "--workdir", str(tmp_path / ".cutover"), "verify"]
