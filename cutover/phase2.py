@@ -37,6 +37,7 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
     started = time.monotonic()
     source = open_source(db.source, config.base_dir)
     conn = tgt.connect(db.target, autocommit=True, create=True)
+    workers = scheduler.Workers.early(source.describe().size_bytes, jobs)
     try:
         info = tgt.server_info(conn, db.target_schema)
         if not info.can_create:
@@ -67,13 +68,13 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
         else:
             ours = {t["target"] for t in previous[0]["tables"]} if previous is not None and not previous[1] else set()
             _start_fresh(conn, db, plan, manifest, revisions, settings, yes, ours, reporter)
-            chunks = scheduler.plan_chunks(source, plan.tables, settings.chunk_rows)
+            chunks = scheduler.plan_chunks(source, plan.tables, settings.chunk_rows, scheduler.table_bytes(source, plan.tables))
             with conn.transaction():
                 state.create_chunks(conn, db.name, chunks)
         rejects_dir = workdir / "rejects" / db.name
         snapshot = getattr(source, "snapshot", None)
         with snapshot() if snapshot is not None else nullcontext():
-            scheduler.load(source, db.source, config.base_dir, db.target, conn, plan, tables_in_load_order(plan), settings, rejects_dir, reporter, jobs)
+            scheduler.load(source, db.source, config.base_dir, db.target, conn, plan, tables_in_load_order(plan), settings, rejects_dir, reporter, jobs, workers)
         # the server may have restarted during the load (the chunks retried through it); start afresh
         conn.close()
         conn = tgt.connect(db.target, autocommit=True)
@@ -96,6 +97,7 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
             reporter.table_done(r)
         return LoadOutcome(plan, [results[t.name] for t in plan.tables], notes, revisions, resume, time.monotonic() - started)
     finally:
+        workers.close(wait=False)
         conn.close()
         source.close()
 

@@ -31,8 +31,14 @@ from cutover.pipeline import ChunkLoader, Reporter
 from cutover.sources.base import Source
 from cutover.state import Chunk
 
-POLL_S = 0.5
-PARALLEL_MIN_ROWS = 200_000  # below this a load finishes before worker processes would have started  # how often the display reads committed progress while workers run
+POLL_S = 0.5  # how often the display reads committed progress while workers run
+PARALLEL_MIN_ROWS = 200_000  # below this (and PARALLEL_MIN_BYTES) a load finishes before worker processes would have started
+PARALLEL_MIN_BYTES = 64 * 2**20  # … and a load of fewer rows this big (blobs) is still worth its workers
+# A chunk holds at most chunk_rows rows and about this many source bytes: small enough that the last
+# chunk to finish keeps the other workers idle well under a second (the server takes in 50-150 MB/s),
+# large enough that a chunk's set-up (connection, lock, first query: ~20 ms) stays under 1 %.
+CHUNK_BYTES = 32 * 2**20
+EARLY_START_BYTES = 64 * 2**20  # a source this big starts its workers before profiling, hiding their ~1 s start-up
 APPLICATION_NAME = "cutover load"  # how the load's connections show in pg_stat_activity
 
 
@@ -41,16 +47,29 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def plan_chunks(source: Source, tables: list[TablePlan], chunk_rows: int) -> list[Chunk]:
-    """Key ranges for each table: several for a large table with one integer key, else one."""
+def table_bytes(source: Source, tables: list[TablePlan]) -> dict[str, int]:
+    """Estimated source bytes of each table (rows × a sampled row size); empty when the source cannot tell."""
+    row_bytes = getattr(source, "row_bytes", None)
+    if row_bytes is None:
+        return {}
+    sizes: dict[str, int] = {}
+    for tp in tables:
+        width = row_bytes(tp.source) if tp.rows else None
+        sizes[tp.name] = int(tp.rows * width) if width else 0
+    return sizes
+
+
+def plan_chunks(source: Source, tables: list[TablePlan], chunk_rows: int, sizes: dict[str, int] | None = None) -> list[Chunk]:
+    """Key ranges for each table: several for a large table with one integer key (by rows or by bytes), else one."""
+    sizes = sizes or {}
     chunks: list[Chunk] = []
     for tp in tables:
-        bounds = source.key_range(tp.source) if tp.rows > chunk_rows else None
+        count = max(math.ceil(tp.rows / chunk_rows), math.ceil(sizes.get(tp.name, 0) / CHUNK_BYTES), 1)
+        bounds = source.key_range(tp.source) if count > 1 else None
         if bounds is None:
             chunks.append(Chunk(tp.name, 0, None, None))
             continue
         low, high = bounds
-        count = math.ceil(tp.rows / chunk_rows)
         step = max(1, math.ceil((high - low + 1) / count))
         starts = [low + i * step for i in range(1, count) if low + i * step <= high]
         edges: list[int | None] = [None, *starts, None]
@@ -106,13 +125,72 @@ def _die_with_parent() -> None:
         pass
 
 
-def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn: "psycopg.Connection[Any]", plan: SchemaPlan, tables: list[TablePlan], settings: Settings, rejects_dir: Path, reporter: Reporter, jobs: int | None) -> None:
-    """Run every unfinished chunk on `jobs` workers (None: one per core, when the load is big enough)."""
+def largest_first(pending: list[Chunk], chunks: list[Chunk], weight: dict[str, int]) -> list[Chunk]:
+    """Pending chunks heaviest first: a table's weight (bytes or rows) shared among its chunks."""
+    per_table: dict[str, int] = {}
+    for c in chunks:
+        if c.chunk >= 0:
+            per_table[c.table] = per_table.get(c.table, 0) + 1
+    return sorted(pending, key=lambda c: (-weight.get(c.table, 0) / per_table.get(c.table, 1), c.table, c.chunk))
+
+
+def _warm_up() -> None:
+    """A worker's first task: import what loading a chunk needs, while the parent is still profiling."""
+    import cutover.pipeline  # noqa: F401
+    import cutover.sources  # noqa: F401
+
+
+class Workers:
+    """The load's worker processes: spawned when first needed, or early, so their start-up overlaps profiling."""
+
+    def __init__(self) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.size = 0
+
+    @classmethod
+    def early(cls, source_bytes: int | None, jobs: int | None) -> "Workers":
+        """Workers already starting when the source is big enough that the load will want them."""
+        workers = cls()
+        wanted = default_jobs() if jobs is None else jobs
+        if wanted > 1 and (source_bytes or 0) >= EARLY_START_BYTES:
+            workers.get(wanted)
+            for _ in range(wanted):
+                assert workers.pool is not None
+                workers.pool.submit(_warm_up)
+        return workers
+
+    def get(self, size: int) -> ProcessPoolExecutor:
+        """The pool (started with `size` processes unless it already runs)."""
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"), initializer=_die_with_parent)
+            self.size = size
+        return self.pool
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers (cancelling queued work)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=wait, cancel_futures=True)
+            self.pool = None
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(wait=exc[0] is None)
+
+
+def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn: "psycopg.Connection[Any]", plan: SchemaPlan, tables: list[TablePlan], settings: Settings, rejects_dir: Path, reporter: Reporter, jobs: int | None, workers: Workers | None = None) -> None:
+    """Run every unfinished chunk on `jobs` workers (None: one per core, when the load is big enough).
+
+    Chunks go largest first (by estimated bytes where the source can tell, else rows), so the last
+    ones to finish are small and no worker waits long for another (longest-processing-time order).
+    """
     chunks = state.load_chunks(conn, plan.database)
     conn.rollback()
     rows = {t.name: t.rows for t in tables}
+    sizes = table_bytes(source, tables)
     pending = [c for c in chunks if not c.done and c.chunk >= 0]
-    pending.sort(key=lambda c: (-rows.get(c.table, 0), c.table, c.chunk))
+    pending = largest_first(pending, chunks, sizes if any(sizes.values()) else rows)
     done_rows = {t.name: sum(c.rows_read for c in chunks if c.table == t.name) for t in tables}
     names = {t.name: t.source.name for t in tables}
     for tp in tables:
@@ -121,9 +199,12 @@ def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn:
             reporter.advanced(tp.source.name, done_rows[tp.name])
     jobs_list = [ChunkJob(source_url, base_dir, target_url, plan, c.table, c.chunk, settings, rejects_dir) for c in pending]
     if jobs is None:
-        pending_rows = sum(rows.get(table, 0) for table in {c.table for c in pending})
-        jobs = default_jobs() if pending_rows >= PARALLEL_MIN_ROWS else 1
+        pending_tables = {c.table for c in pending}
+        big = sum(rows.get(t, 0) for t in pending_tables) >= PARALLEL_MIN_ROWS or sum(sizes.get(t, 0) for t in pending_tables) >= PARALLEL_MIN_BYTES
+        jobs = default_jobs() if big else 1
+    workers = workers or Workers()
     if jobs <= 1 or len(jobs_list) <= 1:
+        workers.close(wait=False)
         for job in jobs_list:
             def advanced(n: int, table: str = job.table) -> None:
                 done_rows[table] += n
@@ -133,7 +214,8 @@ def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn:
         return
     failures: list[str] = []
     monitor: list["psycopg.Connection[Any]"] = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=get_context("spawn"), initializer=_die_with_parent) as pool:
+    with workers:
+        pool = workers.get(min(jobs, len(jobs_list)))
         futures: dict[Future[int], ChunkJob] = {pool.submit(run_chunk, job): job for job in jobs_list}
         remaining = set(futures)
         while remaining:
@@ -144,10 +226,10 @@ def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn:
                     continue
                 job = futures[future]
                 if isinstance(exc, BadValueError):
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    workers.close(wait=True)
                     raise exc
                 if isinstance(exc, BrokenProcessPool):
-                    pool.shutdown(wait=False, cancel_futures=True)
+                    workers.close(wait=False)
                     raise TargetError(
                         "a worker process died before finishing its chunk",
                         hint="everything committed is kept and `cutover run --phase 2` resumes; when calling cutover from a "

@@ -18,6 +18,18 @@ from cutover.mapping import Catalog, CatalogColumn
 
 STATE_SCHEMA = "_cutover"  # progress and digests live in the target, committed with the rows
 CONNECT_TIMEOUT_S = 10
+# What libpq says when a server is restarting or the network blinks, worth a retry (a wrong password,
+# a missing database or a pg_hba.conf refusal is not): reconnecting mid-load rides out a restart.
+CONNECT_TRANSIENT = (
+    "timeout",
+    "Connection refused",
+    "server closed the connection unexpectedly",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "Connection reset by peer",
+    "No route to host",
+)
 
 # SQLSTATE classes worth a retry: connection exceptions, admin shutdown, serialization, deadlock.
 TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "40001", "40P01")
@@ -56,7 +68,7 @@ def connect(url: str, *, autocommit: bool = False, create: bool = False, applica
         if create and "does not exist" in message and "database" in message:
             create_database(url)
             return psycopg.connect(conninfo, **options)  # type: ignore[arg-type]
-        error = TransientError if "timeout" in message or "Connection refused" in message else TargetError
+        error = TransientError if any(sign in message for sign in CONNECT_TRANSIENT) else TargetError
         raise error(
             f"cannot connect to {urls.redact(url)}: {urls.redact(message.strip().splitlines()[-1] if message.strip() else message)}",
             hint="is the server running and the URL right? `cutover demo` shows a working embedded setup",

@@ -43,6 +43,8 @@ def quote_ident(name: str) -> str:
 BATCH_BYTES = 16 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time
 PROBE_ROWS = 10  # the first batch of a read: 10 rows, so even 10 MB rows make a bounded probe
 WIDTH_SAMPLE = 50  # rows of each batch measured to size the next one
+ROW_BYTES_POINTS = 8  # row_bytes() samples at this many places of the key range, so a table whose rows grow over time is not judged by its oldest …
+ROW_BYTES_SAMPLE = 32  # … rows, this many at each place: enough to average out one odd row, cheap on any table
 
 
 def rows_within_budget(rows: list[tuple[Any, ...]], batch_size: int) -> int:
@@ -242,6 +244,34 @@ class SqliteSource:
         key = quote_ident(keys[0]) if keys[0] in table.primary_key else keys[0]
         low, high = self.conn.execute(f"SELECT min({key}), max({key}) FROM {quote_ident(table.name)}").fetchone()
         return (low, high) if isinstance(low, int) and isinstance(high, int) else None
+
+    def row_bytes(self, table: Table) -> float | None:
+        """About how many bytes a row holds, from a few short runs of rows spread over the key range.
+
+        length() reads a blob's size from its header, not its content, so even a table of large
+        blobs answers in milliseconds; text is counted in characters, close enough for scheduling.
+        """
+        if not table.columns:
+            return None
+        keys = self.key_columns(table)
+        size = " + ".join(f"coalesce(length({quote_ident(c.name)}), 0)" for c in table.columns)
+        tname = quote_ident(table.name)
+        bounds = self.key_range(table)
+        if bounds is None:
+            starts: list[int | None] = [None]
+        else:
+            low, high = bounds
+            starts = [low + (high - low) * i // ROW_BYTES_POINTS for i in range(ROW_BYTES_POINTS)]
+        key = quote_ident(keys[0]) if keys[0] in table.primary_key else keys[0]
+        total = found = 0
+        for start in starts:
+            where = "" if start is None else f"WHERE {key} >= ?"
+            params: tuple[Any, ...] = () if start is None else (start,)
+            limit = ROW_BYTES_SAMPLE if start is not None else ROW_BYTES_SAMPLE * ROW_BYTES_POINTS
+            row = self.conn.execute(f"SELECT sum(s), count(*) FROM (SELECT {size} AS s FROM {tname} {where} ORDER BY {key} LIMIT ?)", (*params, limit)).fetchone()
+            total += int(row[0] or 0)
+            found += int(row[1])
+        return total / found if found else None
 
     def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None) -> Iterator[Batch]:
         """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and < until."""
