@@ -24,6 +24,9 @@ from cutover.target import ServerInfo
 from cutover.typemap import pg_base
 
 
+LOAD_ROUNDS = 3  # a chunk that finished can be undone by a crash of a server that commits asynchronously; load again
+
+
 class LoadOutcome:
     """What phase 2 did to one database."""
 
@@ -74,10 +77,18 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
         rejects_dir = workdir / "rejects" / db.name
         snapshot = getattr(source, "snapshot", None)
         with snapshot() if snapshot is not None else nullcontext():
-            scheduler.load(source, db.source, config.base_dir, db.target, conn, plan, tables_in_load_order(plan), settings, rejects_dir, reporter, jobs, workers)
-        # the server may have restarted during the load (the chunks retried through it); start afresh
-        conn.close()
-        conn = tgt.connect(db.target, autocommit=True)
+            for _round in range(LOAD_ROUNDS):
+                scheduler.load(source, db.source, config.base_dir, db.target, conn, plan, tables_in_load_order(plan), settings, rejects_dir, reporter, jobs, workers)
+                # the server may have restarted during the load (the chunks retried through it): start afresh
+                conn.close()
+                conn = tgt.connect(db.target, autocommit=True)
+                unfinished = [c for c in state.load_chunks(conn, db.name) if not c.done and c.chunk >= 0]
+                conn.rollback()
+                if not unfinished:
+                    break
+                reporter.message(f"{db.name}: {len(unfinished)} chunk(s) lost their last commits in a server crash; loading them again")
+            else:
+                raise TargetError(f"{len(unfinished)} chunk(s) are still unfinished after {LOAD_ROUNDS} rounds", database=db.name, hint="`cutover run --phase 2` resumes them")
         if source.fingerprint() != fingerprint:
             raise SourceError(
                 f"the source {urls.redact(db.source)} changed during the load, so the copy may mix two states of it",

@@ -164,6 +164,7 @@ class ChunkLoader:
                     self.on_progress(len(batch.rows))
             chunk.done = True
             with conn.transaction():
+                state.durable(conn)
                 state.save_chunk(conn, db, chunk)
             return chunk
         except psycopg.Error as exc:

@@ -168,9 +168,21 @@ def stored_digests(conn: psycopg.Connection[Any], database: str, table: str) -> 
     return digests
 
 
+def durable(conn: psycopg.Connection[Any]) -> None:
+    """Make the current transaction's commit wait until the WAL is on disk, and with it every earlier commit.
+
+    A server with synchronous_commit = off acknowledges commits it can still lose in a crash; a
+    chunk whose worker returned must not turn out unfinished afterwards, so the commits that end
+    a chunk or a load are synchronous whatever the server's default (per-batch ones need not be:
+    a lost batch is lost together with its progress record, and the chunk resumes before it).
+    """
+    conn.execute("SET LOCAL synchronous_commit = on")
+
+
 def save_manifest(conn: psycopg.Connection[Any], manifest: dict[str, Any], *, complete: bool) -> None:
     """Record the load's plan; complete=True marks the whole load finished."""
     with conn.transaction():
+        durable(conn)
         conn.execute(
             sql.SQL("INSERT INTO {} (database, manifest, complete) VALUES (%s, %s, %s) ON CONFLICT (database) DO UPDATE SET manifest = EXCLUDED.manifest, complete = EXCLUDED.complete, loaded_at = now()").format(_t("manifest")),
             (manifest["database"], Jsonb(manifest), complete),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np  # imported where blobs are decoded: a load without vector blobs never pays its ~25 MB
 
 from cutover.coerce import Coercion, Reject, register
 
@@ -65,6 +66,8 @@ def detect_blob(samples: list[Any], min_len: int | None, max_len: int | None, pr
     blobs = [s for s in samples if isinstance(s, bytes)]
     if not blobs:
         return None, None
+    import numpy as np
+
     formats = [preferred] if preferred else ["float32le", "float64le"]
     for fmt in formats:
         width = np.dtype(BLOB_DTYPES[fmt]).itemsize
@@ -81,6 +84,8 @@ def detect_blob(samples: list[Any], min_len: int | None, max_len: int | None, pr
 
 
 def _plausible(values: np.ndarray[Any, Any]) -> bool:
+    import numpy as np
+
     return bool(values.size) and bool(np.all(np.isfinite(values))) and float(np.max(np.abs(values))) < PLAUSIBLE_ABS
 
 
@@ -91,6 +96,8 @@ def vector_coercion(dims: int | None = None, blob_format: str | None = None, **_
         from cutover.errors import UnknownChoiceError
 
         raise UnknownChoiceError("blob_format", str(blob_format), list(BLOB_DTYPES))
+    import numpy as np
+
     width = np.dtype(dtype).itemsize
 
     def coerce(v: Any) -> Any:

@@ -21,6 +21,7 @@ from cutover import commands
 from cutover import config as config_mod
 from cutover.embedded import FAST_SETTINGS, EmbeddedPostgres
 from cutover.errors import UsageError
+from cutover.pipeline import NullReporter
 from cutover.urls import postgres_conninfo
 
 ROWS = 60_000
@@ -168,4 +169,33 @@ def test_changed_source_refuses_to_resume(tmp_path, pg_url):
         commands.run_phase2(config_mod.load(cfg), tmp_path / "w", jobs=1)
     result = commands.run_phase2(config_mod.load(cfg), tmp_path / "w", jobs=1, restart=True)
     assert not result.reports[0].resumed
+    assert_complete_and_exact(cfg, tmp_path / "w", pg_url)
+
+
+def test_chunk_undone_after_its_worker_returned_is_loaded_again(tmp_path, pg_url, monkeypatch):
+    """A server that commits asynchronously can lose a finished chunk's last commits in a crash; phase 2 notices and loads it again."""
+    from cutover import scheduler
+
+    source = big_source(tmp_path / "src.db")
+    cfg = write_config(tmp_path, source, pg_url)
+    real_load = scheduler.load
+    calls: list[int] = []
+
+    def load_then_lose_a_done_mark(*args, **kwargs):
+        real_load(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:  # as if the crash took the chunk's final commit: its rows are in, its done mark is not
+            with psycopg.connect(postgres_conninfo(pg_url), autocommit=True) as conn:
+                conn.execute("UPDATE _cutover.chunks SET done = false WHERE table_name = 'events' AND chunk = 2")
+
+    monkeypatch.setattr(scheduler, "load", load_then_lose_a_done_mark)
+    messages: list[str] = []
+
+    class Collect(NullReporter):
+        def message(self, text: str) -> None:
+            messages.append(text)
+
+    commands.run_phase2(config_mod.load(cfg), tmp_path / "w", jobs=2, reporter=Collect())
+    assert len(calls) == 2
+    assert any("1 chunk(s) lost their last commits" in m for m in messages), messages
     assert_complete_and_exact(cfg, tmp_path / "w", pg_url)

@@ -40,7 +40,7 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-BATCH_BYTES = 16 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time
+BATCH_BYTES = 8 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time
 PROBE_ROWS = 10  # the first batch of a read: 10 rows, so even 10 MB rows make a bounded probe
 WIDTH_SAMPLE = 50  # rows of each batch measured to size the next one
 ROW_BYTES_POINTS = 8  # row_bytes() samples at this many places of the key range, so a table whose rows grow over time is not judged by its oldest …
