@@ -149,8 +149,8 @@ def _scale(pg_type: str, position: int = 1) -> int | None:
 class RowHasher:
     """Canonicalizes and hashes rows of one table; knows which bucket a row belongs to.
 
-    The digest is computed by one function generated per table (like coerce.compile_row): text
-    and integer columns cost an inline check, others one call. Parts are joined by NUL, which no
+    The digest is computed by one function generated per table (like coerce.compile_row): text,
+    integer and double precision columns cost an inline check, others one call. Parts are joined by NUL, which no
     canonical form contains, each tagged v (value) or n (NULL), so no two rows share a text.
     """
 
@@ -216,6 +216,8 @@ def _compile_text(types: list[tuple[str, str]], canons: list[Canon]) -> Callable
             value = f"({v} if type({v}) is str else c{i}({v}))"
         elif family == "integer":
             value = f"(str({v}) if type({v}) is int else c{i}({v}))"
+        elif family == "float" and base != "real":
+            value = f"(repr({v}) if type({v}) is float else c{i}({v}))"  # what canon_for gives a float, without the call
         else:
             value = f"c{i}({v})"
         parts.append(f"('n' if ({v} := row[{i}]) is None else 'v' + {value})")

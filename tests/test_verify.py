@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
+from cutover.digest import RowHasher
 
 SOURCE = """
 CREATE TABLE t (
@@ -180,3 +182,19 @@ def test_pytest_plugin_gives_one_test_per_table(loaded, pg, tmp_path, pytester):
     bad = pytester.runpytest(*args)
     bad.assert_outcomes(passed=2, failed=1)
     bad.stdout.fnmatch_lines(["*app::t*", '*changed {"id": 4} column s*'])
+
+
+@pytest.mark.parametrize(
+    "pg_type, source_value, target_value",
+    [
+        ("double precision", 3, 3.0),  # SQLite hands an integer to a REAL-less column; Postgres returns a float
+        ("double precision", Decimal("0.1"), 0.1),
+        ("bigint", True, 1),
+        ("text", 17, "17"),
+        ("real", 0.1, 0.10000000149011612),  # float4: compared as float32
+    ],
+)
+def test_a_digest_does_not_depend_on_the_python_type_a_side_reads(pg_type, source_value, target_value):
+    hasher = RowHasher(["bigint", pg_type], [0])
+    assert hasher.digests([(1, source_value)]) == hasher.digests([(1, target_value)])
+    assert hasher.digests([(1, source_value)]) != hasher.digests([(1, None)])
