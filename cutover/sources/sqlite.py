@@ -41,7 +41,7 @@ def quote_ident(name: str) -> str:
 
 
 BATCH_BYTES = 8 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time
-PROBE_ROWS = 10  # the first batch of a read: 10 rows, so even 10 MB rows make a bounded probe
+PROBE_ROWS = 4  # the first batch of a read: 4 rows, so even 2 MB rows make a probe within BATCH_BYTES
 WIDTH_SAMPLE = 50  # rows of each batch measured to size the next one
 ROW_BYTES_POINTS = 8  # row_bytes() samples at this many places of the key range, so a table whose rows grow over time is not judged by its oldest …
 ROW_BYTES_SAMPLE = 32  # … rows, this many at each place: enough to average out one odd row, cheap on any table
