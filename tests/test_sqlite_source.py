@@ -212,3 +212,56 @@ def test_batches_are_bounded_in_bytes_too(make_sqlite):
     batches = list(src.read(src.reflect().table("blobs"), ["data"], batch_size=5000))
     assert sum(len(b.rows) for b in batches) == 120
     assert max(sum(len(r[1]) for r in b.rows) for b in batches) <= BATCH_BYTES
+
+
+def test_profile_split_over_key_ranges_equals_one_scan(make_sqlite, monkeypatch):
+    """Each range sees other storage classes, NULLs, bad JSON or dates; merged, they say what one scan says."""
+    import cutover.sources.sqlite as sqlite_mod
+
+    n = 900
+
+    def row(i: int) -> tuple[object, ...]:
+        third = (i - 1) * 3 // n  # 0, 1, 2: the three key ranges the split makes
+        return (
+            i,
+            [None, i % 2, i % 2][third],  # flag: NULL in the first range only
+            [i, 2**40 + i, -i][third],  # big: the least value in the last range, the greatest in the middle
+            [i * 1.5, i, "x"][third] if i % 7 else None,  # mixed: reals, then integers, then text
+            ['{"a": %d}' % i, "[1, 2]", "not json" if i == n - 1 else "{}"][third],  # j: one bad value, in the last range
+            ["2024-01-02", "2024-01-03 10:00:00+09:00", "2024-02-29T10:00:00Z"][third],  # d: dates, then offsets
+            "[1, 2, 3]" if third != 1 else "[4, 5]",  # v: array lengths differ by range
+            bytes(i % 50 + (100 if third == 2 else 1)),  # b: the longest blobs in the last range
+            "a\x00b" if i == 400 else "ok" * (third + 1),  # nul: one NUL, in the middle range
+            ["yes", 1, "false"][third],  # bools: words and numbers
+        )
+
+    path = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, flag INTEGER, big INTEGER, mixed INTEGER, j TEXT, d TEXT, v TEXT, b BLOB, nul TEXT, ok BOOLEAN);",
+        rows={"INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": [row(i) for i in range(1, n + 1)]},
+    )
+    stats = {
+        "flag": {"int_range", "flag"},
+        "big": {"int_range", "num_range", "flag"},
+        "mixed": {"int_range", "num_range", "text_length"},
+        "j": {"json", "json_invalid", "nul"},
+        "d": {"dates", "offsets", "num_range"},
+        "v": {"vector", "json", "uuid"},
+        "b": {"blob_length"},
+        "nul": {"nul", "text_length", "json", "dates"},
+        "ok": {"bools"},
+    }
+    src = SqliteSource(path)
+    table = src.reflect().table("t")
+    monkeypatch.setattr(sqlite_mod, "PROFILE_SPLIT_ROWS", 10**9)
+    whole = src.profile(table, stats)
+    monkeypatch.setattr(sqlite_mod, "PROFILE_SPLIT_ROWS", 10)
+    monkeypatch.setattr(sqlite_mod.os, "cpu_count", lambda: 3)
+    split = src.profile(table, stats)
+    assert split == whole
+    p = split.columns  # and the merged answers are the right ones, not just equal
+    assert (p["big"].min_int, p["big"].max_int) == (-n, 2**40 + 2 * n // 3)
+    assert (p["mixed"].integers, p["mixed"].reals, p["mixed"].texts) == (386, 129, 257)  # INTEGER affinity stores 3.0 as 3
+    assert (p["j"].json_invalid, p["nul"].nul_chars, p["flag"].nulls) == (1, 1, n // 3)
+    assert (p["v"].json_arrays, p["v"].min_array_len, p["v"].max_array_len) == (n, 2, 3)
+    assert (p["b"].min_blob_length, p["b"].max_blob_length) == (1, 149)
+    assert (p["d"].iso_dates, p["d"].date_only, p["d"].tz_offsets) == (n, n // 3, 2 * n // 3)

@@ -21,9 +21,70 @@ it must be:
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cutover.schema import ColumnProfile, TableProfile
+
+# The storage class SQLite orders a value by: NULL < numbers < text < blob ('null': no value at all).
+_CLASS_RANK = {"integer": 0, "real": 0, "text": 1, "blob": 2}
+
+
+class Scan:
+    """Where a profile's statements run: one connection over the whole table, or one per key range at once.
+
+    Every aggregate a profile uses merges across ranges: counts add up, min and max of the parts
+    give the whole's, the storage class of the least (greatest) value is the least (greatest) of
+    the parts', and "is there a counterexample" is whether any part has one.
+    """
+
+    def __init__(self, table_sql: str, conns: list[sqlite3.Connection], key: str | None = None, ranges: list[tuple[int, int]] | None = None) -> None:
+        self.table_sql, self.conns, self.key = table_sql, conns, key
+        self.ranges: list[tuple[int, int] | None] = list(ranges) if ranges else [None]
+
+    def _run(self, select: str, where: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...] | None]:
+        def one(conn: sqlite3.Connection, bounds: tuple[int, int] | None) -> tuple[Any, ...] | None:
+            clauses = [where] if where else []
+            args: tuple[Any, ...] = params
+            if bounds is not None:
+                clauses.append(f"{self.key} > ? AND {self.key} <= ?")
+                args = (*params, *bounds)
+            sql = f"SELECT {select} FROM {self.table_sql}" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+            return conn.execute(sql + (" LIMIT 1" if select == "1" else ""), args).fetchone()
+
+        if len(self.ranges) == 1:
+            return [one(self.conns[0], self.ranges[0])]
+        with ThreadPoolExecutor(max_workers=len(self.ranges)) as pool:
+            return list(pool.map(one, self.conns, self.ranges))
+
+    def aggregate(self, exprs: list[str], where: str = "") -> list[Any]:
+        """The values of aggregate expressions (count, min, max, typeof(min/max)) over the table."""
+        parts = [row for row in self._run(", ".join(exprs), where) if row is not None]
+        if len(parts) == 1:
+            return list(parts[0])
+        return [_merge(expr, [p[i] for p in parts]) for i, expr in enumerate(exprs)]
+
+    def exists(self, where: str) -> bool:
+        """Whether any row matches (each range stops at its first)."""
+        return any(row is not None for row in self._run("1", where))
+
+
+def _merge(expr: str, values: list[Any]) -> Any:
+    """One aggregate of the whole table from its parts' values."""
+    present = [v for v in values if v is not None]
+    if expr.startswith("count("):
+        return sum(int(v) for v in present)
+    if expr.startswith(("typeof(min(", "typeof(max(")):
+        ranked = [v for v in values if v in _CLASS_RANK]
+        if not ranked:
+            return "null"
+        pick = min if expr.startswith("typeof(min(") else max
+        return pick(ranked, key=lambda c: (_CLASS_RANK[c], c == "real"))
+    if expr.startswith(("min(", "CASE WHEN typeof(min(")):
+        return min(present) if present else None
+    if expr.startswith(("max(", "CASE WHEN typeof(max(")):
+        return max(present) if present else None
+    raise ValueError(f"no rule merges {expr[:40]!r} across ranges")
 
 # Statistics pass 1 answers for a one-class column; (field, aggregate of q) each.
 _PURE: dict[str, list[tuple[str, str]]] = {
@@ -58,8 +119,8 @@ _COUNTEREXAMPLE = {
 }
 
 
-def profile_table(conn: sqlite3.Connection, table_sql: str, wanted: dict[str, set[str]], quote: Any) -> TableProfile:
-    """Profile one table (`table_sql` is its quoted name) for the statistics `wanted` names per column."""
+def profile_table(scan: Scan, wanted: dict[str, set[str]], quote: Any) -> TableProfile:
+    """Profile one table for the statistics `wanted` names per column."""
     columns = {c: s for c, s in wanted.items() if s}
     cheap: list[tuple[str, str, str]] = []  # (column, slot, aggregate)
     for col, stats in columns.items():
@@ -73,11 +134,15 @@ def profile_table(conn: sqlite3.Connection, table_sql: str, wanted: dict[str, se
             cheap.append((col, "reals", f"count(CASE WHEN typeof({q}) = 'real' THEN 1 END)"))
         for stat in sorted(stats & set(_PURE)):
             cheap += [(col, name, sql.format(q=q)) for name, sql in _PURE[stat]]
-    row = conn.execute(f"SELECT {', '.join(['count(*)'] + [sql for _, _, sql in cheap])} FROM {table_sql}").fetchone()
+    row = scan.aggregate(["count(*)"] + [sql for _, _, sql in cheap])
     result = TableProfile(rows=int(row[0]))
     found: dict[str, dict[str, Any]] = {c: {} for c in columns}
     for (col, slot, _), value in zip(cheap, row[1:]):
         found[col][slot] = value
+    for values in found.values():  # a part's least number is the table's least value only if no part's is lesser
+        for bound in ("min", "max"):
+            if values.get(f"{bound}_class") not in ("integer", "real"):
+                values.pop(bound, None)
     mixed = []
     for col, stats in columns.items():
         prof = _from_pure(result.rows, found[col], stats)
@@ -86,11 +151,11 @@ def profile_table(conn: sqlite3.Connection, table_sql: str, wanted: dict[str, se
         else:
             result.columns[col] = prof
     if mixed:
-        result.columns.update(_exact(conn, table_sql, {c: columns[c] for c in mixed}, quote))
+        result.columns.update(_exact(scan, {c: columns[c] for c in mixed}, quote))
     for col, stats in columns.items():
         prof = result.columns[col]
         if prof.texts and prof.texts == prof.non_null:
-            _probe_text(conn, table_sql, quote(col), prof, stats)
+            _probe_text(scan, quote(col), prof, stats)
     return result
 
 
@@ -133,7 +198,7 @@ def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfi
     return prof
 
 
-def _exact(conn: sqlite3.Connection, table_sql: str, columns: dict[str, set[str]], quote: Any) -> dict[str, ColumnProfile]:
+def _exact(scan: Scan, columns: dict[str, set[str]], quote: Any) -> dict[str, ColumnProfile]:
     """One scan counting, per value, its storage class and the statistics of its class (mixed columns)."""
     exprs: list[str] = []
     slots: list[tuple[str, str]] = []
@@ -143,20 +208,20 @@ def _exact(conn: sqlite3.Connection, table_sql: str, columns: dict[str, set[str]
             for field_name, sql in _exact_sql(stat, q):
                 exprs.append(sql)
                 slots.append((col, field_name))
-    row = conn.execute(f"SELECT {', '.join(exprs)} FROM {table_sql}").fetchone()
+    row = scan.aggregate(exprs)
     out: dict[str, ColumnProfile] = {c: ColumnProfile() for c in columns}
     for (col, field_name), value in zip(slots, row):
         setattr(out[col], field_name, value if field_name.startswith(("min_", "max_")) else int(value or 0))
     return out
 
 
-def _probe_text(conn: sqlite3.Connection, table_sql: str, q: str, prof: ColumnProfile, stats: set[str]) -> None:
+def _probe_text(scan: Scan, q: str, prof: ColumnProfile, stats: set[str]) -> None:
     """Answer the "are all values …" statistics of an all-text column, stopping at the first value that is not."""
     for stat in _PROBED:
         if stat not in stats:
             continue
         counter = _COUNTEREXAMPLE[stat].format(q=q)
-        if conn.execute(f"SELECT 1 FROM {table_sql} WHERE {q} IS NOT NULL AND ({counter}) LIMIT 1").fetchone():
+        if scan.exists(f"{q} IS NOT NULL AND ({counter})"):
             continue
         if stat == "json":
             prof.json_containers = prof.texts
@@ -167,10 +232,10 @@ def _probe_text(conn: sqlite3.Connection, table_sql: str, q: str, prof: ColumnPr
         elif stat == "vector":
             length = _ARRAY_LENGTH.format(q=q)
             prof.json_arrays = prof.texts
-            prof.min_array_len, prof.max_array_len = conn.execute(f"SELECT min({length}), max({length}) FROM {table_sql}").fetchone()
+            prof.min_array_len, prof.max_array_len = scan.aggregate([f"min({length})", f"max({length})"])
         else:
             prof.iso_dates = prof.texts
-            date_only, offsets = conn.execute(f"SELECT count(CASE WHEN length({q}) = 10 THEN 1 END), count(CASE WHEN {_OFFSET.format(q=q)} THEN 1 END) FROM {table_sql} WHERE {q} IS NOT NULL").fetchone()
+            date_only, offsets = scan.aggregate([f"count(CASE WHEN length({q}) = 10 THEN 1 END)", f"count(CASE WHEN {_OFFSET.format(q=q)} THEN 1 END)"], f"{q} IS NOT NULL")
             prof.date_only, prof.tz_offsets = int(date_only), int(offsets)
 
 
