@@ -29,6 +29,7 @@ TEXT_POLICIES = ("reject", "replace")
 NUL_POLICIES = ("reject", "strip")
 ORPHAN_POLICIES = ("reject", "keep")
 INFER_TYPES = ("suggest", "apply", "off")
+DIGEST_MODES = ("load", "verify")  # row digests made while loading (verify reads the target only), or by verify (it reads both)
 SCHEMA_MODES = ("create", "existing")
 
 
@@ -56,6 +57,7 @@ class Settings:
     nul_in_text: str = "reject"
     orphans: str = "reject"
     infer_types: str = "suggest"
+    digests: str = "load"
     vector_type: str = "vector"
     vector_index: str = "hnsw"
     vector_distance: str = "cosine"
@@ -286,6 +288,7 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         ("nul_in_text", NUL_POLICIES),
         ("orphans", ORPHAN_POLICIES),
         ("infer_types", INFER_TYPES),
+        ("digests", DIGEST_MODES),
         ("vector_type", ("vector", "halfvec")),
         ("vector_index", ("hnsw", "ivfflat", "none")),
         ("vector_distance", ("cosine", "l2", "ip")),

@@ -117,7 +117,7 @@ class SchemaPlan:
     views: list[View] = field(default_factory=list)
     triggers: list[Trigger] = field(default_factory=list)
 
-    def manifest(self, *, source_fingerprint: str, naive_timezone: str) -> dict[str, Any]:
+    def manifest(self, *, source_fingerprint: str, naive_timezone: str, digests: bool = True) -> dict[str, Any]:
         """What verify needs to know of this load: names, types, coercions, keys, omissions."""
         omitted = ("index_untranslated", "check_untranslated", "fk_dangling", "fk_not_unique", "fk_type_mismatch", "view", "trigger", "virtual_table")
         return {
@@ -126,7 +126,7 @@ class SchemaPlan:
             "mode": self.mode,
             "source_fingerprint": source_fingerprint,
             "naive_timezone": naive_timezone,
-            "digest": DIGEST_VERSION,
+            "digest": DIGEST_VERSION if digests else None,  # None: the load stored no row digests (digests = "verify")
             "tables": [
                 {
                     "source": t.source.name,

@@ -54,7 +54,7 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
         plan = map_schema(source, db, settings, catalog)
         refuse_missing_vector(plan, info, db.name)
         fingerprint = source.fingerprint()
-        manifest = plan.manifest(source_fingerprint=fingerprint, naive_timezone=settings.naive_timezone)
+        manifest = plan.manifest(source_fingerprint=fingerprint, naive_timezone=settings.naive_timezone, digests=settings.digests == "load")
         state.ensure(conn)
         previous = state.read_manifest(conn, db.name)
         recorded = state.load_chunks(conn, db.name)

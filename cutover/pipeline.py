@@ -192,10 +192,11 @@ class ChunkLoader:
         assert self.rejects is not None
         with conn.transaction():
             refused = writer.copy_isolating(out) if out else []
-            digests = Digests()
-            skip = {index for index, _, _ in refused}
-            digests.add_rows(self.hasher, [r for i, r in enumerate(out) if i not in skip] if skip else out)
-            state.save_digests(conn, self.plan.database, tp.name, digests)
+            if self.settings.digests == "load":
+                digests = Digests()
+                skip = {index for index, _, _ in refused}
+                digests.add_rows(self.hasher, [r for i, r in enumerate(out) if i not in skip] if skip else out)
+                state.save_digests(conn, self.plan.database, tp.name, digests)
             names = [c.name for c in tp.columns]
             for index, reason, column in refused:
                 row = origin[index]
@@ -279,9 +280,10 @@ class _PostLoad:
             removed = conn.execute(query).fetchall()
             if not removed:
                 return 0
-            digests = Digests()
-            digests.add_rows(table_hasher(tp, settings.naive_timezone), removed, sign=-1)
-            state.save_digests(conn, self.plan.database, tp.name, digests)
+            if settings.digests == "load":
+                digests = Digests()
+                digests.add_rows(table_hasher(tp, settings.naive_timezone), removed, sign=-1)
+                state.save_digests(conn, self.plan.database, tp.name, digests)
             for row in removed:
                 source_row = {by_target[n]: json_safe(v) for n, v in zip(names, row)}
                 key_cols = tp.source.primary_key or list(source_row)

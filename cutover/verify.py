@@ -291,7 +291,12 @@ def _table_parity(conn: psycopg.Connection[Any], source: Source, manifest: dict[
     excluded = _excluded_keys(rejects_dir, t["source"])
     if stored is None:
         res.digests_from = "recomputed"
-        res.note = "the source changed since the load; its rows were read again" if stale or same_hash else "the load's digests were made by another cutover version; the source was read again"
+        if stale:
+            res.note = "the source changed since the load; its rows were read again"
+        elif manifest.get("digest") is None:
+            res.note = 'the load stored no row digests (digests = "verify"); the source was read'
+        else:
+            res.note = "the load's digests were made by another cutover version; the source was read again"
         stored = Digests()
         for pairs in _in_batches(_source_rows(source, schema_table, t, excluded)):
             stored.add_rows(hasher, [row for row, _key in pairs])
