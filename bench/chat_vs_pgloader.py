@@ -192,7 +192,7 @@ def run_pgloader(server: EmbeddedPostgres, source: Path, work: Path, prefetch: i
     return ToolRun("pgloader", version, PGLOADER_DB, measured, {}, settings)
 
 
-def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int, verify: bool = False) -> ToolRun:
+def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int, verify: bool = False, extra_settings: str = "") -> ToolRun:
     """`cutover run --phase 2 --force --yes` as a subprocess, into bench_cutover; then `cutover verify` with --verify.
 
     Phase 2 is gated on phase 1 (the env rewrite), which has nothing to do on a bench: --force.
@@ -203,13 +203,15 @@ def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int
     if cfg.exists():
         cfg.unlink()
     commands.init(cfg, source=f"sqlite:///{source}", target=server.url(CUTOVER_DB), name=CUTOVER_NAME)
+    if extra_settings:
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("[settings]\n", f"[settings]\n{extra_settings}\n", 1), encoding="utf-8")
     batch = config_mod.load(cfg).settings.batch_size
     exe = Path(sys.executable).with_name("cutover")
     warm_cache(source)
     print(f"cutover: run --phase 2 (batch_size = {batch:,}) …")
     base = [str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover")]
     measured = run_measured([*base, "run", "--phase", "2", "--force", "--yes"], log=work / f"cutover-{attempt}.log", cwd=work, server_pid=postmaster_pid(server))
-    run = ToolRun("cutover", cutover_version, CUTOVER_DB, measured, {}, f"batch_size = {batch:,} (default), --jobs default")
+    run = ToolRun("cutover", cutover_version, CUTOVER_DB, measured, {}, f"batch_size = {batch:,} (default), --jobs default" + (f", {extra_settings}" if extra_settings else ""))
     if verify and measured.returncode == 0:
         warm_cache(source)
         with psycopg.connect(server.url(), autocommit=True) as conn:
@@ -427,7 +429,7 @@ def load_both(server: EmbeddedPostgres, source: Path, args: argparse.Namespace, 
             if tool == "pgloader":
                 run = run_pgloader(server, source, work / "pgloader", args.prefetch_rows, args.batch_rows, args.pgloader_with, attempt)
             else:
-                run = run_cutover(server, source, work / "cutover", attempt, verify=args.verify)
+                run = run_cutover(server, source, work / "cutover", attempt, verify=args.verify, extra_settings=args.cutover_settings)
             inspect(server, run)
             m = run.measured
             print(f"  {run.tool} #{attempt}: exit {m.returncode}, {m.wall_s:,.1f}s, peak RSS {m.peak_rss_mb:,.0f} MB, {run.rows():,} rows (log: {m.log})")
@@ -455,6 +457,7 @@ def main() -> None:
     parser.add_argument("--pgloader-with", default="", help="more pgloader WITH options, e.g. 'workers = 2, concurrency = 1'")
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="run each tool N times, alternating; the median run is reported (default 1)")
     parser.add_argument("--verify", action="store_true", help="after each cutover load, time `cutover verify` (same config and workdir) beside it (issue 3)")
+    parser.add_argument("--cutover-settings", default="", metavar="TOML", help="more [settings] lines for cutover.toml, e.g. 'digests = \"verify\"'")
     parser.add_argument("--no-append", action="store_true", help="print the section without appending it to bench/RESULTS.md")
     parser.add_argument("--keep-server", action="store_true", help="leave the server running afterwards (to look at the databases)")
     args = parser.parse_args()
