@@ -173,8 +173,11 @@ class CatalogColumn:
 Catalog = dict[str, dict[str, CatalogColumn]]
 
 
-def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: Catalog | None = None) -> SchemaPlan:
-    """Reflect, profile and map every source table; with a catalog, fit an existing target schema."""
+def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: Catalog | None = None, *, load: bool = False) -> SchemaPlan:
+    """Reflect, profile and map every source table; with a catalog, fit an existing target schema.
+
+    load: the plan is for a load, which checks text for NULs itself (a plan for `cutover plan` counts them).
+    """
     schema = source.reflect()
     tables = [t for t in schema.tables if db.tables is None or t.name in db.tables]
     mode = "existing" if catalog is not None else "create"
@@ -193,7 +196,7 @@ def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: 
             relations.taken.add(target_name)
         else:
             target_name = relations.name(table.name, "table")
-        plan.tables.append(_map_table(source, table, target_name, db, settings, plan.findings, floors, catalog))
+        plan.tables.append(_map_table(source, table, target_name, db, settings, plan.findings, floors, catalog, load))
     if catalog is None:
         by_source = {t.source.name: t for t in plan.tables}
         for tp in plan.tables:
@@ -238,6 +241,7 @@ def _map_table(
     findings: list[Finding],
     floors: dict[str, int],
     catalog: Catalog | None,
+    load: bool = False,
 ) -> TablePlan:
     existing = catalog[target_name] if catalog is not None else None
     overrides: dict[str, ColumnOverride | None] = {}
@@ -249,7 +253,7 @@ def _map_table(
                 ov = ColumnOverride(type=existing[tcol].pg_type, rename=tcol)
         overrides[col.name] = ov
     # the rowid alias is an integer by SQLite's own rule: nothing to learn by scanning it
-    wanted = {c.name: (set() if c.name == table.rowid_alias else wanted_stats(c, settings, overrides[c.name])) for c in table.columns}
+    wanted = {c.name: (set() if c.name == table.rowid_alias else wanted_stats(c, settings, overrides[c.name], nul_in_load=load)) for c in table.columns}
     profile = source.profile(table, wanted)
     columns: list[ColumnPlan] = []
     namer = Namer(db.snake_case)

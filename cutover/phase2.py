@@ -51,7 +51,7 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
             )
         catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
         reporter.message(f"{db.name}: reading the source schema and profiling its data")
-        plan = map_schema(source, db, settings, catalog)
+        plan = map_schema(source, db, settings, catalog, load=True)
         refuse_missing_vector(plan, info, db.name)
         fingerprint = source.fingerprint()
         manifest = plan.manifest(source_fingerprint=fingerprint, naive_timezone=settings.naive_timezone, digests=settings.digests == "load")

@@ -147,8 +147,12 @@ def declared_rule(declared: str) -> tuple[str, str, str] | None:
     return None
 
 
-def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | None) -> set[str]:
-    """Which profile statistics decide this column's type and coercion."""
+def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | None, *, nul_in_load: bool = False) -> set[str]:
+    """Which profile statistics decide this column's type and coercion.
+
+    nul_in_load: a text column's NULs are looked for by the load, a batch at a time in C
+    (coerce.passes_guard "plain_text"), instead of by a scan of every value beforehand.
+    """
     if override is not None and override.type:
         family, pg_type = family_of(override.type), override.type
     else:
@@ -165,7 +169,7 @@ def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | 
         "timestamp": {"offsets", "num_range"},
         "date": {"num_range"},
         "time": set(),
-        "text": ({"text_length"} if bounded else set()) | {"nul"} | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
+        "text": ({"text_length"} if bounded else set()) | (set() if nul_in_load else {"nul"}) | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
         "bytes": {"blob_length"},
         "json": {"json", "json_invalid", "nul"},
         "uuid": {"blob_length"},
@@ -370,6 +374,10 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
         if p.blobs or p.nul_chars or too_long:
             plan.coercion = "text"
             opts.update(max_length=limit, nul=settings.nul_in_text)
+        elif p.nul_chars is None and p.texts:
+            # not scanned for NULs: batches of plain text without one go to Postgres untouched, others are coerced
+            plan.coercion = "text"
+            opts.update(max_length=limit, nul=settings.nul_in_text, guard="plain_text")
         if too_long:
             findings.append(Finding("warning", "over_length", f"{tname}.{cname}: values up to {p.max_text_length:,} characters exceed {plan.pg_type}; longer values are rejected", table=tname, column=cname, fix=f'widen it: columns."{tname}.{cname}" = "text" (or varchar(n))'))
         if p.nul_chars:

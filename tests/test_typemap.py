@@ -8,7 +8,7 @@ from cutover.config import ColumnOverride, Settings
 from cutover.naming import Namer, shorten, snake_case
 from cutover.schema import Column, ColumnProfile, Table
 from cutover.sqltext import translate_default, translate_expression
-from cutover.typemap import declared_rule, plan_column
+from cutover.typemap import declared_rule, plan_column, wanted_stats
 
 
 @pytest.mark.parametrize(
@@ -146,14 +146,22 @@ def test_over_length_values_get_a_checking_coercion_and_a_finding():
 def test_clean_columns_need_no_coercion():
     for declared, profile in [
         ("INTEGER", ColumnProfile(integers=5, min_int=1, max_int=9)),
-        ("TEXT", ColumnProfile(texts=5, max_text_length=4)),
-        ("VARCHAR(10)", ColumnProfile(texts=5, max_text_length=10)),
+        ("TEXT", ColumnProfile(texts=5, max_text_length=4, nul_chars=0)),
+        ("VARCHAR(10)", ColumnProfile(texts=5, max_text_length=10, nul_chars=0)),
         ("BLOB", ColumnProfile(blobs=5)),
         ("REAL", ColumnProfile(reals=3, integers=2)),
         ("BOOLEAN", ColumnProfile(integers=4, zero_one=4)),
     ]:
         plan, _ = _plan(declared, profile)
         assert plan.coercion == "identity", declared
+
+
+def test_text_not_scanned_for_nuls_is_checked_by_the_load_a_batch_at_a_time():
+    plan, findings = _plan("VARCHAR(10)", ColumnProfile(texts=5, max_text_length=10))  # nul_chars None: a load's profile
+    assert (plan.coercion, plan.options["guard"], plan.options["max_length"]) == ("text", "plain_text", 10)
+    assert findings == []
+    assert "nul" not in wanted_stats(Column("c", "TEXT"), Settings(), None, nul_in_load=True)
+    assert "nul" in wanted_stats(Column("c", "TEXT"), Settings(), None)  # `cutover plan` counts them
 
 
 @pytest.mark.parametrize(

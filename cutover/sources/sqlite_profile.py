@@ -188,7 +188,8 @@ def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfi
         if "bools" in stats:
             return None  # booleans stored as words: counted word by word
         prof.max_text_length = found.get("max_text_length")
-        prof.nul_chars = int(found.get("nul_chars") or 0)
+        if "nul" in stats:
+            prof.nul_chars = int(found.get("nul_chars") or 0)
         prof.json_invalid = int(found.get("json_invalid") or 0)
     else:
         prof.blobs = count
