@@ -231,7 +231,11 @@ class StaticSource:
         rows = self._decoded(table)
         slots = [(c, "nulls") for c in wanted]
         values = tuple(sum(1 for r in rows if r[c] is None) for c in wanted)
-        return fill_profile(len(rows), slots, values, {c: profile_class(types[c]) for c in wanted}, {c for c in wanted if types[c].name == "bit"})
+        profile = fill_profile(len(rows), slots, values, {c: profile_class(types[c]) for c in wanted}, {c for c in wanted if types[c].name == "bit"})
+        for c, stats in wanted.items():
+            if "nul" in stats:  # what the reader's CHARINDEX(CHAR(0), …) count says
+                profile.columns[c].nul_chars = sum(1 for r in rows if isinstance(r[c], str) and "\x00" in r[c])
+        return profile
 
     def sample(self, table: Table, column: str, limit: int) -> list[Any]:
         return [r[column] for r in self._decoded(table) if r[column] is not None][:limit]
