@@ -173,11 +173,17 @@ def test_alembic_downgrade_and_upgrade_work_after_a_parallel_build(make_sqlite, 
     assert catalog(pg) == built
 
 
-def test_a_resumed_build_skips_what_an_interrupted_one_built(make_sqlite, load, pg, pg_url):
+def shop_back_at_tables(make_sqlite, load, pg, pg_url):
+    """The shop loaded (one job), its catalog, then downgraded to the tables revision: what the keys step starts from."""
     result = load(make_sqlite(SHOP), jobs=1)
     full = catalog(pg)
     revisions = revisions_of(result)
     alembic(revisions, pg_url, lambda cfg: command.downgrade(cfg, TABLES_REV))
+    return full, revisions
+
+
+def test_a_resumed_build_skips_what_an_interrupted_one_built(make_sqlite, load, pg, pg_url):
+    full, revisions = shop_back_at_tables(make_sqlite, load, pg, pg_url)
     # what an interrupted run left behind: one index and one foreign key, built just as the revision builds them
     indexes, constraints = full
     (index_def,) = [d for _, name, d in indexes if name == "orders_open"]
@@ -197,10 +203,7 @@ def test_a_resumed_build_skips_what_an_interrupted_one_built(make_sqlite, load, 
 
 
 def test_an_interrupted_build_cancels_what_is_in_flight_and_a_rerun_finishes(make_sqlite, load, pg, pg_url):
-    result = load(make_sqlite(SHOP), jobs=1)
-    full = catalog(pg)
-    revisions = revisions_of(result)
-    alembic(revisions, pg_url, lambda cfg: command.downgrade(cfg, TABLES_REV))
+    full, revisions = shop_back_at_tables(make_sqlite, load, pg, pg_url)
     # another session holds customers, so its three builds wait; the builds on the other tables go ahead
     blocker = psycopg.connect(postgres_conninfo(pg_url))
     blocker.execute("LOCK TABLE customers IN ROW EXCLUSIVE MODE")
@@ -239,10 +242,7 @@ def test_an_interrupted_build_cancels_what_is_in_flight_and_a_rerun_finishes(mak
 
 
 def test_a_failing_statement_is_named_and_a_rerun_finishes(make_sqlite, load, pg, pg_url):
-    result = load(make_sqlite(SHOP), jobs=1)
-    full = catalog(pg)
-    revisions = revisions_of(result)
-    alembic(revisions, pg_url, lambda cfg: command.downgrade(cfg, TABLES_REV))
+    full, revisions = shop_back_at_tables(make_sqlite, load, pg, pg_url)
     pg.execute("INSERT INTO customers (id, email, code) VALUES (3, 'kim@example.com', 'C3')")
 
     with pytest.raises(TargetError) as failed:
