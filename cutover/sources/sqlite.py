@@ -41,8 +41,8 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-BATCH_BYTES = 8 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time
-PROBE_ROWS = 4  # the first batch of a read: 4 rows, so even 2 MB rows make a probe within BATCH_BYTES
+BATCH_BYTES = 4 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time (COPY text doubles blobs in hex)
+PROBE_ROWS = 4  # the first batch of a read: 4 rows, so even 1 MB rows make a probe within BATCH_BYTES
 WIDTH_SAMPLE = 50  # rows of each batch measured to size the next one
 # A table with more rows than this is profiled by one thread per core over its rowid ranges (each
 # with its own connection: SQLite runs a statement without holding the GIL), 2.4 → 1.2 s at 1M rows.
