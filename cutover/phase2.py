@@ -148,6 +148,7 @@ def _start_fresh(conn: Any, db: DatabaseConfig, plan: SchemaPlan, manifest: dict
         with conn.transaction():
             tgt.drop_tables(conn, db.target_schema, present)
         assert revisions is not None
+        tgt.create_schema(conn, db.target_schema)  # Alembic keeps its version table there, before revision 1 runs
         migrations.stamp_base(revisions, db.target, db.target_schema, settings.version_table)
         reporter.message(f"{db.name}: alembic upgrade {revisions.tables_rev} (tables)")
         migrations.upgrade(revisions, db.target, revisions.tables_rev, db.target_schema, settings.version_table)

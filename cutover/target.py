@@ -114,6 +114,11 @@ def vector_install_hint(version_num: int) -> str:
     )
 
 
+def create_schema(conn: psycopg.Connection[Any], schema: str) -> None:
+    """CREATE SCHEMA IF NOT EXISTS (autocommit connection)."""
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
 def existing_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
     """Names of the ordinary tables already in the target schema."""
     rows = conn.execute(
