@@ -12,8 +12,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from itertools import islice
-from typing import Any, Iterator, TypeVar
+from typing import Any, Iterator
 from xml.etree import ElementTree as ET
 
 import psycopg
@@ -29,10 +28,10 @@ from cutover.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests, RowHasher
 from cutover.errors import UsageError
 from cutover.rejects import table_file
 from cutover.sources import open_source
-from cutover.sources.base import InvalidText, Source
+from cutover.sources.base import PROBE_ROWS, InvalidText, Source, rows_within_budget
 from cutover.typemap import pg_base
 
-STREAM_BATCH = 5000  # rows per fetch from a server-side cursor: bounded memory on any table
+STREAM_BATCH = 5000  # rows per fetch from a server-side cursor at most (and about BATCH_BYTES): bounded memory on any table
 MAX_DIFFERENCES = 10  # differing rows reported per table
 MAX_NARROWED_BUCKETS = 20  # differing buckets examined row by row per table
 PREVIEW = 80  # characters of a value shown in a difference
@@ -220,19 +219,27 @@ def _rejected_count(conn: psycopg.Connection[Any], database: str, table: str) ->
     return sum(c.rows_rejected for c in chunks)
 
 
-def _target_rows(conn: psycopg.Connection[Any], schema: str, t: dict[str, Any], where: sql.Composable | None = None) -> Iterator[tuple[Any, ...]]:
+def _target_batches(conn: psycopg.Connection[Any], schema: str, t: dict[str, Any], where: sql.Composable | None = None) -> Iterator[list[tuple[Any, ...]]]:
+    """The target's rows from a server-side cursor, in fetches of at most STREAM_BATCH rows and about BATCH_BYTES."""
     cols = sql.SQL(", ").join(sql.Identifier(c["target"]) for c in t["columns"])
     query = sql.SQL("SELECT {} FROM {}").format(cols, tgt.qualified(schema, t["target"]))
     if where is not None:
         query = sql.SQL("{} WHERE {}").format(query, where)
     with conn.transaction(), conn.cursor(name=f"cutover_verify_{id(t)}") as cur:
         cur.execute(query)
-        while batch := cur.fetchmany(STREAM_BATCH):
-            yield from batch
+        size = PROBE_ROWS  # a small first fetch measures the row width, as a source read does
+        while batch := cur.fetchmany(size):
+            yield batch
+            size = rows_within_budget(batch, STREAM_BATCH)
 
 
-def _source_rows(source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
-    """The source's rows as the load would have written them (coerced), minus recorded rejects."""
+def _target_rows(conn: psycopg.Connection[Any], schema: str, t: dict[str, Any], where: sql.Composable | None = None) -> Iterator[tuple[Any, ...]]:
+    for batch in _target_batches(conn, schema, t, where):
+        yield from batch
+
+
+def _source_batches(source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
+    """The source's rows as the load would have written them (coerced), minus recorded rejects, a source batch at a time."""
     keys = source.key_columns(schema_table)
     width = len(keys)
     columns = [c["source"] for c in t["columns"]]
@@ -240,6 +247,7 @@ def _source_rows(source: Source, schema_table: Any, t: dict[str, Any], excluded:
     transform = compile_row(width, coercions)
     pk = [c for c in schema_table.primary_key if c in columns]
     for batch in source.read(schema_table, columns, batch_size=STREAM_BATCH):
+        out = []
         for row in batch.rows:
             key = {k: json_safe(v) for k, v in zip(keys, row[:width])}
             pk_key = {c: json_safe(row[width + columns.index(c)]) for c in pk}
@@ -248,18 +256,15 @@ def _source_rows(source: Source, schema_table: Any, t: dict[str, Any], excluded:
             if any(isinstance(v, InvalidText) for v in row):
                 continue
             try:
-                yield transform(row), (pk_key or key)
+                out.append((transform(row), pk_key or key))
             except Reject:
                 continue
+        yield out
 
 
-T = TypeVar("T")
-
-
-def _in_batches(items: Iterator[T]) -> Iterator[list[T]]:
-    """Lists of up to STREAM_BATCH items (digests are added a batch at a time)."""
-    while batch := list(islice(items, STREAM_BATCH)):
-        yield batch
+def _source_rows(source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    for batch in _source_batches(source, schema_table, t, excluded):
+        yield from batch
 
 
 def _key_text(key: dict[str, Any]) -> str:
@@ -298,13 +303,13 @@ def _table_parity(conn: psycopg.Connection[Any], source: Source, manifest: dict[
         else:
             res.note = "the load's digests were made by another cutover version; the source was read again"
         stored = Digests()
-        for pairs in _in_batches(_source_rows(source, schema_table, t, excluded)):
+        for pairs in _source_batches(source, schema_table, t, excluded):
             stored.add_rows(hasher, [row for row, _key in pairs])
         if stale:
             res.rejected = res.source_rows - stored.rows
     actual = Digests()
     try:
-        for rows in _in_batches(_target_rows(conn, schema, t)):
+        for rows in _target_batches(conn, schema, t):
             actual.add_rows(hasher, rows)
     except psycopg.errors.UndefinedTable:
         conn.rollback()

@@ -28,7 +28,7 @@ from cutover.schema import (
     UniqueConstraint,
     View,
 )
-from cutover.sources.base import Batch, InvalidText, SourceInfo
+from cutover.sources.base import BATCH_BYTES, PROBE_ROWS, Batch, InvalidText, SourceInfo, rows_within_budget
 from cutover.sources.sqlite_profile import Scan, profile_table
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
@@ -41,21 +41,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-BATCH_BYTES = 4 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time (COPY text doubles blobs in hex)
-PROBE_ROWS = 4  # the first batch of a read: 4 rows, so even 1 MB rows make a probe within BATCH_BYTES
-WIDTH_SAMPLE = 50  # rows of each batch measured to size the next one
 # A table with more rows than this is profiled by one thread per core over its rowid ranges (each
 # with its own connection: SQLite runs a statement without holding the GIL), 2.4 → 1.2 s at 1M rows.
 PROFILE_SPLIT_ROWS = 100_000
 ROW_BYTES_POINTS = 8  # row_bytes() samples at this many places of the key range, so a table whose rows grow over time is not judged by its oldest …
 ROW_BYTES_SAMPLE = 32  # … rows, this many at each place: enough to average out one odd row, cheap on any table
-
-
-def rows_within_budget(rows: list[tuple[Any, ...]], batch_size: int) -> int:
-    """How many rows like these fit in BATCH_BYTES (at most batch_size, at least one)."""
-    sample = rows[:WIDTH_SAMPLE]
-    size = sum(len(v) for r in sample for v in r if isinstance(v, (str, bytes))) / len(sample) + 16 * len(sample[0])
-    return max(1, min(batch_size, int(BATCH_BYTES // max(size, 1))))
 
 
 def _byte_order(a: str, b: str) -> int:
