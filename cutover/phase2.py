@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from cutover import migrations, pipeline, scheduler, state
+from cutover import keys_build, migrations, pipeline, scheduler, state
 from cutover import target as tgt
 from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
@@ -99,7 +99,7 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
         if revisions is not None:
             notes = pipeline.enforce_keys(conn, plan, settings, rejects_dir)
             reporter.message(f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique, check and foreign keys)")
-            for ddl, seconds in migrations.upgrade_keys_parallel(revisions, db.target, db.target_schema, settings.version_table, scheduler.default_jobs() if jobs is None else jobs):
+            for ddl, seconds in keys_build.upgrade_keys_parallel(revisions, db.target, db.target_schema, settings.version_table, scheduler.default_jobs() if jobs is None else jobs):
                 if " USING hnsw " in ddl or " USING ivfflat " in ddl:
                     notes.append(f"vector index built in {seconds:.1f}s: {ddl}")
         results = pipeline.finish_tables(conn, plan, rejects_dir)

@@ -15,7 +15,7 @@ from psycopg import sql
 from sqlalchemy import create_engine, pool
 
 from conftest import rows
-from cutover import migrations
+from cutover import keys_build, migrations
 from cutover.errors import TargetError
 from cutover.urls import postgres_conninfo, sqlalchemy_url
 
@@ -166,7 +166,7 @@ def test_alembic_downgrade_and_upgrade_work_after_a_parallel_build(make_sqlite, 
 
     # one job is Alembic's own upgrade, with the same answer: every build and its time
     alembic(revisions, pg_url, lambda cfg: command.downgrade(cfg, TABLES_REV))
-    timings = migrations.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 1)
+    timings = keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 1)
     assert len(timings) == KEY_OBJECTS and key_transactions(pg) == (KEY_OBJECTS, 1)
     assert catalog(pg) == built
 
@@ -189,14 +189,14 @@ def test_a_resumed_build_skips_what_an_interrupted_one_built(make_sqlite, load, 
     (fk_def,) = [d for _, name, _, d, *_ in constraints if name == "order_lines_order_id_region_fkey"]
     pg.execute(sql.SQL("ALTER TABLE order_lines ADD CONSTRAINT {} {}").format(sql.Identifier("order_lines_order_id_region_fkey"), sql.SQL(fk_def)))
 
-    timings = migrations.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)
+    timings = keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)
     assert len(timings) == KEY_OBJECTS - 2
     assert {"orders_open", "order_lines_order_id_region_fkey"}.isdisjoint(names_in(timings))
     assert all(ddl.startswith(("CREATE ", "ALTER TABLE ")) and seconds >= 0 for ddl, seconds in timings)
     assert catalog(pg) == full
     assert version(pg) == [(KEYS_REV,)]
     # once at the keys revision there is nothing left to do
-    assert migrations.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2) == []
+    assert keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2) == []
     assert catalog(pg) == full
 
 
@@ -210,7 +210,7 @@ def test_an_interrupted_build_cancels_what_is_in_flight_and_a_rerun_finishes(mak
     def interrupt_once_every_job_waits() -> None:
         with psycopg.connect(postgres_conninfo(pg_url), autocommit=True) as watch:
             waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'"
-            eventually(lambda: rows(watch, waiting, migrations.KEYS_APPLICATION_NAME) == [(3,)], seconds=30)
+            eventually(lambda: rows(watch, waiting, keys_build.KEYS_APPLICATION_NAME) == [(3,)], seconds=30)
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # Ctrl-C
         if not finished.wait(10):
             blocker.rollback()  # the cancel did not work: let the builds through so the test fails instead of hanging
@@ -220,19 +220,19 @@ def test_an_interrupted_build_cancels_what_is_in_flight_and_a_rerun_finishes(mak
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
-            migrations.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 3)
+            keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 3)
         interrupted = time.monotonic() - started
     finally:
         finished.set()
         watcher.join()
         blocker.close()
     assert interrupted < 10
-    assert eventually(lambda: rows(pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", migrations.KEYS_APPLICATION_NAME) == [(0,)])  # closed: a backend leaves a moment later
+    assert eventually(lambda: rows(pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", keys_build.KEYS_APPLICATION_NAME) == [(0,)])  # closed: a backend leaves a moment later
     assert version(pg) == [(TABLES_REV,)]
     kept = set(key_objects(pg))  # what finished before the interrupt
     assert kept and not [name for name in kept if name.startswith("customers")]
 
-    timings = migrations.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 3)
+    timings = keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 3)
     assert len(timings) == KEY_OBJECTS - len(kept)
     assert kept.isdisjoint(names_in(timings))
     assert catalog(pg) == full
@@ -244,7 +244,7 @@ def test_a_failing_statement_is_named_and_a_rerun_finishes(make_sqlite, load, pg
     pg.execute("INSERT INTO customers (id, email, code) VALUES (3, 'kim@example.com', 'C3')")
 
     with pytest.raises(TargetError) as failed:
-        migrations.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)
+        keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)
     assert "ALTER TABLE customers ADD CONSTRAINT customers_email_key UNIQUE (email) failed: could not create unique index" in failed.value.message
     assert "(email)=(kim@example.com)" in failed.value.message
     assert failed.value.context["table"] == "customers" and "kept and skipped" in (failed.value.hint or "")
@@ -252,7 +252,7 @@ def test_a_failing_statement_is_named_and_a_rerun_finishes(make_sqlite, load, pg
     assert rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(0,)]  # foreign keys wait for every index
 
     pg.execute("DELETE FROM customers WHERE id = 3")
-    migrations.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)
+    keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)
     assert catalog(pg) == full
     assert version(pg) == [(KEYS_REV,)]
 
