@@ -159,10 +159,9 @@ class Workers:
         workers = cls()
         wanted = default_jobs() if jobs is None else jobs
         if wanted > 1 and (source_bytes or 0) >= EARLY_START_BYTES:
-            workers.get(wanted - 1)  # the parent loads chunks as well
+            pool = workers.get(wanted - 1)  # the parent loads chunks as well
             for _ in range(wanted - 1):
-                assert workers.pool is not None
-                workers.pool.submit(_warm_up)
+                pool.submit(_warm_up)
         return workers
 
     def get(self, size: int) -> ProcessPoolExecutor:

@@ -48,6 +48,11 @@ ROW_BYTES_POINTS = 8  # row_bytes() samples at this many places of the key range
 ROW_BYTES_SAMPLE = 32  # … rows, this many at each place: enough to average out one odd row, cheap on any table
 
 
+def _key_sql(table: Table, key: str) -> str:
+    """A stream key column in SQL: a primary key column quoted, the rowid by its bare alias."""
+    return quote_ident(key) if key in table.primary_key else key
+
+
 def _byte_order(a: str, b: str) -> int:
     return (a > b) - (a < b)
 
@@ -78,8 +83,12 @@ class SqliteSource:
         self._schema: Schema | None = None
 
     def _open(self) -> sqlite3.Connection:
+        """A read-only connection with the stand-in collations (once they are known)."""
         conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
         conn.execute("PRAGMA query_only = 1")
+        for name in getattr(self, "stand_in_collations", ()):
+            # The file declares a collation this sqlite3 lacks; byte order keeps reads working.
+            conn.create_collation(name, _byte_order)
         return conn
 
     # -- catalog ---------------------------------------------------------------------------
@@ -102,8 +111,7 @@ class SqliteSource:
         for (sql,) in rows:
             names |= {n for n in sqltext.collations(sql) if n.upper() not in BUILTIN_COLLATIONS}
         for name in names:
-            # The file declares a collation this sqlite3 lacks; byte order keeps reads working.
-            self.conn.create_collation(name, _byte_order)
+            self.conn.create_collation(name, _byte_order)  # see _open
         return names
 
     def reflect(self) -> Schema:
@@ -243,7 +251,7 @@ class SqliteSource:
         keys = self.key_columns(table)
         if len(keys) != 1:
             return None
-        key = quote_ident(keys[0]) if keys[0] in table.primary_key else keys[0]
+        key = _key_sql(table, keys[0])
         # two statements: SQLite reads one end of the key's b-tree for a lone min() or max(), but scans the table for both at once
         (low,) = self.conn.execute(f"SELECT min({key}) FROM {quote_ident(table.name)}").fetchone()
         (high,) = self.conn.execute(f"SELECT max({key}) FROM {quote_ident(table.name)}").fetchone()
@@ -266,7 +274,7 @@ class SqliteSource:
         else:
             low, high = bounds
             starts = [low + (high - low) * i // ROW_BYTES_POINTS for i in range(ROW_BYTES_POINTS)]
-        key = quote_ident(keys[0]) if keys[0] in table.primary_key else keys[0]
+        key = _key_sql(table, keys[0])
         total = found = 0
         for start in starts:
             where = "" if start is None else f"WHERE {key} >= ?"
@@ -280,7 +288,7 @@ class SqliteSource:
     def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None) -> Iterator[Batch]:
         """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and < until."""
         keys = self.key_columns(table)
-        key_sql = ", ".join(quote_ident(k) if k in table.primary_key else k for k in keys)
+        key_sql = ", ".join(_key_sql(table, k) for k in keys)
         select = ", ".join([key_sql] + [quote_ident(c) for c in columns])
         order = key_sql
         tname = quote_ident(table.name)
@@ -349,7 +357,6 @@ class SqliteSource:
     def profile(self, table: Table, wanted: dict[str, set[str]]) -> TableProfile:
         """Per column, the statistics `wanted` names (see sqlite_profile for how few scans that takes)."""
         bounds = self.key_range(table) if table.has_rowid else None
-        keys = self.key_columns(table)
         if bounds is None or bounds[1] - bounds[0] < PROFILE_SPLIT_ROWS or (os.cpu_count() or 1) < 2:
             return profile_table(Scan(quote_ident(table.name), [self.conn]), wanted, quote_ident)
         parts = os.cpu_count() or 1
@@ -358,10 +365,7 @@ class SqliteSource:
         ranges = [(low - 1 + i * step, low - 1 + (i + 1) * step) for i in range(parts)]
         extra = [self._open() for _ in range(parts - 1)]
         try:
-            for conn in extra:
-                for name in self.stand_in_collations:
-                    conn.create_collation(name, _byte_order)
-            key = quote_ident(keys[0]) if keys[0] in table.primary_key else keys[0]
+            key = _key_sql(table, self.key_columns(table)[0])
             return profile_table(Scan(quote_ident(table.name), [self.conn, *extra], key, ranges), wanted, quote_ident)
         finally:
             for conn in extra:

@@ -42,15 +42,13 @@ class Scan:
         self.table_sql, self.conns, self.key = table_sql, conns, key
         self.ranges: list[tuple[int, int] | None] = list(ranges) if ranges else [None]
 
-    def _run(self, select: str, where: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...] | None]:
+    def _run(self, select: str, where: str, limit: str = "") -> list[tuple[Any, ...] | None]:
         def one(conn: sqlite3.Connection, bounds: tuple[int, int] | None) -> tuple[Any, ...] | None:
             clauses = [where] if where else []
-            args: tuple[Any, ...] = params
             if bounds is not None:
                 clauses.append(f"{self.key} > ? AND {self.key} <= ?")
-                args = (*params, *bounds)
             sql = f"SELECT {select} FROM {self.table_sql}" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
-            return conn.execute(sql + (" LIMIT 1" if select == "1" else ""), args).fetchone()
+            return conn.execute(sql + limit, bounds or ()).fetchone()
 
         if len(self.ranges) == 1:
             return [one(self.conns[0], self.ranges[0])]
@@ -66,7 +64,7 @@ class Scan:
 
     def exists(self, where: str) -> bool:
         """Whether any row matches (each range stops at its first)."""
-        return any(row is not None for row in self._run("1", where))
+        return any(row is not None for row in self._run("1", where, " LIMIT 1"))
 
 
 def _merge(expr: str, values: list[Any]) -> Any:
