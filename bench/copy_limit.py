@@ -27,7 +27,7 @@ from psycopg import sql
 from chat_vs_pgloader import CUTOVER_DB, CUTOVER_NAME, DEFAULT_MESSAGES, DEFAULT_SEED, DURABLE_SETTINGS, OUT_DIR, TABLES, machine, publish, server_facts, source_db, warm_cache
 from measure import run_measured
 
-from cutover import state
+from cutover.load import state
 from cutover.embedded import EmbeddedPostgres, bin_dir
 from cutover.sources.sqlite import quote_ident
 

@@ -13,13 +13,14 @@ from typing import Any, Callable, TypeVar
 import click
 import psycopg
 
-from cutover import __version__, commands, report
+from cutover import __version__, commands
+from cutover.proof import report
 from cutover import config as config_mod
-from cutover.checklists import PHASE_TITLES
+from cutover.phases.checklists import PHASE_TITLES
 from cutover.envfiles.api import RewriteResult
 from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
-from cutover.phases import PHASE_CHOICES, PhaseOutcome, Proof
-from cutover.progress import ProgressReporter
+from cutover.phases.run import PHASE_CHOICES, PhaseOutcome, Proof
+from cutover.load.progress import ProgressReporter
 from cutover.urls import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -223,8 +224,8 @@ def verify_cmd(g: Globals, database: str | None, table: str | None, json_path: P
 @handle_errors
 def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> None:
     """Assess the cutover, loading nothing: tables, columns, findings, env rewrite, time (exit 1 on a blocker)."""
-    from cutover.document import to_markdown, to_text
-    from cutover.plan_render import plan_document
+    from cutover.phases.document import to_markdown, to_text
+    from cutover.phases.plan_render import plan_document
 
     result = commands.plan(g.load(), g.workdir, database=database)
     if fmt == "json":
@@ -250,7 +251,7 @@ def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> Non
 @handle_errors
 def status(g: Globals, as_json: bool) -> None:
     """Show the three phase checklists with their progress, what failed and why, and what to do next."""
-    from cutover.checklists import item_lines
+    from cutover.phases.checklists import item_lines
 
     result = commands.status(g.load(), g.workdir)
     if as_json:
@@ -291,7 +292,7 @@ def status(g: Globals, as_json: bool) -> None:
 @handle_errors
 def check(g: Globals, item: str, note: str | None, force: bool, undo: bool) -> None:
     """Tick checklist ITEM (an id such as p1.secrets, see `cutover status`) with a note saying what was done."""
-    from cutover.checklists import item_lines
+    from cutover.phases.checklists import item_lines
 
     if not undo and not (note and note.strip()):
         raise click.UsageError(f'say what was done: cutover check {item} --note "…"')

@@ -132,8 +132,8 @@ def run_phase2(
     """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2)."""
     from dataclasses import replace
 
-    from cutover import phase2
-    from cutover.pipeline import NullReporter
+    from cutover.load import run as phase2
+    from cutover.load.pipeline import NullReporter
 
     settings = config.settings if on_error is None else replace(config.settings, on_error=on_error)
     reports = []
@@ -149,7 +149,7 @@ def run_phase2(
 
 def verify(config: config_mod.Config, workdir: Path, *, database: str | None = None, table: str | None = None) -> "VerifyResult":
     """Parity of source and target: counts, digests, first differing rows, schema."""
-    from cutover.verify import verify as run_verify
+    from cutover.proof.verify import verify as run_verify
 
     return run_verify(config, workdir, database=database, table=table)
 
@@ -158,8 +158,8 @@ def verify(config: config_mod.Config, workdir: Path, *, database: str | None = N
 
 def plan(config: config_mod.Config, workdir: Path, *, database: str | None = None) -> "Plan":
     """Assess what moves, how each column is cast and what will break; loads nothing (exit 1 on a blocker)."""
-    from cutover import plan as plan_mod
-    from cutover.status import record_plan
+    from cutover.phases import plan as plan_mod
+    from cutover.phases.status import record_plan
 
     result = plan_mod.assess(config, workdir, database=database)
     record_plan(config, workdir, result)
@@ -168,23 +168,23 @@ def plan(config: config_mod.Config, workdir: Path, *, database: str | None = Non
 
 def check(config: config_mod.Config, workdir: Path, item: str, *, note: str | None = None, force: bool = False, undo: bool = False) -> "CheckResult":
     """Tick a checklist item that needs a person, with a note saying what was done (or --undo it)."""
-    from cutover.status import check as check_item
+    from cutover.phases.status import check as check_item
 
     return check_item(config, workdir, item, note=note, force=force, undo=undo)
 
 
 def status(config: config_mod.Config, workdir: Path) -> "StatusResult":
     """The three checklists with progress, what is next, what failed and why."""
-    from cutover.status import status as read_status
+    from cutover.phases.status import status as read_status
 
     return read_status(config, workdir)
 
 
 def report(config: config_mod.Config, workdir: Path) -> tuple[Path, Path]:
     """Write the final report again (Markdown and one HTML page) from what the runs saved."""
-    from cutover import final_report
-    from cutover.checklists import State
-    from cutover.status import next_step
+    from cutover.phases import final_report
+    from cutover.phases.checklists import State
+    from cutover.phases.status import next_step
 
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
@@ -239,11 +239,11 @@ def demo_stop(workdir: Path) -> bool:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cutover.plan import Plan
-    from cutover.status import CheckResult, StatusResult
-    from cutover.mapping import SchemaPlan
-    from cutover.pipeline import Reporter, TableResult
-    from cutover.target import ServerInfo
-    from cutover.verify import VerifyResult
+    from cutover.phases.plan import Plan
+    from cutover.phases.status import CheckResult, StatusResult
+    from cutover.schema.mapping import SchemaPlan
+    from cutover.load.pipeline import Reporter, TableResult
+    from cutover.load.target import ServerInfo
+    from cutover.proof.verify import VerifyResult
 from cutover.envfiles.api import env_scan, env_rewrite, env_restore, env_template  # noqa: E402,F401
-from cutover.phases import run_phase  # noqa: E402,F401  (phases 1, 2, 3 and 'all', gated, ticking the checklists)
+from cutover.phases.run import run_phase  # noqa: E402,F401  (phases 1, 2, 3 and 'all', gated, ticking the checklists)

@@ -14,8 +14,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterator
 
-from cutover import sqltext
-from cutover.schema import Schema, Table, TableProfile
+from cutover.schema import sqltext
+from cutover.schema.model import Schema, Table, TableProfile
 from cutover.sources import mssql_catalog as catalog
 from cutover.sources.base import Batch, InvalidText, SourceInfo
 from cutover.sources.mssql import fill_profile

@@ -7,8 +7,8 @@ from importlib import resources
 
 import pytest
 
-from cutover import checklists
-from cutover.checklists import PROJECT, State
+from cutover.phases import checklists
+from cutover.phases.checklists import PROJECT, State
 from cutover.errors import UnknownChoiceError, UsageError
 
 # the items `cutover run` ticks; every other item needs a person

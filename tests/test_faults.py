@@ -21,7 +21,7 @@ from cutover import commands
 from cutover import config as config_mod
 from cutover.embedded import FAST_SETTINGS, EmbeddedPostgres
 from cutover.errors import UsageError
-from cutover.pipeline import NullReporter
+from cutover.load.pipeline import NullReporter
 from cutover.urls import postgres_conninfo
 
 ROWS = 60_000
@@ -174,7 +174,7 @@ def test_changed_source_refuses_to_resume(tmp_path, pg_url):
 
 def test_chunk_undone_after_its_worker_returned_is_loaded_again(tmp_path, pg_url, monkeypatch):
     """A server that commits asynchronously can lose a finished chunk's last commits in a crash; phase 2 notices and loads it again."""
-    from cutover import scheduler
+    from cutover.load import scheduler
 
     source = big_source(tmp_path / "src.db")
     cfg = write_config(tmp_path, source, pg_url)

@@ -15,7 +15,8 @@ from psycopg import sql
 from sqlalchemy import create_engine, pool
 
 from conftest import rows
-from cutover import keys_build, migrations
+from cutover.load import keys_build
+from cutover.schema import migrations
 from cutover.errors import TargetError
 from cutover.urls import postgres_conninfo, sqlalchemy_url
 

@@ -232,7 +232,7 @@ def test_constraint_names_checks_and_deferrable_keys_are_carried(make_sqlite, lo
 
     pg.execute("DELETE FROM extras_article WHERE title = 'early'")
     pg.execute("DELETE FROM auth_user WHERE id = 2")
-    from cutover import report
+    from cutover.proof import report
 
     parity = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover")
     assert parity.ok, report.parity(parity)

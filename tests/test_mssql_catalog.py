@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cutover.config import DatabaseConfig, Settings
-from cutover.mapping import map_schema
+from cutover.schema.mapping import map_schema
 from cutover.sources import mssql_catalog as catalog
 from cutover.sources.mssql_findings import folded_collisions, generated_suggestion
 

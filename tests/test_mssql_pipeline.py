@@ -28,8 +28,8 @@ SOURCE_URL = "mssql+pyodbc://sa:${MSSQL_PASSWORD:-x}@db:1433/chat?driver=ODBC+Dr
 def mssql_load(tmp_path: Path, pg_url: str, pg: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     source = StaticSource()
     monkeypatch.setattr("cutover.sources.open_source", lambda url, base_dir=None: source)
-    monkeypatch.setattr("cutover.verify.open_source", lambda url, base_dir=None: source)
-    monkeypatch.setattr("cutover.phase2.open_source", lambda url, base_dir=None: source)
+    monkeypatch.setattr("cutover.proof.verify.open_source", lambda url, base_dir=None: source)
+    monkeypatch.setattr("cutover.load.run.open_source", lambda url, base_dir=None: source)
     cfg = tmp_path / "cutover.toml"
     # without libxml every xml value would be refused (and rejected, with that reason): carry it as text there
     extra = "" if xml_supported(pg) else '[databases.columns]\n"AuditLog.payload" = "text"\n'

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from cutover.coerce import build
+from cutover.values.coerce import build
 from cutover.config import Settings
-from cutover.digest import canon_for
-from cutover.schema import Column, Table
+from cutover.rows.digest import canon_for
+from cutover.schema.model import Column, Table
 from cutover.sources.base import InvalidText
 from cutover.sources.mssql import fill_profile
 from cutover.sources.mssql_types import (
@@ -42,7 +42,7 @@ from cutover.sources.mssql_types import (
     guid,
     profile_class,
 )
-from cutover.typemap import plan_column, wanted_stats
+from cutover.schema.typemap import plan_column, wanted_stats
 
 KST = timezone(timedelta(hours=9))
 GUID_TEXT = "6F9619FF-8B86-D011-B42D-00C04FC964FF"  # how SQL Server (and pyodbc's str) spells it

@@ -14,7 +14,7 @@ from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
 from cutover.demo import build_chat_db
-from cutover.plan import schema
+from cutover.phases.plan import schema
 
 PASSWORD = "Walk-s3cret-77"  # in the target URL through ${POSTGRES_PASSWORD}; must never be printed or written
 
@@ -209,7 +209,7 @@ def test_a_failed_phase_says_why_and_hides_the_password(project):
 
 
 def test_app_tests_see_the_targets_and_never_print_the_password(tmp_path, monkeypatch):
-    from cutover.app_tests import app_environment, run_app_tests
+    from cutover.proof.app_tests import app_environment, run_app_tests
 
     monkeypatch.setenv("PG_PW", "p@ss-Word9")
     cfg_path = tmp_path / "cutover.toml"

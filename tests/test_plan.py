@@ -16,8 +16,8 @@ from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
 from cutover.demo import build_chat_db
-from cutover.plan import schema
-from cutover.plan_checks import RESERVED_WORDS
+from cutover.phases.plan import schema
+from cutover.phases.plan_checks import RESERVED_WORDS
 from cutover.urls import with_database
 
 from conftest import rows
@@ -188,10 +188,10 @@ def test_env_references_no_database_covers_are_warned_about(make_sqlite, tmp_pat
 
 
 def test_a_vector_column_without_pgvector_on_the_server_is_a_blocker(make_sqlite, tmp_path, pg_url):
-    from cutover import plan as plan_mod
-    from cutover.mapping import map_schema
+    from cutover.phases import plan as plan_mod
+    from cutover.schema.mapping import map_schema
     from cutover.sources import open_source
-    from cutover.target import ServerInfo
+    from cutover.load.target import ServerInfo
 
     src = make_sqlite("CREATE TABLE docs (id INTEGER PRIMARY KEY, emb TEXT); INSERT INTO docs VALUES (1, '[0.1, 0.2]');")
     cfg = config_mod.load(write_config(tmp_path, src, pg_url, 'columns."docs.emb" = "vector(2)"'))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cutover import scheduler
+from cutover.load import scheduler
 from cutover.config import DatabaseConfig, Settings
-from cutover.mapping import TablePlan, map_schema
+from cutover.schema.mapping import TablePlan, map_schema
 from cutover.sources.sqlite import SqliteSource
-from cutover.state import Chunk
+from cutover.load.state import Chunk
 
 BLOB = 20_000  # bytes per blob in the test table
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from cutover.config import ColumnOverride, Settings
-from cutover.naming import Namer, shorten, snake_case
-from cutover.schema import Column, ColumnProfile, Table
-from cutover.sqltext import translate_default, translate_expression
-from cutover.typemap import declared_rule, plan_column, wanted_stats
+from cutover.schema.naming import Namer, shorten, snake_case
+from cutover.schema.model import Column, ColumnProfile, Table
+from cutover.schema.sqltext import translate_default, translate_expression
+from cutover.schema.typemap import declared_rule, plan_column, wanted_stats
 
 
 @pytest.mark.parametrize(
@@ -224,7 +224,7 @@ def test_names_snake_case_and_shortening():
 def test_rule_table_is_documented():
     from pathlib import Path
 
-    from cutover.typemap import RULES
+    from cutover.schema.typemap import RULES
 
     doc = (Path(__file__).parent.parent / "docs" / "typemap.md").read_text(encoding="utf-8")
     for rule in RULES:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
-from cutover.digest import RowHasher
+from cutover.rows.digest import RowHasher
 
 SOURCE = """
 CREATE TABLE t (
@@ -219,7 +219,7 @@ def test_a_load_without_digests_is_verified_from_the_source(make_sqlite, load, p
 def test_verify_reads_wide_rows_in_batches_bounded_in_bytes(make_sqlite, load, pg, tmp_path):
     """Blob rows come a few at a time on both sides, so verify's memory does not grow with row width."""
     from cutover.sources.base import BATCH_BYTES
-    from cutover.verify import _target_batches
+    from cutover.proof.verify import _target_batches
 
     src = make_sqlite("CREATE TABLE files (id INTEGER PRIMARY KEY, data BLOB NOT NULL);", rows={"INSERT INTO files VALUES (?, ?)": [(i, bytes([i]) * 500_000) for i in range(1, 41)]})
     assert load(src).rejected == 0

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import cutover.sources.sqlite as sqlite_source
 from cutover.config import Settings
-from cutover.schema import Table
-from cutover.typemap import wanted_stats
+from cutover.schema.model import Table
+from cutover.schema.typemap import wanted_stats
 
 TABLE = "messages"
 ISO_DATE = "GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*'"

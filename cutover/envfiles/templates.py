@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from importlib import resources
+
 from cutover.envfiles import convert, dotenv, keys
 from cutover.envfiles.convert import Target
 from cutover.envfiles.spans import apply_edits
 from cutover.errors import UnknownChoiceError, UsageError
 
 TEMPLATE_DIR = "env_templates"
-BUNDLED = Path(__file__).resolve().parents[1] / TEMPLATE_DIR  # shipped inside the package
+BUNDLED = Path(str(resources.files("cutover.env_templates")))  # top-level env_templates/, installed in the package
 BEGIN = "# @cutover:databases"
 END = "# @cutover:end"
 FILL_SERVER = "# @cutover:fill-server"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol, Sequence
 
-from cutover.schema import Schema, Table, TableProfile
+from cutover.schema.model import Schema, Table, TableProfile
 
 
 BATCH_BYTES = 4 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time (COPY text doubles blobs in hex)

@@ -12,10 +12,10 @@ import hashlib
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from cutover import sqltext
-from cutover.coerce import compile_row
+from cutover.schema import sqltext
+from cutover.values.coerce import compile_row
 from cutover.errors import SourceError
-from cutover.schema import ColumnProfile, Schema, Table, TableProfile
+from cutover.schema.model import ColumnProfile, Schema, Table, TableProfile
 from cutover.sources import mssql_catalog as catalog
 from cutover.sources.base import Batch, SourceInfo
 from cutover.sources.mssql_connect import ConnectSpec, connect_spec, connection_hint, create_engine, installed_odbc_drivers, pymssql_installed

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from cutover.schema import CheckConstraint, Column, Finding, ForeignKey, Index, IndexColumn, Schema, Table, Trigger, UniqueConstraint, View
+from cutover.schema.model import CheckConstraint, Column, Finding, ForeignKey, Index, IndexColumn, Schema, Table, Trigger, UniqueConstraint, View
 from cutover.sources import mssql_findings as find
 from cutover.sources.mssql_sql import portable_expression, text_concatenation
 from cutover.sources.mssql_types import AS_TEXT, CHARS, INTEGERS, NCHARS, UDT, ColumnType, declared_type, key_part

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from cutover import sqltext
-from cutover.naming import snake_case
-from cutover.schema import Finding, Table
+from cutover.schema import sqltext
+from cutover.schema.naming import snake_case
+from cutover.schema.model import Finding, Table
 from cutover.sources.mssql_sql import portable_expression
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cutover import sqltext
+from cutover.schema import sqltext
 from cutover.sources.mssql_types import UNORDERABLE, ColumnType, KeyPart, profile_class
 
 COLLATION_NAME = re.compile(r"^[A-Za-z0-9_]+$")

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.request import pathname2url
 
-from cutover import sqltext
+from cutover.schema import sqltext
 from cutover.errors import SourceError
-from cutover.schema import (
+from cutover.schema.model import (
     CheckConstraint,
     Column,
     ColumnProfile,

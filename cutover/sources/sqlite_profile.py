@@ -24,7 +24,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cutover.schema import ColumnProfile, TableProfile
+from cutover.schema.model import ColumnProfile, TableProfile
 
 # The storage class SQLite orders a value by: NULL < numbers < text < blob ('null': no value at all).
 _CLASS_RANK = {"integer": 0, "real": 0, "text": 1, "blob": 2}

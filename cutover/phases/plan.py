@@ -1,0 +1,460 @@
+"""`cutover plan`: what moves, how each column is cast, what will break, and how long phase 2 takes.
+
+Nothing is loaded. The source is reflected and profiled (one scan per table, as phase 2 does), a
+few values are sampled, and the first rows of every table are read, coerced, digested and copied
+into a temporary table in a transaction that is rolled back, to measure throughput. The env files
+are only diffed. The result is plain data (`to_dict`), validated by `schemas/plan.schema.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cutover.load import target as tgt
+from cutover import urls
+from cutover.phases.checklists import now
+from cutover.values.coerce import Reject, build, compile_row
+from cutover.config import Config, DatabaseConfig, Settings
+from cutover.rows.digest import Digests
+from cutover.errors import CutoverError, SchemaMismatchError
+from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
+from cutover.schema.model import SEVERITIES, Finding
+from cutover.sources import open_source
+from cutover.sources.base import InvalidText, Source
+
+ESTIMATE_ROWS = 2000  # rows per table read, coerced and copied to measure throughput: one small batch
+PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copies into (rolled back)
+SOURCE_KINDS = ("sqlite", "mssql")  # references phase 3 requires gone from env files
+PLAN_FILE = "plan.json"
+PLAN_FORMAT_VERSION = 1  # of plan --format json (schemas/plan.schema.json); bumped when a field is removed or changes meaning
+
+
+@dataclass
+class SourceCheck:
+    """The source database: kind, version, size, and whether it could be read."""
+
+    url: str
+    kind: str
+    readable: bool = False
+    version: str | None = None
+    size_bytes: int | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TargetCheck:
+    """The target server: reachable, version, privileges, pgvector, tables already there."""
+
+    url: str
+    reachable: bool = False
+    error: str | None = None
+    version: str | None = None
+    database: str | None = None
+    database_exists: bool = True
+    user: str | None = None
+    can_create: bool | None = None
+    vector_available: str | None = None
+    vector_installed: str | None = None
+    vector_needed: bool = False
+    vector_hint: str | None = None
+    existing_tables: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ColumnRow:
+    """One column: source type → target type, the coercion, and why (declared, sampled, override, catalog)."""
+
+    source: str
+    declared: str
+    target: str
+    pg_type: str
+    nullable: bool
+    coercion: str
+    reason: str
+    why: str
+
+
+@dataclass
+class TableRow:
+    """One table: rows, columns, and the measured load rate."""
+
+    source: str
+    target: str
+    rows: int
+    primary_key: list[str]
+    columns: list[ColumnRow]
+    sampled_rows: int = 0
+    rows_per_second: float | None = None
+    estimate_seconds: float | None = None
+
+
+@dataclass
+class Estimate:
+    """Phase 2's duration: the profiling scan as timed, plus rows ÷ the rate measured on a sample."""
+
+    rows: int
+    sampled_rows: int
+    profile_seconds: float
+    load_seconds: float
+    measured: str
+
+    @property
+    def total_seconds(self) -> float:
+        return self.profile_seconds + self.load_seconds
+
+
+@dataclass
+class DatabasePlan:
+    """Everything the plan found for one database."""
+
+    name: str
+    env_key: str
+    mode: str
+    target_schema: str
+    source: SourceCheck
+    target: TargetCheck
+    tables: list[TableRow] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    estimate: Estimate | None = None
+
+
+@dataclass
+class EnvChange:
+    """One env value phase 1 would rewrite (both sides redacted)."""
+
+    path: str
+    kind: str
+    line: int
+    key: str | None
+    database: str
+    before: str
+    after: str
+
+
+@dataclass
+class EnvPlan:
+    """The env files, compose files and scripts, and the rewrite each would get."""
+
+    root: str
+    files: int = 0
+    changes: list[EnvChange] = field(default_factory=list)
+    code_leftovers: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """The assessment of a whole cutover."""
+
+    generated_at: str
+    config: str
+    databases: list[DatabasePlan]
+    env: EnvPlan
+
+    def all_findings(self) -> list[Finding]:
+        return [f for db in self.databases for f in db.findings] + self.env.findings
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = self.all_findings()
+        return {s: sum(f.severity == s for f in found) for s in SEVERITIES}
+
+    @property
+    def ok(self) -> bool:
+        """No blocker."""
+        return self.counts["blocker"] == 0
+
+    @property
+    def next_step(self) -> str:
+        if not self.ok:
+            return "fix the blockers above, then run `cutover plan` again"
+        return "`cutover run --phase 1` rewrites the env files to PostgreSQL (it shows the diff and asks first)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (schemas/plan.schema.json)."""
+        data = {"version": PLAN_FORMAT_VERSION, **asdict(self)}
+        for db, raw in zip(self.databases, data["databases"]):
+            if db.estimate is not None:
+                raw["estimate"]["total_seconds"] = round(db.estimate.total_seconds, 3)
+        data.update(ok=self.ok, summary=self.counts, next=self.next_step)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+def schema() -> dict[str, Any]:
+    """The JSON schema `to_dict` follows (shipped as cutover/schemas/plan.schema.json)."""
+    from importlib import resources
+
+    return dict(json.loads(resources.files("cutover").joinpath("schemas", "plan.schema.json").read_text(encoding="utf-8")))
+
+
+def assess(config: Config, workdir: Path, *, database: str | None = None) -> Plan:
+    """Assess every selected database and the env files; loads nothing."""
+    dbs = [assess_database(config, db) for db in config.database(database)]
+    return Plan(now(), str(config.path), dbs, assess_env(config, workdir, database))
+
+
+def save(plan: Plan, workdir: Path) -> Path:
+    """Keep the plan as JSON under the workdir (the final report includes it)."""
+    from cutover.envfiles.backup import write_atomic
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / PLAN_FILE
+    write_atomic(path, (plan.to_json() + "\n").encode("utf-8"))
+    return path
+
+
+def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
+    """Source, target, per-table and per-column plan, findings and estimate of one database."""
+    from cutover.phases.plan_checks import extra_findings
+
+    settings = config.settings
+    result = DatabasePlan(db.name, db.env_key, db.schema_mode, db.target_schema, SourceCheck(urls.redact(db.source), _kind(db.source)), TargetCheck(urls.redact(db.target)))
+    conn, info = _probe_target(db, result)
+    source = _open_source(config, db, result)
+    try:
+        if source is None:
+            return result
+        catalog = tgt.catalog(conn, db.target_schema) if conn is not None and db.schema_mode == "existing" else None
+        started = time.monotonic()
+        try:
+            splan = map_schema(source, db, settings, catalog)
+        except SchemaMismatchError as exc:
+            result.findings.append(Finding("blocker", "schema_mismatch", exc.message, table=exc.context.get("table"), column=exc.context.get("column"), fix=exc.hint))
+            return result
+        except CutoverError as exc:
+            result.findings.append(Finding("blocker", "source_unreadable", urls.redact(exc.message), fix=exc.hint))
+            return result
+        profile_seconds = time.monotonic() - started
+        result.findings += splan.findings + extra_findings(source, splan, settings, snake=db.snake_case)
+        _target_findings(db, splan, conn, info, result)
+        result.tables = [_table_row(tp) for tp in splan.tables]
+        result.estimate = _estimate(source, conn, splan, settings, result.tables, profile_seconds)
+        return result
+    finally:
+        if source is not None:
+            source.close()
+        if conn is not None:
+            conn.close()
+
+
+def _kind(url: str) -> str:
+    try:
+        return urls.parse(url).kind
+    except CutoverError:
+        return "unknown"
+
+
+def _open_source(config: Config, db: DatabaseConfig, result: DatabasePlan) -> Source | None:
+    try:
+        source = open_source(db.source, config.base_dir)
+        info = source.describe()
+    except CutoverError as exc:
+        result.source.error = urls.redact(exc.message)
+        result.findings.append(Finding("blocker", "source_unreadable", f"the source cannot be read: {result.source.error}", fix=exc.hint or "check the source URL in cutover.toml"))
+        return None
+    result.source.readable, result.source.kind, result.source.version = True, info.kind, info.version
+    result.source.size_bytes, result.source.notes = info.size_bytes, list(info.notes)
+    return source
+
+
+def _probe_target(db: DatabaseConfig, result: DatabasePlan) -> tuple[psycopg.Connection[Any] | None, tgt.ServerInfo | None]:
+    """Connect and read version, privileges and pgvector; a missing database is checked via 'postgres'."""
+    check = result.target
+    try:
+        conn = tgt.connect(db.target, autocommit=True)
+    except CutoverError as exc:
+        if "does not exist" in exc.message:
+            return None, _probe_missing_database(db, result)
+        check.error = " ".join(urls.redact(exc.message).split())
+        result.findings.append(Finding("blocker", "target_unreachable", check.error, fix=exc.hint))
+        return None, None
+    info = tgt.server_info(conn, db.target_schema)
+    check.reachable, check.version, check.database, check.user, check.can_create = True, info.version, info.database, info.user, info.can_create
+    check.vector_available, check.vector_installed = info.vector_available, info.vector_installed
+    check.vector_hint = None if (info.vector_available or info.vector_installed) else tgt.vector_install_hint(info.version_num)
+    check.existing_tables = sorted(tgt.existing_tables(conn, db.target_schema))
+    if not info.can_create:
+        result.findings.append(Finding("blocker", "no_create_privilege", f"user {info.user} may not create tables in database {info.database} (schema {db.target_schema})", fix=f"GRANT CREATE ON DATABASE {info.database} TO {info.user}; GRANT USAGE, CREATE ON SCHEMA {db.target_schema} TO {info.user}"))
+    return conn, info
+
+
+def _probe_missing_database(db: DatabaseConfig, result: DatabasePlan) -> tgt.ServerInfo | None:
+    check = result.target
+    check.database, check.database_exists = urls.parse(db.target).database, False
+    admin = urls.with_database(urls.postgres_conninfo(db.target), "postgres")
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=tgt.CONNECT_TIMEOUT_S) as conn:
+            row = conn.execute(
+                "SELECT current_setting('server_version'), current_setting('server_version_num')::int, current_user, "
+                "(SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), "
+                "(SELECT default_version FROM pg_available_extensions WHERE name = 'vector')"
+            ).fetchone()
+    except psycopg.Error as exc:
+        check.error = urls.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        result.findings.append(Finding("blocker", "target_unreachable", f"database {check.database} does not exist and the server's 'postgres' database cannot be reached to create it: {check.error}", fix=f"create it: createdb {check.database}"))
+        return None
+    assert row is not None
+    version, version_num, user, can_create_db, vector = row
+    check.reachable, check.version, check.user, check.can_create, check.vector_available = True, version, user, bool(can_create_db), vector
+    check.vector_hint = None if vector else tgt.vector_install_hint(version_num)
+    if can_create_db:
+        result.findings.append(Finding("info", "database_missing", f"database {check.database} does not exist yet; phase 2 creates it"))
+    else:
+        result.findings.append(Finding("blocker", "no_create_privilege", f"database {check.database} does not exist and user {user} may not create databases", fix=f"createdb {check.database} (as a user who may), or ALTER ROLE {user} CREATEDB"))
+    return tgt.ServerInfo(version, version_num, check.database or "", user, bool(can_create_db), vector, None)
+
+
+def _target_findings(db: DatabaseConfig, splan: SchemaPlan, conn: psycopg.Connection[Any] | None, info: tgt.ServerInfo | None, result: DatabasePlan) -> None:
+    """pgvector for vector columns; tables already in the target that phase 2 would replace or empty."""
+    from cutover.load.run import refuse_missing_vector
+    from cutover.schema.typemap import pg_base
+
+    result.target.vector_needed = any(pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec") for t in splan.tables for c in t.columns)
+    if info is not None:
+        try:
+            refuse_missing_vector(splan, info, db.name)
+        except CutoverError as exc:
+            result.findings.append(Finding("blocker", "pgvector_missing", exc.message, fix=exc.hint))
+    if conn is None:
+        return
+    names = {t.name for t in splan.tables}
+    present = [n for n in result.target.existing_tables if n in names]
+    if splan.mode == "existing":
+        present = [n for n in present if tgt.row_count(conn, db.target_schema, n)]
+        if present:
+            result.findings.append(Finding("warning", "target_not_empty", f"{len(present)} target table(s) already hold rows and would be emptied (TRUNCATE) by phase 2: {_first(present)}", count=len(present), fix="`cutover run --phase 2 --yes` empties them; or point the target at a fresh database"))
+        return
+    if not present:
+        return
+    loaded_at = _loaded_before(conn, db.name)
+    if loaded_at:
+        result.findings.append(Finding("info", "existing_tables", f"{len(present)} table(s) in the target were loaded by cutover on {loaded_at}; phase 2 replaces them only with --yes", count=len(present), fix="`cutover run --phase 2 --yes` reloads them"))
+    else:
+        result.findings.append(Finding("warning", "existing_tables", f"{len(present)} table(s) already exist in the target and would be dropped and replaced: {_first(present)}", count=len(present), fix="`cutover run --phase 2 --yes` replaces them; or point the target at an empty database"))
+
+
+def _loaded_before(conn: psycopg.Connection[Any], database: str) -> str | None:
+    """When cutover's own phase 2 last loaded this database into the target (from its manifest)."""
+    row = conn.execute("SELECT to_regclass(%s)", (f"{tgt.STATE_SCHEMA}.manifest",)).fetchone()
+    if not row or row[0] is None:
+        return None
+    found = conn.execute(sql.SQL("SELECT to_char(loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI UTC') FROM {}.manifest WHERE database = %s").format(sql.Identifier(tgt.STATE_SCHEMA)), (database,)).fetchone()
+    return str(found[0]) if found else None
+
+
+def _first(names: list[str], n: int = 5) -> str:
+    return ", ".join(names[:n]) + (" …" if len(names) > n else "")
+
+
+def _table_row(tp: TablePlan) -> TableRow:
+    columns = [ColumnRow(c.source, tp.source.column(c.source).declared_type, c.name, c.pg_type, c.nullable, c.coercion, c.reason, c.why) for c in tp.columns]
+    return TableRow(tp.source.name, tp.name, tp.rows, list(tp.primary_key), columns)
+
+
+# -- the estimate ----------------------------------------------------------------------------------
+
+
+def _estimate(source: Source, conn: psycopg.Connection[Any] | None, splan: SchemaPlan, settings: Settings, rows: list[TableRow], profile_seconds: float) -> Estimate:
+    """Time read → coerce → digest → COPY on the first rows of each table; scale by its row count."""
+    from cutover.load.pipeline import table_hasher
+
+    copied_all = conn is not None
+    for tp, row in zip(splan.tables, rows):
+        if not tp.rows:
+            row.estimate_seconds = 0.0
+            continue
+        started = time.monotonic()
+        batch = _first_rows(source, tp)
+        out = _coerce(batch, len(source.key_columns(tp.source)), tp)
+        Digests().add_rows(table_hasher(tp, settings.naive_timezone), out)
+        copied = conn is not None and _copy_probe(conn, tp, out)
+        copied_all = copied_all and copied
+        elapsed = max(time.monotonic() - started, 1e-6)
+        row.sampled_rows = len(batch)
+        row.rows_per_second = round(len(batch) / elapsed, 1) if batch else None
+        row.estimate_seconds = round(elapsed if len(batch) >= tp.rows else tp.rows * elapsed / max(len(batch), 1), 3)
+    load = sum(r.estimate_seconds or 0.0 for r in rows)
+    measured = "read, coerce, digest and COPY" if copied_all else "read, coerce and digest (COPY not measured)"
+    return Estimate(sum(t.rows for t in splan.tables), sum(r.sampled_rows for r in rows), round(profile_seconds, 3), round(load, 3), measured)
+
+
+def _first_rows(source: Source, tp: TablePlan) -> list[tuple[Any, ...]]:
+    """Up to ESTIMATE_ROWS rows from the start of the table (readers size their batches themselves)."""
+    rows: list[tuple[Any, ...]] = []
+    for batch in source.read(tp.source, [c.source for c in tp.columns], batch_size=ESTIMATE_ROWS):
+        rows.extend(batch.rows)
+        if len(rows) >= ESTIMATE_ROWS:
+            break
+    return rows[:ESTIMATE_ROWS]
+
+
+def _coerce(rows: list[tuple[Any, ...]], width: int, tp: TablePlan) -> list[tuple[Any, ...]]:
+    transform = compile_row(width, [build(c.coercion, c.options) for c in tp.columns])
+    out = []
+    for r in rows:
+        if any(isinstance(v, InvalidText) for v in r):
+            continue
+        try:
+            out.append(transform(r))
+        except Reject:
+            continue
+    return out
+
+
+def _copy_probe(conn: psycopg.Connection[Any], tp: TablePlan, rows: list[tuple[Any, ...]]) -> bool:
+    """COPY the rows into a temporary table inside a transaction that is always rolled back."""
+    # pg_type comes from the type map or the user's override, as in the Alembic revisions
+    columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in tp.columns)
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(sql.SQL("CREATE TEMP TABLE {} ({})").format(sql.Identifier(PROBE_TABLE), columns))
+            tgt.CopyWriter(conn, "pg_temp", PROBE_TABLE, [c.name for c in tp.columns]).copy(rows)
+    except psycopg.Error:
+        return False
+    return True
+
+
+# -- the env files ---------------------------------------------------------------------------------
+
+
+def assess_env(config: Config, workdir: Path, database: str | None) -> EnvPlan:
+    """What phase 1 would rewrite, what it leaves pointing at SQLite/SQL Server, and code leftovers."""
+    from cutover.envfiles.api import env_rewrite, env_scan
+
+    result = EnvPlan(str(config.base_dir))
+    try:
+        rewrite = env_rewrite(config, workdir=workdir, apply=False, database=database)
+        scan = env_scan(config.base_dir, workdir=workdir)
+    except CutoverError as exc:
+        result.findings.append(Finding("warning", "env_unreadable", f"the env files could not be read: {urls.redact(exc.message)}", fix=exc.hint))
+        return result
+    result.files = len(scan.files)
+    result.notes = [urls.redact(n) for n in rewrite.notes]
+    result.changes = [EnvChange(c.path, f.kind, c.line, c.key, c.database, c.before, c.after) for f in rewrite.files for c in f.changes]
+    env_paths = {f.path for f in scan.files}
+    changed = {(c.path, c.line) for c in result.changes}
+    if database is None:
+        for ref in scan.references:
+            if ref.kind in SOURCE_KINDS and (ref.path, ref.line) not in changed:
+                result.findings.append(Finding("warning", "env_unconfigured", f"{ref.path}:{ref.line} {ref.key or '(inline)'} points at {ref.kind} ({ref.value}) and no database in cutover.toml covers it; phase 3 fails while it remains", fix="add it: cutover init --name NAME --env-key KEY --source URL --target URL (or edit the file by hand)"))
+    for left in scan.leftovers:
+        line = f"{left.path}:{left.line} {left.label}: {left.text}"
+        if left.path in env_paths:
+            result.findings.append(Finding("warning", "env_leftover", f"{line} — phase 1 does not edit this, and phase 3 fails while it remains", fix="edit it by hand (a tool or variable for SQLite/SQL Server)"))
+        else:
+            result.code_leftovers.append(line)
+    if result.code_leftovers:
+        result.findings.append(Finding("info", "code_leftovers", f"{len(result.code_leftovers)} SQLite/SQL Server reference(s) in code and docs; phase 3 lists them for review", count=len(result.code_leftovers), fix="`cutover env scan` lists them"))
+    return result
