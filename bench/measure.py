@@ -35,9 +35,11 @@ class Measured:
     wall_s: float
     peak_rss_kb: int
     tree_peak_rss_kb: int
-    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (seconds since start, tree RSS kB, log bytes so far)
+    samples: list[tuple[float, int, int]] = field(
+        default_factory=list
+    )  # (seconds since start, tree RSS kB, log bytes so far)
     log: Path | None = None
-    cpu: "CpuUse | None" = None
+    cpu: CpuUse | None = None
 
     @property
     def peak_rss_mb(self) -> float:
@@ -88,7 +90,9 @@ class CpuUse:
 
 def _system_ticks() -> tuple[int, int]:
     """(busy, steal) ticks of all CPUs since boot, from /proc/stat's first line."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in Path("/proc/stat").read_text().split()[1:9])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().split()[1:9]
+    )
     return user + nice + system + irq + softirq, steal
 
 
@@ -148,7 +152,14 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
-def run_measured(command: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None, server_pid: int | None = None) -> Measured:
+def run_measured(
+    command: list[str],
+    *,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    server_pid: int | None = None,
+) -> Measured:
     """Run `command` under GNU time with its output in `log`; returns wall time, memory and CPU use."""
     ensure_gnu_time()
     time_file = log.with_suffix(".time")
@@ -160,12 +171,20 @@ def run_measured(command: list[str], *, log: Path, env: dict[str, str] | None = 
         started = time.monotonic()
         # No stdin: SBCL answers a fatal error (heap exhausted) with its LDB debugger, which would
         # otherwise wait on a terminal forever; with stdin closed it reads EOF and exits.
-        proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        proc = subprocess.Popen(
+            full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd
+        )
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.wait(SAMPLE_INTERVAL_S):
-                samples.append((time.monotonic() - started, tree_rss_kb(proc.pid), os.fstat(out.fileno()).st_size))
+                samples.append(
+                    (
+                        time.monotonic() - started,
+                        tree_rss_kb(proc.pid),
+                        os.fstat(out.fileno()).st_size,
+                    )
+                )
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -180,7 +199,12 @@ def run_measured(command: list[str], *, log: Path, env: dict[str, str] | None = 
     status = _EXIT.search(report)
     tool_cpu = sum(float(m.group(1)) for m in (_USER.search(report), _SYSTEM.search(report)) if m)
     busy = (busy_after - busy_before) / CLOCK_TICKS
-    cpu = CpuUse(tool_cpu, server_cpu, max(0.0, busy - tool_cpu - server_cpu), (steal_after - steal_before) / CLOCK_TICKS)
+    cpu = CpuUse(
+        tool_cpu,
+        server_cpu,
+        max(0.0, busy - tool_cpu - server_cpu),
+        (steal_after - steal_before) / CLOCK_TICKS,
+    )
     return Measured(
         command=command,
         returncode=int(status.group(1)) if status else returncode,

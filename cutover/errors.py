@@ -53,7 +53,9 @@ class UsageError(CutoverError):
 class UnknownChoiceError(UsageError):
     """A lookup failed; the message lists the valid choices."""
 
-    def __init__(self, what: str, value: str, choices: list[str] | tuple[str, ...], **context: Any) -> None:
+    def __init__(
+        self, what: str, value: str, choices: list[str] | tuple[str, ...], **context: Any
+    ) -> None:
         listed = ", ".join(sorted(choices)) or "(none)"
         super().__init__(f"unknown {what} {value!r}; expected one of: {listed}", **context)
         self.choices = list(choices)

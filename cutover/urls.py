@@ -15,9 +15,9 @@ Every function that returns text meant for people goes through `redact`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from cutover.errors import UnknownChoiceError, UsageError
@@ -38,7 +38,9 @@ _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 # user:password@ inside any scheme://… text. The password runs to the last '@' before whitespace or
 # a quote, so unencoded '@', '/' or '#' in a password are still covered (an '@' later in a path or
 # query only hides more than needed).
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s\"'`]*:)(?P<pw>[^\s\"'`]*)(?P<tail>@)")
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s\"'`]*:)(?P<pw>[^\s\"'`]*)(?P<tail>@)"
+)
 # key=value forms: PWD=…; Password=…; password=… (ODBC, ADO.NET, JDBC properties, libpq conninfo,
 # URL query). A bare value ends at ';', a quote, '&key=' or ' key=' (the next conninfo keyword).
 _KV_PASSWORD = re.compile(
@@ -47,7 +49,9 @@ _KV_PASSWORD = re.compile(
     r"(?:(?!\s+[A-Za-z_][\w ]*=|&[A-Za-z_]\w*=)[^;\r\n\"'`])+)"
 )
 # The same inside a percent-encoded ODBC string (odbc_connect=DRIVER%3D…%3BPWD%3Dsecret%3B…).
-_ENCODED_PASSWORD = re.compile(r"(?i)(?P<head>(?:%3B|[?&;\s]|^)(?:pwd|password)%3D)(?P<pw>(?:(?!%3B)[^&\s\"'`])+)")
+_ENCODED_PASSWORD = re.compile(
+    r"(?i)(?P<head>(?:%3B|[?&;\s]|^)(?:pwd|password)%3D)(?P<pw>(?:(?!%3B)[^&\s\"'`])+)"
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,12 @@ def sniff(text: str) -> tuple[str, str] | None:
     except (UsageError, ValueError):
         pass
     lowered = text.strip().lower()
-    for prefix, kind in (("jdbc:sqlserver:", "mssql"), ("jdbc:jtds:sqlserver:", "mssql"), ("jdbc:postgresql:", "postgres"), ("jdbc:sqlite:", "sqlite")):
+    for prefix, kind in (
+        ("jdbc:sqlserver:", "mssql"),
+        ("jdbc:jtds:sqlserver:", "mssql"),
+        ("jdbc:postgresql:", "postgres"),
+        ("jdbc:sqlite:", "sqlite"),
+    ):
         if lowered.startswith(prefix):
             return kind, "jdbc"
     if _SCHEME.match(lowered):
@@ -121,9 +130,17 @@ def render(url: DbUrl, *, scheme: str | None = None, hide_password: bool = False
     return render_as(url, "url", scheme=scheme, password_text=password)
 
 
-def render_as(url: DbUrl, form: str, *, scheme: str | None = None, password_text: str | None = None) -> str:
+def render_as(
+    url: DbUrl, form: str, *, scheme: str | None = None, password_text: str | None = None
+) -> str:
     """Render `url` in `form` (url, odbc, ado, jdbc, conninfo); `password_text` goes in verbatim (e.g. a ${REF})."""
-    renderers = {"url": _render_url, "jdbc": _render_jdbc, "ado": _render_ado, "odbc": _render_odbc, "conninfo": _render_conninfo}
+    renderers = {
+        "url": _render_url,
+        "jdbc": _render_jdbc,
+        "ado": _render_ado,
+        "odbc": _render_odbc,
+        "conninfo": _render_conninfo,
+    }
     if form not in renderers:
         raise UnknownChoiceError("connection string form", form, list(renderers))
     return renderers[form](url, scheme, password_text)
@@ -195,12 +212,19 @@ def _parse_url(url: str) -> DbUrl:
         path, _, query = rest.partition("?")
         # sqlite:///rel.db -> "/rel.db" after '://'; sqlite:////abs.db -> "//abs.db"
         if not path.startswith("/"):
-            raise UsageError(f"SQLite URL needs three slashes: {redact(url)!r}", hint="sqlite:///relative.db or sqlite:////absolute.db")
-        return DbUrl(kind, driver or None, database=unquote(path[1:]) or None, query=tuple(parse_qsl(query)))
+            raise UsageError(
+                f"SQLite URL needs three slashes: {redact(url)!r}",
+                hint="sqlite:///relative.db or sqlite:////absolute.db",
+            )
+        return DbUrl(
+            kind, driver or None, database=unquote(path[1:]) or None, query=tuple(parse_qsl(query))
+        )
     # userinfo ends at the last '@' before the query: a password interpolated from the environment
     # (${POSTGRES_PASSWORD} in cutover.toml) may hold raw '/', '#' or '@'.
     at_index = rest.rfind("@", 0, rest.find("?") if "?" in rest else len(rest))
-    userinfo, at, rest = (rest[:at_index], "@", rest[at_index + 1 :]) if at_index >= 0 else ("", "", rest)
+    userinfo, at, rest = (
+        (rest[:at_index], "@", rest[at_index + 1 :]) if at_index >= 0 else ("", "", rest)
+    )
     rest, _, _fragment = rest.partition("#")
     hostport, _, tail = _split_first(rest, "/?")
     path, _, query = tail.partition("?")
@@ -211,12 +235,23 @@ def _parse_url(url: str) -> DbUrl:
         password = unquote(pw) if colon else None
     host, port = _host_port(hostport, ":", url)
     pairs = tuple(parse_qsl(query, keep_blank_values=True))
-    parsed = DbUrl(kind, driver or None, username, password, host, port, unquote(path.lstrip("/")) or None, pairs)
+    parsed = DbUrl(
+        kind,
+        driver or None,
+        username,
+        password,
+        host,
+        port,
+        unquote(path.lstrip("/")) or None,
+        pairs,
+    )
     odbc = parsed.option("odbc_connect")
     if odbc:
         inner = _parse_keywords(odbc)
         rest_query = tuple((k, v) for k, v in pairs if k.lower() != "odbc_connect")
-        return replace(inner, kind=kind, driver=driver or None, form="url", query=inner.query + rest_query)
+        return replace(
+            inner, kind=kind, driver=driver or None, form="url", query=inner.query + rest_query
+        )
     return parsed
 
 
@@ -245,7 +280,10 @@ def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> st
         head = scheme or ("sqlite+" + url.driver if url.driver else "sqlite")
         query = f"?{urlencode(url.query)}" if url.query else ""
         return f"{head}:///{url.database or ''}{query}"
-    head = scheme or ({"postgres": "postgresql", "mssql": "mssql"}[url.kind] + (f"+{url.driver}" if url.driver else ""))
+    head = scheme or (
+        {"postgres": "postgresql", "mssql": "mssql"}[url.kind]
+        + (f"+{url.driver}" if url.driver else "")
+    )
     auth = ""
     if url.username is not None:
         auth = quote(url.username, safe="")
@@ -265,7 +303,16 @@ def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> st
 
 # --- ODBC and ADO.NET keyword strings, libpq conninfo ------------------------------------------
 
-_HOST_KEYS = ("server", "data source", "address", "addr", "network address", "host", "hostname", "hostaddr")
+_HOST_KEYS = (
+    "server",
+    "data source",
+    "address",
+    "addr",
+    "network address",
+    "host",
+    "hostname",
+    "hostaddr",
+)
 _DB_KEYS = ("database", "initial catalog", "dbname")
 _USER_KEYS = ("uid", "user id", "userid", "user", "username", "user name")
 _PASSWORD_KEYS = ("pwd", "password", "passwd")
@@ -337,7 +384,9 @@ def _split_conninfo(text: str) -> list[tuple[str, str]]:
 
 
 def _parse_keywords(text: str) -> DbUrl:
-    if ";" not in text and re.match(r"^\s*(host|hostaddr|dbname|port|user|password|sslmode|service)\s*=", text, re.I):
+    if ";" not in text and re.match(
+        r"^\s*(host|hostaddr|dbname|port|user|password|sslmode|service)\s*=", text, re.I
+    ):
         return _from_pairs(_split_conninfo(text), "postgres", "conninfo", text)
     pairs = split_keywords(text)
     keys = {k.lower() for k, _ in pairs}
@@ -350,7 +399,10 @@ def _parse_keywords(text: str) -> DbUrl:
         kind = "sqlite"
     elif keys & {"host", "username"}:
         kind = "postgres"
-    elif keys == {"data source"} or (keys <= {"data source", "mode", "cache", "password", "foreign keys"} and _SQLITE_FILE.search(_get(pairs, ("data source",)) or "")):
+    elif keys == {"data source"} or (
+        keys <= {"data source", "mode", "cache", "password", "foreign keys"}
+        and _SQLITE_FILE.search(_get(pairs, ("data source",)) or "")
+    ):
         kind = "sqlite"
     elif keys & {"server", "data source", "initial catalog", "addr", "address", "network address"}:
         kind = "mssql"
@@ -393,7 +445,9 @@ def _from_pairs(pairs: list[tuple[str, str]], kind: str, form: str, original: st
     )
 
 
-def _server(server: str | None, kind: str, original: str) -> tuple[str | None, int | None, str | None]:
+def _server(
+    server: str | None, kind: str, original: str
+) -> tuple[str | None, int | None, str | None]:
     """SQL Server's `tcp:host\\INSTANCE,1433` → (host, port, instance); other kinds: the host as is."""
     if not server or kind != "mssql":
         return server, None, None
@@ -415,19 +469,36 @@ def _quote_keyword_value(value: str, braces: bool) -> str:
 def _render_odbc(url: DbUrl, _scheme: str | None, password_text: str | None) -> str:
     if url.kind != "postgres":
         raise UsageError(f"only PostgreSQL targets render as ODBC here, not {url.kind}")
-    parts = [("Driver", "{PostgreSQL Unicode}"), ("Server", url.host or "localhost"), ("Port", str(url.port or 5432)), ("Database", url.database or "")]
+    parts = [
+        ("Driver", "{PostgreSQL Unicode}"),
+        ("Server", url.host or "localhost"),
+        ("Port", str(url.port or 5432)),
+        ("Database", url.database or ""),
+    ]
     return _join_keywords(parts, url, password_text, ("Uid", "Pwd"), braces=True)
 
 
 def _render_ado(url: DbUrl, _scheme: str | None, password_text: str | None) -> str:
     if url.kind != "postgres":
         raise UsageError(f"only PostgreSQL targets render as ADO.NET here, not {url.kind}")
-    parts = [("Host", url.host or "localhost"), ("Port", str(url.port or 5432)), ("Database", url.database or "")]
+    parts = [
+        ("Host", url.host or "localhost"),
+        ("Port", str(url.port or 5432)),
+        ("Database", url.database or ""),
+    ]
     return _join_keywords(parts, url, password_text, ("Username", "Password"), braces=False)
 
 
-def _join_keywords(parts: list[tuple[str, str]], url: DbUrl, password_text: str | None, auth: tuple[str, str], braces: bool) -> str:
-    quoted = [f"{k}={v}" for k, v in parts] + _auth_and_options(url, password_text, lambda v: _quote_keyword_value(v, braces), auth)
+def _join_keywords(
+    parts: list[tuple[str, str]],
+    url: DbUrl,
+    password_text: str | None,
+    auth: tuple[str, str],
+    braces: bool,
+) -> str:
+    quoted = [f"{k}={v}" for k, v in parts] + _auth_and_options(
+        url, password_text, lambda v: _quote_keyword_value(v, braces), auth
+    )
     return ";".join(quoted)
 
 
@@ -437,12 +508,18 @@ def _render_conninfo(url: DbUrl, _scheme: str | None, password_text: str | None)
             return value
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-    parts = [("host", url.host), ("port", str(url.port) if url.port else None), ("dbname", url.database)]
+    parts = [
+        ("host", url.host),
+        ("port", str(url.port) if url.port else None),
+        ("dbname", url.database),
+    ]
     rendered = [f"{k}={one(v)}" for k, v in parts if v is not None]
     return " ".join(rendered + _auth_and_options(url, password_text, one, ("user", "password")))
 
 
-def _auth_and_options(url: DbUrl, password_text: str | None, quote_value: Callable[[str], str], auth: tuple[str, str]) -> list[str]:
+def _auth_and_options(
+    url: DbUrl, password_text: str | None, quote_value: Callable[[str], str], auth: tuple[str, str]
+) -> list[str]:
     """`key=value` for the user, the password (`password_text` verbatim) and every option."""
     rendered = []
     if url.username is not None:
@@ -467,7 +544,20 @@ def _parse_jdbc(text: str) -> DbUrl:
         host, port = _host_port(hostpart, ":", text)
         host, _, instance = (host or "").partition("\\")
         props = [(k, v) for k, v in split_keywords(props_text)] if props_text.strip() else []
-        query = [(k, v) for k, v in props if k.lower() not in ("databasename", "database", "user", "password", "servername", "portnumber", "instancename")]
+        query = [
+            (k, v)
+            for k, v in props
+            if k.lower()
+            not in (
+                "databasename",
+                "database",
+                "user",
+                "password",
+                "servername",
+                "portnumber",
+                "instancename",
+            )
+        ]
         instance = instance or (_get(props, ("instancename",)) or "")
         if instance:
             query.append(("instance", instance))
@@ -489,14 +579,20 @@ def _parse_jdbc(text: str) -> DbUrl:
         return replace(
             inner,
             username=inner.option("user") or inner.username,
-            password=inner.option("password") if inner.option("password") is not None else inner.password,
+            password=inner.option("password")
+            if inner.option("password") is not None
+            else inner.password,
             query=tuple(query),
             form="jdbc",
         )
     if lowered.startswith("jdbc:sqlite:"):
         path = text[len("jdbc:sqlite:") :]
         return DbUrl("sqlite", None, database=path or None, form="jdbc")
-    raise UnknownChoiceError("JDBC subprotocol", text.split(":")[1] if ":" in text else text, ["sqlserver", "jtds:sqlserver", "postgresql", "sqlite"])
+    raise UnknownChoiceError(
+        "JDBC subprotocol",
+        text.split(":")[1] if ":" in text else text,
+        ["sqlserver", "jtds:sqlserver", "postgresql", "sqlite"],
+    )
 
 
 def _render_jdbc(url: DbUrl, _scheme: str | None, password_text: str | None) -> str:

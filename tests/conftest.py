@@ -7,8 +7,9 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -52,7 +53,9 @@ def pg_url(pg_server: str) -> Iterator[str]:
         yield url
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture
@@ -66,7 +69,9 @@ def pg(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
 def make_sqlite(tmp_path: Path) -> Callable[..., Path]:
     """Build a SQLite file from a SQL script (and optional parameterised inserts)."""
 
-    def build(script: str, name: str = "source.db", rows: dict[str, list[tuple[Any, ...]]] | None = None) -> Path:
+    def build(
+        script: str, name: str = "source.db", rows: dict[str, list[tuple[Any, ...]]] | None = None
+    ) -> Path:
         path = tmp_path / name
         conn = sqlite3.connect(path)
         conn.executescript(script)
@@ -83,7 +88,9 @@ def make_sqlite(tmp_path: Path) -> Callable[..., Path]:
 def load(tmp_path: Path, pg_url: str) -> Callable[..., commands.Phase2Result]:
     """Run phase 2 from a SQLite file into the per-test database, with extra cutover.toml text."""
 
-    def run(source: Path, extra: str = "", settings: str = "", **kwargs: Any) -> commands.Phase2Result:
+    def run(
+        source: Path, extra: str = "", settings: str = "", **kwargs: Any
+    ) -> commands.Phase2Result:
         cfg = tmp_path / "cutover.toml"
         text = f'[settings]\n{settings}\n\n[[databases]]\nname = "app"\nenv_key = "DATABASE_URL"\nsource = "sqlite:///{source}"\ntarget = "{pg_url}"\n{extra}\n'
         cfg.write_text(text, encoding="utf-8")

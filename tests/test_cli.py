@@ -16,7 +16,9 @@ def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
             yield from all_commands(cmd, prefix + (name,))
 
 
-@pytest.mark.parametrize("path, cmd", list(all_commands(cli)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+@pytest.mark.parametrize(
+    "path, cmd", list(all_commands(cli)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else ""
+)
 def test_every_command_has_help(path, cmd):
     assert cmd.help and len(cmd.help.strip()) > 10
     result = CliRunner().invoke(cli, [*path, "--help"])
@@ -29,16 +31,32 @@ def test_every_command_has_help(path, cmd):
 def test_init_then_run_without_source_file_is_a_clean_error(tmp_path):
     runner = CliRunner()
     cfg = tmp_path / "cutover.toml"
-    result = runner.invoke(cli, ["--config", str(cfg), "init", "--source", "sqlite:///missing.db", "--target", "postgresql://app:pw@127.0.0.1:1/db"])
+    result = runner.invoke(
+        cli,
+        [
+            "--config",
+            str(cfg),
+            "init",
+            "--source",
+            "sqlite:///missing.db",
+            "--target",
+            "postgresql://app:pw@127.0.0.1:1/db",
+        ],
+    )
     assert result.exit_code == 0 and "created" in result.output
     assert "pw" not in result.output and "***" in result.output
-    result = runner.invoke(cli, ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--force"])
+    result = runner.invoke(
+        cli,
+        ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--force"],
+    )
     assert result.exit_code == 3
     assert "SQLite file not found" in result.output and "Traceback" not in result.output
 
 
 def test_missing_config_is_a_usage_error(tmp_path):
-    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "none.toml"), "run", "--phase", "2"])
+    result = CliRunner().invoke(
+        cli, ["--config", str(tmp_path / "none.toml"), "run", "--phase", "2"]
+    )
     assert result.exit_code == 2 and "cutover init" in result.output
 
 
@@ -48,11 +66,28 @@ def test_unknown_phase_lists_the_choices():
 
 
 def test_rejects_make_the_exit_code_non_zero_unless_allowed(make_sqlite, pg_url, tmp_path):
-    src = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1), (2, 'two');")
+    src = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1), (2, 'two');"
+    )
     cfg = tmp_path / "cutover.toml"
     runner = CliRunner()
-    assert runner.invoke(cli, ["--config", str(cfg), "init", "--source", f"sqlite:///{src}", "--target", pg_url]).exit_code == 0
-    base = ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--yes", "--force"]
+    assert (
+        runner.invoke(
+            cli, ["--config", str(cfg), "init", "--source", f"sqlite:///{src}", "--target", pg_url]
+        ).exit_code
+        == 0
+    )
+    base = [
+        "--config",
+        str(cfg),
+        "--workdir",
+        str(tmp_path / "w"),
+        "run",
+        "--phase",
+        "2",
+        "--yes",
+        "--force",
+    ]
     result = runner.invoke(cli, base)
     assert result.exit_code == 1, result.output
     assert "1 rows were rejected" in result.output and "--allow-rejects" in result.output
@@ -67,7 +102,21 @@ def test_unreachable_target_is_a_runtime_error_without_the_password(make_sqlite,
     src = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY);")
     cfg = tmp_path / "cutover.toml"
     runner = CliRunner()
-    runner.invoke(cli, ["--config", str(cfg), "init", "--source", f"sqlite:///{src}", "--target", "postgresql://app:hunter2@127.0.0.1:9/db"])
-    result = runner.invoke(cli, ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--force"])
+    runner.invoke(
+        cli,
+        [
+            "--config",
+            str(cfg),
+            "init",
+            "--source",
+            f"sqlite:///{src}",
+            "--target",
+            "postgresql://app:hunter2@127.0.0.1:9/db",
+        ],
+    )
+    result = runner.invoke(
+        cli,
+        ["--config", str(cfg), "--workdir", str(tmp_path / "w"), "run", "--phase", "2", "--force"],
+    )
     assert result.exit_code == 3 and "cannot connect" in result.output
     assert "hunter2" not in result.output

@@ -24,8 +24,15 @@ def test_demo_end_to_end():
         assert by["users"].rejected == 1 and by["attachments"].written == 4
         url = result.psql.split()[-1]
         with psycopg.connect(url) as conn:
-            assert conn.execute("SELECT count(*) FROM messages WHERE content ~ '[가-힣]'").fetchone()[0] > 0
-            assert conn.execute("SELECT pg_typeof(metadata)::text FROM messages LIMIT 1").fetchone() == ("jsonb",)
+            assert (
+                conn.execute("SELECT count(*) FROM messages WHERE content ~ '[가-힣]'").fetchone()[
+                    0
+                ]
+                > 0
+            )
+            assert conn.execute(
+                "SELECT pg_typeof(metadata)::text FROM messages LIMIT 1"
+            ).fetchone() == ("jsonb",)
         # a second demo run replaces the first cleanly
         again = commands.demo(workdir, messages=400)
         assert again.phase2.reports[0].results[2].written == 400

@@ -53,7 +53,11 @@ def test_every_env_command_has_help_text() -> None:
 def test_scan_lists_references_redacted(project: Path) -> None:
     result = run(project, "env", "scan", str(project))
     assert result.exit_code == 0
-    assert ".env:2" in result.output and "RSL_DATABASE_URL" in result.output and "mssql" in result.output
+    assert (
+        ".env:2" in result.output
+        and "RSL_DATABASE_URL" in result.output
+        and "mssql" in result.output
+    )
     assert "sa:***@sql01" in result.output
     _assert_no_secret(result.output)
 
@@ -80,7 +84,10 @@ def test_rewrite_without_config_says_how_to_start(tmp_path: Path) -> None:
 def test_dry_run_prints_diff_and_writes_nothing(project: Path) -> None:
     result = run(project, "env", "rewrite", str(project))
     assert result.exit_code == 0, result.output
-    assert "+RSL_DATABASE_URL=postgresql+psycopg://rsl:${POSTGRES_PASSWORD}@pg.internal:5432/rsl?sslmode=require" in result.output
+    assert (
+        "+RSL_DATABASE_URL=postgresql+psycopg://rsl:${POSTGRES_PASSWORD}@pg.internal:5432/rsl?sslmode=require"
+        in result.output
+    )
     assert "would change; run with --apply" in result.output
     assert (project / ".env").read_text(encoding="utf-8") == ENV
     _assert_no_secret(result.output)
@@ -97,7 +104,9 @@ def test_apply_asks_first(project: Path) -> None:
     assert declined.exit_code == 1 and (project / ".env").read_text(encoding="utf-8") == ENV
     accepted = run(project, "env", "rewrite", str(project), "--apply", input="y\n")
     assert accepted.exit_code == 0 and "rewrote 1 value(s) in 1 file(s); backup" in accepted.output
-    assert "postgresql+psycopg://rsl:${POSTGRES_PASSWORD}@pg.internal" in (project / ".env").read_text(encoding="utf-8")
+    assert "postgresql+psycopg://rsl:${POSTGRES_PASSWORD}@pg.internal" in (
+        project / ".env"
+    ).read_text(encoding="utf-8")
 
 
 def test_literal_passwords_go_to_local_env_only(project: Path) -> None:
@@ -111,7 +120,9 @@ def test_literal_passwords_go_to_local_env_only(project: Path) -> None:
 
 def test_unknown_database_lists_choices(project: Path) -> None:
     result = run(project, "env", "rewrite", "--db", "nope")
-    assert result.exit_code == 2 and "unknown database 'nope'; expected one of: rsl" in result.output
+    assert (
+        result.exit_code == 2 and "unknown database 'nope'; expected one of: rsl" in result.output
+    )
 
 
 def test_notes_go_to_stderr_redacted(project: Path) -> None:
@@ -121,7 +132,9 @@ def test_notes_go_to_stderr_redacted(project: Path) -> None:
 
 def test_restore_round_trip_and_errors(project: Path) -> None:
     nothing = run(project, "env", "restore")
-    assert nothing.exit_code == 2 and "no env backup" in nothing.output and "hint:" in nothing.output
+    assert (
+        nothing.exit_code == 2 and "no env backup" in nothing.output and "hint:" in nothing.output
+    )
     run(project, "env", "rewrite", str(project), "--apply", "--yes")
     restored = run(project, "env", "restore")
     assert restored.exit_code == 0 and "restored 1 file(s)" in restored.output
@@ -132,7 +145,11 @@ def test_restore_refuses_files_edited_since_unless_forced(project: Path) -> None
     run(project, "env", "rewrite", str(project), "--apply", "--yes")
     (project / ".env").write_text("EDITED=1\n", encoding="utf-8")
     refused = run(project, "env", "restore")
-    assert refused.exit_code == 2 and "changed since backup" in refused.output and "--force" in refused.output
+    assert (
+        refused.exit_code == 2
+        and "changed since backup" in refused.output
+        and "--force" in refused.output
+    )
     assert run(project, "env", "restore", "--force").exit_code == 0
     assert (project / ".env").read_text(encoding="utf-8") == ENV
 
@@ -146,7 +163,10 @@ def test_restore_unknown_backup_lists_choices(project: Path) -> None:
 def test_template_prints_and_writes(project: Path) -> None:
     printed = run(project, "env", "template", "stg")
     assert printed.exit_code == 0, printed.output
-    assert "RSL_DATABASE_URL=postgresql+psycopg://${POSTGRES_USER}:${POSTGRES_PASSWORD}@${POSTGRES_HOST}:${POSTGRES_PORT}/rsl?sslmode=${POSTGRES_SSLMODE}" in printed.output
+    assert (
+        "RSL_DATABASE_URL=postgresql+psycopg://${POSTGRES_USER}:${POSTGRES_PASSWORD}@${POSTGRES_HOST}:${POSTGRES_PORT}/rsl?sslmode=${POSTGRES_SSLMODE}"
+        in printed.output
+    )
     assert "DB_POOL_SIZE=" in printed.output
     _assert_no_secret(printed.output)
     out = project / "stg.env"

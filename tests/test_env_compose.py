@@ -48,10 +48,16 @@ def test_finds_env_values_in_maps_lists_and_anchors() -> None:
     info = compose.parse(COMPOSE)
     found = _by_key(info)
     assert found["RSL_DATABASE_URL"].line == 3
-    assert found["MODEL_REGISTRY_URL"].value == "mssql+pymssql://registry:${REGISTRY_PW}@mssql/registry"
+    assert (
+        found["MODEL_REGISTRY_URL"].value
+        == "mssql+pymssql://registry:${REGISTRY_PW}@mssql/registry"
+    )
     assert found["MODEL_REGISTRY_URL"].context == "api"
     assert found["QUOTED_KEY"].value == "it's"
-    assert found["ROUTING_GROUPS_DATABASE_URL"].embedded and found["ROUTING_GROUPS_DATABASE_URL"].context == "worker"
+    assert (
+        found["ROUTING_GROUPS_DATABASE_URL"].embedded
+        and found["ROUTING_GROUPS_DATABASE_URL"].context == "worker"
+    )
     assert found["DATABASE_URL"].quote == '"' and found["DATABASE_URL"].embedded
     assert found["ESCAPED"].lead == "ESCAPED=" and found["ESCAPED"].value == 'a"b'
     assert "PASS_THROUGH" not in found
@@ -59,7 +65,11 @@ def test_finds_env_values_in_maps_lists_and_anchors() -> None:
 
 def test_env_files_images_and_postgres_services() -> None:
     info = compose.parse(COMPOSE)
-    assert [(path, service) for path, _line, service in info.env_files] == [(".env", "api"), ("./config/registry.env", "api"), (".env", "worker")]
+    assert [(path, service) for path, _line, service in info.env_files] == [
+        (".env", "api"),
+        ("./config/registry.env", "api"),
+        (".env", "worker"),
+    ]
     assert info.images["db"] == "pgvector/pgvector:pg16"
     assert info.postgres_services == ["db"]
 
@@ -76,7 +86,12 @@ def test_spans_are_exact() -> None:
 
 def test_inline_urls_in_flow_sequences_and_block_scalars() -> None:
     info = compose.parse(COMPOSE)
-    inline = [(inner.line, inner.value) for slot in info.slots if slot.key is None for inner in value_slots(COMPOSE, slot)]
+    inline = [
+        (inner.line, inner.value)
+        for slot in info.slots
+        if slot.key is None
+        for inner in value_slots(COMPOSE, slot)
+    ]
     assert inline == [(15, "sqlite:///data/rsl.db"), (25, "sqlite:///x.db")]
     for slot in info.slots:
         for inner in value_slots(COMPOSE, slot):
@@ -93,9 +108,21 @@ def test_default_of_reference_is_its_own_slot() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "expected_line"),
     [
-        ("MODEL_REGISTRY_URL", "postgresql+psycopg://r:${POSTGRES_PASSWORD}@db:5432/registry", '      MODEL_REGISTRY_URL: "postgresql+psycopg://r:${POSTGRES_PASSWORD}@db:5432/registry"  # 레지스트리'),
-        ("ROUTING_GROUPS_DATABASE_URL", "postgresql+psycopg://u@db:5432/routing", "    - ROUTING_GROUPS_DATABASE_URL=postgresql+psycopg://u@db:5432/routing"),
-        ("DATABASE_URL", "postgresql+psycopg://u:${P}@db/app", '    - "DATABASE_URL=postgresql+psycopg://u:${P}@db/app"'),
+        (
+            "MODEL_REGISTRY_URL",
+            "postgresql+psycopg://r:${POSTGRES_PASSWORD}@db:5432/registry",
+            '      MODEL_REGISTRY_URL: "postgresql+psycopg://r:${POSTGRES_PASSWORD}@db:5432/registry"  # 레지스트리',
+        ),
+        (
+            "ROUTING_GROUPS_DATABASE_URL",
+            "postgresql+psycopg://u@db:5432/routing",
+            "    - ROUTING_GROUPS_DATABASE_URL=postgresql+psycopg://u@db:5432/routing",
+        ),
+        (
+            "DATABASE_URL",
+            "postgresql+psycopg://u:${P}@db/app",
+            '    - "DATABASE_URL=postgresql+psycopg://u:${P}@db/app"',
+        ),
         ("ESCAPED", 'x"y', '    - "ESCAPED=x\\"y"'),
         ("QUOTED_KEY", "new 'one'", "      'QUOTED_KEY': 'new ''one'''"),
     ],
@@ -116,18 +143,24 @@ def test_rename_in_map_and_list() -> None:
     edits = (compose.edits_for(found["MSSQL_HOST"], "db", new_key="POSTGRES_HOST") or []) + (
         compose.edits_for(found["MSSQL_PORT"], "5432", new_key="POSTGRES_PORT") or []
     )
-    assert apply_edits(text, edits) == "services:\n  app:\n    environment:\n      POSTGRES_HOST: db\n  other:\n    environment:\n      - POSTGRES_PORT=5432\n"
+    assert (
+        apply_edits(text, edits)
+        == "services:\n  app:\n    environment:\n      POSTGRES_HOST: db\n  other:\n    environment:\n      - POSTGRES_PORT=5432\n"
+    )
 
 
 def test_yaml_reads_edited_values_back() -> None:
-    yaml = pytest.importorskip("yaml")
+    import yaml
+
     info = compose.parse(COMPOSE)
     edits = []
     for slot in info.slots:
         if slot.key in ("MODEL_REGISTRY_URL", "DATABASE_URL", "ESCAPED", "QUOTED_KEY"):
             edits += compose.edits_for(slot, "p://u:${P}@h/d?a=1&b='2'\"") or []
     data = yaml.safe_load(apply_edits(COMPOSE, edits))
-    assert data["services"]["api"]["environment"]["MODEL_REGISTRY_URL"] == "p://u:${P}@h/d?a=1&b='2'\""
+    assert (
+        data["services"]["api"]["environment"]["MODEL_REGISTRY_URL"] == "p://u:${P}@h/d?a=1&b='2'\""
+    )
 
 
 def test_crlf_and_comments_survive() -> None:

@@ -34,11 +34,19 @@ def _case(name: str) -> dict:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".cutover" not in p.parts and p.name != "cutover.toml"}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".cutover" not in p.parts and p.name != "cutover.toml"
+    }
 
 
 def _modes(root: Path) -> dict[str, int]:
-    return {p.relative_to(root).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file() and ".cutover" not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): stat.S_IMODE(p.stat().st_mode)
+        for p in root.rglob("*")
+        if p.is_file() and ".cutover" not in p.parts
+    }
 
 
 def load_config(path: Path) -> config_mod.Config:
@@ -58,7 +66,13 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path, Pat
 
 def _rewrite(name: str, project: Path, workdir: Path, *, apply: bool) -> RewriteResult:
     config = load_config(project / "cutover.toml")
-    return commands.env_rewrite(config, root=project, workdir=workdir, apply=apply, literal_passwords=_case(name)["literal_passwords"])
+    return commands.env_rewrite(
+        config,
+        root=project,
+        workdir=workdir,
+        apply=apply,
+        literal_passwords=_case(name)["literal_passwords"],
+    )
 
 
 def _golden(path: Path, actual: str) -> None:
@@ -90,7 +104,9 @@ def test_untouched_files_are_byte_identical(case: tuple[str, Path, Path]) -> Non
     result = _rewrite(name, project, workdir, apply=True)
     changed = {f.path for f in result.files}
     after = _tree(project)
-    assert {p: b for p, b in after.items() if p not in changed} == {p: b for p, b in before.items() if p not in changed}
+    assert {p: b for p, b in after.items() if p not in changed} == {
+        p: b for p, b in before.items() if p not in changed
+    }
     assert all(after[p] != before[p] for p in changed)
 
 
@@ -157,11 +173,17 @@ def test_no_password_in_any_output(case: tuple[str, Path, Path]) -> None:
         runner.invoke(cli, ["env", "scan", str(project)]).output,
         runner.invoke(cli, ["env", "scan", "--json", str(project)]).output,
         runner.invoke(cli, [*base, "env", "rewrite", str(project), *literal]).output,
-        runner.invoke(cli, [*base, "env", "rewrite", str(project), "--apply", "--yes", *literal]).output,
+        runner.invoke(
+            cli, [*base, "env", "rewrite", str(project), "--apply", "--yes", *literal]
+        ).output,
         runner.invoke(cli, [*base, "env", "restore"]).output,
     ]
     result = _rewrite(name, project, workdir, apply=True)
-    outputs += [result.diff, repr(result), json.dumps([f.__dict__ for f in result.files], default=lambda o: o.__dict__)]
+    outputs += [
+        result.diff,
+        repr(result),
+        json.dumps([f.__dict__ for f in result.files], default=lambda o: o.__dict__),
+    ]
     outputs += [n for n in result.notes]
     leaked = [(secret, text) for secret in secrets for text in outputs if secret in text]
     assert not leaked, f"secret {leaked[0][0]!r} printed"

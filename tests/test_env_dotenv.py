@@ -5,23 +5,45 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import dotenv as dotenv_lib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cutover.envfiles import dotenv
-
-_DOTENV_LIB: Any
-try:
-    import dotenv as _DOTENV_LIB  # python-dotenv, installed with the test extras (via testcontainers)
-except ImportError:  # pragma: no cover
-    _DOTENV_LIB = None
 from cutover.envfiles.spans import Slot, apply_edits
+
+_DOTENV_LIB: Any = (
+    dotenv_lib  # python-dotenv, a declared test dependency: the oracle for the editor
+)
 
 # Text built from the pieces that make .env files hard: keys, '=', quotes, escapes, comments,
 # 'export', CRLF and lone CR, tabs, Korean, and stray bytes decoded with surrogateescape.
 _PIECES = st.sampled_from(
-    ["KEY", "RSL_DATABASE_URL", "export ", "=", " ", "\t", "#", " # ", '"', "'", "\\", "\n", "\r\n", "\r", "${X}", "${X:-d}", "a", "é", "주석", "\udcff", "sqlite:///x.db", ":"]
+    [
+        "KEY",
+        "RSL_DATABASE_URL",
+        "export ",
+        "=",
+        " ",
+        "\t",
+        "#",
+        " # ",
+        '"',
+        "'",
+        "\\",
+        "\n",
+        "\r\n",
+        "\r",
+        "${X}",
+        "${X:-d}",
+        "a",
+        "é",
+        "주석",
+        "\udcff",
+        "sqlite:///x.db",
+        ":",
+    ]
 )
 DOTENV_TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=5)), max_size=40).map("".join)
 
@@ -41,7 +63,13 @@ def test_slots_point_at_their_raw_values(text: str) -> None:
         assert text[slot.key_start : slot.key_end] == slot.key
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=30), st.sampled_from(["", '"', "'"]))
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+        max_size=30,
+    ),
+    st.sampled_from(["", '"', "'"]),
+)
 @settings(max_examples=300, deadline=None)
 def test_encoded_values_read_back_unchanged(value: str, quote: str) -> None:
     text = f"KEY={quote}old{quote} # comment\nNEXT=1\n"
@@ -51,11 +79,13 @@ def test_encoded_values_read_back_unchanged(value: str, quote: str) -> None:
     new = apply_edits(text, edits)
     assert dotenv.assignments(new) == {"KEY": value, "NEXT": "1"}
     if _DOTENV_LIB is not None:  # and python-dotenv, which apps really use, reads the same
-        assert dict(_DOTENV_LIB.dotenv_values(stream=io.StringIO(new), interpolate=False)) == {"KEY": value, "NEXT": "1"}
+        assert dict(_DOTENV_LIB.dotenv_values(stream=io.StringIO(new), interpolate=False)) == {
+            "KEY": value,
+            "NEXT": "1",
+        }
 
 
 def test_python_dotenv_agrees_on_values() -> None:
-    dotenv_lib = pytest.importorskip("dotenv")
     text = (
         "# 로컬 개발 환경\r\n"
         'export RSL_DATABASE_URL="mssql+pyodbc://sa:p%40ss@h/db?driver=ODBC+Driver+18+for+SQL+Server" # inline\r\n'
@@ -69,7 +99,11 @@ def test_python_dotenv_agrees_on_values() -> None:
 def test_slots_report_lines_keys_and_quotes() -> None:
     text = "# c\nexport A='1'\nB=\"two\nlines\"\nC=3 # note\n"
     slots = dotenv.slots(text)
-    assert [(s.key, s.line, s.quote, s.value) for s in slots] == [("A", 2, "'", "1"), ("B", 3, "\"", "two\nlines"), ("C", 5, "", "3")]
+    assert [(s.key, s.line, s.quote, s.value) for s in slots] == [
+        ("A", 2, "'", "1"),
+        ("B", 3, '"', "two\nlines"),
+        ("C", 5, "", "3"),
+    ]
 
 
 def test_key_named_like_export_is_found_in_place() -> None:
@@ -81,8 +115,18 @@ def test_key_named_like_export_is_found_in_place() -> None:
 @pytest.mark.parametrize(
     ("line", "value", "live", "expected"),
     [
-        ("K=old", "postgresql+psycopg://u:${POSTGRES_PASSWORD}@h:5432/db", True, "K=postgresql+psycopg://u:${POSTGRES_PASSWORD}@h:5432/db"),
-        ("K='old'", "postgresql://u:${POSTGRES_PASSWORD}@h/db", True, 'K="postgresql://u:${POSTGRES_PASSWORD}@h/db"'),
+        (
+            "K=old",
+            "postgresql+psycopg://u:${POSTGRES_PASSWORD}@h:5432/db",
+            True,
+            "K=postgresql+psycopg://u:${POSTGRES_PASSWORD}@h:5432/db",
+        ),
+        (
+            "K='old'",
+            "postgresql://u:${POSTGRES_PASSWORD}@h/db",
+            True,
+            'K="postgresql://u:${POSTGRES_PASSWORD}@h/db"',
+        ),
         ("K='old'", "postgresql://u:pw@h/db", False, "K='postgresql://u:pw@h/db'"),
         ("K=old", "has space", False, 'K="has space"'),
         ("K=old", "p${not_a_ref}", False, "K='p${not_a_ref}'"),

@@ -45,9 +45,16 @@ def test_assignments_and_their_quoting() -> None:
     assert (rsl_export.line, rsl_export.quote) == (4, '"')
     assert found["ROUTING_GROUPS_DATABASE_URL"][0].quote == "'"
     (registry,) = found["MODEL_REGISTRY_URL"]
-    assert (registry.line, registry.quote, registry.value) == (7, "", "mssql+pymssql://reg:pw@sqlhost/registry")
+    assert (registry.line, registry.quote, registry.value) == (
+        7,
+        "",
+        "mssql+pymssql://reg:pw@sqlhost/registry",
+    )
     (docker_env,) = found["DATABASE_URL"]  # the one in the comment is not a value
-    assert docker_env.embedded and SCRIPT[docker_env.start : docker_env.end] == "mssql+pyodbc://u:p@h/db"
+    assert (
+        docker_env.embedded
+        and SCRIPT[docker_env.start : docker_env.end] == "mssql+pyodbc://u:p@h/db"
+    )
     assert found["FOO"][0].quote == "mixed" and found["FOO"][0].value == "abc d"
 
 
@@ -57,20 +64,35 @@ def test_heredoc_lines_are_dotenv_slots() -> None:
 
 
 def test_inline_urls_and_defaults() -> None:
-    inners = [(inner.key, inner.line, inner.value) for slot in shell.slots(SCRIPT) for inner in value_slots(SCRIPT, slot) if slot.key in (None, "dburl")]
+    inners = [
+        (inner.key, inner.line, inner.value)
+        for slot in shell.slots(SCRIPT)
+        for inner in value_slots(SCRIPT, slot)
+        if slot.key in (None, "dburl")
+    ]
     assert ("MODEL_REGISTRY_URL", 6, "sqlite:///./data/registry.db") in inners
     assert ("dburl", 9, "sqlite:///data/app.db") in inners
     assert (None, 18, "sqlite:///continued.db") in inners
-    assert all("python.db" not in value for _k, _l, value in inners)  # heredoc body of another program
+    assert all(
+        "python.db" not in value for _k, _l, value in inners
+    )  # heredoc body of another program
 
 
 @pytest.mark.parametrize(
     ("line", "value", "expected"),
     [
-        ("export K='old'", "postgresql://u:${POSTGRES_PASSWORD}@h/db", 'export K="postgresql://u:${POSTGRES_PASSWORD}@h/db"'),
+        (
+            "export K='old'",
+            "postgresql://u:${POSTGRES_PASSWORD}@h/db",
+            'export K="postgresql://u:${POSTGRES_PASSWORD}@h/db"',
+        ),
         ("export K='old'", "postgresql://u@h/db", "export K='postgresql://u@h/db'"),
         ("K=old cmd", "postgresql://u:${P}@h:5432/db", "K=postgresql://u:${P}@h:5432/db cmd"),
-        ("K=old cmd", "postgresql://u@h/db?sslmode=require&connect_timeout=5", 'K="postgresql://u@h/db?sslmode=require&connect_timeout=5" cmd'),
+        (
+            "K=old cmd",
+            "postgresql://u@h/db?sslmode=require&connect_timeout=5",
+            'K="postgresql://u@h/db?sslmode=require&connect_timeout=5" cmd',
+        ),
         ('K="old"', 'a"b`c$d\\e', 'K="a\\"b\\`c\\$d\\\\e"'),
     ],
 )
@@ -82,7 +104,10 @@ def test_encode_keeps_or_upgrades_quoting(line: str, value: str, expected: str) 
 def test_rename_key() -> None:
     line = "export MSSQL_HOST=sql01  # 서버"
     (slot,) = shell.slots(line)
-    assert apply_edits(line, shell.edits_for(slot, "pg01", new_key="POSTGRES_HOST") or []) == "export POSTGRES_HOST=pg01  # 서버"
+    assert (
+        apply_edits(line, shell.edits_for(slot, "pg01", new_key="POSTGRES_HOST") or [])
+        == "export POSTGRES_HOST=pg01  # 서버"
+    )
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash to read the script back")
@@ -97,8 +122,14 @@ def test_rename_key() -> None:
     ],
 )
 def test_bash_reads_the_written_value(quote: str, value: str) -> None:
-    script = f"export K={quote}old{quote}\nprintf %s \"$K\"\n"
+    script = f'export K={quote}old{quote}\nprintf %s "$K"\n'
     (slot,) = [s for s in shell.slots(script) if s.key == "K"]
     new = apply_edits(script, shell.edits_for(slot, value) or [])
-    out = subprocess.run(["bash", "-c", new], capture_output=True, text=True, env={"POSTGRES_PASSWORD": "pw", "HOME": "/h"}, check=True)
+    out = subprocess.run(
+        ["bash", "-c", new],
+        capture_output=True,
+        text=True,
+        env={"POSTGRES_PASSWORD": "pw", "HOME": "/h"},
+        check=True,
+    )
     assert out.stdout == value.replace("${POSTGRES_PASSWORD}", "pw")

@@ -35,10 +35,21 @@ def big_source(path: Path, rows: int = ROWS) -> Path:
         "CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id), kind TEXT, payload JSON, at DATETIME);"
         "CREATE INDEX events_user ON events (user_id);"
     )
-    conn.executemany("INSERT INTO users VALUES (?, ?)", ((i, f"user {i} 사용자") for i in range(1, 1001)))
+    conn.executemany(
+        "INSERT INTO users VALUES (?, ?)", ((i, f"user {i} 사용자") for i in range(1, 1001))
+    )
     conn.executemany(
         "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
-        ((i, 1 + i % 1000, "click" if i % 3 else "view", '{"n": %d, "tags": ["a", "b"]}' % i, f"2024-01-01 00:00:{i % 60:02d}.{i % 1000000:06d}") for i in range(1, rows + 1)),
+        (
+            (
+                i,
+                1 + i % 1000,
+                "click" if i % 3 else "view",
+                '{"n": %d, "tags": ["a", "b"]}' % i,
+                f"2024-01-01 00:00:{i % 60:02d}.{i % 1000000:06d}",
+            )
+            for i in range(1, rows + 1)
+        ),
     )
     conn.commit()
     conn.close()
@@ -47,14 +58,18 @@ def big_source(path: Path, rows: int = ROWS) -> Path:
 
 def write_config(tmp_path: Path, source: Path, target: str, settings: str = SETTINGS) -> Path:
     cfg = tmp_path / "cutover.toml"
-    cfg.write_text(f'[settings]\n{settings}\n[[databases]]\nname = "app"\nenv_key = "DATABASE_URL"\nsource = "sqlite:///{source}"\ntarget = "{target}"\n')
+    cfg.write_text(
+        f'[settings]\n{settings}\n[[databases]]\nname = "app"\nenv_key = "DATABASE_URL"\nsource = "sqlite:///{source}"\ntarget = "{target}"\n'
+    )
     return cfg
 
 
 def committed_rows(url: str) -> int:
     try:
         with psycopg.connect(postgres_conninfo(url)) as conn:
-            row = conn.execute("SELECT coalesce(sum(rows_read), 0) FROM _cutover.chunks WHERE chunk >= 0").fetchone()
+            row = conn.execute(
+                "SELECT coalesce(sum(rows_read), 0) FROM _cutover.chunks WHERE chunk >= 0"
+            ).fetchone()
             return int(row[0]) if row else 0
     except psycopg.Error:
         return 0
@@ -64,7 +79,10 @@ def assert_complete_and_exact(cfg: Path, workdir: Path, url: str) -> None:
     result = commands.verify(config_mod.load(cfg), workdir)
     assert result.ok, result.to_json()
     with psycopg.connect(postgres_conninfo(url)) as conn:
-        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone() == (ROWS, ROWS)
+        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone() == (
+            ROWS,
+            ROWS,
+        )
 
 
 def cli(cfg: Path, workdir: Path, *args: str) -> list[str]:
@@ -77,14 +95,24 @@ def test_kill_at_a_random_point_then_resume(tmp_path, pg_url, seed):
     cfg = write_config(tmp_path, source, pg_url)
     workdir = tmp_path / "w"
     stop_at = random.Random(seed).randint(ROWS // 10, ROWS * 8 // 10)
-    proc = subprocess.Popen(cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while committed_rows(pg_url) < stop_at and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers, mid-flight
     proc.wait()
     before = committed_rows(pg_url)
-    resumed = subprocess.run(cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     if before < ROWS + 1000:
         assert "resum" in resumed.stdout + resumed.stderr
@@ -100,7 +128,9 @@ def test_connection_killed_mid_copy_is_retried(tmp_path, pg_url):
         with psycopg.connect(postgres_conninfo(pg_url), autocommit=True) as conn:
             deadline = time.monotonic() + 60
             while not killed and time.monotonic() < deadline:
-                rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'cutover load' AND query LIKE 'COPY%%' AND state = 'active'").fetchall()
+                rows = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'cutover load' AND query LIKE 'COPY%%' AND state = 'active'"
+                ).fetchall()
                 for (pid,) in rows[:1]:
                     conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
                     killed.append(pid)
@@ -149,14 +179,21 @@ def test_parallel_chunks_load_everything_once(tmp_path, pg_url):
     events = next(r for r in result.reports[0].results if r.table == "events")
     assert (events.read, events.written, events.rejected) == (ROWS, ROWS, 0)
     with psycopg.connect(postgres_conninfo(pg_url)) as conn:
-        assert conn.execute("SELECT count(*) FROM _cutover.chunks WHERE table_name = 'events' AND chunk >= 0").fetchone() == (5,)
+        assert conn.execute(
+            "SELECT count(*) FROM _cutover.chunks WHERE table_name = 'events' AND chunk >= 0"
+        ).fetchone() == (5,)
     assert_complete_and_exact(cfg, tmp_path / "w", pg_url)
 
 
 def test_changed_source_refuses_to_resume(tmp_path, pg_url):
     source = big_source(tmp_path / "src.db", rows=ROWS)
     cfg = write_config(tmp_path, source, pg_url)
-    proc = subprocess.Popen(cli(cfg, tmp_path / "w", "run", "--phase", "2", "--force", "--jobs", "1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cli(cfg, tmp_path / "w", "run", "--phase", "2", "--force", "--jobs", "1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     while committed_rows(pg_url) < 10_000 and proc.poll() is None:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -184,9 +221,13 @@ def test_chunk_undone_after_its_worker_returned_is_loaded_again(tmp_path, pg_url
     def load_then_lose_a_done_mark(*args, **kwargs):
         real_load(*args, **kwargs)
         calls.append(1)
-        if len(calls) == 1:  # as if the crash took the chunk's final commit: its rows are in, its done mark is not
+        if (
+            len(calls) == 1
+        ):  # as if the crash took the chunk's final commit: its rows are in, its done mark is not
             with psycopg.connect(postgres_conninfo(pg_url), autocommit=True) as conn:
-                conn.execute("UPDATE _cutover.chunks SET done = false WHERE table_name = 'events' AND chunk = 2")
+                conn.execute(
+                    "UPDATE _cutover.chunks SET done = false WHERE table_name = 'events' AND chunk = 2"
+                )
 
     monkeypatch.setattr(scheduler, "load", load_then_lose_a_done_mark)
     messages: list[str] = []

@@ -5,19 +5,20 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from conftest import rows
 from psycopg import sql
 from sqlalchemy import create_engine, pool
 
-from conftest import rows
+from cutover.errors import TargetError
 from cutover.load import keys_build
 from cutover.schema import migrations
-from cutover.errors import TargetError
 from cutover.urls import postgres_conninfo, sqlalchemy_url
 
 SHOP = """
@@ -60,7 +61,11 @@ TABLES_REV, KEYS_REV = migrations.revision_ids("app")
 
 def catalog(pg: Any, schema: str = "public") -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Every index definition and every constraint definition in the schema."""
-    indexes = rows(pg, "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1, 2", schema)
+    indexes = rows(
+        pg,
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1, 2",
+        schema,
+    )
     constraints = rows(
         pg,
         "SELECT c.relname, x.conname, x.contype, pg_get_constraintdef(x.oid), x.convalidated, x.condeferrable, x.condeferred"
@@ -94,7 +99,9 @@ def key_transactions(pg: Any, schema: str = "public") -> tuple[int, int]:
 
 
 def version(pg: Any, schema: str = "public") -> list[tuple[Any, ...]]:
-    return pg.execute(sql.SQL("SELECT version_num FROM {}.alembic_version").format(sql.Identifier(schema))).fetchall()
+    return pg.execute(
+        sql.SQL("SELECT version_num FROM {}.alembic_version").format(sql.Identifier(schema))
+    ).fetchall()
 
 
 def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
@@ -115,7 +122,9 @@ def revisions_of(result: Any) -> migrations.Revisions:
     return migrations.Revisions(result.reports[0].revisions_dir, TABLES_REV, KEYS_REV, [])
 
 
-def alembic(revisions: migrations.Revisions, url: str, run: Callable[[AlembicConfig], None]) -> None:
+def alembic(
+    revisions: migrations.Revisions, url: str, run: Callable[[AlembicConfig], None]
+) -> None:
     """An Alembic command through the project's own alembic.ini and env.py, as a user would run it."""
     cfg = AlembicConfig(str(revisions.directory / "alembic.ini"))
     engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
@@ -136,18 +145,27 @@ def test_parallel_build_gives_the_catalog_of_alembics_own_upgrade(make_sqlite, l
     assert key_transactions(pg, schema) == (KEY_OBJECTS, 1)  # Alembic's upgrade: one transaction
 
     load(src, extra=extra, jobs=2)
-    assert key_transactions(pg, schema) == (KEY_OBJECTS, KEY_OBJECTS)  # one transaction per statement
+    assert key_transactions(pg, schema) == (
+        KEY_OBJECTS,
+        KEY_OBJECTS,
+    )  # one transaction per statement
     assert catalog(pg, schema) == sequential
     assert version(pg, schema) == [(KEYS_REV,)]
 
     indexes, constraints = sequential
-    definitions = {name: definition for _, name, definition in indexes} | {name: definition for _, name, _, definition, *_ in constraints}
+    definitions = {name: definition for _, name, definition in indexes} | {
+        name: definition for _, name, _, definition, *_ in constraints
+    }
     assert "WHERE (status = 'open'::text)" in definitions["orders_open"]
-    assert "WHERE (sku ~~ 'X%'::text)" in definitions["order_lines_x"]  # no doubled % from the offline SQL
+    assert (
+        "WHERE (sku ~~ 'X%'::text)" in definitions["order_lines_x"]
+    )  # no doubled % from the offline SQL
     assert "lower(email)" in definitions["customers_email_lower"]
     assert definitions["customers_code_check"] == "CHECK ((code ~~ 'C%'::text))"
     assert definitions["Orders_customer_id_placed_at_key"] == "UNIQUE (customer_id, placed_at)"
-    assert definitions["order_lines_order_id_region_fkey"].startswith('FOREIGN KEY (order_id, region) REFERENCES ')
+    assert definitions["order_lines_order_id_region_fkey"].startswith(
+        "FOREIGN KEY (order_id, region) REFERENCES "
+    )
     assert definitions["customers_referrer_id_fkey"].endswith("customers(id)")
     assert all(validated for *_, validated, _, _ in constraints)
 
@@ -187,13 +205,21 @@ def test_a_resumed_build_skips_what_an_interrupted_one_built(make_sqlite, load, 
     indexes, constraints = full
     (index_def,) = [d for _, name, d in indexes if name == "orders_open"]
     pg.execute(index_def)
-    (fk_def,) = [d for _, name, _, d, *_ in constraints if name == "order_lines_order_id_region_fkey"]
-    pg.execute(sql.SQL("ALTER TABLE order_lines ADD CONSTRAINT {} {}").format(sql.Identifier("order_lines_order_id_region_fkey"), sql.SQL(fk_def)))
+    (fk_def,) = [
+        d for _, name, _, d, *_ in constraints if name == "order_lines_order_id_region_fkey"
+    ]
+    pg.execute(
+        sql.SQL("ALTER TABLE order_lines ADD CONSTRAINT {} {}").format(
+            sql.Identifier("order_lines_order_id_region_fkey"), sql.SQL(fk_def)
+        )
+    )
 
     timings = keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)
     assert len(timings) == KEY_OBJECTS - 2
     assert {"orders_open", "order_lines_order_id_region_fkey"}.isdisjoint(names_in(timings))
-    assert all(ddl.startswith(("CREATE ", "ALTER TABLE ")) and seconds >= 0 for ddl, seconds in timings)
+    assert all(
+        ddl.startswith(("CREATE ", "ALTER TABLE ")) and seconds >= 0 for ddl, seconds in timings
+    )
     assert catalog(pg) == full
     assert version(pg) == [(KEYS_REV,)]
     # once at the keys revision there is nothing left to do
@@ -201,7 +227,9 @@ def test_a_resumed_build_skips_what_an_interrupted_one_built(make_sqlite, load, 
     assert catalog(pg) == full
 
 
-def test_an_interrupted_build_cancels_what_is_in_flight_and_a_rerun_finishes(make_sqlite, load, pg, pg_url):
+def test_an_interrupted_build_cancels_what_is_in_flight_and_a_rerun_finishes(
+    make_sqlite, load, pg, pg_url
+):
     full, revisions = shop_back_at_tables(make_sqlite, load, pg, pg_url)
     # another session holds customers, so its three builds wait; the builds on the other tables go ahead
     blocker = psycopg.connect(postgres_conninfo(pg_url))
@@ -211,7 +239,9 @@ def test_an_interrupted_build_cancels_what_is_in_flight_and_a_rerun_finishes(mak
     def interrupt_once_every_job_waits() -> None:
         with psycopg.connect(postgres_conninfo(pg_url), autocommit=True) as watch:
             waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'"
-            eventually(lambda: rows(watch, waiting, keys_build.KEYS_APPLICATION_NAME) == [(3,)], seconds=30)
+            eventually(
+                lambda: rows(watch, waiting, keys_build.KEYS_APPLICATION_NAME) == [(3,)], seconds=30
+            )
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # Ctrl-C
         if not finished.wait(10):
             blocker.rollback()  # the cancel did not work: let the builds through so the test fails instead of hanging
@@ -228,7 +258,16 @@ def test_an_interrupted_build_cancels_what_is_in_flight_and_a_rerun_finishes(mak
         watcher.join()
         blocker.close()
     assert interrupted < 10
-    assert eventually(lambda: rows(pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", keys_build.KEYS_APPLICATION_NAME) == [(0,)])  # closed: a backend leaves a moment later
+    assert eventually(
+        lambda: (
+            rows(
+                pg,
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                keys_build.KEYS_APPLICATION_NAME,
+            )
+            == [(0,)]
+        )
+    )  # closed: a backend leaves a moment later
     assert version(pg) == [(TABLES_REV,)]
     kept = set(key_objects(pg))  # what finished before the interrupt
     assert kept and not [name for name in kept if name.startswith("customers")]
@@ -246,11 +285,18 @@ def test_a_failing_statement_is_named_and_a_rerun_finishes(make_sqlite, load, pg
 
     with pytest.raises(TargetError) as failed:
         keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)
-    assert "ALTER TABLE customers ADD CONSTRAINT customers_email_key UNIQUE (email) failed: could not create unique index" in failed.value.message
+    assert (
+        "ALTER TABLE customers ADD CONSTRAINT customers_email_key UNIQUE (email) failed: could not create unique index"
+        in failed.value.message
+    )
     assert "(email)=(kim@example.com)" in failed.value.message
-    assert failed.value.context["table"] == "customers" and "kept and skipped" in (failed.value.hint or "")
+    assert failed.value.context["table"] == "customers" and "kept and skipped" in (
+        failed.value.hint or ""
+    )
     assert version(pg) == [(TABLES_REV,)]
-    assert rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(0,)]  # foreign keys wait for every index
+    assert rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [
+        (0,)
+    ]  # foreign keys wait for every index
 
     pg.execute("DELETE FROM customers WHERE id = 3")
     keys_build.upgrade_keys_parallel(revisions, pg_url, "public", "alembic_version", 2)

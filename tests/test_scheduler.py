@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cutover.load import scheduler
 from cutover.config import DatabaseConfig, Settings
+from cutover.load import scheduler
+from cutover.load.state import Chunk
 from cutover.schema.mapping import TablePlan, map_schema
 from cutover.sources.sqlite import SqliteSource
-from cutover.load.state import Chunk
 
 BLOB = 20_000  # bytes per blob in the test table
 
@@ -26,7 +26,10 @@ def source(tmp_path: Path) -> SqliteSource:
         "CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID;"
         "CREATE TABLE empty (id INTEGER PRIMARY KEY, x TEXT);"
     )
-    conn.executemany("INSERT INTO files VALUES (?, ?, ?)", ((i, f"f{i:04d}.bin", bytes([i % 256]) * BLOB) for i in range(1, 401)))
+    conn.executemany(
+        "INSERT INTO files VALUES (?, ?, ?)",
+        ((i, f"f{i:04d}.bin", bytes([i % 256]) * BLOB) for i in range(1, 401)),
+    )
     conn.executemany("INSERT INTO tags VALUES (?, ?)", ((i, "abcdefghij") for i in range(1, 2001)))
     conn.executemany("INSERT INTO pairs VALUES (?, ?)", ((i, i + 1) for i in range(100)))
     conn.commit()
@@ -35,14 +38,21 @@ def source(tmp_path: Path) -> SqliteSource:
 
 
 def plans(source: SqliteSource) -> dict[str, TablePlan]:
-    db = DatabaseConfig(name="app", env_key="DATABASE_URL", source="sqlite:///x.db", target="postgresql://localhost/app")
+    db = DatabaseConfig(
+        name="app",
+        env_key="DATABASE_URL",
+        source="sqlite:///x.db",
+        target="postgresql://localhost/app",
+    )
     return {t.source.name: t for t in map_schema(source, db, Settings(), None).tables}
 
 
 def test_row_bytes_measures_blobs_and_text(source: SqliteSource) -> None:
     tables = {t.name: t for t in source.reflect().tables}
     files = source.row_bytes(tables["files"])
-    assert files is not None and BLOB <= files <= BLOB + 20  # the blob, the 3-4 digit id, the 12-character name
+    assert (
+        files is not None and BLOB <= files <= BLOB + 20
+    )  # the blob, the 3-4 digit id, the 12-character name
     tags = source.row_bytes(tables["tags"])
     assert tags is not None and 11 <= tags <= 14
     pairs = source.row_bytes(tables["pairs"])  # no rowid: sampled from the start of the key
@@ -62,29 +72,49 @@ def test_chunks_by_bytes_as_well_as_rows(source: SqliteSource) -> None:
     files, tags, pairs = tp["files"], tp["tags"], tp["pairs"]
     # rows alone: 400 rows < chunk_rows keeps one chunk; 3.5 chunks' worth of bytes makes four
     assert len(scheduler.plan_chunks(source, [files], 1_000)) == 1
-    by_bytes = scheduler.plan_chunks(source, [files], 1_000, {"files": int(3.5 * scheduler.CHUNK_BYTES)})
+    by_bytes = scheduler.plan_chunks(
+        source, [files], 1_000, {"files": int(3.5 * scheduler.CHUNK_BYTES)}
+    )
     assert [c.chunk for c in by_bytes] == [0, 1, 2, 3]
     assert by_bytes[0].after is None and by_bytes[-1].until is None
     # consecutive ranges meet exactly: each chunk starts after the key the previous one stops before
     for prev, nxt in zip(by_bytes, by_bytes[1:]):
-        assert prev.until is not None and nxt.after is not None and nxt.after[0] == prev.until[0] - 1
+        assert (
+            prev.until is not None and nxt.after is not None and nxt.after[0] == prev.until[0] - 1
+        )
     # rows still split a narrow table; a table without one integer key stays whole however big
     assert len(scheduler.plan_chunks(source, [tags], 500)) == 4
-    assert len(scheduler.plan_chunks(source, [pairs], 10, {"pairs": 10 * scheduler.CHUNK_BYTES})) == 1
+    assert (
+        len(scheduler.plan_chunks(source, [pairs], 10, {"pairs": 10 * scheduler.CHUNK_BYTES})) == 1
+    )
 
 
 def test_heaviest_chunks_go_first() -> None:
-    chunks = [Chunk("big_rows", 0, None, None), Chunk("big_rows", 1, None, None), Chunk("blobs", 0, None, None), Chunk("small", 0, None, None)]
+    chunks = [
+        Chunk("big_rows", 0, None, None),
+        Chunk("big_rows", 1, None, None),
+        Chunk("blobs", 0, None, None),
+        Chunk("small", 0, None, None),
+    ]
     weight = {"big_rows": 300, "blobs": 200, "small": 5}  # big_rows' chunks weigh 150 each
     order = scheduler.largest_first(chunks, chunks, weight)
-    assert [(c.table, c.chunk) for c in order] == [("blobs", 0), ("big_rows", 0), ("big_rows", 1), ("small", 0)]
+    assert [(c.table, c.chunk) for c in order] == [
+        ("blobs", 0),
+        ("big_rows", 0),
+        ("big_rows", 1),
+        ("small", 0),
+    ]
     # on resume only the pending chunks are ordered, but a table's weight is still shared by all its chunks
     order = scheduler.largest_first([chunks[1], chunks[3]], chunks, weight)
     assert [(c.table, c.chunk) for c in order] == [("big_rows", 1), ("small", 0)]
 
 
 def test_workers_start_early_only_for_a_big_source_and_more_than_one_job() -> None:
-    for size, jobs in ((scheduler.EARLY_START_BYTES - 1, 2), (scheduler.EARLY_START_BYTES, 1), (None, 2)):
+    for size, jobs in (
+        (scheduler.EARLY_START_BYTES - 1, 2),
+        (scheduler.EARLY_START_BYTES, 1),
+        (None, 2),
+    ):
         with scheduler.Workers.early(size, jobs) as workers:
             assert workers.pool is None
     with scheduler.Workers.early(scheduler.EARLY_START_BYTES, 2) as workers:

@@ -6,7 +6,9 @@ from conftest import rows
 def test_demo_shaped_database_loads_and_reconciles(make_sqlite, load, pg):
     from cutover.demo import build_chat_db
 
-    src = build_chat_db(make_sqlite("SELECT 1;", name="scratch.db").with_name("chat.db"), messages=500)
+    src = build_chat_db(
+        make_sqlite("SELECT 1;", name="scratch.db").with_name("chat.db"), messages=500
+    )
     result = load(src)
     (rep,) = result.reports
     by_table = {r.table: r for r in rep.results}

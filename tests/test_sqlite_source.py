@@ -45,7 +45,10 @@ def test_tables_columns_and_keys(catalog_db):
     users = schema.table("User Accounts")
     assert users.primary_key == ["id"] and users.rowid_alias == "id"
     assert users.column("id").autoincrement is True
-    assert users.column("email").declared_type == "VARCHAR(200)" and users.column("email").nullable is False
+    assert (
+        users.column("email").declared_type == "VARCHAR(200)"
+        and users.column("email").nullable is False
+    )
     assert users.column("Display Name").collation == "NOCASE"
     assert users.column("order").default == "0"
     assert users.column("created").default == "CURRENT_TIMESTAMP"
@@ -60,14 +63,27 @@ def test_indexes_partial_expression_and_unique(catalog_db):
     by_name = {i.name: i for i in posts.indexes}
     assert by_name["posts_live"].where == "deleted = 0"
     lower = by_name["posts_lower"]
-    assert lower.columns[0].expression == "lower(body)" and lower.columns[1].name == "uid" and lower.columns[1].descending
-    assert by_name["posts_uid_body"].unique and by_name["posts_uid_body"].column_names == ["uid", "body"]
+    assert (
+        lower.columns[0].expression == "lower(body)"
+        and lower.columns[1].name == "uid"
+        and lower.columns[1].descending
+    )
+    assert by_name["posts_uid_body"].unique and by_name["posts_uid_body"].column_names == [
+        "uid",
+        "body",
+    ]
 
 
 def test_foreign_keys_with_actions_and_implicit_parent_key(catalog_db):
     schema = SqliteSource(catalog_db).reflect()
     (fk,) = schema.table("posts").foreign_keys
-    assert (fk.columns, fk.ref_table, fk.ref_columns, fk.on_delete, fk.on_update) == (["uid"], "User Accounts", ["id"], "CASCADE", "SET NULL")
+    assert (fk.columns, fk.ref_table, fk.ref_columns, fk.on_delete, fk.on_update) == (
+        ["uid"],
+        "User Accounts",
+        ["id"],
+        "CASCADE",
+        "SET NULL",
+    )
     (implicit,) = schema.table("tags").foreign_keys
     assert implicit.ref_columns == ["id"]
 
@@ -80,11 +96,19 @@ def test_views_and_triggers_are_reported(catalog_db):
 
 
 def test_stream_in_bounded_batches_in_key_order(make_sqlite):
-    path = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);", rows={"INSERT INTO t VALUES (?, ?)": [(i, f"v{i}") for i in range(2500, 0, -1)]})
+    path = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);",
+        rows={"INSERT INTO t VALUES (?, ?)": [(i, f"v{i}") for i in range(2500, 0, -1)]},
+    )
     src = SqliteSource(path)
     table = src.reflect().table("t")
     batches = list(src.read(table, ["id", "v"], batch_size=1000))
-    assert [len(b.rows) for b in batches] == [PROBE_ROWS, 1000, 1000, 500 - PROBE_ROWS]  # a small first batch measures the row width
+    assert [len(b.rows) for b in batches] == [
+        PROBE_ROWS,
+        1000,
+        1000,
+        500 - PROBE_ROWS,
+    ]  # a small first batch measures the row width
     keys = [r[0] for b in batches for r in b.rows]
     assert keys == sorted(keys) == list(range(1, 2501))
     resumed = list(src.read(table, ["v"], batch_size=1000, after=(2400,)))
@@ -92,7 +116,12 @@ def test_stream_in_bounded_batches_in_key_order(make_sqlite):
 
 
 def test_without_rowid_streams_by_composite_key(make_sqlite):
-    path = make_sqlite("CREATE TABLE kv (k TEXT, n INTEGER, v TEXT, PRIMARY KEY (k, n)) WITHOUT ROWID;", rows={"INSERT INTO kv VALUES (?, ?, ?)": [(k, n, f"{k}{n}") for k in "cab" for n in (2, 1)]})
+    path = make_sqlite(
+        "CREATE TABLE kv (k TEXT, n INTEGER, v TEXT, PRIMARY KEY (k, n)) WITHOUT ROWID;",
+        rows={
+            "INSERT INTO kv VALUES (?, ?, ?)": [(k, n, f"{k}{n}") for k in "cab" for n in (2, 1)]
+        },
+    )
     src = SqliteSource(path)
     batches = list(src.read(src.reflect().table("kv"), ["v"], batch_size=4))
     assert [r[2] for b in batches for r in b.rows] == ["a1", "a2", "b1", "b2", "c1", "c2"]
@@ -111,8 +140,12 @@ def test_opened_read_only(make_sqlite):
 def test_custom_collation_gets_a_stand_in(make_sqlite, tmp_path):
     path = tmp_path / "coll.db"
     conn = sqlite3.connect(path)
-    conn.create_collation("KOREAN_CI", lambda a, b: (a.lower() > b.lower()) - (a.lower() < b.lower()))
-    conn.executescript("CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT COLLATE KOREAN_CI); CREATE INDEX names_name ON names (name); INSERT INTO names (name) VALUES ('가'), ('B'), ('a');")
+    conn.create_collation(
+        "KOREAN_CI", lambda a, b: (a.lower() > b.lower()) - (a.lower() < b.lower())
+    )
+    conn.executescript(
+        "CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT COLLATE KOREAN_CI); CREATE INDEX names_name ON names (name); INSERT INTO names (name) VALUES ('가'), ('B'), ('a');"
+    )
     conn.commit()
     conn.close()
     src = SqliteSource(path)
@@ -121,7 +154,11 @@ def test_custom_collation_gets_a_stand_in(make_sqlite, tmp_path):
     assert any(f.code == "collation" and "KOREAN_CI" in f.message for f in schema.findings)
     table = schema.table("names")
     assert table.column("name").collation == "KOREAN_CI"
-    assert sorted(r[1] for b in src.read(table, ["name"], batch_size=10) for r in b.rows) == ["B", "a", "가"]
+    assert sorted(r[1] for b in src.read(table, ["name"], batch_size=10) for r in b.rows) == [
+        "B",
+        "a",
+        "가",
+    ]
 
 
 def test_reads_uncheckpointed_wal(tmp_path):
@@ -141,7 +178,16 @@ def test_reads_uncheckpointed_wal(tmp_path):
 
 
 def test_invalid_utf8_batch_is_marked_not_fatal(make_sqlite):
-    path = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);", rows={"INSERT INTO t VALUES (?, CAST(? AS TEXT))": [(1, b"ok"), (2, b"bad \xff\xfe"), (3, b"fine")]})
+    path = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);",
+        rows={
+            "INSERT INTO t VALUES (?, CAST(? AS TEXT))": [
+                (1, b"ok"),
+                (2, b"bad \xff\xfe"),
+                (3, b"fine"),
+            ]
+        },
+    )
     src = SqliteSource(path)
     (batch,) = list(src.read(src.reflect().table("t"), ["v"], batch_size=10))
     assert batch.suspect
@@ -156,7 +202,9 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 
 def test_virtual_tables_reported_not_carried(make_sqlite):
-    path = make_sqlite("CREATE VIRTUAL TABLE docs USING fts5(body); CREATE TABLE t (id INTEGER PRIMARY KEY);")
+    path = make_sqlite(
+        "CREATE VIRTUAL TABLE docs USING fts5(body); CREATE TABLE t (id INTEGER PRIMARY KEY);"
+    )
     schema = SqliteSource(path).reflect()
     assert [t.name for t in schema.tables] == ["t"]
     assert any(f.code == "virtual_table" and "docs" in f.message for f in schema.findings)
@@ -165,10 +213,20 @@ def test_virtual_tables_reported_not_carried(make_sqlite):
 def test_profile_counts_storage_classes(make_sqlite):
     path = make_sqlite(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, j TEXT);",
-        rows={"INSERT INTO t (n, j) VALUES (?, ?)": [(1, '{"a": 1}'), ("x", "[1, 2]"), (None, "not json"), (2**40, None)]},
+        rows={
+            "INSERT INTO t (n, j) VALUES (?, ?)": [
+                (1, '{"a": 1}'),
+                ("x", "[1, 2]"),
+                (None, "not json"),
+                (2**40, None),
+            ]
+        },
     )
     src = SqliteSource(path)
-    prof = src.profile(src.reflect().table("t"), {"n": {"int_range"}, "j": {"json", "json_invalid", "text_length", "nul"}})
+    prof = src.profile(
+        src.reflect().table("t"),
+        {"n": {"int_range"}, "j": {"json", "json_invalid", "text_length", "nul"}},
+    )
     assert prof.rows == 4
     n, j = prof.columns["n"], prof.columns["j"]
     assert (n.integers, n.texts, n.nulls, n.max_int) == (2, 1, 1, 2**40)
@@ -182,32 +240,92 @@ def test_profile_refinements_and_one_class_columns(make_sqlite):
         "CREATE TABLE t (id INTEGER PRIMARY KEY, flag INTEGER, big INTEGER, r REAL, mixed INTEGER, j TEXT, d TEXT, u TEXT, v TEXT, b BLOB, nul TEXT);",
         rows={
             "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": [
-                (1, 0, -(2**40), 1.5, 1, '{"a": 1}', "2024-01-02", "0c8b7e3a-8f1e-4d6b-9a7e-2f3c4d5e6f70", "[1, 2, 3]", b"\x00\x01", "a\x00b"),
-                (2, 1, 2**40, 2.0, 2.5, "[1]", "2024-01-03 10:00:00+09:00", "0C8B7E3A8F1E4D6B9A7E2F3C4D5E6F71", "[4, 5]", b"\x02", "ok"),
+                (
+                    1,
+                    0,
+                    -(2**40),
+                    1.5,
+                    1,
+                    '{"a": 1}',
+                    "2024-01-02",
+                    "0c8b7e3a-8f1e-4d6b-9a7e-2f3c4d5e6f70",
+                    "[1, 2, 3]",
+                    b"\x00\x01",
+                    "a\x00b",
+                ),
+                (
+                    2,
+                    1,
+                    2**40,
+                    2.0,
+                    2.5,
+                    "[1]",
+                    "2024-01-03 10:00:00+09:00",
+                    "0C8B7E3A8F1E4D6B9A7E2F3C4D5E6F71",
+                    "[4, 5]",
+                    b"\x02",
+                    "ok",
+                ),
                 (3, None, 7, None, "x", None, None, None, None, None, None),
             ]
         },
     )
     src = SqliteSource(path)
-    stats = {"flag": {"int_range", "flag"}, "big": {"int_range", "num_range", "flag"}, "r": {"num_range"}, "mixed": {"int_range", "num_range"}, "j": {"json", "json_invalid", "nul"}, "d": {"dates"}, "u": {"uuid"}, "v": {"vector"}, "b": {"blob_length"}, "nul": {"nul", "text_length"}}
+    stats = {
+        "flag": {"int_range", "flag"},
+        "big": {"int_range", "num_range", "flag"},
+        "r": {"num_range"},
+        "mixed": {"int_range", "num_range"},
+        "j": {"json", "json_invalid", "nul"},
+        "d": {"dates"},
+        "u": {"uuid"},
+        "v": {"vector"},
+        "b": {"blob_length"},
+        "nul": {"nul", "text_length"},
+    }
     p = src.profile(src.reflect().table("t"), stats).columns
-    assert (p["flag"].integers, p["flag"].nulls, p["flag"].zero_one, p["flag"].min_int, p["flag"].max_int) == (2, 1, 2, 0, 1)
-    assert (p["big"].integers, p["big"].zero_one, p["big"].min_int, p["big"].max_num) == (3, 0, -(2**40), 2**40)
+    assert (
+        p["flag"].integers,
+        p["flag"].nulls,
+        p["flag"].zero_one,
+        p["flag"].min_int,
+        p["flag"].max_int,
+    ) == (2, 1, 2, 0, 1)
+    assert (p["big"].integers, p["big"].zero_one, p["big"].min_int, p["big"].max_num) == (
+        3,
+        0,
+        -(2**40),
+        2**40,
+    )
     assert (p["r"].reals, p["r"].integers, p["r"].min_num, p["r"].max_num) == (2, 0, 1.5, 2.0)
     m = p["mixed"]
-    assert (m.integers, m.reals, m.texts, m.min_int, m.max_int, m.integral_reals, m.max_num) == (1, 1, 1, 1, 1, 0, 2.5)
+    assert (m.integers, m.reals, m.texts, m.min_int, m.max_int, m.integral_reals, m.max_num) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+        0,
+        2.5,
+    )
     assert (p["j"].texts, p["j"].json_containers, p["j"].json_invalid, p["j"].nulls) == (2, 2, 0, 1)
     assert (p["d"].iso_dates, p["d"].date_only, p["d"].tz_offsets) == (2, 1, 1)
     assert p["u"].uuid_like == 2
     assert (p["v"].json_arrays, p["v"].min_array_len, p["v"].max_array_len) == (2, 2, 3)
     assert (p["b"].blobs, p["b"].min_blob_length, p["b"].max_blob_length) == (2, 1, 2)
-    assert (p["nul"].nul_chars, p["nul"].max_text_length) == (1, 2)  # SQLite length() stops at a NUL
+    assert (p["nul"].nul_chars, p["nul"].max_text_length) == (
+        1,
+        2,
+    )  # SQLite length() stops at a NUL
 
 
 def test_batches_are_bounded_in_bytes_too(make_sqlite):
-    from cutover.sources.sqlite import BATCH_BYTES
+    from cutover.sources.base import BATCH_BYTES
 
-    path = make_sqlite("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB);", rows={"INSERT INTO blobs VALUES (?, ?)": [(i, bytes(1_000_000)) for i in range(1, 121)]})
+    path = make_sqlite(
+        "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB);",
+        rows={"INSERT INTO blobs VALUES (?, ?)": [(i, bytes(1_000_000)) for i in range(1, 121)]},
+    )
     src = SqliteSource(path)
     batches = list(src.read(src.reflect().table("blobs"), ["data"], batch_size=5000))
     assert sum(len(b.rows) for b in batches) == 120
@@ -225,10 +343,16 @@ def test_profile_split_over_key_ranges_equals_one_scan(make_sqlite, monkeypatch)
         return (
             i,
             [None, i % 2, i % 2][third],  # flag: NULL in the first range only
-            [i, 2**40 + i, -i][third],  # big: the least value in the last range, the greatest in the middle
+            [i, 2**40 + i, -i][
+                third
+            ],  # big: the least value in the last range, the greatest in the middle
             [i * 1.5, i, "x"][third] if i % 7 else None,  # mixed: reals, then integers, then text
-            ['{"a": %d}' % i, "[1, 2]", "not json" if i == n - 1 else "{}"][third],  # j: one bad value, in the last range
-            ["2024-01-02", "2024-01-03 10:00:00+09:00", "2024-02-29T10:00:00Z"][third],  # d: dates, then offsets
+            ['{"a": %d}' % i, "[1, 2]", "not json" if i == n - 1 else "{}"][
+                third
+            ],  # j: one bad value, in the last range
+            ["2024-01-02", "2024-01-03 10:00:00+09:00", "2024-02-29T10:00:00Z"][
+                third
+            ],  # d: dates, then offsets
             "[1, 2, 3]" if third != 1 else "[4, 5]",  # v: array lengths differ by range
             bytes(i % 50 + (100 if third == 2 else 1)),  # b: the longest blobs in the last range
             "a\x00b" if i == 400 else "ok" * (third + 1),  # nul: one NUL, in the middle range
@@ -237,7 +361,9 @@ def test_profile_split_over_key_ranges_equals_one_scan(make_sqlite, monkeypatch)
 
     path = make_sqlite(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, flag INTEGER, big INTEGER, mixed INTEGER, j TEXT, d TEXT, v TEXT, b BLOB, nul TEXT, ok BOOLEAN);",
-        rows={"INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": [row(i) for i in range(1, n + 1)]},
+        rows={
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": [row(i) for i in range(1, n + 1)]
+        },
     )
     stats = {
         "flag": {"int_range", "flag"},
@@ -260,7 +386,11 @@ def test_profile_split_over_key_ranges_equals_one_scan(make_sqlite, monkeypatch)
     assert split == whole
     p = split.columns  # and the merged answers are the right ones, not just equal
     assert (p["big"].min_int, p["big"].max_int) == (-n, 2**40 + 2 * n // 3)
-    assert (p["mixed"].integers, p["mixed"].reals, p["mixed"].texts) == (386, 129, 257)  # INTEGER affinity stores 3.0 as 3
+    assert (p["mixed"].integers, p["mixed"].reals, p["mixed"].texts) == (
+        386,
+        129,
+        257,
+    )  # INTEGER affinity stores 3.0 as 3
     assert (p["j"].json_invalid, p["nul"].nul_chars, p["flag"].nulls) == (1, 1, n // 3)
     assert (p["v"].json_arrays, p["v"].min_array_len, p["v"].max_array_len) == (n, 2, 3)
     assert (p["b"].min_blob_length, p["b"].max_blob_length) == (1, 149)

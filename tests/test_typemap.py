@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cutover.config import ColumnOverride, Settings
-from cutover.schema.naming import Namer, shorten, snake_case
 from cutover.schema.model import Column, ColumnProfile, Table
+from cutover.schema.naming import Namer, shorten, snake_case
 from cutover.schema.sqltext import translate_default, translate_expression
 from cutover.schema.typemap import declared_rule, plan_column, wanted_stats
 
@@ -55,7 +55,9 @@ APPLY = Settings(infer_types="apply")
 
 def _plan(declared, profile, name="c", settings=APPLY, override=None, table=None, samples=None):
     col = Column(name, declared)
-    table = table or Table("t", [Column("id", "INTEGER"), col], primary_key=["id"], rowid_alias="id")
+    table = table or Table(
+        "t", [Column("id", "INTEGER"), col], primary_key=["id"], rowid_alias="id"
+    )
     return plan_column(table, col, profile, settings, override, name, samples)
 
 
@@ -68,7 +70,9 @@ def test_unknown_type_becomes_text_and_is_reported():
 def test_integer_primary_key_is_bigint_identity():
     col = Column("id", "INTEGER", nullable=False)
     table = Table("t", [col], primary_key=["id"], rowid_alias="id")
-    plan, _ = plan_column(table, col, ColumnProfile(integers=5, min_int=1, max_int=5), Settings(), None, "id")
+    plan, _ = plan_column(
+        table, col, ColumnProfile(integers=5, min_int=1, max_int=5), Settings(), None, "id"
+    )
     assert (plan.pg_type, plan.identity, plan.coercion) == ("bigint", True, "identity")
 
 
@@ -77,7 +81,12 @@ def test_type_changes_are_only_suggested_by_default():
     assert (plan.pg_type, plan.reason) == ("text", "declared")
     (finding,) = findings
     assert finding.code == "suggested_type" and '"jsonb"' in finding.fix
-    plan, findings = _plan("INTEGER", ColumnProfile(integers=8, zero_one=8, min_int=0, max_int=1), name="is_pinned", settings=Settings())
+    plan, findings = _plan(
+        "INTEGER",
+        ColumnProfile(integers=8, zero_one=8, min_int=0, max_int=1),
+        name="is_pinned",
+        settings=Settings(),
+    )
     assert plan.pg_type == "integer" and [f.code for f in findings] == ["suggested_type"]
     plan, _ = _plan("", ColumnProfile(texts=3, json_containers=3), settings=Settings())
     assert plan.pg_type == "jsonb"  # no declared type: nothing for the app to keep
@@ -86,7 +95,9 @@ def test_type_changes_are_only_suggested_by_default():
 
 
 def test_uuid_text_suggested_as_uuid():
-    plan, findings = _plan("CHAR(32)", ColumnProfile(texts=4, uuid_like=4, max_text_length=32), settings=Settings())
+    plan, findings = _plan(
+        "CHAR(32)", ColumnProfile(texts=4, uuid_like=4, max_text_length=32), settings=Settings()
+    )
     assert plan.pg_type == "varchar(32)" and '"uuid"' in findings[0].fix
     plan, _ = _plan("CHAR(32)", ColumnProfile(texts=4, uuid_like=4, max_text_length=32))
     assert plan.pg_type == "uuid"
@@ -100,9 +111,13 @@ def test_json_text_refined_to_jsonb_only_when_every_value_is_json():
 
 
 def test_flag_named_zero_one_integers_become_boolean():
-    plan, _ = _plan("INTEGER", ColumnProfile(integers=8, zero_one=8, min_int=0, max_int=1), name="is_active")
+    plan, _ = _plan(
+        "INTEGER", ColumnProfile(integers=8, zero_one=8, min_int=0, max_int=1), name="is_active"
+    )
     assert (plan.pg_type, plan.reason) == ("boolean", "sampled")
-    plan, _ = _plan("INTEGER", ColumnProfile(integers=8, zero_one=8, min_int=0, max_int=1), name="retries")
+    plan, _ = _plan(
+        "INTEGER", ColumnProfile(integers=8, zero_one=8, min_int=0, max_int=1), name="retries"
+    )
     assert plan.pg_type == "integer"
 
 
@@ -110,19 +125,38 @@ def test_iso_text_refined_to_timestamp_or_date():
     stamps = ["2024-01-02 03:04:05", "2024-02-03T04:05:06.123456"]
     plan, _ = _plan("TEXT", ColumnProfile(texts=2, iso_dates=2), samples=stamps)
     assert (plan.pg_type, plan.reason) == ("timestamp", "sampled")
-    plan, _ = _plan("TEXT", ColumnProfile(texts=2, iso_dates=2, tz_offsets=2), samples=[s + "+09:00" for s in stamps])
+    plan, _ = _plan(
+        "TEXT",
+        ColumnProfile(texts=2, iso_dates=2, tz_offsets=2),
+        samples=[s + "+09:00" for s in stamps],
+    )
     assert plan.pg_type == "timestamptz"
-    plan, _ = _plan("", ColumnProfile(texts=2, iso_dates=2, date_only=2), samples=["2024-01-02", "2024-01-03"])
+    plan, _ = _plan(
+        "", ColumnProfile(texts=2, iso_dates=2, date_only=2), samples=["2024-01-02", "2024-01-03"]
+    )
     assert plan.pg_type == "date"  # untyped columns are refined like TEXT ones
-    plan, _ = _plan("TEXT", ColumnProfile(texts=2, iso_dates=2, date_only=2), samples=["2024-01-02", "2024-01-03"])
+    plan, _ = _plan(
+        "TEXT",
+        ColumnProfile(texts=2, iso_dates=2, date_only=2),
+        samples=["2024-01-02", "2024-01-03"],
+    )
     assert plan.pg_type == "date"
-    plan, _ = _plan("TEXT", ColumnProfile(texts=2, iso_dates=2, date_only=1), samples=["2024-01-02", "2024-01-03 10:00"])
+    plan, _ = _plan(
+        "TEXT",
+        ColumnProfile(texts=2, iso_dates=2, date_only=1),
+        samples=["2024-01-02", "2024-01-03 10:00"],
+    )
     assert plan.pg_type == "timestamp"  # never date when one value has a time of day
 
 
-@pytest.mark.parametrize("value, unit", [(1_700_000_000, "seconds"), (1_700_000_000_123, "milliseconds")])
+@pytest.mark.parametrize(
+    "value, unit", [(1_700_000_000, "seconds"), (1_700_000_000_123, "milliseconds")]
+)
 def test_epoch_in_datetime_column_detected_and_said(value, unit):
-    plan, findings = _plan("DATETIME", ColumnProfile(integers=4, min_num=value, max_num=value, min_int=value, max_int=value))
+    plan, findings = _plan(
+        "DATETIME",
+        ColumnProfile(integers=4, min_num=value, max_num=value, min_int=value, max_int=value),
+    )
     assert plan.options["epoch"] == unit and plan.coercion == "timestamp"
     assert any(f.code == "epoch_detected" and unit in f.message for f in findings)
 
@@ -133,13 +167,19 @@ def test_integer_widened_when_values_exceed_32_bits():
 
 
 def test_override_wins_over_declaration_and_data():
-    plan, _ = _plan("TEXT", ColumnProfile(texts=2, json_containers=2), override=ColumnOverride(type="varchar(30)"))
+    plan, _ = _plan(
+        "TEXT",
+        ColumnProfile(texts=2, json_containers=2),
+        override=ColumnOverride(type="varchar(30)"),
+    )
     assert (plan.pg_type, plan.reason) == ("varchar(30)", "override")
 
 
 def test_over_length_values_get_a_checking_coercion_and_a_finding():
     plan, findings = _plan("VARCHAR(5)", ColumnProfile(texts=2, max_text_length=9))
-    assert plan.pg_type == "varchar(5)" and plan.coercion == "text" and plan.options["max_length"] == 5
+    assert (
+        plan.pg_type == "varchar(5)" and plan.coercion == "text" and plan.options["max_length"] == 5
+    )
     assert [f.code for f in findings] == ["over_length"]
 
 
@@ -157,22 +197,38 @@ def test_clean_columns_need_no_coercion():
 
 
 def test_text_not_scanned_for_nuls_is_checked_by_the_load_a_batch_at_a_time():
-    plan, findings = _plan("VARCHAR(10)", ColumnProfile(texts=5, max_text_length=10))  # nul_chars None: a load's profile
-    assert (plan.coercion, plan.options["guard"], plan.options["max_length"]) == ("text", "plain_text", 10)
+    plan, findings = _plan(
+        "VARCHAR(10)", ColumnProfile(texts=5, max_text_length=10)
+    )  # nul_chars None: a load's profile
+    assert (plan.coercion, plan.options["guard"], plan.options["max_length"]) == (
+        "text",
+        "plain_text",
+        10,
+    )
     assert findings == []
     assert "nul" not in wanted_stats(Column("c", "TEXT"), Settings(), None, nul_in_load=True)
-    assert "nul" in wanted_stats(Column("c", "TEXT"), Settings(), None)  # `cutover plan` counts them
+    assert "nul" in wanted_stats(
+        Column("c", "TEXT"), Settings(), None
+    )  # `cutover plan` counts them
 
 
 @pytest.mark.parametrize(
     "declared, settings, guard",
-    [("DATETIME", APPLY, "iso_naive"), ("DATE", APPLY, "iso_date"), ("DATETIME", Settings(timestamps="timestamptz"), "iso_offset")],
+    [
+        ("DATETIME", APPLY, "iso_naive"),
+        ("DATE", APPLY, "iso_date"),
+        ("DATETIME", Settings(timestamps="timestamptz"), "iso_offset"),
+    ],
 )
 def test_date_text_is_guarded_per_batch_not_scanned(declared, settings, guard):
     """Text dates need no profile scan: the loader passes batches of the guard's form untouched."""
     plan, _ = _plan(declared, ColumnProfile(texts=4), settings=settings)
     assert plan.options["guard"] == guard and plan.coercion in ("timestamp", "timestamptz", "date")
-    epochs, _ = _plan(declared, ColumnProfile(texts=2, integers=2, min_num=1.7e9, max_num=1.8e9), settings=settings)
+    epochs, _ = _plan(
+        declared,
+        ColumnProfile(texts=2, integers=2, min_num=1.7e9, max_num=1.8e9),
+        settings=settings,
+    )
     assert "guard" not in epochs.options and epochs.options["epoch"] == "seconds"
 
 
@@ -200,7 +256,10 @@ def test_defaults_without_equivalent_are_reported():
 
 def test_expression_translation_is_conservative():
     quote = {"deleted": '"deleted"', "Email": '"Email"'}.get
-    assert translate_expression("deleted = 0 AND Email IS NOT NULL", quote, {"deleted"}) == '"deleted" = false AND "Email" IS NOT NULL'
+    assert (
+        translate_expression("deleted = 0 AND Email IS NOT NULL", quote, {"deleted"})
+        == '"deleted" = false AND "Email" IS NOT NULL'
+    )
     assert translate_expression("lower(Email)", quote) == 'lower("Email")'
     assert translate_expression("json_extract(Email, '$.a')", quote) is None
     assert translate_expression("unknown_col = 1", quote) is None

@@ -10,8 +10,8 @@ import uuid
 import numpy as np
 import psycopg
 import pytest
-
 from conftest import rows
+
 from cutover.demo import embedding_rows
 from cutover.errors import TargetError
 
@@ -27,7 +27,12 @@ def json_source(make_sqlite, vectors: np.ndarray, name: str = "vec.db"):
     return make_sqlite(
         "CREATE TABLE chunks (id INTEGER PRIMARY KEY, body TEXT, embedding TEXT);",
         name=name,
-        rows={"INSERT INTO chunks VALUES (?, ?, ?)": [(i + 1, f"chunk {i}", json.dumps([float(x) for x in v])) for i, v in enumerate(vectors)]},
+        rows={
+            "INSERT INTO chunks VALUES (?, ?, ?)": [
+                (i + 1, f"chunk {i}", json.dumps([float(x) for x in v]))
+                for i, v in enumerate(vectors)
+            ]
+        },
     )
 
 
@@ -36,27 +41,58 @@ def test_json_embeddings_become_vector_with_hnsw_and_search_the_same(make_sqlite
     result = load(json_source(make_sqlite, vectors), settings=APPLY)
     (tp,) = result.reports[0].plan.tables
     assert tp.column("embedding").pg_type == "vector(768)"
-    assert tp.column("embedding").coercion == "identity"  # pgvector's text form already: no per-element Python
-    assert rows(pg, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'") == [("vector(768)",)]
-    (indexdef,) = rows(pg, "SELECT indexdef FROM pg_indexes WHERE tablename = 'chunks' AND indexdef LIKE '%%hnsw%%'")[0]
+    assert (
+        tp.column("embedding").coercion == "identity"
+    )  # pgvector's text form already: no per-element Python
+    assert rows(
+        pg,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'",
+    ) == [("vector(768)",)]
+    (indexdef,) = rows(
+        pg,
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'chunks' AND indexdef LIKE '%%hnsw%%'",
+    )[0]
     assert "vector_cosine_ops" in indexdef
     assert any("vector index built" in n for n in result.reports[0].notes)
-    assert rows(pg, "SELECT attstorage FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'") == [("p",)]
-    pg.execute("SET hnsw.ef_search = 1000")  # exhaustive on 400 rows: the index must agree with brute force
+    assert rows(
+        pg,
+        "SELECT attstorage FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'",
+    ) == [("p",)]
+    pg.execute(
+        "SET hnsw.ef_search = 1000"
+    )  # exhaustive on 400 rows: the index must agree with brute force
     pg.execute("SET enable_seqscan = off")
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     for q in (0, 57, 311):
         query = vectors[q] + 0.05
         expected = list(np.argsort(-(unit @ (query / np.linalg.norm(query))))[:10] + 1)
-        plan = rows(pg, "EXPLAIN SELECT id FROM chunks ORDER BY embedding <=> %s::vector LIMIT 10", json.dumps(query.tolist()))
+        plan = rows(
+            pg,
+            "EXPLAIN SELECT id FROM chunks ORDER BY embedding <=> %s::vector LIMIT 10",
+            json.dumps(query.tolist()),
+        )
         assert any("hnsw" in line[0] for line in plan)
-        got = [r[0] for r in rows(pg, "SELECT id FROM chunks ORDER BY embedding <=> %s::vector LIMIT 10", json.dumps(query.tolist()))]
+        got = [
+            r[0]
+            for r in rows(
+                pg,
+                "SELECT id FROM chunks ORDER BY embedding <=> %s::vector LIMIT 10",
+                json.dumps(query.tolist()),
+            )
+        ]
         assert got == [int(i) for i in expected]
 
 
 def test_float32_blobs_detected_decoded_exactly(make_sqlite, load, pg):
     vectors = embeddings(50)[:, :64]
-    src = make_sqlite("CREATE TABLE items (id INTEGER PRIMARY KEY, emb BLOB);", rows={"INSERT INTO items VALUES (?, ?)": [(i + 1, v.astype("<f4").tobytes()) for i, v in enumerate(vectors)]})
+    src = make_sqlite(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, emb BLOB);",
+        rows={
+            "INSERT INTO items VALUES (?, ?)": [
+                (i + 1, v.astype("<f4").tobytes()) for i, v in enumerate(vectors)
+            ]
+        },
+    )
     result = load(src, settings=APPLY)
     col = result.reports[0].plan.tables[0].column("emb")
     assert (col.pg_type, col.options["blob_format"]) == ("vector(64)", "float32le")
@@ -75,8 +111,14 @@ def test_detection_is_only_suggested_by_default(make_sqlite, load, pg):
 
 def test_mixed_lengths_are_a_finding_not_a_vector(make_sqlite, load):
     vectors = embeddings(20)
-    data = [(i + 1, json.dumps([float(x) for x in (v if i % 2 else v[:700])])) for i, v in enumerate(vectors)]
-    src = make_sqlite("CREATE TABLE c (id INTEGER PRIMARY KEY, embedding TEXT);", rows={"INSERT INTO c VALUES (?, ?)": data})
+    data = [
+        (i + 1, json.dumps([float(x) for x in (v if i % 2 else v[:700])]))
+        for i, v in enumerate(vectors)
+    ]
+    src = make_sqlite(
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, embedding TEXT);",
+        rows={"INSERT INTO c VALUES (?, ?)": data},
+    )
     result = load(src, settings=APPLY)
     assert result.reports[0].plan.tables[0].column("embedding").pg_type == "jsonb"
     (finding,) = [f for f in result.reports[0].plan.findings if f.code == "vector_unusable"]
@@ -85,30 +127,73 @@ def test_mixed_lengths_are_a_finding_not_a_vector(make_sqlite, load):
 
 def test_bad_vectors_rejected_with_the_reason(make_sqlite, load, tmp_path):
     good = embeddings(3)[:, :32]
-    data = [(1, json.dumps(good[0].tolist())), (2, json.dumps(good[1].tolist()[:31])), (3, json.dumps(good[2].tolist()))]
-    src = make_sqlite("CREATE TABLE c (id INTEGER PRIMARY KEY, embedding TEXT);", rows={"INSERT INTO c VALUES (?, ?)": data})
+    data = [
+        (1, json.dumps(good[0].tolist())),
+        (2, json.dumps(good[1].tolist()[:31])),
+        (3, json.dumps(good[2].tolist())),
+    ]
+    src = make_sqlite(
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, embedding TEXT);",
+        rows={"INSERT INTO c VALUES (?, ?)": data},
+    )
     (res,) = load(src, extra='[databases.columns]\n"c.embedding" = "vector(32)"').reports[0].results
     assert (res.written, res.rejected) == (2, 1)
-    (record,) = [json.loads(x) for x in (tmp_path / ".cutover" / "rejects" / "app" / "c.jsonl").read_text().splitlines()]
-    assert record["key"] == {"id": 2} and record["column"] == "embedding" and "dimensions" in record["reason"]
-    blob = make_sqlite("CREATE TABLE b (id INTEGER PRIMARY KEY, emb BLOB);", name="b.db", rows={"INSERT INTO b VALUES (?, ?)": [(1, struct.pack("<4f", 1, 2, 3, 4)), (2, b"\x00\x01\x02")]})
-    (res,) = load(blob, extra='[databases.columns]\n"b.emb" = { type = "vector(4)", blob_format = "float32le" }').reports[0].results
+    (record,) = [
+        json.loads(x)
+        for x in (tmp_path / ".cutover" / "rejects" / "app" / "c.jsonl").read_text().splitlines()
+    ]
+    assert (
+        record["key"] == {"id": 2}
+        and record["column"] == "embedding"
+        and "dimensions" in record["reason"]
+    )
+    blob = make_sqlite(
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, emb BLOB);",
+        name="b.db",
+        rows={
+            "INSERT INTO b VALUES (?, ?)": [
+                (1, struct.pack("<4f", 1, 2, 3, 4)),
+                (2, b"\x00\x01\x02"),
+            ]
+        },
+    )
+    (res,) = (
+        load(
+            blob,
+            extra='[databases.columns]\n"b.emb" = { type = "vector(4)", blob_format = "float32le" }',
+        )
+        .reports[0]
+        .results
+    )
     assert res.rejected == 1
 
 
 def test_ivfflat_with_lists_from_the_row_count(make_sqlite, load, pg):
-    load(json_source(make_sqlite, embeddings(60)), settings=APPLY + '\nvector_index = "ivfflat"\nvector_distance = "l2"')
-    (indexdef,) = rows(pg, "SELECT indexdef FROM pg_indexes WHERE tablename = 'chunks' AND indexdef LIKE '%%ivfflat%%'")[0]
+    load(
+        json_source(make_sqlite, embeddings(60)),
+        settings=APPLY + '\nvector_index = "ivfflat"\nvector_distance = "l2"',
+    )
+    (indexdef,) = rows(
+        pg,
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'chunks' AND indexdef LIKE '%%ivfflat%%'",
+    )[0]
     assert "lists='1'" in indexdef
-    opclasses = rows(pg, "SELECT o.opcname FROM pg_index i JOIN pg_opclass o ON o.oid = i.indclass[0] JOIN pg_am a ON a.oid = o.opcmethod WHERE a.amname = 'ivfflat'")
+    opclasses = rows(
+        pg,
+        "SELECT o.opcname FROM pg_index i JOIN pg_opclass o ON o.oid = i.indclass[0] JOIN pg_am a ON a.oid = o.opcmethod WHERE a.amname = 'ivfflat'",
+    )
     assert opclasses == [("vector_l2_ops",)]
 
 
 def _server_without_pgvector() -> str | None:
-    url = os.environ.get("CUTOVER_TEST_PG_NO_VECTOR_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    url = os.environ.get(
+        "CUTOVER_TEST_PG_NO_VECTOR_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
     try:
         with psycopg.connect(url, connect_timeout=2) as conn:
-            if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
+            if conn.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
+            ).fetchone():
                 return None
     except psycopg.Error:
         return None
@@ -118,7 +203,9 @@ def _server_without_pgvector() -> str | None:
 def test_a_target_without_pgvector_is_refused_before_any_data_moves(make_sqlite, tmp_path):
     url = _server_without_pgvector()
     if url is None:
-        pytest.skip("no PostgreSQL without pgvector reachable (CI's PostgreSQL 15 on 127.0.0.1:5432 is one)")
+        pytest.skip(
+            "no PostgreSQL without pgvector reachable (CI's PostgreSQL 15 on 127.0.0.1:5432 is one)"
+        )
     from cutover import commands
     from cutover import config as config_mod
     from cutover.urls import with_database
@@ -127,14 +214,20 @@ def test_a_target_without_pgvector_is_refused_before_any_data_moves(make_sqlite,
     target = with_database(url, name)
     src = json_source(make_sqlite, embeddings(5))
     cfg = tmp_path / "cutover.toml"
-    cfg.write_text(f'[settings]\n{APPLY}\n[[databases]]\nname = "app"\nenv_key = "K"\nsource = "sqlite:///{src}"\ntarget = "{target}"\n')
+    cfg.write_text(
+        f'[settings]\n{APPLY}\n[[databases]]\nname = "app"\nenv_key = "K"\nsource = "sqlite:///{src}"\ntarget = "{target}"\n'
+    )
     try:
         with pytest.raises(TargetError) as info:
             commands.run_phase2(config_mod.load(cfg), tmp_path / "w")
         assert "no pgvector" in str(info.value) and "nothing was loaded" in str(info.value)
         assert "postgresql-15-pgvector" in (info.value.hint or "")
         with psycopg.connect(target) as conn:
-            assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'chunks'").fetchone() == (0,)
+            assert conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'chunks'"
+            ).fetchone() == (0,)
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(name)))
+            conn.execute(
+                psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(name))
+            )

@@ -32,7 +32,18 @@ CREATE INDEX t_n ON t (n);
 CREATE TABLE log (at TEXT, msg TEXT);
 """
 ROWS = [
-    (i, i * 10, i + 0.25, f"2024-01-0{1 + i % 9} 10:00:00.{i:06d}", f"text {i} 한글", None if i % 2 else "", bytes([i, 255 - i]), '{ "b": 1,  "a": [1.50, 2e1] }', '{"z": 1, "y": [true, null]}', f"[{i}.5, 2, 3]")
+    (
+        i,
+        i * 10,
+        i + 0.25,
+        f"2024-01-0{1 + i % 9} 10:00:00.{i:06d}",
+        f"text {i} 한글",
+        None if i % 2 else "",
+        bytes([i, 255 - i]),
+        '{ "b": 1,  "a": [1.50, 2e1] }',
+        '{"z": 1, "y": [true, null]}',
+        f"[{i}.5, 2, 3]",
+    )
     for i in range(1, 40)
 ]
 OVERRIDES = '[databases.columns]\n"t.doc" = "json"\n"t.emb" = "vector(3)"\n'
@@ -40,14 +51,22 @@ OVERRIDES = '[databases.columns]\n"t.doc" = "json"\n"t.emb" = "vector(3)"\n'
 
 @pytest.fixture
 def loaded(make_sqlite, load, tmp_path):
-    src = make_sqlite(SOURCE, rows={"INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": ROWS, "INSERT INTO log VALUES (?, ?)": [("2024-01-01", "start"), ("2024-01-02", "stop")]})
+    src = make_sqlite(
+        SOURCE,
+        rows={
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": ROWS,
+            "INSERT INTO log VALUES (?, ?)": [("2024-01-01", "start"), ("2024-01-02", "stop")],
+        },
+    )
     result = load(src, extra=OVERRIDES)
     assert result.rejected == 0
     return src
 
 
 def run_verify(tmp_path: Path, **kwargs):
-    return commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover", **kwargs)
+    return commands.verify(
+        config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover", **kwargs
+    )
 
 
 def table_of(result, name):
@@ -64,16 +83,64 @@ def test_clean_load_verifies_from_the_loads_digests(loaded, tmp_path):
 
 DRIFTS = [
     pytest.param("DELETE FROM t WHERE id = 5", "missing", None, {"id": 5}, id="row-deleted"),
-    pytest.param("INSERT INTO t SELECT 1000, n, price, at, s, note, b, meta, doc, emb FROM t WHERE id = 1", "extra", None, {"id": 1000}, id="row-copied-under-new-key"),
-    pytest.param("UPDATE t SET n = n + 1 WHERE id = 3", "changed", "n", {"id": 3}, id="integer-plus-one"),
-    pytest.param("UPDATE t SET price = price + 0.01 WHERE id = 3", "changed", "price", {"id": 3}, id="decimal-plus-one-cent"),
-    pytest.param("UPDATE t SET at = at + interval '1 microsecond' WHERE id = 4", "changed", "at", {"id": 4}, id="timestamp-plus-1us"),
-    pytest.param("UPDATE t SET s = s || ' ' WHERE id = 6", "changed", "s", {"id": 6}, id="trailing-space"),
-    pytest.param("UPDATE t SET note = '' WHERE id = 7", "changed", "note", {"id": 7}, id="null-became-empty"),
-    pytest.param("UPDATE t SET note = NULL WHERE id = 8", "changed", "note", {"id": 8}, id="empty-became-null"),
-    pytest.param("UPDATE t SET b = set_byte(b, 0, get_byte(b, 0) # 1) WHERE id = 9", "changed", "b", {"id": 9}, id="bytea-bit-flipped"),
-    pytest.param("""UPDATE t SET meta = jsonb_set(meta, '{b}', '2') WHERE id = 10""", "changed", "meta", {"id": 10}, id="json-value-changed"),
-    pytest.param("UPDATE t SET emb = '[11.5, 2, 3.0001]' WHERE id = 11", "changed", "emb", {"id": 11}, id="vector-element-changed"),
+    pytest.param(
+        "INSERT INTO t SELECT 1000, n, price, at, s, note, b, meta, doc, emb FROM t WHERE id = 1",
+        "extra",
+        None,
+        {"id": 1000},
+        id="row-copied-under-new-key",
+    ),
+    pytest.param(
+        "UPDATE t SET n = n + 1 WHERE id = 3", "changed", "n", {"id": 3}, id="integer-plus-one"
+    ),
+    pytest.param(
+        "UPDATE t SET price = price + 0.01 WHERE id = 3",
+        "changed",
+        "price",
+        {"id": 3},
+        id="decimal-plus-one-cent",
+    ),
+    pytest.param(
+        "UPDATE t SET at = at + interval '1 microsecond' WHERE id = 4",
+        "changed",
+        "at",
+        {"id": 4},
+        id="timestamp-plus-1us",
+    ),
+    pytest.param(
+        "UPDATE t SET s = s || ' ' WHERE id = 6", "changed", "s", {"id": 6}, id="trailing-space"
+    ),
+    pytest.param(
+        "UPDATE t SET note = '' WHERE id = 7", "changed", "note", {"id": 7}, id="null-became-empty"
+    ),
+    pytest.param(
+        "UPDATE t SET note = NULL WHERE id = 8",
+        "changed",
+        "note",
+        {"id": 8},
+        id="empty-became-null",
+    ),
+    pytest.param(
+        "UPDATE t SET b = set_byte(b, 0, get_byte(b, 0) # 1) WHERE id = 9",
+        "changed",
+        "b",
+        {"id": 9},
+        id="bytea-bit-flipped",
+    ),
+    pytest.param(
+        """UPDATE t SET meta = jsonb_set(meta, '{b}', '2') WHERE id = 10""",
+        "changed",
+        "meta",
+        {"id": 10},
+        id="json-value-changed",
+    ),
+    pytest.param(
+        "UPDATE t SET emb = '[11.5, 2, 3.0001]' WHERE id = 11",
+        "changed",
+        "emb",
+        {"id": 11},
+        id="vector-element-changed",
+    ),
 ]
 
 
@@ -122,7 +189,9 @@ def test_schema_drift_is_a_failure(loaded, pg, tmp_path, statement, subject, pro
 
 
 def test_rejected_rows_are_accounted_not_missing(make_sqlite, load, tmp_path):
-    src = make_sqlite("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1), (2, 'two'), (3, 3);")
+    src = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1), (2, 'two'), (3, 3);"
+    )
     load(src)
     result = run_verify(tmp_path)
     t = table_of(result, "t")
@@ -142,7 +211,9 @@ def test_changed_source_is_detected_and_read_again(loaded, tmp_path):
 
 
 def test_digests_of_another_version_are_recomputed_not_trusted(loaded, pg, tmp_path):
-    pg.execute("UPDATE _cutover.manifest SET manifest = jsonb_set(manifest, '{digest}', '\"blake2b-128/0\"')")
+    pg.execute(
+        "UPDATE _cutover.manifest SET manifest = jsonb_set(manifest, '{digest}', '\"blake2b-128/0\"')"
+    )
     pg.commit()
     result = run_verify(tmp_path)
     assert result.ok, result.to_json()
@@ -152,8 +223,16 @@ def test_digests_of_another_version_are_recomputed_not_trusted(loaded, pg, tmp_p
 
 def test_cli_exit_codes_json_and_junit(loaded, pg, tmp_path):
     runner = CliRunner()
-    base = ["--config", str(tmp_path / "cutover.toml"), "--workdir", str(tmp_path / ".cutover"), "verify"]
-    ok = runner.invoke(cli, [*base, "--json", str(tmp_path / "p.json"), "--junit", str(tmp_path / "p.xml")])
+    base = [
+        "--config",
+        str(tmp_path / "cutover.toml"),
+        "--workdir",
+        str(tmp_path / ".cutover"),
+        "verify",
+    ]
+    ok = runner.invoke(
+        cli, [*base, "--json", str(tmp_path / "p.json"), "--junit", str(tmp_path / "p.xml")]
+    )
     assert ok.exit_code == 0, ok.output
     assert "parity: every table matches" in ok.output
     assert json.loads((tmp_path / "p.json").read_text())["ok"] is True
@@ -175,7 +254,15 @@ def test_verify_before_any_load_says_what_to_do(make_sqlite, pg_url, tmp_path):
 
 
 def test_pytest_plugin_gives_one_test_per_table(loaded, pg, tmp_path, pytester):
-    args = ["--cutover-parity", "--cutover-config", str(tmp_path / "cutover.toml"), "--cutover-workdir", str(tmp_path / ".cutover"), "-p", "no:cacheprovider"]
+    args = [
+        "--cutover-parity",
+        "--cutover-config",
+        str(tmp_path / "cutover.toml"),
+        "--cutover-workdir",
+        str(tmp_path / ".cutover"),
+        "-p",
+        "no:cacheprovider",
+    ]
     ok = pytester.runpytest(*args)
     ok.assert_outcomes(passed=3)
     pg.execute("UPDATE t SET s = 'changed' WHERE id = 4")
@@ -187,23 +274,37 @@ def test_pytest_plugin_gives_one_test_per_table(loaded, pg, tmp_path, pytester):
 @pytest.mark.parametrize(
     "pg_type, source_value, target_value",
     [
-        ("double precision", 3, 3.0),  # SQLite hands an integer to a REAL-less column; Postgres returns a float
+        (
+            "double precision",
+            3,
+            3.0,
+        ),  # SQLite hands an integer to a REAL-less column; Postgres returns a float
         ("double precision", Decimal("0.1"), 0.1),
         ("bigint", True, 1),
         ("text", 17, "17"),
         ("real", 0.1, 0.10000000149011612),  # float4: compared as float32
     ],
 )
-def test_a_digest_does_not_depend_on_the_python_type_a_side_reads(pg_type, source_value, target_value):
+def test_a_digest_does_not_depend_on_the_python_type_a_side_reads(
+    pg_type, source_value, target_value
+):
     hasher = RowHasher(["bigint", pg_type], [0])
     assert hasher.digests([(1, source_value)]) == hasher.digests([(1, target_value)])
     assert hasher.digests([(1, source_value)]) != hasher.digests([(1, None)])
 
 
 @pytest.mark.parametrize("statement, kind, column, key", [DRIFTS[0], DRIFTS[2], DRIFTS[5]])
-def test_a_load_without_digests_is_verified_from_the_source(make_sqlite, load, pg, tmp_path, statement, kind, column, key):
+def test_a_load_without_digests_is_verified_from_the_source(
+    make_sqlite, load, pg, tmp_path, statement, kind, column, key
+):
     """digests = "verify": the load stores none (faster), and verify reads the source instead; drift is still named."""
-    src = make_sqlite(SOURCE, rows={"INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": ROWS, "INSERT INTO log VALUES (?, ?)": [("2024-01-01", "start")]})
+    src = make_sqlite(
+        SOURCE,
+        rows={
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)": ROWS,
+            "INSERT INTO log VALUES (?, ?)": [("2024-01-01", "start")],
+        },
+    )
     assert load(src, extra=OVERRIDES, settings='digests = "verify"').rejected == 0
     assert pg.execute("SELECT count(*) FROM _cutover.digests").fetchone() == (0,)
     clean = run_verify(tmp_path)
@@ -218,10 +319,13 @@ def test_a_load_without_digests_is_verified_from_the_source(make_sqlite, load, p
 
 def test_verify_reads_wide_rows_in_batches_bounded_in_bytes(make_sqlite, load, pg, tmp_path):
     """Blob rows come a few at a time on both sides, so verify's memory does not grow with row width."""
-    from cutover.sources.base import BATCH_BYTES
     from cutover.proof.verify import _target_batches
+    from cutover.sources.base import BATCH_BYTES
 
-    src = make_sqlite("CREATE TABLE files (id INTEGER PRIMARY KEY, data BLOB NOT NULL);", rows={"INSERT INTO files VALUES (?, ?)": [(i, bytes([i]) * 500_000) for i in range(1, 41)]})
+    src = make_sqlite(
+        "CREATE TABLE files (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
+        rows={"INSERT INTO files VALUES (?, ?)": [(i, bytes([i]) * 500_000) for i in range(1, 41)]},
+    )
     assert load(src).rejected == 0
     t = {"target": "files", "columns": [{"target": "id"}, {"target": "data"}]}
     batches = list(_target_batches(pg, "public", t))

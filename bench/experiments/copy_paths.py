@@ -23,7 +23,8 @@ import sqlite3
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -37,7 +38,12 @@ BIG_PAGE_ROWS = 50_000  # ten times that: does per-batch commit cost matter?
 def copy_escaped(column: str) -> str:
     """COPY text escaping of one column, done by SQLite ('\\N' for NULL)."""
     inner = f"CAST({column} AS TEXT)"
-    for raw, escaped in (("'\\'", "'\\\\'"), ("char(9)", "'\\t'"), ("char(10)", "'\\n'"), ("char(13)", "'\\r'")):
+    for raw, escaped in (
+        ("'\\'", "'\\\\'"),
+        ("char(9)", "'\\t'"),
+        ("char(10)", "'\\n'"),
+        ("char(13)", "'\\r'"),
+    ):
         inner = f"replace({inner}, {raw}, {escaped})"
     return f"coalesce({inner}, '\\N')"
 
@@ -49,14 +55,26 @@ class Bench:
     def __init__(self, db: str, url: str) -> None:
         self.db, self.url = db, url
         self.pg = psycopg.connect(url)
-        self.copy_sql = sql.SQL("COPY scratch ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
+        self.copy_sql = sql.SQL("COPY scratch ({}) FROM STDIN").format(
+            sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+        )
 
     def source(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, check_same_thread=False)
 
-    def pages(self, conn: sqlite3.Connection, select: str, rows_per_page: int = PAGE_ROWS, after: int = 0, upto: int | None = None) -> Iterator[list[Any]]:
+    def pages(
+        self,
+        conn: sqlite3.Connection,
+        select: str,
+        rows_per_page: int = PAGE_ROWS,
+        after: int = 0,
+        upto: int | None = None,
+    ) -> Iterator[list[Any]]:
         last, bound = after, "" if upto is None else f" AND id <= {int(upto)}"
-        while rows := conn.execute(f"SELECT id, {select} FROM messages WHERE id > ?{bound} ORDER BY id LIMIT ?", (last, rows_per_page)).fetchall():
+        while rows := conn.execute(
+            f"SELECT id, {select} FROM messages WHERE id > ?{bound} ORDER BY id LIMIT ?",
+            (last, rows_per_page),
+        ).fetchall():
             yield rows
             last = rows[-1][0]
 
@@ -71,7 +89,11 @@ class Bench:
         top = int(self.source().execute("SELECT max(id) FROM messages").fetchone()[0])
         half = top // 2
         with multiprocessing.get_context("fork").Pool(2) as pool:
-            return sum(pool.starmap(_load_range, [(self.db, self.url, 0, half), (self.db, self.url, half, top)]))
+            return sum(
+                pool.starmap(
+                    _load_range, [(self.db, self.url, 0, half), (self.db, self.url, half, top)]
+                )
+            )
 
     def send_rows(self, rows: list[Any]) -> None:
         with self.pg.transaction(), self.pg.cursor() as cur, cur.copy(self.copy_sql) as copy:
@@ -149,13 +171,22 @@ def main() -> None:
     bench.pg.commit()
     try:
         bench.timed("A  read only: keyset pages of tuples", bench.read_only)
-        bench.timed("A  read + psycopg COPY formatting into memory (no server)", bench.read_and_format)
+        bench.timed(
+            "A  read + psycopg COPY formatting into memory (no server)", bench.read_and_format
+        )
         bench.timed("A  end to end (what pipeline.py does)", bench.current)
-        bench.timed(f"A  end to end, {BIG_PAGE_ROWS:,}-row pages and commits", lambda: bench.current(BIG_PAGE_ROWS))
+        bench.timed(
+            f"A  end to end, {BIG_PAGE_ROWS:,}-row pages and commits",
+            lambda: bench.current(BIG_PAGE_ROWS),
+        )
         bench.timed("B  read only: SQLite-formatted COPY lines", bench.sqlite_formatted_read_only)
         bench.timed("B  end to end: SQLite-formatted COPY lines", bench.sqlite_formatted)
-        bench.timed("C  end to end: A + a reader thread prefetching the next page", bench.prefetched)
-        bench.timed("D  end to end: A in 2 processes, half the rowid range each", bench.two_processes)
+        bench.timed(
+            "C  end to end: A + a reader thread prefetching the next page", bench.prefetched
+        )
+        bench.timed(
+            "D  end to end: A in 2 processes, half the rowid range each", bench.two_processes
+        )
         bench.timed("A  end to end again (drift check)", bench.current)
     finally:
         bench.pg.execute("DROP TABLE IF EXISTS scratch")

@@ -16,9 +16,10 @@ from __future__ import annotations
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cutover.sources.sqlite as sqlite_source
 from cutover.config import Settings
@@ -36,7 +37,10 @@ def anchored_sql(stat: str, q: str) -> list[tuple[str, str]]:
         return _current_sql(stat, q)
     t = f"typeof({q})"
     tail = f"(substr({q}, -6) GLOB '[+-][0-9][0-9]:[0-9][0-9]' OR substr({q}, -5) GLOB '[+-][0-9][0-9][0-9][0-9]' OR substr({q}, -1) IN ('Z', 'z'))"
-    return [("iso_dates", f"sum({t} = 'text' AND {q} {ISO_DATE})"), ("tz_offsets", f"sum({t} = 'text' AND {q} {ISO_DATE} AND {tail})")]
+    return [
+        ("iso_dates", f"sum({t} = 'text' AND {q} {ISO_DATE})"),
+        ("tz_offsets", f"sum({t} = 'text' AND {q} {ISO_DATE} AND {tail})"),
+    ]
 
 
 def _timed(label: str, fn: Any) -> Any:
@@ -50,12 +54,18 @@ def _range_scan(args: tuple[str, str, int, int]) -> tuple[Any, ...]:
     db, select, low, high = args
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
     try:
-        return tuple(conn.execute(f"SELECT {select} FROM {TABLE} WHERE rowid > ? AND rowid <= ?", (low, high)).fetchone())
+        return tuple(
+            conn.execute(
+                f"SELECT {select} FROM {TABLE} WHERE rowid > ? AND rowid <= ?", (low, high)
+            ).fetchone()
+        )
     finally:
         conn.close()
 
 
-def split_scan(db: str, select: str, top: int, parts: int, pool: Callable[[int], Executor]) -> list[tuple[Any, ...]]:
+def split_scan(
+    db: str, select: str, top: int, parts: int, pool: Callable[[int], Executor]
+) -> list[tuple[Any, ...]]:
     """The same aggregates over `parts` rowid ranges at once (sums, mins and maxes merge exactly)."""
     step = -(-top // parts)
     ranges = [(db, select, i * step, min(top, (i + 1) * step)) for i in range(parts)]
@@ -94,15 +104,34 @@ def main() -> None:
     anchored = _timed("+ tz-offset GLOBs anchored", lambda: source.profile(table, wanted))
     print(f"         same profile as cutover's: {anchored == current}")
     no_alias = {k: v for k, v in wanted.items() if k != table.rowid_alias}
-    _timed(f"+ no statistics for the rowid alias {table.rowid_alias!r}", lambda: source.profile(table, no_alias))
-    exprs = ["count(*)"] + [e for col, stats in no_alias.items() for stat in sorted(stats | {"classes"}) for _, e in anchored_sql(stat, sqlite_source.quote_ident(col))]
+    _timed(
+        f"+ no statistics for the rowid alias {table.rowid_alias!r}",
+        lambda: source.profile(table, no_alias),
+    )
+    exprs = ["count(*)"] + [
+        e
+        for col, stats in no_alias.items()
+        for stat in sorted(stats | {"classes"})
+        for _, e in anchored_sql(stat, sqlite_source.quote_ident(col))
+    ]
     select = ", ".join(exprs)
     top = int(source.conn.execute(f"SELECT max(rowid) FROM {TABLE}").fetchone()[0])
-    pools: list[tuple[str, Callable[[int], Executor]]] = [("threads", ThreadPoolExecutor), ("processes", ProcessPoolExecutor)]
+    pools: list[tuple[str, Callable[[int], Executor]]] = [
+        ("threads", ThreadPoolExecutor),
+        ("processes", ProcessPoolExecutor),
+    ]
     for kind, pool in pools:
         for parts in (1, 2):
-            _timed(f"  split over {parts} rowid range(s) in {parts} {kind}", lambda: split_scan(db, select, top, parts, pool))
-    _timed("a bare scan reading every column once (the floor)", lambda: source.conn.execute(f"SELECT sum(length(content)) + sum(length(metadata)) + sum(tokens) FROM {TABLE}").fetchone())
+            _timed(
+                f"  split over {parts} rowid range(s) in {parts} {kind}",
+                lambda parts=parts, pool=pool: split_scan(db, select, top, parts, pool),
+            )
+    _timed(
+        "a bare scan reading every column once (the floor)",
+        lambda: source.conn.execute(
+            f"SELECT sum(length(content)) + sum(length(metadata)) + sum(tokens) FROM {TABLE}"
+        ).fetchone(),
+    )
 
 
 if __name__ == "__main__":

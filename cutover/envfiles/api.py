@@ -137,7 +137,15 @@ def env_rewrite(
         unchanged=len(plans) - len(changed),
     )
     if apply and changed:
-        written = [backup.Written(p.env_file.path, p.env_file.rel, scan.to_bytes(p.bom, p.before), scan.to_bytes(p.bom, p.after)) for p in changed]
+        written = [
+            backup.Written(
+                p.env_file.path,
+                p.env_file.rel,
+                scan.to_bytes(p.bom, p.before),
+                scan.to_bytes(p.bom, p.after),
+            )
+            for p in changed
+        ]
         folder = backup.save(workdir, root, written)
         for item in written:
             backup.write_atomic(item.path, item.after)
@@ -146,13 +154,17 @@ def env_rewrite(
     return result
 
 
-def env_restore(workdir: Path = config_mod.DEFAULT_WORKDIR, *, backup_id: str | None = None, force: bool = False) -> RestoreResult:
+def env_restore(
+    workdir: Path = config_mod.DEFAULT_WORKDIR, *, backup_id: str | None = None, force: bool = False
+) -> RestoreResult:
     """Put back the files of the latest (or the named) env backup."""
     done = backup.restore(workdir, backup_id, force=force)
     return RestoreResult(done.backup, list(done.restored), list(done.unchanged), done.remaining)
 
 
-def env_template(config: config_mod.Config, env: str, *, output: Path | None = None, force: bool = False) -> TemplateResult:
+def env_template(
+    config: config_mod.Config, env: str, *, output: Path | None = None, force: bool = False
+) -> TemplateResult:
     """Render the .env template of `env` (dev, stg, prod…) for this project's databases."""
     path = templates.template_path(env, config.base_dir)
     targets = [convert.target_from_config(db) for db in config.databases]
@@ -161,7 +173,11 @@ def env_template(config: config_mod.Config, env: str, *, output: Path | None = N
     result = TemplateResult(env, path, rendered, [t.name for t in targets])
     if output is not None:
         if output.exists() and not force:
-            raise UsageError(f"{output} already exists", path=str(output), hint="choose another --output, or --force to overwrite it")
+            raise UsageError(
+                f"{output} already exists",
+                path=str(output),
+                hint="choose another --output, or --force to overwrite it",
+            )
         backup.write_atomic(output, scan.to_bytes(bom, rendered))
         result.written = output
     return result
@@ -176,4 +192,6 @@ def _existing(root: Path) -> Path:
 def _files(root: Path, workdir: Path | None) -> tuple[list[EnvFile], list[EnvFile]]:
     """Env files (compose `env_file:` targets included) and code files under `root`."""
     env_files, code_files = scan.walk(root, skip=(workdir,) if workdir else ())
-    return scan.with_compose_env_files(root if root.is_dir() else root.parent, env_files), code_files
+    return scan.with_compose_env_files(
+        root if root.is_dir() else root.parent, env_files
+    ), code_files

@@ -12,7 +12,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cutover.errors import UnknownChoiceError, UsageError
@@ -66,7 +66,7 @@ def save(workdir: Path, root: Path, files: list[Written]) -> Path:
     """Keep the original bytes of `files` under a new backup folder; returns that folder."""
     base = workdir / BACKUP_DIR
     base.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder = base / stamp
     folder.mkdir(mode=PRIVATE_DIR)
     entries = []
@@ -94,7 +94,9 @@ def backups(workdir: Path) -> list[str]:
     base = workdir / BACKUP_DIR
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir() if (p / MANIFEST).is_file() and not (p / RESTORED).exists())
+    return sorted(
+        p.name for p in base.iterdir() if (p / MANIFEST).is_file() and not (p / RESTORED).exists()
+    )
 
 
 def restore(workdir: Path, backup: str | None = None, *, force: bool = False) -> Restored:
@@ -102,7 +104,10 @@ def restore(workdir: Path, backup: str | None = None, *, force: bool = False) ->
     available = backups(workdir)
     if backup is None:
         if not available:
-            raise UsageError(f"no env backup to restore in {workdir / BACKUP_DIR}", hint="`cutover env rewrite --apply` makes one")
+            raise UsageError(
+                f"no env backup to restore in {workdir / BACKUP_DIR}",
+                hint="`cutover env rewrite --apply` makes one",
+            )
         backup = available[-1]
     elif backup not in available:
         raise UnknownChoiceError("backup", backup, available, path=str(workdir / BACKUP_DIR))

@@ -15,13 +15,24 @@ from dataclasses import dataclass, field, replace
 
 from cutover.envfiles.spans import Edit, Slot, set_value, split_lines
 
-_KEY = re.compile(r"(?P<key>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s\"'#\-?:,\[\]{}&*!|>%@`][^#]*?|-[^\s#][^#]*?)[ \t]*:(?=[ \t]|$)")
+_KEY = re.compile(
+    r"(?P<key>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s\"'#\-?:,\[\]{}&*!|>%@`][^#]*?|-[^\s#][^#]*?)[ \t]*:(?=[ \t]|$)"
+)
 _ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _PROPERTIES = re.compile(r"^(?:&\S+|!\S*)(?:[ \t]+|$)")
 _FLOW_ITEM = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^,\[\]{}\s\"'][^,\[\]{}]*")
 _PLAIN_SAFE = re.compile(r"^(?![-?:,\[\]{}#&*!|>'\"%@`])\S*\Z")
 _POSTGRES_IMAGE = re.compile(r"(?i)(postgres|pgvector|postgis|timescale)")
-_YAML_ESCAPES = {"\\": "\\", '"': '"', "/": "/", "n": "\n", "t": "\t", "r": "\r", "0": "\0", " ": " "}
+_YAML_ESCAPES = {
+    "\\": "\\",
+    '"': '"',
+    "/": "/",
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "0": "\0",
+    " ": " ",
+}
 
 
 @dataclass
@@ -29,7 +40,9 @@ class ComposeFile:
     """What a compose file holds that phase 1 cares about."""
 
     slots: list[Slot] = field(default_factory=list)
-    env_files: list[tuple[str, int, str]] = field(default_factory=list)  # (path as written, line, service)
+    env_files: list[tuple[str, int, str]] = field(
+        default_factory=list
+    )  # (path as written, line, service)
     images: dict[str, str] = field(default_factory=dict)  # service → image
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, why) values left alone
 
@@ -68,11 +81,15 @@ def encode(slot: Slot, value: str) -> str | None:
     return '"' + _escape_double(full) + '"'
 
 
-def edits_for(slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True) -> list[Edit] | None:
+def edits_for(
+    slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True
+) -> list[Edit] | None:
     """The edits that set `slot` to `value` (and rename its key); None when it cannot be written."""
     del live_refs  # compose interpolates ${NAME} in every quoting style
     if new_key and new_key != slot.key and slot.lead:
-        slot = replace(slot, lead=f"{new_key}=")  # `- KEY=value` written whole: the key goes with it
+        slot = replace(
+            slot, lead=f"{new_key}="
+        )  # `- KEY=value` written whole: the key goes with it
     return set_value(slot, encode(slot, value), new_key)
 
 
@@ -120,7 +137,9 @@ class _Reader:
                 self._item(number, offset + col, body, [k for _, k in self.stack])
         return self.found
 
-    def _value(self, number: int, offset: int, body: str, key_match: re.Match[str], parents: list[str]) -> bool:
+    def _value(
+        self, number: int, offset: int, body: str, key_match: re.Match[str], parents: list[str]
+    ) -> bool:
         """Handle `key: value` (`body` starts at `offset`); True when a block scalar opens here."""
         key = _unquote_key(key_match["key"])
         rest = body[key_match.end() :]
@@ -182,13 +201,35 @@ class _Reader:
         if parents[-1:] == ["environment"] and eq and key.strip():
             self.found.slots.append(_list_entry(self.text, scalar, key, value, number, service))
             return
-        self.found.slots.append(Slot("compose", None, number, scalar.start, scalar.end, scalar.value, scalar.quote, context=service))
+        self.found.slots.append(
+            Slot(
+                "compose",
+                None,
+                number,
+                scalar.start,
+                scalar.end,
+                scalar.value,
+                scalar.quote,
+                context=service,
+            )
+        )
 
     def _block_line(self, number: int, start: int, content: str) -> None:
         """A line of a `|` or `>` block scalar: its text is literal, so inline URLs in it are editable."""
         if content:
             service = _service([k for _, k in self.stack])
-            self.found.slots.append(Slot("compose", None, number, start, start + len(content), content, embedded=True, context=service))
+            self.found.slots.append(
+                Slot(
+                    "compose",
+                    None,
+                    number,
+                    start,
+                    start + len(content),
+                    content,
+                    embedded=True,
+                    context=service,
+                )
+            )
 
     def _flow(self, number: int, start: int, raw: str, service: str) -> None:
         """A one-line flow collection: each quoted or plain item is a free scalar (for inline URLs)."""
@@ -196,21 +237,56 @@ class _Reader:
         for match in _FLOW_ITEM.finditer(body):
             scalar = _scalar(match.group(0).rstrip(), start + match.start())
             if scalar is not None:
-                self.found.slots.append(Slot("compose", None, number, scalar.start, scalar.end, scalar.value, scalar.quote, context=service))
+                self.found.slots.append(
+                    Slot(
+                        "compose",
+                        None,
+                        number,
+                        scalar.start,
+                        scalar.end,
+                        scalar.value,
+                        scalar.quote,
+                        context=service,
+                    )
+                )
 
 
 def _service(parents: list[str]) -> str:
     return parents[1] if len(parents) >= 2 and parents[0] == "services" else ""
 
 
-def _list_entry(text: str, scalar: _Scalar, key: str, value: str, number: int, service: str) -> Slot:
+def _list_entry(
+    text: str, scalar: _Scalar, key: str, value: str, number: int, service: str
+) -> Slot:
     """`- KEY=value`: the value's own span when the raw text has no escapes, else the whole scalar."""
     q = len(scalar.quote)
     inner_start = scalar.start + q
     if text[inner_start : scalar.end - q] == scalar.value:
         value_start = inner_start + len(key) + 1
-        return Slot("compose", key, number, value_start, scalar.end - q, value, scalar.quote, embedded=True, key_start=inner_start, key_end=inner_start + len(key), context=service)
-    return Slot("compose", key, number, scalar.start, scalar.end, value, scalar.quote, lead=f"{key}=", context=service)
+        return Slot(
+            "compose",
+            key,
+            number,
+            value_start,
+            scalar.end - q,
+            value,
+            scalar.quote,
+            embedded=True,
+            key_start=inner_start,
+            key_end=inner_start + len(key),
+            context=service,
+        )
+    return Slot(
+        "compose",
+        key,
+        number,
+        scalar.start,
+        scalar.end,
+        value,
+        scalar.quote,
+        lead=f"{key}=",
+        context=service,
+    )
 
 
 def _scalar(raw: str, start: int) -> _Scalar | None:

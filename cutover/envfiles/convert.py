@@ -49,13 +49,40 @@ _ALIASES = {
 }
 # How each output style spells the libpq parameters it accepts; a missing name is dropped.
 _SPELLING: dict[str, dict[str, str]] = {
-    "libpq": {k: k for k in ("sslmode", "connect_timeout", "application_name", "sslrootcert", "target_session_attrs", "options")},
+    "libpq": {
+        k: k
+        for k in (
+            "sslmode",
+            "connect_timeout",
+            "application_name",
+            "sslrootcert",
+            "target_session_attrs",
+            "options",
+        )
+    },
     "asyncpg": {"sslmode": "ssl", "connect_timeout": "timeout"},
     "pg8000": {"connect_timeout": "timeout", "application_name": "application_name"},
-    "jdbc": {"sslmode": "sslmode", "connect_timeout": "connectTimeout", "application_name": "ApplicationName", "sslrootcert": "sslrootcert"},
-    "ado": {"sslmode": "SSL Mode", "connect_timeout": "Timeout", "application_name": "Application Name", "sslrootcert": "Root Certificate"},
+    "jdbc": {
+        "sslmode": "sslmode",
+        "connect_timeout": "connectTimeout",
+        "application_name": "ApplicationName",
+        "sslrootcert": "sslrootcert",
+    },
+    "ado": {
+        "sslmode": "SSL Mode",
+        "connect_timeout": "Timeout",
+        "application_name": "Application Name",
+        "sslrootcert": "Root Certificate",
+    },
 }
-_NPGSQL_SSLMODE = {"disable": "Disable", "allow": "Allow", "prefer": "Prefer", "require": "Require", "verify-ca": "VerifyCA", "verify-full": "VerifyFull"}
+_NPGSQL_SSLMODE = {
+    "disable": "Disable",
+    "allow": "Allow",
+    "prefer": "Prefer",
+    "require": "Require",
+    "verify-ca": "VerifyCA",
+    "verify-full": "VerifyFull",
+}
 
 
 @dataclass(frozen=True)
@@ -93,7 +120,11 @@ def target_from_config(db: Any) -> Target:
     """A `Target` from a `DatabaseConfig`."""
     url = urls.parse(db.target)
     if url.kind != "postgres":
-        raise ConfigError(f"database {db.name}: the target must be PostgreSQL, not {url.kind}", database=db.name, line=db.line)
+        raise ConfigError(
+            f"database {db.name}: the target must be PostgreSQL, not {url.kind}",
+            database=db.name,
+            line=db.line,
+        )
     try:
         source: urls.DbUrl | None = urls.parse(db.source)
     except UsageError:  # a source the env phase cannot read is only not matched by value
@@ -106,9 +137,19 @@ def target_from_config(db: Any) -> Target:
             line=db.line,
         )
     split = db.split_keys
-    if isinstance(split, list):  # the Python API may pass a list; cutover.toml's is converted on load
+    if isinstance(
+        split, list
+    ):  # the Python API may pass a list; cutover.toml's is converted on load
         split = {k: keys.postgres_key(k) for k in split}
-    return Target(db.name, db.env_key, url, source, driver, db.password_env or DEFAULT_PASSWORD_ENV, dict(split))
+    return Target(
+        db.name,
+        db.env_key,
+        url,
+        source,
+        driver,
+        db.password_env or DEFAULT_PASSWORD_ENV,
+        dict(split),
+    )
 
 
 def password_text(target: Target, place: Placement) -> str | None:
@@ -118,7 +159,9 @@ def password_text(target: Target, place: Placement) -> str | None:
     return "${" + target.password_env + "}"
 
 
-def url_value(old: str, key: str | None, target: Target, place: Placement, *, by_key: bool = True) -> tuple[str, list[str]]:
+def url_value(
+    old: str, key: str | None, target: Target, place: Placement, *, by_key: bool = True
+) -> tuple[str, list[str]]:
     """The Postgres connection string replacing `old`, and notes on what was dropped.
 
     `by_key`: the value is the database's own env key, so the configured driver applies as is;
@@ -143,10 +186,14 @@ def url_value(old: str, key: str | None, target: Target, place: Placement, *, by
     elif old_url is not None and old_url.host in LOCAL_HOSTS and host in LOCAL_HOSTS:
         host = old_url.host  # 127.0.0.1 and localhost are the same server: no churn
     url = replace(target.url, host=host, port=port, query=tuple(params), form=form)
-    return urls.render_as(url, form, scheme=scheme, password_text=password_text(target, place)), notes
+    return urls.render_as(
+        url, form, scheme=scheme, password_text=password_text(target, place)
+    ), notes
 
 
-def split_value(role: str, key: str, target: Target, place: Placement, *, renamed: bool = False) -> str | None:
+def split_value(
+    role: str, key: str, target: Target, place: Placement, *, renamed: bool = False
+) -> str | None:
     """The value of one split key (host, port, user, database, password); None to leave it as is.
 
     `key` is the key as it will be written; `renamed` when it replaces another (MSSQL_PASSWORD →
@@ -209,7 +256,9 @@ def _style(form: str, scheme: str) -> str:
     return driver if driver in ("asyncpg", "pg8000") else "libpq"
 
 
-def _params(old: urls.DbUrl | None, target: Target, place: Placement, style: str) -> tuple[list[tuple[str, str]], list[str]]:
+def _params(
+    old: urls.DbUrl | None, target: Target, place: Placement, style: str
+) -> tuple[list[tuple[str, str]], list[str]]:
     """Target options, then options carried or derived from the old value, spelled for `style`."""
     libpq: dict[str, str] = {}
     notes: list[str] = []
@@ -236,13 +285,23 @@ def _params(old: urls.DbUrl | None, target: Target, place: Placement, style: str
         if spelled is None:
             notes.append(f"{name}={value} has no equivalent for {style} and was left out")
             continue
-        out.append((spelled, _NPGSQL_SSLMODE.get(value, value) if style == "ado" and name == "sslmode" else value))
+        out.append(
+            (
+                spelled,
+                _NPGSQL_SSLMODE.get(value, value)
+                if style == "ado" and name == "sslmode"
+                else value,
+            )
+        )
     return out, notes
 
 
 def _sslmode_from_mssql(old: urls.DbUrl) -> str | None:
     encrypt = (old.option("encrypt") or "").lower()
-    trust = (old.option("trustservercertificate", "trust server certificate", "trust_server_certificate") or "").lower()
+    trust = (
+        old.option("trustservercertificate", "trust server certificate", "trust_server_certificate")
+        or ""
+    ).lower()
     if encrypt == "strict":
         return "verify-full"
     if encrypt in _TRUE or (not encrypt and trust in _TRUE):

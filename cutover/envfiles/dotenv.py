@@ -16,7 +16,18 @@ from cutover.envfiles.spans import Edit, LineIndex, Slot, set_value
 _ASSIGN = re.compile(r"[ \t]*(?:export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=[ \t]*")
 _EOL = re.compile(r"\r\n|\n")
 _COMMENT = re.compile(r"[ \t]+#")
-_DOUBLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_DOUBLE_ESCAPES = {
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+}
 # An unquoted value that python-dotenv reads back unchanged.
 _PLAIN_SAFE = re.compile(r"^[^\s'\"\\#][^\s'\"\\]*\Z")
 
@@ -110,7 +121,9 @@ def encode(slot: Slot, value: str, *, live_refs: bool) -> str | None:
     return f'"{_escape_double(value)}"'
 
 
-def edits_for(slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True) -> list[Edit] | None:
+def edits_for(
+    slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True
+) -> list[Edit] | None:
     """The edits that set `slot` to `value` (and rename its key); None when the value cannot be written."""
     return set_value(slot, encode(slot, value, live_refs=live_refs), new_key)
 
@@ -133,7 +146,15 @@ def _one_line(text: str, pos: int) -> tuple[Line, int]:
             end = after_eol.start() if after_eol else len(text)
             raw = text[start : close + 1]
             eol = after_eol.group(0) if after_eol else ""
-            line = Line(text[pos:start], raw, text[close + 1 : end], eol, match["key"], _unquote(raw), raw[0])
+            line = Line(
+                text[pos:start],
+                raw,
+                text[close + 1 : end],
+                eol,
+                match["key"],
+                _unquote(raw),
+                raw[0],
+            )
             return line, end + len(eol)
     segment = text[start:line_end]
     comment = _COMMENT.search(segment)
@@ -144,7 +165,9 @@ def _one_line(text: str, pos: int) -> tuple[Line, int]:
     return line, line_end + len(eol)
 
 
-def _opaque(text: str, pos: int, line_end: int, eol_match: re.Match[str] | None) -> tuple[Line, int]:
+def _opaque(
+    text: str, pos: int, line_end: int, eol_match: re.Match[str] | None
+) -> tuple[Line, int]:
     eol = eol_match.group(0) if eol_match else ""
     return Line(text[pos:line_end], eol=eol), line_end + len(eol)
 

@@ -60,10 +60,37 @@ _DB_TOKENS = {
     "DB": "",
     "DATABASE": "",
 }
-_LIBPQ = {"PGHOST": "host", "PGPORT": "port", "PGUSER": "user", "PGPASSWORD": "password", "PGDATABASE": "database"}
-_SECRET_WORDS = {"PASSWORD", "PASSWD", "PASS", "PWD", "PW", "SECRET", "TOKEN", "KEY", "APIKEY", "CREDENTIAL", "CREDENTIALS", "SALT"}
+_LIBPQ = {
+    "PGHOST": "host",
+    "PGPORT": "port",
+    "PGUSER": "user",
+    "PGPASSWORD": "password",
+    "PGDATABASE": "database",
+}
+_SECRET_WORDS = {
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "PWD",
+    "PW",
+    "SECRET",
+    "TOKEN",
+    "KEY",
+    "APIKEY",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "SALT",
+}
 # MSSQL/SQL Server words replaced by Postgres ones when a split key is renamed.
-_RENAMED_ROLE_WORDS = {"SERVER": "HOST", "HOSTNAME": "HOST", "ADDR": "HOST", "ADDRESS": "HOST", "UID": "USER", "LOGIN": "USER", "CATALOG": "DATABASE"}
+_RENAMED_ROLE_WORDS = {
+    "SERVER": "HOST",
+    "HOSTNAME": "HOST",
+    "ADDR": "HOST",
+    "ADDRESS": "HOST",
+    "UID": "USER",
+    "LOGIN": "USER",
+    "CATALOG": "DATABASE",
+}
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,17 @@ def propose(found: list[Found]) -> list[Proposal]:
     proposals: list[Proposal] = []
     by_key: dict[str, list[Found]] = {}
     for item in found:
-        if item.ref.key and ENV_KEY.match(item.ref.key) and item.ref.role in ("url", "dsn") and item.ref.kind in SOURCE_KINDS:
+        if (
+            item.ref.key
+            and ENV_KEY.match(item.ref.key)
+            and item.ref.role in ("url", "dsn")
+            and item.ref.kind in SOURCE_KINDS
+        ):
             by_key.setdefault(item.ref.key, []).append(item)
     for key, items in by_key.items():
-        items.sort(key=lambda i: i.committed)  # a local .env holds the real value, examples hold placeholders
+        items.sort(
+            key=lambda i: i.committed
+        )  # a local .env holds the real value, examples hold placeholders
         name = keys.database_name(key)
         proposals.append(
             Proposal(
@@ -70,7 +77,11 @@ def propose(found: list[Found]) -> list[Proposal]:
     for split in _split_proposals(found):
         same = [p for p in proposals if _same_source(p.source, split.source)]
         if same:  # DATABASE_URL and MSSQL_HOST… name the same database: one entry with both
-            proposals[proposals.index(same[0])] = replace(same[0], split_keys=split.split_keys, found_in=tuple(sorted({*same[0].found_in, *split.found_in})))
+            proposals[proposals.index(same[0])] = replace(
+                same[0],
+                split_keys=split.split_keys,
+                found_in=tuple(sorted({*same[0].found_in, *split.found_in})),
+            )
         else:
             proposals.append(split)
     return _unique_names(proposals)
@@ -107,7 +118,11 @@ def _split_proposals(found: list[Found]) -> list[Proposal]:
         port = f":{roles['port'].raw}" if "port" in roles else ""
         auth = f"{user}:${{{name.upper()}_SOURCE_PASSWORD:-}}@" if user else ""
         source = f"mssql+pyodbc://{auth}{roles['host'].raw}{port}/{roles['database'].raw}?driver=ODBC+Driver+18+for+SQL+Server"
-        split_keys = {i.ref.key: keys.postgres_key(i.ref.key) for i in roles.values() if i.ref.key and i.ref.role != "option"}
+        split_keys = {
+            i.ref.key: keys.postgres_key(i.ref.key)
+            for i in roles.values()
+            if i.ref.key and i.ref.role != "option"
+        }
         proposals.append(
             Proposal(
                 name=name,

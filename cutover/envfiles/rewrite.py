@@ -70,7 +70,9 @@ class _Compose:
         return min(self.postgres_services, default=None)
 
 
-def plan(env_files: list[EnvFile], targets: list[Target], *, literal_passwords: bool) -> tuple[list[FilePlan], list[str]]:
+def plan(
+    env_files: list[EnvFile], targets: list[Target], *, literal_passwords: bool
+) -> tuple[list[FilePlan], list[str]]:
     """The rewrite of every file (changed or not) and notes for the user (redacted)."""
     texts = {f.path: scan.read_text(f.path) for f in env_files}
     parsed = {f.path: scan.slots_of(f.kind, texts[f.path][1]) for f in env_files}
@@ -79,8 +81,12 @@ def plan(env_files: list[EnvFile], targets: list[Target], *, literal_passwords: 
         if info is not None:
             hosts.services |= set(info.images)
             hosts.postgres_services |= set(info.postgres_services)
-            hosts.reads |= {name for slot in compose_slots for name in _REFERENCED.findall(slot.value)}
-            hosts.reads_dotenv |= any(written.rsplit("/", 1)[-1] == ".env" for written, _line, _service in info.env_files)
+            hosts.reads |= {
+                name for slot in compose_slots for name in _REFERENCED.findall(slot.value)
+            }
+            hosts.reads_dotenv |= any(
+                written.rsplit("/", 1)[-1] == ".env" for written, _line, _service in info.env_files
+            )
     plans: list[FilePlan] = []
     notes: list[str] = []
     compose_dirs = {f.path.parent for f in env_files if f.kind == "compose"}
@@ -92,7 +98,11 @@ def plan(env_files: list[EnvFile], targets: list[Target], *, literal_passwords: 
             planner.slot(slot)
         after = apply_edits(text, planner.edits)
         plans.append(FilePlan(env_file, bom, text, after, planner.changes))
-        notes += planner.notes + _reference_notes(env_file, after, planner) + _unmatched(env_file, text, slots, planner.changes)
+        notes += (
+            planner.notes
+            + _reference_notes(env_file, after, planner)
+            + _unmatched(env_file, text, slots, planner.changes)
+        )
         if env_file.path.name == ".env" and env_file.path.parent in compose_dirs and hosts.postgres:
             notes += _shared_dotenv_notes(env_file, planner.changes, hosts)
     return plans, notes
@@ -107,7 +117,10 @@ def display_text(kind: str, text: str) -> str:
     masks = [
         Edit(s.start, s.end, urls.REDACTED)
         for s in slots
-        if s.key and (keys.is_secret(s.key) or keys.role_of(s.key) == "password") and s.value and not urls.is_reference(s.value)
+        if s.key
+        and (keys.is_secret(s.key) or keys.role_of(s.key) == "password")
+        and s.value
+        and not urls.is_reference(s.value)
     ]
     shown = urls.redact(apply_edits(text, masks))
     shown = _FLAG_PASSWORD.sub(lambda m: m["head"] + urls.REDACTED, shown)
@@ -130,7 +143,9 @@ def diff(plans: list[FilePlan]) -> str:
 class _FilePlanner:
     """Collects the edits, changes and notes of one file."""
 
-    def __init__(self, env_file: EnvFile, text: str, targets: list[Target], hosts: _Compose, literal: bool) -> None:
+    def __init__(
+        self, env_file: EnvFile, text: str, targets: list[Target], hosts: _Compose, literal: bool
+    ) -> None:
         self.env_file = env_file
         self.text = text
         self.targets = targets
@@ -158,9 +173,16 @@ class _FilePlanner:
             owner = self._owner(inner, slot)
             if owner is not None:
                 self._url(inner, owner, None, by_key=(inner.key or slot.key) == owner.env_key)
-        if not inners and slot.key and not urls.is_reference(slot.value) and any(slot.key == t.env_key for t in self.targets):
+        if (
+            not inners
+            and slot.key
+            and not urls.is_reference(slot.value)
+            and any(slot.key == t.env_key for t in self.targets)
+        ):
             shown = urls.redact(slot.value)
-            self.notes.append(f"{self._where(slot)}: {slot.key} is not a connection string ({shown!r}); left as is")
+            self.notes.append(
+                f"{self._where(slot)}: {slot.key} is not a connection string ({shown!r}); left as is"
+            )
 
     def _urls(self, slot: Slot, target: Target, new_key: str) -> None:
         for inner in value_slots(self.text, slot):
@@ -175,20 +197,36 @@ class _FilePlanner:
             parsed = urls.parse(inner.value)
         except (UsageError, ValueError):
             return None
-        same = [t for t in self.targets if t.source is not None and convert.same_database(parsed, t.source)]
+        same = [
+            t
+            for t in self.targets
+            if t.source is not None and convert.same_database(parsed, t.source)
+        ]
         if not same and inner.key is None and parsed.kind == "sqlite":
             # container paths differ from host paths: an inline sqlite URL matches by file name when unique
             name = (parsed.database or "").rsplit("/", 1)[-1]
-            same = [t for t in self.targets if t.source and t.source.kind == "sqlite" and (t.source.database or "").rsplit("/", 1)[-1] == name]
+            same = [
+                t
+                for t in self.targets
+                if t.source
+                and t.source.kind == "sqlite"
+                and (t.source.database or "").rsplit("/", 1)[-1] == name
+            ]
         return same[0] if len(same) == 1 else None
 
-    def _url(self, inner: Slot, target: Target, new_key: str | None, *, by_key: bool = False) -> None:
+    def _url(
+        self, inner: Slot, target: Target, new_key: str | None, *, by_key: bool = False
+    ) -> None:
         old_host = _host_of(inner.value)
         place = self._placement(old_host)
         value, dropped = convert.url_value(inner.value, inner.key, target, place, by_key=by_key)
         for note in dropped:
             self.notes.append(f"{self._where(inner)}: {note}")
-        if self.env_file.kind == "compose" and place.host is None and (target.url.host or "localhost") in convert.LOCAL_HOSTS:
+        if (
+            self.env_file.kind == "compose"
+            and place.host is None
+            and (target.url.host or "localhost") in convert.LOCAL_HOSTS
+        ):
             self.notes.append(
                 f"{self._where(inner)}: {target.url.host or 'localhost'} inside a container is the container itself; "
                 "add a Postgres service to this compose file (see cutover's docker-compose.yml) or use a reachable host"
@@ -201,14 +239,28 @@ class _FilePlanner:
         if role == "host" and slot.value in convert.LOCAL_HOSTS and value in convert.LOCAL_HOSTS:
             value = slot.value  # 127.0.0.1 and localhost are the same server: no churn
         if role == "password" and value == "" and not self.env_file.committed:
-            self.notes.append(f"{self._where(slot)}: {new_key} is left empty (the old value was {slot.key}'s); set it, or rerun with --literal-passwords")
-        stale = role == "password" and value is None and slot.value and not urls.is_reference(slot.value) and slot.value != target.url.password
+            self.notes.append(
+                f"{self._where(slot)}: {new_key} is left empty (the old value was {slot.key}'s); set it, or rerun with --literal-passwords"
+            )
+        stale = (
+            role == "password"
+            and value is None
+            and slot.value
+            and not urls.is_reference(slot.value)
+            and slot.value != target.url.password
+        )
         if stale and not self.env_file.committed:
-            self.notes.append(f"{self._where(slot)}: {slot.key} keeps its value, which is not the target's password; set it, or rerun with --literal-passwords")
+            self.notes.append(
+                f"{self._where(slot)}: {slot.key} keeps its value, which is not the target's password; set it, or rerun with --literal-passwords"
+            )
         self._set(slot, target, slot.value if value is None else value, new_key, role)
 
     def _placement(self, old_host: str | None) -> Placement:
-        in_compose = self.env_file.kind == "compose" or self.env_file.container or (old_host is not None and old_host in self.hosts.services)
+        in_compose = (
+            self.env_file.kind == "compose"
+            or self.env_file.container
+            or (old_host is not None and old_host in self.hosts.services)
+        )
         host = self.hosts.postgres if in_compose else None
         return Placement(self.env_file.committed, self.literal, host)
 
@@ -216,9 +268,16 @@ class _FilePlanner:
         renamed = new_key if new_key and new_key != slot.key else None
         if value == slot.value and not renamed:
             return
-        edits = scan.edits_for(slot, value, new_key=renamed, live_refs=not (self.literal and not self.env_file.committed))
+        edits = scan.edits_for(
+            slot,
+            value,
+            new_key=renamed,
+            live_refs=not (self.literal and not self.env_file.committed),
+        )
         if edits is None:
-            self.notes.append(f"{self._where(slot)}: the new value of {slot.key or 'this URL'} cannot be written in this quoting; edit it by hand")
+            self.notes.append(
+                f"{self._where(slot)}: the new value of {slot.key or 'this URL'} cannot be written in this quoting; edit it by hand"
+            )
             return
         self.edits += edits
         if "${" + target.password_env + "}" in value:
@@ -246,19 +305,29 @@ def _host_of(value: str) -> str | None:
         return None
 
 
-def _unmatched(env_file: EnvFile, text: str, slots: list[Slot], changes: list[ValueChange]) -> list[str]:
+def _unmatched(
+    env_file: EnvFile, text: str, slots: list[Slot], changes: list[ValueChange]
+) -> list[str]:
     """SQLite/MSSQL connection strings no database of cutover.toml claimed."""
     changed = {c.line for c in changes}
     return [
         f"{env_file.rel}:{found.ref.line}: {found.ref.key or 'inline URL'} ({found.ref.kind}) is not a database of cutover.toml; left as is"
         for found in scan.references(env_file, text, slots)
-        if found.ref.role in ("url", "dsn") and found.ref.kind in ("sqlite", "mssql") and found.ref.line not in changed
+        if found.ref.role in ("url", "dsn")
+        and found.ref.kind in ("sqlite", "mssql")
+        and found.ref.line not in changed
     ]
 
 
-def _shared_dotenv_notes(env_file: EnvFile, changes: list[ValueChange], hosts: _Compose) -> list[str]:
+def _shared_dotenv_notes(
+    env_file: EnvFile, changes: list[ValueChange], hosts: _Compose
+) -> list[str]:
     """A project's .env serves both the host and docker compose; a local host only works on the host."""
-    local = [c for c in changes if any(f"@{h}" in c.after or f"Host={h}" in c.after for h in convert.LOCAL_HOSTS)]
+    local = [
+        c
+        for c in changes
+        if any(f"@{h}" in c.after or f"Host={h}" in c.after for h in convert.LOCAL_HOSTS)
+    ]
     return [
         f"{env_file.rel}:{c.line}: {c.key} points at localhost, right on the host; docker compose also reads it "
         f"from {env_file.rel}, and inside its containers Postgres is {hosts.postgres}:5432"
@@ -269,7 +338,12 @@ def _shared_dotenv_notes(env_file: EnvFile, changes: list[ValueChange], hosts: _
 
 def _reference_notes(env_file: EnvFile, after: str, planner: _FilePlanner) -> list[str]:
     """Warn when a local .env now reads ${POSTGRES_PASSWORD} but does not define it."""
-    if env_file.kind != "dotenv" or env_file.committed or env_file.container or not planner.references_written:
+    if (
+        env_file.kind != "dotenv"
+        or env_file.committed
+        or env_file.container
+        or not planner.references_written
+    ):
         return []  # committed files must not define it; compose interpolates container env files itself
     defined = set(dotenv.assignments(after))
     return [

@@ -19,34 +19,93 @@ from cutover.envfiles.spans import Edit, LineIndex, Slot, value_slots
 
 MAX_FILE_BYTES = 1 << 20  # env files and scripts are small; anything larger is data, not config
 SKIP_DIRS = frozenset(
-    {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", "site-packages", "dist", "build", ".cutover", ".idea"}
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        "node_modules",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        ".nox",
+        "site-packages",
+        "dist",
+        "build",
+        ".cutover",
+        ".idea",
+    }
 )
 SKIP_FILES = frozenset({"cutover.toml"})  # cutover's own configuration names the source on purpose
-CODE_SUFFIXES = frozenset({".py", ".pyi", ".sql", ".md", ".rst", ".txt", ".ini", ".cfg", ".toml", ".json", ".yml", ".yaml", ".ipynb", ".j2"})
+CODE_SUFFIXES = frozenset(
+    {
+        ".py",
+        ".pyi",
+        ".sql",
+        ".md",
+        ".rst",
+        ".txt",
+        ".ini",
+        ".cfg",
+        ".toml",
+        ".json",
+        ".yml",
+        ".yaml",
+        ".ipynb",
+        ".j2",
+    }
+)
 CODE_NAMES = frozenset({"dockerfile", "makefile", "procfile", "alembic.ini"})
 _COMPOSE_NAME = re.compile(r"(?i)^(docker-)?compose([.\-][\w.\-]+)?\.ya?ml$")
-_DOTENV_NAME = re.compile(r"(?i)^(\.env(\..+)?|.+\.env|env\.(example|sample|template|dist|defaults))$")
+_DOTENV_NAME = re.compile(
+    r"(?i)^(\.env(\..+)?|.+\.env|env\.(example|sample|template|dist|defaults))$"
+)
 _COMMITTED_DOTENV = re.compile(r"(?i)(example|sample|template|tmpl|dist|defaults)")
 _SHEBANG = re.compile(rb"^#![^\n]*\b(ba|z|k|da)?sh\b")
 
 # (label, pattern, applies to env files too). URL patterns are references in env files, so there
 # they are not repeated as leftovers.
 LEFTOVER_PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
-    ("sqlite3 module", re.compile(r"\bimport sqlite3\b|\bfrom sqlite3 import\b|\bsqlite3\.connect\("), False),
+    (
+        "sqlite3 module",
+        re.compile(r"\bimport sqlite3\b|\bfrom sqlite3 import\b|\bsqlite3\.connect\("),
+        False,
+    ),
     ("pyodbc", re.compile(r"\bimport pyodbc\b|\bfrom pyodbc\b|\bpyodbc\.connect\("), False),
     ("pymssql", re.compile(r"\bimport pymssql\b|\bpymssql\.connect\("), False),
     ("aioodbc / aiosqlite", re.compile(r"\bimport (?:aioodbc|aiosqlite)\b"), False),
     ("SQLite URL", re.compile(r"\bsqlite(?:\+\w+)?:///[^\s\"'`)\]>,]*"), False),
     ("SQL Server URL", re.compile(r"\bmssql\+\w+://[^\s\"'`)\]>,]*"), False),
     ("JDBC SQL Server URL", re.compile(r"\bjdbc:(?:jtds:)?sqlserver://[^\s\"'`)\]>,]*"), False),
-    ("ODBC driver for SQL Server", re.compile(r"(?i)ODBC[ +]Driver[ +]\d+[ +]for[ +]SQL[ +]Server|\{SQL Server\}|\bFreeTDS\b"), False),
-    ("MSSQL-only connection option", re.compile(r"\b(?:TrustServerCertificate|MultipleActiveResultSets|Trusted_Connection|ApplicationIntent|MultiSubnetFailover)\b"), False),
+    (
+        "ODBC driver for SQL Server",
+        re.compile(r"(?i)ODBC[ +]Driver[ +]\d+[ +]for[ +]SQL[ +]Server|\{SQL Server\}|\bFreeTDS\b"),
+        False,
+    ),
+    (
+        "MSSQL-only connection option",
+        re.compile(
+            r"\b(?:TrustServerCertificate|MultipleActiveResultSets|Trusted_Connection|ApplicationIntent|MultiSubnetFailover)\b"
+        ),
+        False,
+    ),
     ("MSSQL-only SQLAlchemy option", re.compile(r"\bfast_executemany\b"), False),
     ("SQLite-only option", re.compile(r"\bcheck_same_thread\b|\bPRAGMA\s+\w+"), False),
     ("SQL Server tool", re.compile(r"\b(?:sqlcmd|bcp|mssql-tools\d*|msodbcsql\d*)\b"), True),
-    ("SQL Server image", re.compile(r"mcr\.microsoft\.com/(?:mssql|azure-sql-edge)[\w/.:\-]*"), True),
+    (
+        "SQL Server image",
+        re.compile(r"mcr\.microsoft\.com/(?:mssql|azure-sql-edge)[\w/.:\-]*"),
+        True,
+    ),
     ("sqlite3 command", re.compile(r"(?m)^\s*sqlite3\s+\S+"), True),
-    ("MSSQL_* variable read", re.compile(r"\$\{?MSSQL_[A-Z0-9_]+\}?|(?<=[\"'])MSSQL_[A-Z0-9_]+(?=[\"'])"), True),
+    (
+        "MSSQL_* variable read",
+        re.compile(r"\$\{?MSSQL_[A-Z0-9_]+\}?|(?<=[\"'])MSSQL_[A-Z0-9_]+(?=[\"'])"),
+        True,
+    ),
 )
 
 
@@ -58,7 +117,9 @@ class EnvFile:
     rel: str
     kind: str  # dotenv | compose | shell
     committed: bool
-    container: bool = False  # read inside containers: named by a compose env_file (a root .env excepted)
+    container: bool = (
+        False  # read inside containers: named by a compose env_file (a root .env excepted)
+    )
 
 
 @dataclass(frozen=True)
@@ -105,7 +166,11 @@ def classify(path: Path) -> str | None:
         return "shell"
     if _DOTENV_NAME.match(name):
         return "dotenv"
-    if path.suffix.lower() in CODE_SUFFIXES or lower in CODE_NAMES or lower.startswith("dockerfile"):
+    if (
+        path.suffix.lower() in CODE_SUFFIXES
+        or lower in CODE_NAMES
+        or lower.startswith("dockerfile")
+    ):
         return "code"
     if not path.suffix and _starts_with_shebang(path):
         return "shell"
@@ -132,7 +197,12 @@ def walk(root: Path, skip: tuple[Path, ...] = ()) -> tuple[list[EnvFile], list[E
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(
-            d for d in dirnames if d not in SKIP_DIRS and not (here / d / "pyvenv.cfg").exists() and (here / d).resolve() not in skipped and not (here / d).is_symlink()
+            d
+            for d in dirnames
+            if d not in SKIP_DIRS
+            and not (here / d / "pyvenv.cfg").exists()
+            and (here / d).resolve() not in skipped
+            and not (here / d).is_symlink()
         )
         for name in sorted(filenames):
             path = here / name
@@ -165,12 +235,26 @@ def with_compose_env_files(root: Path, env_files: list[EnvFile]) -> list[EnvFile
     for env_file in env_files:
         if env_file.kind == "compose":
             info = compose.parse(read_text(env_file.path)[1])
-            named |= {(env_file.path.parent / written).resolve() for written, _line, _service in info.env_files if "$" not in written}
+            named |= {
+                (env_file.path.parent / written).resolve()
+                for written, _line, _service in info.env_files
+                if "$" not in written
+            }
     listed = {f.path.resolve(): f for f in env_files}
-    out = [replace(f, container=f.path.resolve() in named and f.path.name != ".env") for f in env_files]
+    out = [
+        replace(f, container=f.path.resolve() in named and f.path.name != ".env") for f in env_files
+    ]
     for path in sorted(named - set(listed)):
         if path.is_file() and path.is_relative_to(root) and not _too_big(path):
-            out.append(EnvFile(path, path.relative_to(root).as_posix(), "dotenv", is_committed(path, "dotenv"), container=path.name != ".env"))
+            out.append(
+                EnvFile(
+                    path,
+                    path.relative_to(root).as_posix(),
+                    "dotenv",
+                    is_committed(path, "dotenv"),
+                    container=path.name != ".env",
+                )
+            )
     return out
 
 
@@ -197,7 +281,9 @@ def slots_of(kind: str, text: str) -> tuple[list[Slot], compose.ComposeFile | No
 
 def edits_for(slot: Slot, value: str, *, new_key: str | None, live_refs: bool) -> list[Edit] | None:
     """The format's edits that set `slot` to `value`; None when it cannot be written in place."""
-    editor = {"dotenv": dotenv.edits_for, "compose": compose.edits_for, "shell": shell.edits_for}[slot.fmt]
+    editor = {"dotenv": dotenv.edits_for, "compose": compose.edits_for, "shell": shell.edits_for}[
+        slot.fmt
+    ]
     return editor(slot, value, new_key=new_key, live_refs=live_refs)
 
 
@@ -234,7 +320,11 @@ def leftovers(rel: str, text: str, kind: str) -> list[CodeReference]:
         if kind != "code" and not in_env_files:
             continue
         for match in pattern.finditer(text):
-            found.append(CodeReference(rel, index.line(match.start()), label, urls.redact(match.group(0).strip())[:120]))
+            found.append(
+                CodeReference(
+                    rel, index.line(match.start()), label, urls.redact(match.group(0).strip())[:120]
+                )
+            )
     return sorted(found, key=lambda r: (r.line, r.label))
 
 

@@ -83,7 +83,9 @@ def encode(slot: Slot, value: str) -> str | None:
     return f'"{escaped}"'
 
 
-def edits_for(slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True) -> list[Edit] | None:
+def edits_for(
+    slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True
+) -> list[Edit] | None:
     """The edits that set `slot` to `value` (and rename its key); None when it cannot be written."""
     del live_refs  # scripts are committed: they only ever get references
     return set_value(slot, encode(slot, value), new_key)
@@ -92,10 +94,18 @@ def edits_for(slot: Slot, value: str, *, new_key: str | None = None, live_refs: 
 def _word_slot(text: str, word: _Word, index: LineIndex) -> Slot | None:
     first = word.segments[0]
     name = _NAME_EQ.match(first.value)
-    if name and first.kind == "plain" and text[first.start : first.start + name.end()] == name.group(0):
+    if (
+        name
+        and first.kind == "plain"
+        and text[first.start : first.start + name.end()] == name.group(0)
+    ):
         key = name.group(0)[:-1]
         value_start = first.start + name.end()
-        rest = [_Segment("plain", value_start, first.end, first.value[name.end() :])] if value_start < first.end else []
+        rest = (
+            [_Segment("plain", value_start, first.end, first.value[name.end() :])]
+            if value_start < first.end
+            else []
+        )
         rest += word.segments[1:]
         quote = rest[0].kind if len(rest) == 1 else "mixed" if rest else ""
         value = "".join(s.value for s in rest)
@@ -114,12 +124,29 @@ def _word_slot(text: str, word: _Word, index: LineIndex) -> Slot | None:
         # docker run -e "KEY=value": the value sits inside one double-quoted string
         key = name.group(0)[:-1]
         value_start = first.start + 1 + name.end()
-        return Slot("shell", key, index.line(value_start), value_start, first.end - 1, first.value[name.end() :], '"', embedded=True)
+        return Slot(
+            "shell",
+            key,
+            index.line(value_start),
+            value_start,
+            first.end - 1,
+            first.value[name.end() :],
+            '"',
+            embedded=True,
+        )
     value = word.value
     if "://" not in value and "jdbc:" not in value and "${" not in value:
         return None
     quote = first.kind if len(word.segments) == 1 else "mixed"
-    return Slot("shell", None, index.line(word.start), word.start, word.end, value, {"plain": "", "single": "'", "double": '"'}.get(quote, "mixed"))
+    return Slot(
+        "shell",
+        None,
+        index.line(word.start),
+        word.start,
+        word.end,
+        value,
+        {"plain": "", "single": "'", "double": '"'}.get(quote, "mixed"),
+    )
 
 
 class _Lexer:
@@ -157,7 +184,9 @@ class _Lexer:
         match = _HEREDOC.match(self.text, i)
         if not match:
             return i + 2
-        delimiter = match[2] if match[2] is not None else match[3] if match[3] is not None else match[4]
+        delimiter = (
+            match[2] if match[2] is not None else match[3] if match[3] is not None else match[4]
+        )
         self.pending.append((delimiter, match[1] == "-"))
         return match.end()
 
@@ -196,7 +225,11 @@ class _Lexer:
                 flush(i)
                 end = self._quoted(i)
                 raw = self.text[i:end]
-                value = raw[1:-1] if c == "'" else re.sub(r'\\([$`"\\])', r"\1", raw[1:-1]).replace("\\\n", "")
+                value = (
+                    raw[1:-1]
+                    if c == "'"
+                    else re.sub(r'\\([$`"\\])', r"\1", raw[1:-1]).replace("\\\n", "")
+                )
                 word.segments.append(_Segment("single" if c == "'" else "double", i, end, value))
                 i, plain_start, plain = end, end, []
                 continue

@@ -16,7 +16,9 @@ from cutover import urls
 from cutover.errors import UsageError
 
 # ${NAME:-default}, ${NAME-default}, ${NAME:=default}, ${NAME=default}: the default may hold a URL.
-_DEFAULT = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=])(?P<default>.*)\}$", re.S)
+_DEFAULT = re.compile(
+    r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-=])(?P<default>.*)\}$", re.S
+)
 # A database URL inside free text (a command line, a compose `command:`), JDBC included.
 INLINE_URL = re.compile(
     r"(?:jdbc:(?:sqlserver|jtds:sqlserver|postgresql|sqlite):|"
@@ -105,7 +107,11 @@ def raw_is_literal(text: str, slot: Slot) -> bool:
     if slot.quote not in ("", '"', "'"):
         return False
     raw = text[slot.start : slot.end]
-    inner = raw[len(slot.quote) : len(raw) - len(slot.quote)] if slot.quote and not slot.embedded else raw
+    inner = (
+        raw[len(slot.quote) : len(raw) - len(slot.quote)]
+        if slot.quote and not slot.embedded
+        else raw
+    )
     return inner == slot.value
 
 
@@ -132,8 +138,18 @@ def value_slots(text: str, slot: Slot) -> list[Slot]:
     """The slots that may hold a connection string: the value, a ${X:-default}'s default, inline URLs."""
     match = _DEFAULT.match(slot.value)
     if match:
-        inner = inner_slot(text, slot, match.start("default"), match.end("default"), f"default of ${{{match['name']}}}")
-        return [replace(inner, key=slot.key or match["name"])] if inner is not None and inner.value else []
+        inner = inner_slot(
+            text,
+            slot,
+            match.start("default"),
+            match.end("default"),
+            f"default of ${{{match['name']}}}",
+        )
+        return (
+            [replace(inner, key=slot.key or match["name"])]
+            if inner is not None and inner.value
+            else []
+        )
     if slot.key is not None and (not slot.value.strip() or urls.kind_of(slot.value)):
         return [slot]
     found = []

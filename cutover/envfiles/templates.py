@@ -10,9 +10,8 @@ A project may keep its own templates in ``env_templates/`` next to cutover.toml.
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
 from importlib import resources
+from pathlib import Path
 
 from cutover.envfiles import convert, dotenv, keys
 from cutover.envfiles.convert import Target
@@ -20,7 +19,9 @@ from cutover.envfiles.spans import apply_edits
 from cutover.errors import UnknownChoiceError, UsageError
 
 TEMPLATE_DIR = "env_templates"
-BUNDLED = Path(str(resources.files("cutover.env_templates")))  # top-level env_templates/, installed in the package
+BUNDLED = Path(
+    str(resources.files("cutover.env_templates"))
+)  # top-level env_templates/, installed in the package
 BEGIN = "# @cutover:databases"
 END = "# @cutover:end"
 FILL_SERVER = "# @cutover:fill-server"
@@ -40,16 +41,26 @@ def template_path(env: str, project_dir: Path | None) -> Path:
     """The template for `env`; an unknown name lists the known ones."""
     choices = available(project_dir)
     if env not in choices:
-        raise UnknownChoiceError("environment", env, list(choices), hint=f"templates live in {TEMPLATE_DIR}/ as <env>.env")
+        raise UnknownChoiceError(
+            "environment",
+            env,
+            list(choices),
+            hint=f"templates live in {TEMPLATE_DIR}/ as <env>.env",
+        )
     return choices[env]
 
 
 def render(text: str, targets: list[Target]) -> str:
     """The template `text` with its database block (and, when asked, server keys) filled in."""
     eol = "\r\n" if "\r\n" in text else "\n"
-    block = re.search(rf"^{re.escape(BEGIN)}[^\n]*\n(?:.*?\n)??{re.escape(END)}[^\n]*$", text, re.M | re.S)
+    block = re.search(
+        rf"^{re.escape(BEGIN)}[^\n]*\n(?:.*?\n)??{re.escape(END)}[^\n]*$", text, re.M | re.S
+    )
     if block is None:
-        raise UsageError(f"template has no `{BEGIN}` … `{END}` block", hint="add the two marker lines around the database URLs")
+        raise UsageError(
+            f"template has no `{BEGIN}` … `{END}` block",
+            hint="add the two marker lines around the database URLs",
+        )
     lines = [BEGIN]
     for target in targets:
         lines += _database_lines(target)
@@ -67,13 +78,26 @@ def _database_lines(target: Target) -> list[str]:
     ssl = "ssl" if driver == "asyncpg" else "sslmode"
     password = ":${" + target.password_env + "}" if url.password is not None else ""
     where = f"{SERVER_REF['user']}{password}@{SERVER_REF['host']}:{SERVER_REF['port']}"
-    lines = [f"# {target.name}", f"{target.env_key}={scheme}://{where}/{url.database or target.name}?{ssl}=${{POSTGRES_SSLMODE}}"]
+    lines = [
+        f"# {target.name}",
+        f"{target.env_key}={scheme}://{where}/{url.database or target.name}?{ssl}=${{POSTGRES_SSLMODE}}",
+    ]
     for key, new_key in target.split_keys.items():
         role = keys.role_of(new_key or key)
-        value = {"host": SERVER_REF["host"], "port": SERVER_REF["port"], "user": SERVER_REF["user"], "database": url.database or target.name}.get(role or "")
+        value = {
+            "host": SERVER_REF["host"],
+            "port": SERVER_REF["port"],
+            "user": SERVER_REF["user"],
+            "database": url.database or target.name,
+        }.get(role or "")
         if role == "password":
             value = "${" + target.password_env + "}"
-        if value is not None and (new_key or key) not in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", target.password_env):
+        if value is not None and (new_key or key) not in (
+            "POSTGRES_HOST",
+            "POSTGRES_PORT",
+            "POSTGRES_USER",
+            target.password_env,
+        ):
             lines.append(f"{new_key or key}={value}")
     return lines
 

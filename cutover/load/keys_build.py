@@ -30,13 +30,19 @@ KEYS_APPLICATION_NAME = "cutover keys"  # how the key builds' connections show i
 # The statements of a keys revision as SQLAlchemy renders them for Postgres: names bare or double-quoted.
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
 _RELATION = rf"{_IDENT}(?:\.{_IDENT})?"
-_INDEX = re.compile(rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?P<name>{_IDENT})\s+ON\s+(?P<table>{_RELATION})(?=[\s(])", re.IGNORECASE)
+_INDEX = re.compile(
+    rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?P<name>{_IDENT})\s+ON\s+(?P<table>{_RELATION})(?=[\s(])",
+    re.IGNORECASE,
+)
 _CONSTRAINT = re.compile(
     rf"ALTER\s+TABLE\s+(?P<table>{_RELATION})\s+ADD\s+CONSTRAINT\s+(?P<name>{_IDENT})\s+(?P<kind>UNIQUE|CHECK|PRIMARY\s+KEY|FOREIGN\s+KEY)\b"
     rf'(?:\s*\((?:[^()"]|"(?:[^"]|"")*")*\)\s*REFERENCES\s+(?P<ref>{_RELATION}))?',
     re.IGNORECASE,
 )
-_VERSION_ROW = re.compile(rf"(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM|CREATE\s+TABLE)\s+(?P<table>{_RELATION})", re.IGNORECASE)
+_VERSION_ROW = re.compile(
+    rf"(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM|CREATE\s+TABLE)\s+(?P<table>{_RELATION})",
+    re.IGNORECASE,
+)
 _CONTYPES = {"unique": "u", "check": "c", "primary key": "p", "foreign key": "f"}
 
 
@@ -56,7 +62,9 @@ class KeyStatement:
         return frozenset(t for t in (self.table, self.references) if t is not None)
 
 
-def upgrade_keys_parallel(revisions: Revisions, target_url: str, schema: str, version_table: str, jobs: int) -> list[tuple[str, float]]:
+def upgrade_keys_parallel(
+    revisions: Revisions, target_url: str, schema: str, version_table: str, jobs: int
+) -> list[tuple[str, float]]:
     """The keys revision on `jobs` connections (indexes and checks, then foreign keys), skipping what exists; (DDL, seconds) per build."""
     from alembic import command
 
@@ -66,10 +74,19 @@ def upgrade_keys_parallel(revisions: Revisions, target_url: str, schema: str, ve
     if jobs <= 1 or edited or re.search(r"\t|\\t", keys_file.read_text(encoding="utf-8")):
         return upgrade(revisions, target_url, revisions.keys_rev, schema, version_table)
     current, statements = _offline_keys(revisions, target_url, schema, version_table)
-    if current != revisions.tables_rev or statements is None:  # an unusual state or statement: Alembic decides
+    if (
+        current != revisions.tables_rev or statements is None
+    ):  # an unusual state or statement: Alembic decides
         return upgrade(revisions, target_url, revisions.keys_rev, schema, version_table)
     built = _build(statements, target_url, jobs, keys_file) if statements else {}
-    _alembic(revisions, target_url, schema, version_table, f"alembic stamp {revisions.keys_rev}", lambda cfg, _: command.stamp(cfg, revisions.keys_rev))
+    _alembic(
+        revisions,
+        target_url,
+        schema,
+        version_table,
+        f"alembic stamp {revisions.keys_rev}",
+        lambda cfg, _: command.stamp(cfg, revisions.keys_rev),
+    )
     return [(_shown(s.ddl), built[s]) for s in statements if s in built]
 
 
@@ -85,7 +102,9 @@ class _StatementLog(io.StringIO):
         return len(text)
 
 
-def _offline_keys(revisions: Revisions, target_url: str, schema: str, version_table: str) -> tuple[str | None, list[KeyStatement] | None]:
+def _offline_keys(
+    revisions: Revisions, target_url: str, schema: str, version_table: str
+) -> tuple[str | None, list[KeyStatement] | None]:
     """The database's current revision, and the keys revision's statements as `alembic upgrade --sql` writes them (None: one is not an index or key)."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
@@ -93,12 +112,22 @@ def _offline_keys(revisions: Revisions, target_url: str, schema: str, version_ta
     log = _StatementLog()
 
     def run(cfg: AlembicConfig, connection: SAConnection) -> str | None:
-        current = MigrationContext.configure(connection, opts={"version_table": version_table, "version_table_schema": schema}).get_current_revision()
+        current = MigrationContext.configure(
+            connection, opts={"version_table": version_table, "version_table_schema": schema}
+        ).get_current_revision()
         # offline, env.py's connection only lends its dialect, so the SQL is compiled as online
         command.upgrade(cfg, f"{revisions.tables_rev}:{revisions.keys_rev}", sql=True)
         return current
 
-    current = _alembic(revisions, target_url, schema, version_table, f"alembic upgrade {revisions.tables_rev}:{revisions.keys_rev} --sql", run, output_buffer=log)
+    current = _alembic(
+        revisions,
+        target_url,
+        schema,
+        version_table,
+        f"alembic upgrade {revisions.tables_rev}:{revisions.keys_rev} --sql",
+        run,
+        output_buffer=log,
+    )
     return current, _key_statements(log.writes, version_table)
 
 
@@ -112,10 +141,20 @@ def _key_statements(writes: list[str], version_table: str) -> list[KeyStatement]
         if (m := _VERSION_ROW.match(ddl)) and _relation(m["table"])[-1] == version_table:
             continue
         if m := _INDEX.match(ddl):
-            statements.append(KeyStatement(ddl, "index", _unquote(m["name"]), _relation(m["table"])))
+            statements.append(
+                KeyStatement(ddl, "index", _unquote(m["name"]), _relation(m["table"]))
+            )
         elif m := _CONSTRAINT.match(ddl):
             kind = " ".join(m["kind"].lower().split())
-            statements.append(KeyStatement(ddl, kind, _unquote(m["name"]), _relation(m["table"]), _relation(m["ref"]) if m["ref"] else None))
+            statements.append(
+                KeyStatement(
+                    ddl,
+                    kind,
+                    _unquote(m["name"]),
+                    _relation(m["table"]),
+                    _relation(m["ref"]) if m["ref"] else None,
+                )
+            )
         else:
             return None
     return statements
@@ -129,7 +168,9 @@ def _relation(text: str) -> tuple[str, ...]:
     return tuple(_unquote(part) for part in re.findall(_IDENT, text))
 
 
-def _build(statements: list[KeyStatement], target_url: str, jobs: int, keys_file: Path) -> dict[KeyStatement, float]:
+def _build(
+    statements: list[KeyStatement], target_url: str, jobs: int, keys_file: Path
+) -> dict[KeyStatement, float]:
     """Run the statements on `jobs` autocommit connections, each its own transaction: indexes and checks first, then foreign keys."""
     from cutover.load import target as tgt
 
@@ -137,11 +178,16 @@ def _build(statements: list[KeyStatement], target_url: str, jobs: int, keys_file
     built: dict[KeyStatement, float] = {}
     try:
         for _ in range(min(jobs, len(statements))):
-            conns.append(tgt.connect(target_url, autocommit=True, application_name=KEYS_APPLICATION_NAME))
+            conns.append(
+                tgt.connect(target_url, autocommit=True, application_name=KEYS_APPLICATION_NAME)
+            )
         ordered = _largest_first(conns[0], statements)
         # CREATE INDEX on one table can run side by side; ADD CONSTRAINT takes an exclusive lock and waits its turn.
         # A foreign key locks its table and the referenced one, so two touching a table never run together.
-        for batch, exclusive in (([s for s in ordered if s.kind != "foreign key"], False), ([s for s in ordered if s.kind == "foreign key"], True)):
+        for batch, exclusive in (
+            ([s for s in ordered if s.kind != "foreign key"], False),
+            ([s for s in ordered if s.kind == "foreign key"], True),
+        ):
             work = _Work(batch, exclusive)
             _run(conns, work)
             built.update(work.built)
@@ -153,13 +199,18 @@ def _build(statements: list[KeyStatement], target_url: str, jobs: int, keys_file
     return built
 
 
-def _largest_first(conn: psycopg.Connection[Any], statements: list[KeyStatement]) -> list[KeyStatement]:
+def _largest_first(
+    conn: psycopg.Connection[Any], statements: list[KeyStatement]
+) -> list[KeyStatement]:
     """Builds on the biggest tables first, so the longest ones do not start last (revision order among equals)."""
     from psycopg import sql
 
     tables = sorted({s.table for s in statements})
     names = [sql.Identifier(*t).as_string(conn) for t in tables]
-    rows = conn.execute("SELECT coalesce(pg_relation_size(to_regclass(t)), 0) FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n", (names,)).fetchall()
+    rows = conn.execute(
+        "SELECT coalesce(pg_relation_size(to_regclass(t)), 0) FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+        (names,),
+    ).fetchall()
     size = {t: row[0] for t, row in zip(tables, rows)}
     return sorted(statements, key=lambda s: -size[s.table])
 
@@ -188,7 +239,9 @@ class _Work:
                 self.changed.wait()
             return None
 
-    def finish(self, statement: KeyStatement, seconds: float | None, error: Exception | None) -> None:
+    def finish(
+        self, statement: KeyStatement, seconds: float | None, error: Exception | None
+    ) -> None:
         """Record a statement's outcome (seconds None: it was already built) and free its tables."""
         with self.changed:
             if self.exclusive:
@@ -209,13 +262,18 @@ class _Work:
 
 def _run(conns: list[psycopg.Connection[Any]], work: _Work) -> None:
     """One thread per connection until the work is done; psycopg releases the GIL while the server builds."""
-    threads = [threading.Thread(target=_worker, args=(conn, work), name=f"cutover-keys-{i}", daemon=True) for i, conn in enumerate(conns)]
+    threads = [
+        threading.Thread(target=_worker, args=(conn, work), name=f"cutover-keys-{i}", daemon=True)
+        for i, conn in enumerate(conns)
+    ]
     for thread in threads:
         thread.start()
     try:
         for thread in threads:
             thread.join()
-    except BaseException:  # interrupted: cancel the builds in flight; what finished stays, a rerun skips it
+    except (
+        BaseException
+    ):  # interrupted: cancel the builds in flight; what finished stays, a rerun skips it
         import psycopg
 
         work.stop()
@@ -250,9 +308,15 @@ def _exists(conn: psycopg.Connection[Any], statement: KeyStatement) -> bool:
 
     table = sql.Identifier(*statement.table).as_string(conn)
     if statement.kind == "index":
-        row = conn.execute("SELECT EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(%s) AND c.relname = %s)", (table, statement.name)).fetchone()
+        row = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(%s) AND c.relname = %s)",
+            (table, statement.name),
+        ).fetchone()
     else:
-        row = conn.execute("SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass(%s) AND conname = %s AND contype = %s)", (table, statement.name, _CONTYPES[statement.kind])).fetchone()
+        row = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass(%s) AND conname = %s AND contype = %s)",
+            (table, statement.name, _CONTYPES[statement.kind]),
+        ).fetchone()
     return bool(row and row[0])
 
 
@@ -263,7 +327,10 @@ def _failure(statement: KeyStatement, exc: Exception, keys_file: Path) -> Target
     detail = getattr(getattr(exc, "diag", None), "message_detail", None)
     error = TransientError if tgt.is_transient(exc) else TargetError
     return error(
-        redact(f"{_shown(statement.ddl)} failed: {_first_line(exc)}" + (f" ({detail})" if detail else "")),
+        redact(
+            f"{_shown(statement.ddl)} failed: {_first_line(exc)}"
+            + (f" ({detail})" if detail else "")
+        ),
         table=statement.table[-1],
         hint=f"fix the cause and run phase 2 again: the indexes and keys already built are kept and skipped; the statement comes from {keys_file}",
     )

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
 
+from cutover.config import Settings
+from cutover.errors import BadValueError, ChecksFailed, TargetError, TransientError
 from cutover.load import state
 from cutover.load import target as tgt
-from cutover.values.coerce import Coercion, Reject, build, compile_row, json_safe, passes_guard
-from cutover.config import Settings
-from cutover.rows.digest import Digests, RowHasher
-from cutover.errors import BadValueError, ChecksFailed, TargetError, TransientError
-from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.load.rejects import RejectLog, merge, part_file, reasons_in
-from cutover.sources.base import InvalidText, Source
 from cutover.load.state import Chunk
+from cutover.rows.digest import Digests, RowHasher
+from cutover.schema.mapping import SchemaPlan, TablePlan
+from cutover.sources.base import InvalidText, Source
+from cutover.values.coerce import Coercion, Reject, build, compile_row, json_safe, passes_guard
 
 
 class Reporter(Protocol):
@@ -37,7 +38,7 @@ class Reporter(Protocol):
 
     def advanced(self, table: str, rows: int) -> None: ...
 
-    def table_done(self, result: "TableResult") -> None: ...
+    def table_done(self, result: TableResult) -> None: ...
 
     def message(self, text: str) -> None: ...
 
@@ -51,7 +52,7 @@ class NullReporter:
     def advanced(self, table: str, rows: int) -> None:
         pass
 
-    def table_done(self, result: "TableResult") -> None:
+    def table_done(self, result: TableResult) -> None:
         pass
 
     def message(self, text: str) -> None:
@@ -85,7 +86,11 @@ RETRY_MAX_WAIT_S = 15.0  # … up to this; about a minute in all, longer than a 
 def table_hasher(tp: TablePlan, naive_timezone: str) -> RowHasher:
     """The hasher for a table's target rows: its column types, keyed by its primary key."""
     names = [c.name for c in tp.columns]
-    return RowHasher([c.pg_type for c in tp.columns], [names.index(k) for k in tp.primary_key if k in names], naive_timezone)
+    return RowHasher(
+        [c.pg_type for c in tp.columns],
+        [names.index(k) for k in tp.primary_key if k in names],
+        naive_timezone,
+    )
 
 
 Connect = Callable[[], "psycopg.Connection[Any]"]
@@ -94,7 +99,17 @@ Connect = Callable[[], "psycopg.Connection[Any]"]
 class ChunkLoader:
     """Loads one chunk of one table, resuming from what its progress record says is committed."""
 
-    def __init__(self, source: Source, connect: Connect, plan: SchemaPlan, tp: TablePlan, settings: Settings, rejects_dir: Path, chunk: Chunk, on_progress: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        connect: Connect,
+        plan: SchemaPlan,
+        tp: TablePlan,
+        settings: Settings,
+        rejects_dir: Path,
+        chunk: Chunk,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.source, self.connect, self.plan, self.tp = source, connect, plan, tp
         self.settings, self.rejects_dir, self.chunk_no = settings, rejects_dir, chunk.chunk
         self.on_progress = on_progress
@@ -103,11 +118,21 @@ class ChunkLoader:
         self.coercions: list[Coercion | None] = [build(c.coercion, c.options) for c in tp.columns]
         self.transform = compile_row(self.width, self.coercions)
         # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS)
-        self.guards = [(i, c.options["guard"]) for i, c in enumerate(tp.columns) if c.options.get("guard") and self.coercions[i] is not None]
-        self.variants: dict[tuple[int, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {(): self.transform}
+        self.guards = [
+            (i, c.options["guard"])
+            for i, c in enumerate(tp.columns)
+            if c.options.get("guard") and self.coercions[i] is not None
+        ]
+        self.variants: dict[tuple[int, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {
+            (): self.transform
+        }
         pk_sources = list(tp.source.primary_key)
         src_cols = [c.source for c in tp.columns]
-        self.pk_positions = [(name, self.width + src_cols.index(name)) for name in pk_sources if name in src_cols and name not in self.key_columns]
+        self.pk_positions = [
+            (name, self.width + src_cols.index(name))
+            for name in pk_sources
+            if name in src_cols and name not in self.key_columns
+        ]
         self.abort = settings.on_error == "abort"
         self.hasher = table_hasher(tp, settings.naive_timezone)
         self.rejects: RejectLog | None = None
@@ -122,12 +147,22 @@ class ChunkLoader:
     def row_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
         return {c.source: json_safe(v) for c, v in zip(self.tp.columns, row[self.width :])}
 
-    def reject(self, row: tuple[Any, ...], column: str | None, value: Any, reason: str, stage: str) -> None:
+    def reject(
+        self, row: tuple[Any, ...], column: str | None, value: Any, reason: str, stage: str
+    ) -> None:
         key = self.key_of(row)
         if self.abort:
-            raise BadValueError(f"bad value in {self.tp.source.name}.{column}: {reason}", table=self.tp.source.name, column=column, key=json.dumps(key, default=str), hint="--on-error=reject (the default) sends such rows to the reject file instead")
+            raise BadValueError(
+                f"bad value in {self.tp.source.name}.{column}: {reason}",
+                table=self.tp.source.name,
+                column=column,
+                key=json.dumps(key, default=str),
+                hint="--on-error=reject (the default) sends such rows to the reject file instead",
+            )
         assert self.rejects is not None
-        self.rejects.add(key=key, column=column, value=value, reason=reason, row=self.row_dict(row), stage=stage)
+        self.rejects.add(
+            key=key, column=column, value=value, reason=reason, row=self.row_dict(row), stage=stage
+        )
 
     def run(self) -> Chunk:
         """Load the chunk, retrying transient failures from the last committed batch."""
@@ -155,10 +190,20 @@ class ChunkLoader:
             (chunk,) = state.load_chunks(conn, db, tp.name, self.chunk_no)
             if chunk.done:
                 return chunk
-            self.rejects = RejectLog(part_file(self.rejects_dir, tp.source.name, self.chunk_no), keep=chunk.rows_rejected)
-            writer = tgt.CopyWriter(conn, self.plan.target_schema, tp.name, [c.name for c in tp.columns])
+            self.rejects = RejectLog(
+                part_file(self.rejects_dir, tp.source.name, self.chunk_no), keep=chunk.rows_rejected
+            )
+            writer = tgt.CopyWriter(
+                conn, self.plan.target_schema, tp.name, [c.name for c in tp.columns]
+            )
             columns = [c.source for c in tp.columns]
-            for batch in self.source.read(tp.source, columns, batch_size=self.settings.batch_size, after=chunk.resume_after, until=chunk.until):
+            for batch in self.source.read(
+                tp.source,
+                columns,
+                batch_size=self.settings.batch_size,
+                after=chunk.resume_after,
+                until=chunk.until,
+            ):
                 self._write_batch(conn, writer, chunk, batch.rows, batch.suspect, batch.last_key)
                 if self.on_progress is not None:
                     self.on_progress(len(batch.rows))
@@ -169,15 +214,28 @@ class ChunkLoader:
             return chunk
         except psycopg.Error as exc:
             if conn is None or conn.closed or conn.broken or tgt.is_transient(exc):
-                raise TransientError(f"lost the target while loading {tp.source.name}: {exc}") from exc
-            raise TargetError(f"loading {tp.source.name} (chunk {self.chunk_no}) failed: {exc}", table=tp.source.name) from exc
+                raise TransientError(
+                    f"lost the target while loading {tp.source.name}: {exc}"
+                ) from exc
+            raise TargetError(
+                f"loading {tp.source.name} (chunk {self.chunk_no}) failed: {exc}",
+                table=tp.source.name,
+            ) from exc
         finally:
             if self.rejects is not None:
                 self.rejects.close()
             if conn is not None:
                 conn.close()
 
-    def _write_batch(self, conn: "psycopg.Connection[Any]", writer: tgt.CopyWriter, chunk: Chunk, rows: list[tuple[Any, ...]], suspect: bool, last_key: tuple[Any, ...]) -> None:
+    def _write_batch(
+        self,
+        conn: psycopg.Connection[Any],
+        writer: tgt.CopyWriter,
+        chunk: Chunk,
+        rows: list[tuple[Any, ...]],
+        suspect: bool,
+        last_key: tuple[Any, ...],
+    ) -> None:
         """Coerce, COPY, digest, reject and record progress for one batch, in one transaction."""
         tp = self.tp
         if suspect:
@@ -195,7 +253,9 @@ class ChunkLoader:
             if self.settings.digests == "load":
                 digests = Digests()
                 skip = {index for index, _, _ in refused}
-                digests.add_rows(self.hasher, [r for i, r in enumerate(out) if i not in skip] if skip else out)
+                digests.add_rows(
+                    self.hasher, [r for i, r in enumerate(out) if i not in skip] if skip else out
+                )
                 state.save_digests(conn, self.plan.database, tp.name, digests)
             names = [c.name for c in tp.columns]
             for index, reason, column in refused:
@@ -212,14 +272,22 @@ class ChunkLoader:
             self.rejects.sync()
             state.save_chunk(conn, self.plan.database, chunk)
 
-    def batch_transform(self, rows: list[tuple[Any, ...]]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    def batch_transform(
+        self, rows: list[tuple[Any, ...]]
+    ) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
         """The row transform for this batch: guarded columns whose values all pass are left alone."""
         if not self.guards:
             return self.transform
-        passing = tuple(i for i, guard in self.guards if passes_guard(guard, map(itemgetter(self.width + i), rows)))
+        passing = tuple(
+            i
+            for i, guard in self.guards
+            if passes_guard(guard, map(itemgetter(self.width + i), rows))
+        )
         transform = self.variants.get(passing)
         if transform is None:
-            transform = compile_row(self.width, [None if i in passing else fn for i, fn in enumerate(self.coercions)])
+            transform = compile_row(
+                self.width, [None if i in passing else fn for i, fn in enumerate(self.coercions)]
+            )
             self.variants[passing] = transform
         return transform
 
@@ -237,7 +305,9 @@ class ChunkLoader:
                     fixed[i] = v.raw.decode("utf-8", errors="replace")
         return tuple(fixed)
 
-    def _coerce_slowly(self, rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    def _coerce_slowly(
+        self, rows: list[tuple[Any, ...]]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """Row by row, so a bad value rejects its own row only and names its column."""
         out: list[tuple[Any, ...]] = []
         origin: list[tuple[Any, ...]] = []
@@ -253,7 +323,9 @@ class ChunkLoader:
                 value = row[self.width + i]
                 try:
                     if isinstance(value, InvalidText):
-                        raise Reject(f"invalid UTF-8 in text: bytes {value.raw[:40].hex()} (invalid_utf8 = 'reject')")
+                        raise Reject(
+                            f"invalid UTF-8 in text: bytes {value.raw[:40].hex()} (invalid_utf8 = 'reject')"
+                        )
                     if fn is not None:
                         fn(value)
                 except Reject as exc:
@@ -265,13 +337,28 @@ class ChunkLoader:
 class _PostLoad:
     """Post-load rejects of one table: reject lines and chunk -1 counters, committed with each DELETE."""
 
-    def __init__(self, conn: "psycopg.Connection[Any]", plan: SchemaPlan, tp: TablePlan, rejects_dir: Path) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, rejects_dir: Path
+    ) -> None:
         self.plan, self.tp = plan, tp
         found = state.load_chunks(conn, plan.database, tp.name, state.POST_LOAD_CHUNK)
-        self.chunk = found[0] if found else Chunk(tp.name, state.POST_LOAD_CHUNK, None, None, done=True)
-        self.log = RejectLog(part_file(rejects_dir, tp.source.name, state.POST_LOAD_CHUNK), keep=self.chunk.rows_rejected)
+        self.chunk = (
+            found[0] if found else Chunk(tp.name, state.POST_LOAD_CHUNK, None, None, done=True)
+        )
+        self.log = RejectLog(
+            part_file(rejects_dir, tp.source.name, state.POST_LOAD_CHUNK),
+            keep=self.chunk.rows_rejected,
+        )
 
-    def remove(self, conn: "psycopg.Connection[Any]", query: sql.Composed, settings: Settings, column: str | None, reason: str, stage: str) -> int:
+    def remove(
+        self,
+        conn: psycopg.Connection[Any],
+        query: sql.Composed,
+        settings: Settings,
+        column: str | None,
+        reason: str,
+        stage: str,
+    ) -> int:
         """Run a DELETE … RETURNING of whole rows; reject them, take out their digests, count them."""
         tp = self.tp
         by_target = {c.name: c.source for c in tp.columns}
@@ -288,7 +375,14 @@ class _PostLoad:
                 source_row = {by_target[n]: json_safe(v) for n, v in zip(names, row)}
                 key_cols = tp.source.primary_key or list(source_row)
                 col = by_target.get(column, column) if column else None
-                self.log.add(key={k: source_row.get(k) for k in key_cols}, column=col, value=source_row.get(col) if col else None, reason=reason, row=source_row, stage=stage)
+                self.log.add(
+                    key={k: source_row.get(k) for k in key_cols},
+                    column=col,
+                    value=source_row.get(col) if col else None,
+                    reason=reason,
+                    row=source_row,
+                    stage=stage,
+                )
             self.chunk.rows_rejected += len(removed)
             self.chunk.rows_written -= len(removed)
             self.log.sync()
@@ -299,7 +393,9 @@ class _PostLoad:
         self.log.close()
 
 
-def enforce_keys(conn: "psycopg.Connection[Any]", plan: SchemaPlan, settings: Settings, rejects_dir: Path) -> list[str]:
+def enforce_keys(
+    conn: psycopg.Connection[Any], plan: SchemaPlan, settings: Settings, rejects_dir: Path
+) -> list[str]:
     """Reject rows that would break a check, a unique key, or a foreign key, before Alembic adds them."""
     notes: list[str] = []
     posts: dict[str, _PostLoad] = {}
@@ -313,12 +409,30 @@ def enforce_keys(conn: "psycopg.Connection[Any]", plan: SchemaPlan, settings: Se
     try:
         for tp in plan.tables:
             for check in tp.checks:
-                query = sql.SQL("DELETE FROM {t} WHERE NOT ({expr}) RETURNING {cols}").format(t=table_of(plan.target_schema, tp.name), expr=sql.SQL(check.expression), cols=_returning(tp))  # expression: translated by sqltext, identifiers quoted
-                n = post(tp).remove(conn, query, settings, None, f"violates check {check.name}: CHECK ({check.source_expression})", "check")
+                query = sql.SQL("DELETE FROM {t} WHERE NOT ({expr}) RETURNING {cols}").format(
+                    t=table_of(plan.target_schema, tp.name),
+                    expr=sql.SQL(check.expression),
+                    cols=_returning(tp),
+                )  # expression: translated by sqltext, identifiers quoted
+                n = post(tp).remove(
+                    conn,
+                    query,
+                    settings,
+                    None,
+                    f"violates check {check.name}: CHECK ({check.source_expression})",
+                    "check",
+                )
                 if n:
                     notes.append(f"{tp.source.name}: {n} rows rejected by check {check.name}")
             for label, elements, where in _unique_keys(tp):
-                n = post(tp).remove(conn, _duplicates_query(plan, tp, elements, where), settings, None, f"duplicate under unique {label}: an earlier row has the same value", "unique")
+                n = post(tp).remove(
+                    conn,
+                    _duplicates_query(plan, tp, elements, where),
+                    settings,
+                    None,
+                    f"duplicate under unique {label}: an earlier row has the same value",
+                    "unique",
+                )
                 if n:
                     notes.append(f"{tp.source.name}: {n} rows rejected as duplicates under {label}")
         if settings.orphans == "reject":
@@ -328,10 +442,19 @@ def enforce_keys(conn: "psycopg.Connection[Any]", plan: SchemaPlan, settings: Se
                 for tp in plan.tables:
                     for fk in tp.foreign_keys:
                         reason = f"orphaned foreign key {fk.name}: no {fk.ref_table} row with ({', '.join(fk.ref_columns)}) = this row's ({', '.join(fk.columns)})"
-                        n = post(tp).remove(conn, _orphans_query(plan, tp, fk.columns, fk.ref_table, fk.ref_columns), settings, fk.columns[0], reason, "foreign key")
+                        n = post(tp).remove(
+                            conn,
+                            _orphans_query(plan, tp, fk.columns, fk.ref_table, fk.ref_columns),
+                            settings,
+                            fk.columns[0],
+                            reason,
+                            "foreign key",
+                        )
                         if n:
                             changed = True
-                            notes.append(f"{tp.source.name}: {n} rows rejected as orphans of {fk.name}")
+                            notes.append(
+                                f"{tp.source.name}: {n} rows rejected as orphans of {fk.name}"
+                            )
     finally:
         for p in posts.values():
             p.close()
@@ -344,7 +467,9 @@ def _unique_keys(tp: TablePlan) -> list[tuple[str, list[sql.Composable], str | N
         keys.append((u.name, [sql.Identifier(c) for c in u.columns], None))
     for idx in tp.indexes:
         if idx.unique:
-            keys.append((idx.name, [sql.SQL(e.removesuffix(" DESC")) for e in idx.elements], idx.where))
+            keys.append(
+                (idx.name, [sql.SQL(e.removesuffix(" DESC")) for e in idx.elements], idx.where)
+            )
     return keys
 
 
@@ -358,28 +483,49 @@ def _returning(tp: TablePlan) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c.name) for c in tp.columns)
 
 
-def _duplicates_query(plan: SchemaPlan, tp: TablePlan, elements: list[sql.Composable], where: str | None) -> sql.Composed:
+def _duplicates_query(
+    plan: SchemaPlan, tp: TablePlan, elements: list[sql.Composable], where: str | None
+) -> sql.Composed:
     """DELETE every row but the first (in key order) of each duplicate group, RETURNING them."""
     table = tgt.qualified(plan.target_schema, tp.name)
     not_null = sql.SQL(" AND ").join(sql.SQL("({}) IS NOT NULL").format(e) for e in elements)
-    condition = not_null if where is None else sql.SQL("{} AND ({})").format(not_null, sql.SQL(where))  # where: translated by sqltext, identifiers quoted
+    condition = (
+        not_null if where is None else sql.SQL("{} AND ({})").format(not_null, sql.SQL(where))
+    )  # where: translated by sqltext, identifiers quoted
     return sql.SQL(
         "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {parts} ORDER BY {order}) AS n "
         "FROM {t} WHERE {cond}) d WHERE d.n > 1) RETURNING {cols}"
-    ).format(t=table, parts=sql.SQL(", ").join(elements), order=_order_by(tp), cond=condition, cols=_returning(tp))
+    ).format(
+        t=table,
+        parts=sql.SQL(", ").join(elements),
+        order=_order_by(tp),
+        cond=condition,
+        cols=_returning(tp),
+    )
 
 
-def _orphans_query(plan: SchemaPlan, tp: TablePlan, columns: list[str], ref_table: str, ref_columns: list[str]) -> sql.Composed:
+def _orphans_query(
+    plan: SchemaPlan, tp: TablePlan, columns: list[str], ref_table: str, ref_columns: list[str]
+) -> sql.Composed:
     """DELETE child rows whose (non-null) foreign key has no parent, RETURNING them."""
     child = tgt.qualified(plan.target_schema, tp.name)
     parent = tgt.qualified(plan.target_schema, ref_table)
-    not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in columns)
-    match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c)) for c, p in zip(columns, ref_columns))
+    not_null = sql.SQL(" AND ").join(
+        sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in columns
+    )
+    match = sql.SQL(" AND ").join(
+        sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
+        for c, p in zip(columns, ref_columns)
+    )
     cols = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c.name)) for c in tp.columns)
-    return sql.SQL("DELETE FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) RETURNING {cols}").format(child=child, nn=not_null, parent=parent, match=match, cols=cols)
+    return sql.SQL(
+        "DELETE FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) RETURNING {cols}"
+    ).format(child=child, nn=not_null, parent=parent, match=match, cols=cols)
 
 
-def finish_tables(conn: "psycopg.Connection[Any]", plan: SchemaPlan, rejects_dir: Path) -> dict[str, TableResult]:
+def finish_tables(
+    conn: psycopg.Connection[Any], plan: SchemaPlan, rejects_dir: Path
+) -> dict[str, TableResult]:
     """Merge reject files, continue identities, ANALYZE, and reconcile read = written + rejected."""
     chunks = state.load_chunks(conn, plan.database)
     seconds = state.table_seconds(conn, plan.database)
@@ -388,9 +534,20 @@ def finish_tables(conn: "psycopg.Connection[Any]", plan: SchemaPlan, rejects_dir
     problems = []
     for tp in plan.tables:
         mine = [c for c in chunks if c.table == tp.name]
-        parts = [part_file(rejects_dir, tp.source.name, c.chunk) for c in sorted(mine, key=lambda c: (c.chunk < 0, c.chunk))]
+        parts = [
+            part_file(rejects_dir, tp.source.name, c.chunk)
+            for c in sorted(mine, key=lambda c: (c.chunk < 0, c.chunk))
+        ]
         path = merge(rejects_dir, tp.source.name, parts)
-        res = TableResult(tp.source.name, tp.name, sum(c.rows_read for c in mine), sum(c.rows_written for c in mine), sum(c.rows_rejected for c in mine), seconds=seconds.get(tp.name, 0.0), rejects_path=path)
+        res = TableResult(
+            tp.source.name,
+            tp.name,
+            sum(c.rows_read for c in mine),
+            sum(c.rows_written for c in mine),
+            sum(c.rows_rejected for c in mine),
+            seconds=seconds.get(tp.name, 0.0),
+            rejects_path=path,
+        )
         res.reasons = reasons_in(path)
         with conn.transaction():
             ident = tp.identity_column
@@ -400,8 +557,13 @@ def finish_tables(conn: "psycopg.Connection[Any]", plan: SchemaPlan, rejects_dir
             actual = tgt.row_count(conn, plan.target_schema, tp.name)
         conn.execute(sql.SQL("ANALYZE {}").format(tgt.qualified(plan.target_schema, tp.name)))
         if actual != res.written or not res.reconciled:
-            problems.append(f"{tp.source.name}: read {res.read}, written {res.written} (target holds {actual}), rejected {res.rejected}")
+            problems.append(
+                f"{tp.source.name}: read {res.read}, written {res.written} (target holds {actual}), rejected {res.rejected}"
+            )
         results[tp.name] = res
     if problems:
-        raise ChecksFailed("rows do not reconcile: " + "; ".join(problems), hint="this is a bug in cutover; please report it with the reject files")
+        raise ChecksFailed(
+            "rows do not reconcile: " + "; ".join(problems),
+            hint="this is a bug in cutover; please report it with the reject files",
+        )
     return results

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, IO
+from typing import IO, Any
 
 from cutover.values.coerce import preview
 
@@ -42,12 +42,28 @@ class RejectLog:
         if path.exists():
             _truncate_lines(path, keep)
 
-    def add(self, *, key: dict[str, Any], column: str | None, value: Any, reason: str, row: dict[str, Any], stage: str) -> None:
+    def add(
+        self,
+        *,
+        key: dict[str, Any],
+        column: str | None,
+        value: Any,
+        reason: str,
+        row: dict[str, Any],
+        stage: str,
+    ) -> None:
         """Append one reject record (the whole row is kept so nothing is lost)."""
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
-        record = {"key": key, "column": column, "value": preview(value), "reason": reason, "stage": stage, "row": row}
+        record = {
+            "key": key,
+            "column": column,
+            "value": preview(value),
+            "reason": reason,
+            "stage": stage,
+            "row": row,
+        }
         self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         self.count += 1
         short = reason.split(":")[0]

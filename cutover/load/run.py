@@ -12,21 +12,17 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from cutover.load import keys_build
-from cutover.schema import migrations
-from cutover.load import pipeline
-from cutover.load import scheduler
-from cutover.load import state
-from cutover.load import target as tgt
 from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
-from cutover.schema.mapping import SchemaPlan, map_schema, tables_in_load_order
+from cutover.load import keys_build, pipeline, scheduler, state
+from cutover.load import target as tgt
 from cutover.load.pipeline import Reporter, TableResult
-from cutover.sources import open_source
 from cutover.load.target import ServerInfo
+from cutover.schema import migrations
+from cutover.schema.mapping import SchemaPlan, map_schema, tables_in_load_order
 from cutover.schema.typemap import pg_base
-
+from cutover.sources import open_source
 
 LOAD_ROUNDS = 3  # a chunk that finished can be undone by a crash of a server that commits asynchronously; load again
 
@@ -34,12 +30,30 @@ LOAD_ROUNDS = 3  # a chunk that finished can be undone by a crash of a server th
 class LoadOutcome:
     """What phase 2 did to one database."""
 
-    def __init__(self, plan: SchemaPlan, results: list[TableResult], notes: list[str], revisions: migrations.Revisions | None, resumed: bool, seconds: float) -> None:
+    def __init__(
+        self,
+        plan: SchemaPlan,
+        results: list[TableResult],
+        notes: list[str],
+        revisions: migrations.Revisions | None,
+        resumed: bool,
+        seconds: float,
+    ) -> None:
         self.plan, self.results, self.notes = plan, results, notes
         self.revisions, self.resumed, self.seconds = revisions, resumed, seconds
 
 
-def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *, yes: bool, restart: bool, jobs: int | None, reporter: Reporter) -> LoadOutcome:
+def run(
+    config: Config,
+    db: DatabaseConfig,
+    settings: Settings,
+    workdir: Path,
+    *,
+    yes: bool,
+    restart: bool,
+    jobs: int | None,
+    reporter: Reporter,
+) -> LoadOutcome:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
     source = open_source(db.source, config.base_dir)
@@ -58,7 +72,11 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
         plan = map_schema(source, db, settings, catalog, load=True)
         refuse_missing_vector(plan, info, db.name)
         fingerprint = source.fingerprint()
-        manifest = plan.manifest(source_fingerprint=fingerprint, naive_timezone=settings.naive_timezone, digests=settings.digests == "load")
+        manifest = plan.manifest(
+            source_fingerprint=fingerprint,
+            naive_timezone=settings.naive_timezone,
+            digests=settings.digests == "load",
+        )
         state.ensure(conn)
         previous = state.read_manifest(conn, db.name)
         recorded = state.load_chunks(conn, db.name)
@@ -66,33 +84,68 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
         resume = previous is not None and not previous[1] and bool(recorded) and not restart
         revisions = None
         if plan.mode == "create":
-            revisions = migrations.write(plan, config.base_dir / settings.alembic_dir / db.name, version_table=settings.version_table, env_key=db.env_key, not_valid_fks=settings.orphans == "keep")
+            revisions = migrations.write(
+                plan,
+                config.base_dir / settings.alembic_dir / db.name,
+                version_table=settings.version_table,
+                env_key=db.env_key,
+                not_valid_fks=settings.orphans == "keep",
+            )
         if resume:
             assert previous is not None
             _check_resumable(previous[0], manifest, db.name)
             done = sum(c.rows_read for c in recorded)
-            reporter.message(f"{db.name}: resuming the interrupted load ({done:,} rows already committed)")
+            reporter.message(
+                f"{db.name}: resuming the interrupted load ({done:,} rows already committed)"
+            )
         else:
-            ours = {t["target"] for t in previous[0]["tables"]} if previous is not None and not previous[1] else set()
+            ours = (
+                {t["target"] for t in previous[0]["tables"]}
+                if previous is not None and not previous[1]
+                else set()
+            )
             _start_fresh(conn, db, plan, manifest, revisions, settings, yes, ours, reporter)
-            chunks = scheduler.plan_chunks(source, plan.tables, settings.chunk_rows, scheduler.table_bytes(source, plan.tables))
+            chunks = scheduler.plan_chunks(
+                source, plan.tables, settings.chunk_rows, scheduler.table_bytes(source, plan.tables)
+            )
             with conn.transaction():
                 state.create_chunks(conn, db.name, chunks)
         rejects_dir = workdir / "rejects" / db.name
         snapshot = getattr(source, "snapshot", None)
         with snapshot() if snapshot is not None else nullcontext():
             for _round in range(LOAD_ROUNDS):
-                scheduler.load(source, db.source, config.base_dir, db.target, conn, plan, tables_in_load_order(plan), settings, rejects_dir, reporter, jobs, workers)
+                scheduler.load(
+                    source,
+                    db.source,
+                    config.base_dir,
+                    db.target,
+                    conn,
+                    plan,
+                    tables_in_load_order(plan),
+                    settings,
+                    rejects_dir,
+                    reporter,
+                    jobs,
+                    workers,
+                )
                 # the server may have restarted during the load (the chunks retried through it): start afresh
                 conn.close()
                 conn = tgt.connect(db.target, autocommit=True)
-                unfinished = [c for c in state.load_chunks(conn, db.name) if not c.done and c.chunk >= 0]
+                unfinished = [
+                    c for c in state.load_chunks(conn, db.name) if not c.done and c.chunk >= 0
+                ]
                 conn.rollback()
                 if not unfinished:
                     break
-                reporter.message(f"{db.name}: {len(unfinished)} chunk(s) lost their last commits in a server crash; loading them again")
+                reporter.message(
+                    f"{db.name}: {len(unfinished)} chunk(s) lost their last commits in a server crash; loading them again"
+                )
             else:
-                raise TargetError(f"{len(unfinished)} chunk(s) are still unfinished after {LOAD_ROUNDS} rounds", database=db.name, hint="`cutover run --phase 2` resumes them")
+                raise TargetError(
+                    f"{len(unfinished)} chunk(s) are still unfinished after {LOAD_ROUNDS} rounds",
+                    database=db.name,
+                    hint="`cutover run --phase 2` resumes them",
+                )
         if source.fingerprint() != fingerprint:
             raise SourceError(
                 f"the source {urls.redact(db.source)} changed during the load, so the copy may mix two states of it",
@@ -102,15 +155,30 @@ def run(config: Config, db: DatabaseConfig, settings: Settings, workdir: Path, *
         notes: list[str] = []
         if revisions is not None:
             notes = pipeline.enforce_keys(conn, plan, settings, rejects_dir)
-            reporter.message(f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique, check and foreign keys)")
-            for ddl, seconds in keys_build.upgrade_keys_parallel(revisions, db.target, db.target_schema, settings.version_table, scheduler.default_jobs() if jobs is None else jobs):
+            reporter.message(
+                f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique, check and foreign keys)"
+            )
+            for ddl, seconds in keys_build.upgrade_keys_parallel(
+                revisions,
+                db.target,
+                db.target_schema,
+                settings.version_table,
+                scheduler.default_jobs() if jobs is None else jobs,
+            ):
                 if " USING hnsw " in ddl or " USING ivfflat " in ddl:
                     notes.append(f"vector index built in {seconds:.1f}s: {ddl}")
         results = pipeline.finish_tables(conn, plan, rejects_dir)
         state.save_manifest(conn, manifest, complete=True)
         for r in results.values():
             reporter.table_done(r)
-        return LoadOutcome(plan, [results[t.name] for t in plan.tables], notes, revisions, resume, time.monotonic() - started)
+        return LoadOutcome(
+            plan,
+            [results[t.name] for t in plan.tables],
+            notes,
+            revisions,
+            resume,
+            time.monotonic() - started,
+        )
     finally:
         workers.close(wait=False)
         conn.close()
@@ -136,11 +204,23 @@ def _check_resumable(old: dict[str, Any], new: dict[str, Any], database: str) ->
         )
 
 
-def _start_fresh(conn: Any, db: DatabaseConfig, plan: SchemaPlan, manifest: dict[str, Any], revisions: migrations.Revisions | None, settings: Settings, yes: bool, ours: set[str], reporter: Reporter) -> None:
+def _start_fresh(
+    conn: Any,
+    db: DatabaseConfig,
+    plan: SchemaPlan,
+    manifest: dict[str, Any],
+    revisions: migrations.Revisions | None,
+    settings: Settings,
+    yes: bool,
+    ours: set[str],
+    reporter: Reporter,
+) -> None:
     names = [t.name for t in plan.tables]
     if plan.mode == "create":
         present = sorted(tgt.existing_tables(conn, db.target_schema) & set(names))
-        foreign = [t for t in present if t not in ours]  # tables an interrupted load of ours did not create
+        foreign = [
+            t for t in present if t not in ours
+        ]  # tables an interrupted load of ours did not create
         if foreign and not yes:
             raise UsageError(
                 f"{len(foreign)} table(s) already exist in the target: {', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}",
@@ -152,15 +232,23 @@ def _start_fresh(conn: Any, db: DatabaseConfig, plan: SchemaPlan, manifest: dict
         with conn.transaction():
             tgt.drop_tables(conn, db.target_schema, present)
         assert revisions is not None
-        tgt.create_schema(conn, db.target_schema)  # Alembic keeps its version table there, before revision 1 runs
+        tgt.create_schema(
+            conn, db.target_schema
+        )  # Alembic keeps its version table there, before revision 1 runs
         migrations.stamp_base(revisions, db.target, db.target_schema, settings.version_table)
         reporter.message(f"{db.name}: alembic upgrade {revisions.tables_rev} (tables)")
-        migrations.upgrade(revisions, db.target, revisions.tables_rev, db.target_schema, settings.version_table)
+        migrations.upgrade(
+            revisions, db.target, revisions.tables_rev, db.target_schema, settings.version_table
+        )
         return
     nonempty = [n for n in names if tgt.row_count(conn, db.target_schema, n)]
     conn.rollback()
     if nonempty and not yes and not set(nonempty) <= ours:
-        raise UsageError(f"target tables already hold rows: {', '.join(nonempty[:5])}", database=db.name, hint="pass --yes to empty them (TRUNCATE) before the load")
+        raise UsageError(
+            f"target tables already hold rows: {', '.join(nonempty[:5])}",
+            database=db.name,
+            hint="pass --yes to empty them (TRUNCATE) before the load",
+        )
     state.forget(conn, db.name)
     state.save_manifest(conn, manifest, complete=False)
     with conn.transaction():
@@ -169,10 +257,16 @@ def _start_fresh(conn: Any, db: DatabaseConfig, plan: SchemaPlan, manifest: dict
 
 def refuse_missing_vector(plan: SchemaPlan, info: ServerInfo, database: str) -> None:
     """Phase 2 moves no data when a vector column meets a server without pgvector."""
-    vector_cols = [f"{t.source.name}.{c.source}" for t in plan.tables for c in t.columns if pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec")]
+    vector_cols = [
+        f"{t.source.name}.{c.source}"
+        for t in plan.tables
+        for c in t.columns
+        if pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec")
+    ]
     if vector_cols and not (info.vector_available or info.vector_installed):
         raise TargetError(
             f"the target has no pgvector extension, needed for {', '.join(vector_cols[:5])}; nothing was loaded",
             database=database,
-            hint=tgt.vector_install_hint(info.version_num) + "; or keep the columns as text/bytea with a type override in cutover.toml",
+            hint=tgt.vector_install_hint(info.version_num)
+            + "; or keep the columns as text/bytea with a type override in cutover.toml",
         )

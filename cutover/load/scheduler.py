@@ -12,35 +12,45 @@ import math
 import os
 import signal
 import threading
-import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 
-from cutover.load import state
-from cutover.load import target as tgt
 from cutover.config import Settings
 from cutover.errors import BadValueError, CutoverError, TargetError
-from cutover.schema.mapping import SchemaPlan, TablePlan
+from cutover.load import state
+from cutover.load import target as tgt
 from cutover.load.pipeline import ChunkLoader, Reporter
-from cutover.sources.base import Source
 from cutover.load.state import Chunk
+from cutover.schema.mapping import SchemaPlan, TablePlan
+from cutover.sources.base import Source
 
 POLL_S = 0.5  # how often the display reads committed progress while workers run
 PARALLEL_MIN_ROWS = 200_000  # below this (and PARALLEL_MIN_BYTES) a load finishes before worker processes would have started
-PARALLEL_MIN_BYTES = 64 * 2**20  # … and a load of fewer rows this big (blobs) is still worth its workers
+PARALLEL_MIN_BYTES = (
+    64 * 2**20
+)  # … and a load of fewer rows this big (blobs) is still worth its workers
 # A chunk holds at most chunk_rows rows and about this many source bytes: small enough that the last
 # chunk to finish keeps the other workers idle well under a second (the server takes in 50-150 MB/s),
 # large enough that a chunk's set-up (connection, lock, first query: ~20 ms) stays under 1 %.
 CHUNK_BYTES = 32 * 2**20
-EARLY_START_BYTES = 64 * 2**20  # a source this big starts its workers before profiling, hiding their ~1 s start-up
+EARLY_START_BYTES = (
+    64 * 2**20
+)  # a source this big starts its workers before profiling, hiding their ~1 s start-up
 APPLICATION_NAME = "cutover load"  # how the load's connections show in pg_stat_activity
 
 
@@ -61,12 +71,16 @@ def table_bytes(source: Source, tables: list[TablePlan]) -> dict[str, int]:
     return sizes
 
 
-def plan_chunks(source: Source, tables: list[TablePlan], chunk_rows: int, sizes: dict[str, int] | None = None) -> list[Chunk]:
+def plan_chunks(
+    source: Source, tables: list[TablePlan], chunk_rows: int, sizes: dict[str, int] | None = None
+) -> list[Chunk]:
     """Key ranges for each table: several for a large table with one integer key (by rows or by bytes), else one."""
     sizes = sizes or {}
     chunks: list[Chunk] = []
     for tp in tables:
-        count = max(math.ceil(tp.rows / chunk_rows), math.ceil(sizes.get(tp.name, 0) / CHUNK_BYTES), 1)
+        count = max(
+            math.ceil(tp.rows / chunk_rows), math.ceil(sizes.get(tp.name, 0) / CHUNK_BYTES), 1
+        )
         bounds = source.key_range(tp.source) if count > 1 else None
         if bounds is None:
             chunks.append(Chunk(tp.name, 0, None, None))
@@ -77,11 +91,18 @@ def plan_chunks(source: Source, tables: list[TablePlan], chunk_rows: int, sizes:
         edges: list[int | None] = [None, *starts, None]
         for i in range(len(edges) - 1):
             start, end = edges[i], edges[i + 1]
-            chunks.append(Chunk(tp.name, i, None if start is None else (start - 1,), None if end is None else (end,)))
+            chunks.append(
+                Chunk(
+                    tp.name,
+                    i,
+                    None if start is None else (start - 1,),
+                    None if end is None else (end,),
+                )
+            )
     return chunks
 
 
-def connect_for_load(url: str) -> "psycopg.Connection[Any]":
+def connect_for_load(url: str) -> psycopg.Connection[Any]:
     """An autocommit connection named so an operator can see the load in pg_stat_activity."""
     return tgt.connect(url, autocommit=True, application_name=APPLICATION_NAME)
 
@@ -100,7 +121,9 @@ class ChunkJob:
     rejects_dir: Path
 
 
-def run_chunk(job: ChunkJob, on_progress: Callable[[int], None] | None = None, source: Source | None = None) -> int:
+def run_chunk(
+    job: ChunkJob, on_progress: Callable[[int], None] | None = None, source: Source | None = None
+) -> int:
     """Load one chunk (in a worker, or in-process); returns the rows it read in this run."""
     from cutover.sources import open_source
 
@@ -108,7 +131,16 @@ def run_chunk(job: ChunkJob, on_progress: Callable[[int], None] | None = None, s
     src = open_source(job.source_url, job.base_dir) if source is None else source
     try:
         tp = next(t for t in job.plan.tables if t.name == job.table)
-        loader = ChunkLoader(src, partial(connect_for_load, job.target_url), job.plan, tp, job.settings, job.rejects_dir, Chunk(job.table, job.chunk, None, None), on_progress)
+        loader = ChunkLoader(
+            src,
+            partial(connect_for_load, job.target_url),
+            job.plan,
+            tp,
+            job.settings,
+            job.rejects_dir,
+            Chunk(job.table, job.chunk, None, None),
+            on_progress,
+        )
         return loader.run().rows_read
     finally:
         if own:
@@ -133,7 +165,10 @@ def largest_first(pending: list[Chunk], chunks: list[Chunk], weight: dict[str, i
     for c in chunks:
         if c.chunk >= 0:
             per_table[c.table] = per_table.get(c.table, 0) + 1
-    return sorted(pending, key=lambda c: (-weight.get(c.table, 0) / per_table.get(c.table, 1), c.table, c.chunk))
+    return sorted(
+        pending,
+        key=lambda c: (-weight.get(c.table, 0) / per_table.get(c.table, 1), c.table, c.chunk),
+    )
 
 
 class _Stopped(Exception):
@@ -154,7 +189,7 @@ class Workers:
         self.size = 0
 
     @classmethod
-    def early(cls, source_bytes: int | None, jobs: int | None) -> "Workers":
+    def early(cls, source_bytes: int | None, jobs: int | None) -> Workers:
         """Workers already starting when the source is big enough that the load will want them."""
         workers = cls()
         wanted = default_jobs() if jobs is None else jobs
@@ -167,7 +202,9 @@ class Workers:
     def get(self, size: int) -> ProcessPoolExecutor:
         """The pool (started with `size` processes unless it already runs)."""
         if self.pool is None:
-            self.pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"), initializer=_die_with_parent)
+            self.pool = ProcessPoolExecutor(
+                max_workers=size, mp_context=get_context("spawn"), initializer=_die_with_parent
+            )
             self.size = size
         return self.pool
 
@@ -177,14 +214,27 @@ class Workers:
             self.pool.shutdown(wait=wait, cancel_futures=True)
             self.pool = None
 
-    def __enter__(self) -> "Workers":
+    def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close(wait=exc[0] is None)
 
 
-def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn: "psycopg.Connection[Any]", plan: SchemaPlan, tables: list[TablePlan], settings: Settings, rejects_dir: Path, reporter: Reporter, jobs: int | None, workers: Workers | None = None) -> None:
+def load(
+    source: Source,
+    source_url: str,
+    base_dir: Path,
+    target_url: str,
+    conn: psycopg.Connection[Any],
+    plan: SchemaPlan,
+    tables: list[TablePlan],
+    settings: Settings,
+    rejects_dir: Path,
+    reporter: Reporter,
+    jobs: int | None,
+    workers: Workers | None = None,
+) -> None:
     """Run every unfinished chunk on `jobs` workers (None: one per core, when the load is big enough).
 
     Chunks go largest first (by estimated bytes where the source can tell, else rows), so the last
@@ -202,15 +252,22 @@ def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn:
         reporter.table_started(tp.source.name, tp.rows)
         if done_rows[tp.name]:
             reporter.advanced(tp.source.name, done_rows[tp.name])
-    jobs_list = [ChunkJob(source_url, base_dir, target_url, plan, c.table, c.chunk, settings, rejects_dir) for c in pending]
+    jobs_list = [
+        ChunkJob(source_url, base_dir, target_url, plan, c.table, c.chunk, settings, rejects_dir)
+        for c in pending
+    ]
     if jobs is None:
         pending_tables = {c.table for c in pending}
-        big = sum(rows.get(t, 0) for t in pending_tables) >= PARALLEL_MIN_ROWS or sum(sizes.get(t, 0) for t in pending_tables) >= PARALLEL_MIN_BYTES
+        big = (
+            sum(rows.get(t, 0) for t in pending_tables) >= PARALLEL_MIN_ROWS
+            or sum(sizes.get(t, 0) for t in pending_tables) >= PARALLEL_MIN_BYTES
+        )
         jobs = default_jobs() if big else 1
     workers = workers or Workers()
     if jobs <= 1 or len(jobs_list) <= 1:
         workers.close(wait=False)
         for job in jobs_list:
+
             def advanced(n: int, table: str = job.table) -> None:
                 done_rows[table] += n
                 reporter.advanced(names[table], done_rows[table])
@@ -218,7 +275,7 @@ def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn:
             run_chunk(job, advanced, source)
         return
     failures: list[str] = []
-    monitor: list["psycopg.Connection[Any]"] = []
+    monitor: list[psycopg.Connection[Any]] = []
     queue = deque(jobs_list)
     stop = threading.Event()
 
@@ -258,16 +315,22 @@ def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn:
                         raise TargetError(
                             "a worker process died before finishing its chunk",
                             hint="everything committed is kept and `cutover run --phase 2` resumes; when calling cutover from a "
-                            "Python script, guard it with `if __name__ == \"__main__\":` (worker processes import it) or pass jobs=1",
+                            'Python script, guard it with `if __name__ == "__main__":` (worker processes import it) or pass jobs=1',
                         ) from exc
-                    message = exc.message if isinstance(exc, CutoverError) else f"{type(exc).__name__}: {exc}"
+                    message = (
+                        exc.message
+                        if isinstance(exc, CutoverError)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
                     failures.append(f"{names[job.table]} chunk {job.chunk}: {message}")
                 fill()
                 _report_progress(monitor, target_url, plan.database, names, reporter)
         except BaseException as exc:
             stop.set()
             queue.clear()
-            workers.close(wait=isinstance(exc, BadValueError))  # a bad value: the others finish their batch first
+            workers.close(
+                wait=isinstance(exc, BadValueError)
+            )  # a bad value: the others finish their batch first
             raise
     for mon in monitor:
         mon.close()
@@ -278,11 +341,19 @@ def load(source: Source, source_url: str, base_dir: Path, target_url: str, conn:
         )
 
 
-def _report_progress(monitor: list["psycopg.Connection[Any]"], target_url: str, database: str, names: dict[str, str], reporter: Reporter) -> None:
+def _report_progress(
+    monitor: list[psycopg.Connection[Any]],
+    target_url: str,
+    database: str,
+    names: dict[str, str],
+    reporter: Reporter,
+) -> None:
     """Show committed progress; the display never fails the load (it reconnects next time)."""
     try:
         if not monitor:
-            monitor.append(tgt.connect(target_url, autocommit=True, application_name="cutover monitor"))
+            monitor.append(
+                tgt.connect(target_url, autocommit=True, application_name="cutover monitor")
+            )
         totals: dict[str, int] = {}
         for chunk in state.load_chunks(monitor[0], database):
             if chunk.chunk >= 0:

@@ -18,11 +18,13 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from cutover.values.coerce import json_safe
 from cutover.rows.digest import Digests
+from cutover.values.coerce import json_safe
 
 SCHEMA = "_cutover"
-POST_LOAD_CHUNK = -1  # the chunk number under which post-load rejects (duplicates, orphans, checks) are counted
+POST_LOAD_CHUNK = (
+    -1
+)  # the chunk number under which post-load rejects (duplicates, orphans, checks) are counted
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS {schema};
@@ -79,7 +81,9 @@ def key_from_json(value: Any) -> tuple[Any, ...] | None:
     if value is None:
         return None
     items = json.loads(value) if isinstance(value, str) else value
-    return tuple(bytes.fromhex(v["hex"]) if isinstance(v, dict) and "hex" in v else v for v in items)
+    return tuple(
+        bytes.fromhex(v["hex"]) if isinstance(v, dict) and "hex" in v else v for v in items
+    )
 
 
 @dataclass
@@ -105,14 +109,28 @@ def create_chunks(conn: psycopg.Connection[Any], database: str, chunks: list[Chu
     """Record the chunks of a fresh load (inside the caller's transaction)."""
     with conn.cursor() as cur:
         cur.executemany(
-            sql.SQL("INSERT INTO {} (database, table_name, chunk, after_key, until_key) VALUES (%s, %s, %s, %s, %s)").format(_t("chunks")),
-            [(database, c.table, c.chunk, key_to_json(c.after), key_to_json(c.until)) for c in chunks],
+            sql.SQL(
+                "INSERT INTO {} (database, table_name, chunk, after_key, until_key) VALUES (%s, %s, %s, %s, %s)"
+            ).format(_t("chunks")),
+            [
+                (database, c.table, c.chunk, key_to_json(c.after), key_to_json(c.until))
+                for c in chunks
+            ],
         )
 
 
-def load_chunks(conn: psycopg.Connection[Any], database: str, table: str | None = None, chunk: int | None = None, *, lock: bool = False) -> list[Chunk]:
+def load_chunks(
+    conn: psycopg.Connection[Any],
+    database: str,
+    table: str | None = None,
+    chunk: int | None = None,
+    *,
+    lock: bool = False,
+) -> list[Chunk]:
     """The recorded chunks of a database (or one table, or one chunk, optionally locked FOR UPDATE)."""
-    query = sql.SQL("SELECT table_name, chunk, after_key, until_key, last_key, rows_read, rows_written, rows_rejected, done FROM {} WHERE database = %s").format(_t("chunks"))
+    query = sql.SQL(
+        "SELECT table_name, chunk, after_key, until_key, last_key, rows_read, rows_written, rows_rejected, done FROM {} WHERE database = %s"
+    ).format(_t("chunks"))
     params: list[Any] = [database]
     if table is not None:
         query = sql.SQL("{} AND table_name = %s").format(query)
@@ -120,9 +138,14 @@ def load_chunks(conn: psycopg.Connection[Any], database: str, table: str | None 
     if chunk is not None:
         query = sql.SQL("{} AND chunk = %s").format(query)
         params.append(chunk)
-    query = sql.SQL("{} ORDER BY table_name, chunk{}").format(query, sql.SQL(" FOR UPDATE") if lock else sql.SQL(""))
+    query = sql.SQL("{} ORDER BY table_name, chunk{}").format(
+        query, sql.SQL(" FOR UPDATE") if lock else sql.SQL("")
+    )
     rows = conn.execute(query, params).fetchall()
-    return [Chunk(t, c, key_from_json(a), key_from_json(u), key_from_json(last), r, w, j, d) for t, c, a, u, last, r, w, j, d in rows]
+    return [
+        Chunk(t, c, key_from_json(a), key_from_json(u), key_from_json(last), r, w, j, d)
+        for t, c, a, u, last, r, w, j, d in rows
+    ]
 
 
 def save_chunk(conn: psycopg.Connection[Any], database: str, chunk: Chunk) -> None:
@@ -135,20 +158,35 @@ def save_chunk(conn: psycopg.Connection[Any], database: str, chunk: Chunk) -> No
             "rows_written = EXCLUDED.rows_written, rows_rejected = EXCLUDED.rows_rejected, done = EXCLUDED.done, "
             "started_at = coalesce(c.started_at, now()), updated_at = now()"
         ).format(_t("chunks")),
-        (database, chunk.table, chunk.chunk, key_to_json(chunk.after), key_to_json(chunk.until), key_to_json(chunk.last_key), chunk.rows_read, chunk.rows_written, chunk.rows_rejected, chunk.done),
+        (
+            database,
+            chunk.table,
+            chunk.chunk,
+            key_to_json(chunk.after),
+            key_to_json(chunk.until),
+            key_to_json(chunk.last_key),
+            chunk.rows_read,
+            chunk.rows_written,
+            chunk.rows_rejected,
+            chunk.done,
+        ),
     )
 
 
 def table_seconds(conn: psycopg.Connection[Any], database: str) -> dict[str, float]:
     """Per table: seconds from its first chunk's start to its last chunk's last commit."""
     rows = conn.execute(
-        sql.SQL("SELECT table_name, extract(epoch FROM max(updated_at) - min(started_at)) FROM {} WHERE database = %s AND chunk >= 0 GROUP BY table_name").format(_t("chunks")),
+        sql.SQL(
+            "SELECT table_name, extract(epoch FROM max(updated_at) - min(started_at)) FROM {} WHERE database = %s AND chunk >= 0 GROUP BY table_name"
+        ).format(_t("chunks")),
         (database,),
     ).fetchall()
     return {t: float(s or 0) for t, s in rows}
 
 
-def save_digests(conn: psycopg.Connection[Any], database: str, table: str, digests: Digests) -> None:
+def save_digests(
+    conn: psycopg.Connection[Any], database: str, table: str, digests: Digests
+) -> None:
     """Add per-bucket counts and digest sums to the stored ones (inside the caller's transaction)."""
     if not digests.buckets:
         return
@@ -157,13 +195,21 @@ def save_digests(conn: psycopg.Connection[Any], database: str, table: str, diges
         "ON CONFLICT (database, table_name, bucket) DO UPDATE SET rows = d.rows + EXCLUDED.rows, digest = d.digest + EXCLUDED.digest"
     ).format(_t("digests"))
     with conn.cursor() as cur:
-        cur.executemany(statement, [(database, table, b, c, Decimal(d)) for b, (c, d) in digests.buckets.items()])
+        cur.executemany(
+            statement,
+            [(database, table, b, c, Decimal(d)) for b, (c, d) in digests.buckets.items()],
+        )
 
 
 def stored_digests(conn: psycopg.Connection[Any], database: str, table: str) -> Digests:
     """The digests a load stored for a table."""
     digests = Digests()
-    for bucket, count, digest in conn.execute(sql.SQL("SELECT bucket, rows, digest FROM {} WHERE database = %s AND table_name = %s").format(_t("digests")), (database, table)):
+    for bucket, count, digest in conn.execute(
+        sql.SQL(
+            "SELECT bucket, rows, digest FROM {} WHERE database = %s AND table_name = %s"
+        ).format(_t("digests")),
+        (database, table),
+    ):
         digests.buckets[int(bucket)] = [int(count), int(Decimal(digest))]
     return digests
 
@@ -179,20 +225,29 @@ def durable(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET LOCAL synchronous_commit = on")
 
 
-def save_manifest(conn: psycopg.Connection[Any], manifest: dict[str, Any], *, complete: bool) -> None:
+def save_manifest(
+    conn: psycopg.Connection[Any], manifest: dict[str, Any], *, complete: bool
+) -> None:
     """Record the load's plan; complete=True marks the whole load finished."""
     with conn.transaction():
         durable(conn)
         conn.execute(
-            sql.SQL("INSERT INTO {} (database, manifest, complete) VALUES (%s, %s, %s) ON CONFLICT (database) DO UPDATE SET manifest = EXCLUDED.manifest, complete = EXCLUDED.complete, loaded_at = now()").format(_t("manifest")),
+            sql.SQL(
+                "INSERT INTO {} (database, manifest, complete) VALUES (%s, %s, %s) ON CONFLICT (database) DO UPDATE SET manifest = EXCLUDED.manifest, complete = EXCLUDED.complete, loaded_at = now()"
+            ).format(_t("manifest")),
             (manifest["database"], Jsonb(manifest), complete),
         )
 
 
-def read_manifest(conn: psycopg.Connection[Any], database: str) -> tuple[dict[str, Any], bool] | None:
+def read_manifest(
+    conn: psycopg.Connection[Any], database: str
+) -> tuple[dict[str, Any], bool] | None:
     """(manifest, complete) of a database's last load, or None."""
     try:
-        row = conn.execute(sql.SQL("SELECT manifest, complete FROM {} WHERE database = %s").format(_t("manifest")), (database,)).fetchone()
+        row = conn.execute(
+            sql.SQL("SELECT manifest, complete FROM {} WHERE database = %s").format(_t("manifest")),
+            (database,),
+        ).fetchone()
     except psycopg.errors.UndefinedTable:
         row = None
     conn.rollback()
@@ -206,9 +261,13 @@ def forget(conn: psycopg.Connection[Any], database: str) -> None:
     """Remove a database's chunks, digests and manifest (a fresh load follows)."""
     with conn.transaction():
         for table in ("chunks", "digests", "manifest"):
-            conn.execute(sql.SQL("DELETE FROM {} WHERE database = %s").format(_t(table)), (database,))
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE database = %s").format(_t(table)), (database,)
+            )
 
 
 def lock_chunk(conn: psycopg.Connection[Any], database: str, table: str, chunk: int) -> None:
     """Session advisory lock on one chunk: an orphaned worker and a resumed run never write it at once."""
-    conn.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (database, f"{table}:{chunk}"))
+    conn.execute(
+        "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (database, f"{table}:{chunk}")
+    )

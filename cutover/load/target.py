@@ -6,8 +6,9 @@ Every identifier goes through psycopg.sql.Identifier; values are always paramete
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -50,17 +51,25 @@ class ServerInfo:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a psycopg error is worth retrying."""
-    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(exc, psycopg.errors.ProgrammingError):
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
+        exc, psycopg.errors.ProgrammingError
+    ):
         state = getattr(exc, "sqlstate", None)
         return state is None or state.startswith(TRANSIENT_SQLSTATES)
     state = getattr(exc, "sqlstate", None) or ""
     return bool(state) and state.startswith(TRANSIENT_SQLSTATES)
 
 
-def connect(url: str, *, autocommit: bool = False, create: bool = False, application_name: str = "cutover") -> psycopg.Connection[Any]:
+def connect(
+    url: str, *, autocommit: bool = False, create: bool = False, application_name: str = "cutover"
+) -> psycopg.Connection[Any]:
     """Connect to the target; with create=True, create the database first if it is missing."""
     conninfo = urls.postgres_conninfo(url)
-    options = {"autocommit": autocommit, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": application_name}
+    options = {
+        "autocommit": autocommit,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": application_name,
+    }
     try:
         return psycopg.connect(conninfo, **options)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
@@ -68,7 +77,9 @@ def connect(url: str, *, autocommit: bool = False, create: bool = False, applica
         if create and "does not exist" in message and "database" in message:
             create_database(url)
             return psycopg.connect(conninfo, **options)  # type: ignore[arg-type]
-        error = TransientError if any(sign in message for sign in CONNECT_TRANSIENT) else TargetError
+        error = (
+            TransientError if any(sign in message for sign in CONNECT_TRANSIENT) else TargetError
+        )
         raise error(
             f"cannot connect to {urls.redact(url)}: {urls.redact(message.strip().splitlines()[-1] if message.strip() else message)}",
             hint="is the server running and the URL right? `cutover demo` shows a working embedded setup",
@@ -83,7 +94,10 @@ def create_database(url: str) -> None:
         with psycopg.connect(admin, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
-        raise TargetError(f"cannot create database {name}: {exc}", hint="create it yourself (createdb) or grant CREATEDB") from exc
+        raise TargetError(
+            f"cannot create database {name}: {exc}",
+            hint="create it yourself (createdb) or grant CREATEDB",
+        ) from exc
 
 
 def server_info(conn: psycopg.Connection[Any], schema: str) -> ServerInfo:
@@ -147,7 +161,9 @@ def catalog(conn: psycopg.Connection[Any], schema: str) -> Catalog:
     conn.rollback()
     result: Catalog = {}
     for table, column, pg_type, nullable, has_default, identity in rows:
-        result.setdefault(table, {})[column] = CatalogColumn(column, pg_type, nullable, has_default, identity)
+        result.setdefault(table, {})[column] = CatalogColumn(
+            column, pg_type, nullable, has_default, identity
+        )
     return result
 
 
@@ -165,25 +181,35 @@ def drop_tables(conn: psycopg.Connection[Any], schema: str, tables: Iterable[str
 def truncate_tables(conn: psycopg.Connection[Any], schema: str, tables: Sequence[str]) -> None:
     """TRUNCATE the given tables together (existing-schema mode, after --yes)."""
     if tables:
-        conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(qualified(schema, t) for t in tables)))
+        conn.execute(
+            sql.SQL("TRUNCATE {} CASCADE").format(
+                sql.SQL(", ").join(qualified(schema, t) for t in tables)
+            )
+        )
 
 
 def row_count(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
     """Exact count(*) of a target table."""
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(qualified(schema, table))).fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(qualified(schema, table))
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
 def table_bytes(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
     """On-disk size of a table with its TOAST and indexes."""
-    row = conn.execute("SELECT pg_total_relation_size(%s::regclass)", (qualified(schema, table).as_string(conn),)).fetchone()
+    row = conn.execute(
+        "SELECT pg_total_relation_size(%s::regclass)", (qualified(schema, table).as_string(conn),)
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
 class CopyWriter:
     """COPY rows into one table; a failing batch is split until only its bad rows remain."""
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str, table: str, columns: Sequence[str]) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], schema: str, table: str, columns: Sequence[str]
+    ) -> None:
         self.conn = conn
         self.statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             qualified(schema, table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
@@ -202,7 +228,9 @@ class CopyWriter:
         self._bisect(rows, 0, refused)
         return refused
 
-    def _bisect(self, rows: Sequence[Sequence[Any]], offset: int, refused: list[tuple[int, str, str | None]]) -> None:
+    def _bisect(
+        self, rows: Sequence[Sequence[Any]], offset: int, refused: list[tuple[int, str, str | None]]
+    ) -> None:
         if not rows:
             return
         try:
@@ -210,7 +238,12 @@ class CopyWriter:
                 self.copy(rows)
             return
         except psycopg.Error as exc:
-            if is_transient(exc) or self.conn.closed or isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and self.conn.broken:
+            if (
+                is_transient(exc)
+                or self.conn.closed
+                or isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+                and self.conn.broken
+            ):
                 raise TransientError(f"connection lost during COPY: {exc}") from exc
             if len(rows) == 1:
                 refused.append((offset, _reason(exc), _column_of(exc, self.columns)))
@@ -238,12 +271,18 @@ def _column_of(exc: psycopg.Error, columns: list[str]) -> str | None:
     return exc.diag.column_name
 
 
-def reset_identity(conn: psycopg.Connection[Any], schema: str, table: str, column: str, floor: int | None) -> int | None:
+def reset_identity(
+    conn: psycopg.Connection[Any], schema: str, table: str, column: str, floor: int | None
+) -> int | None:
     """Make the identity continue after max(column) (and after an AUTOINCREMENT high-water mark)."""
-    seq = conn.execute("SELECT pg_get_serial_sequence(%s, %s)", (qualified(schema, table).as_string(conn), column)).fetchone()
+    seq = conn.execute(
+        "SELECT pg_get_serial_sequence(%s, %s)", (qualified(schema, table).as_string(conn), column)
+    ).fetchone()
     if not seq or seq[0] is None:
         return None
-    row = conn.execute(sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(column), qualified(schema, table))).fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(column), qualified(schema, table))
+    ).fetchone()
     top = max(int(row[0]) if row and row[0] is not None else 0, floor or 0)
     if top > 0:
         conn.execute("SELECT setval(%s, %s, true)", (seq[0], top))

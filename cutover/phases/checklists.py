@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,9 @@ COPIES_DIR = "checklists"
 PROJECT = "*"  # the scope of a result about the whole project rather than one database
 STATE_VERSION = 1
 
-_ITEM = re.compile(r"^- \[[ xX]\] `(?P<id>p[1-3]\.[a-z0-9-]+)` (?P<text>.+?)(?P<auto> \*\(auto\)\*)?\s*$")
+_ITEM = re.compile(
+    r"^- \[[ xX]\] `(?P<id>p[1-3]\.[a-z0-9-]+)` (?P<text>.+?)(?P<auto> \*\(auto\)\*)?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class ItemView:
 
 def now() -> str:
     """The current time as the checklists write it (UTC, to the second)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def template_text(phase: int) -> str:
@@ -97,14 +99,18 @@ class State:
         self.data = data
 
     @classmethod
-    def load(cls, workdir: Path) -> "State":
+    def load(cls, workdir: Path) -> State:
         """The saved state, or a fresh one."""
         path = workdir / STATE_FILE
         if path.exists():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as exc:
-                raise UsageError(f"{path} is not valid JSON: {exc}", path=str(path), hint="it is cutover's own state; delete it to start the checklists over") from exc
+                raise UsageError(
+                    f"{path} is not valid JSON: {exc}",
+                    path=str(path),
+                    hint="it is cutover's own state; delete it to start the checklists over",
+                ) from exc
         else:
             data = {}
         data.setdefault("version", STATE_VERSION)
@@ -128,10 +134,25 @@ class State:
         """The last run of a phase, per database."""
         return dict(self.data["phases"].get(str(phase), {}).get("runs", {}))
 
-    def set_run(self, phase: int, database: str, status: str, summary: str, *, error: str | None = None, seconds: float | None = None) -> None:
+    def set_run(
+        self,
+        phase: int,
+        database: str,
+        status: str,
+        summary: str,
+        *,
+        error: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
         """Record how a phase ended for one database (done, failed, declined)."""
         entry = self.data["phases"].setdefault(str(phase), {"runs": {}})
-        entry["runs"][database] = {"status": status, "at": now(), "summary": redact(summary), "error": redact(error) if error else None, "seconds": None if seconds is None else round(seconds, 3)}
+        entry["runs"][database] = {
+            "status": status,
+            "at": now(),
+            "summary": redact(summary),
+            "error": redact(error) if error else None,
+            "seconds": None if seconds is None else round(seconds, 3),
+        }
 
     def set_seconds(self, phase: int, database: str, seconds: float) -> None:
         """How long the phase's last run took for a database."""
@@ -145,7 +166,11 @@ class State:
         statuses = [runs[d]["status"] for d in self.databases if d in runs]
         if any(s == "failed" for s in statuses):
             return "failed"
-        if self.databases and len(statuses) == len(self.databases) and all(s == "done" for s in statuses):
+        if (
+            self.databases
+            and len(statuses) == len(self.databases)
+            and all(s == "done" for s in statuses)
+        ):
             return "done"
         if any(s == "done" for s in statuses):
             return "partial"
@@ -161,7 +186,11 @@ class State:
         """An automatic result for one database (or PROJECT): done, open (needs a person) or failed."""
         it = item(item_id)
         entry = self.data["items"].setdefault(it.id, {})
-        entry.setdefault("results", {})[scope] = {"status": status, "at": now(), "evidence": [redact(e) for e in evidence]}
+        entry.setdefault("results", {})[scope] = {
+            "status": status,
+            "at": now(),
+            "evidence": [redact(e) for e in evidence],
+        }
         entry.pop("checked", None)  # a new automatic result supersedes an earlier manual tick
 
     def has_results(self, item_id: str) -> bool:
@@ -172,10 +201,16 @@ class State:
         """A person ticks an item, with a note saying what was done."""
         it = item(item_id)
         if not note.strip():
-            raise UsageError("a check needs a note saying what was done", hint=f'cutover check {it.id} --note "…"')
+            raise UsageError(
+                "a check needs a note saying what was done",
+                hint=f'cutover check {it.id} --note "…"',
+            )
         current = self.view(it)
         if current.status == "done" and current.by == "cutover":
-            raise UsageError(f"{it.id} is already done: ticked by `cutover run --phase {it.phase}` at {current.at}", hint="`cutover status` lists the items that still need a person")
+            raise UsageError(
+                f"{it.id} is already done: ticked by `cutover run --phase {it.phase}` at {current.at}",
+                hint="`cutover status` lists the items that still need a person",
+            )
         if current.status == "failed" and not force:
             raise UsageError(
                 f"{it.id} failed its last automatic check: {'; '.join(current.evidence[:3]) or 'see cutover status'}",
@@ -205,7 +240,13 @@ class State:
         needed = [PROJECT] if PROJECT in results else (self.databases or list(results))
         statuses = [results[s]["status"] if s in results else "open" for s in needed]
         at = max(r["at"] for r in results.values())
-        status = "failed" if "failed" in statuses else "done" if all(s == "done" for s in statuses) else "open"
+        status = (
+            "failed"
+            if "failed" in statuses
+            else "done"
+            if all(s == "done" for s in statuses)
+            else "open"
+        )
         return ItemView(it, status, at, "cutover", evidence)
 
     def _evidence(self, results: dict[str, dict[str, Any]]) -> list[str]:
@@ -231,10 +272,21 @@ class State:
             self.data["phases"].setdefault(str(p), {"runs": {}})["status"] = self.phase_status(p)
         for v in self.views():
             entry = self.data["items"].setdefault(v.item.id, {})
-            entry.update(phase=v.item.phase, text=v.item.text, auto=v.item.auto, status=v.status, at=v.at, by=v.by, evidence=v.evidence, note=v.note)
+            entry.update(
+                phase=v.item.phase,
+                text=v.item.text,
+                auto=v.item.auto,
+                status=v.status,
+                at=v.at,
+                by=v.by,
+                evidence=v.evidence,
+                note=v.note,
+            )
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / STATE_FILE
-        write_atomic(path, (json.dumps(self.data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_atomic(
+            path, (json.dumps(self.data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        )
         copies = self.workdir / COPIES_DIR
         copies.mkdir(exist_ok=True)
         for p in PHASES:
@@ -250,7 +302,10 @@ class State:
             if not m:
                 out.append(line)
                 if line.startswith("# "):
-                    out += ["", "<!-- Written by cutover from its template and state.json; edits here are overwritten. Tick an item: cutover check ID --note \"…\" -->"]
+                    out += [
+                        "",
+                        '<!-- Written by cutover from its template and state.json; edits here are overwritten. Tick an item: cutover check ID --note "…" -->',
+                    ]
                 continue
             v = by_id[m["id"]]
             out.append(("- [x] " if v.status == "done" else "- [ ] ") + line[6:])
@@ -267,7 +322,7 @@ def item_lines(v: ItemView) -> list[str]:
     elif v.status == "failed":
         head = [f"✗ FAILED {v.at} (`cutover run --phase {v.item.phase}`)"]
     elif v.at:
-        head = [f"open {v.at}: needs a person — `cutover check {v.item.id} --note \"…\"`"]
+        head = [f'open {v.at}: needs a person — `cutover check {v.item.id} --note "…"`']
     else:
         return []
     return head + v.evidence

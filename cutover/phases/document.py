@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from cutover.proof.report import table as text_table
 
@@ -58,7 +57,7 @@ class Code:
     text: str
 
 
-Block = Union[Heading, Para, Table, Bullets, Code]
+Block = Heading | Para | Table | Bullets | Code
 
 
 @dataclass
@@ -74,7 +73,13 @@ class Document:
     def para(self, text: str) -> None:
         self.blocks.append(Para(text))
 
-    def table(self, headers: list[str], rows: list[list[str]], right: tuple[int, ...] = (), record_keys: int = 0) -> None:
+    def table(
+        self,
+        headers: list[str],
+        rows: list[list[str]],
+        right: tuple[int, ...] = (),
+        record_keys: int = 0,
+    ) -> None:
         self.blocks.append(Table(headers, rows, right, record_keys))
 
     def bullets(self, items: list[str]) -> None:
@@ -84,10 +89,12 @@ class Document:
     def code(self, text: str) -> None:
         self.blocks.append(Code(text))
 
-    def extend(self, other: "Document", shift: int = 0) -> None:
+    def extend(self, other: Document, shift: int = 0) -> None:
         """Append another document's blocks, its headings `shift` levels deeper."""
         for block in other.blocks:
-            self.blocks.append(Heading(block.level + shift, block.text) if isinstance(block, Heading) else block)
+            self.blocks.append(
+                Heading(block.level + shift, block.text) if isinstance(block, Heading) else block
+            )
 
 
 # -- plain text ------------------------------------------------------------------------------------
@@ -98,13 +105,19 @@ def to_text(doc: Document) -> str:
     out = [doc.title, "=" * len(doc.title)]
     for block in doc.blocks:
         if isinstance(block, Heading):
-            out += ["", block.text, ("=" if block.level <= 1 else "-") * len(block.text)] if block.level <= 2 else ["", block.text + ":"]
+            out += (
+                ["", block.text, ("=" if block.level <= 1 else "-") * len(block.text)]
+                if block.level <= 2
+                else ["", block.text + ":"]
+            )
         elif isinstance(block, Para):
             out.append(block.text)
         elif isinstance(block, Table) and block.record_keys:
             out += _records(block)
         elif isinstance(block, Table):
-            rendered = text_table(block.headers, block.rows, block.right) if block.rows else "  (none)"
+            rendered = (
+                text_table(block.headers, block.rows, block.right) if block.rows else "  (none)"
+            )
             out += ["  " + line for line in rendered.splitlines()]
         elif isinstance(block, Bullets):
             out += [f"  {item}" if _CHECK.match(item) else f"  - {item}" for item in block.items]
@@ -136,7 +149,11 @@ def to_markdown(doc: Document) -> str:
             out += [_md_inline(block.text), ""]
         elif isinstance(block, Table):
             out.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
-            out.append("|" + "|".join("---:" if i in block.right else "---" for i in range(len(block.headers))) + "|")
+            out.append(
+                "|"
+                + "|".join("---:" if i in block.right else "---" for i in range(len(block.headers)))
+                + "|"
+            )
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
             out.append("")
         elif isinstance(block, Bullets):
@@ -169,7 +186,17 @@ code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-s
 pre{background:#f6f8fa;padding:.8em;overflow-x:auto;border-radius:4px}ul{padding-left:1.4em}li.task{list-style:none;margin-left:-1.2em}
 .blocker{color:#b42318;font-weight:600}.warning{color:#9a6700}.info{color:#57606a}.ok{color:#1a7f37;font-weight:600}.failed{color:#b42318;font-weight:600}
 """
-_STATUS_WORDS = {"blocker": "blocker", "warning": "warning", "info": "info", "ok": "ok", "done": "ok", "passed": "ok", "failed": "failed", "MISMATCH": "failed", "FAILED": "failed"}
+_STATUS_WORDS = {
+    "blocker": "blocker",
+    "warning": "warning",
+    "info": "info",
+    "ok": "ok",
+    "done": "ok",
+    "passed": "ok",
+    "failed": "failed",
+    "MISMATCH": "failed",
+    "FAILED": "failed",
+}
 
 
 def to_html(doc: Document) -> str:
@@ -183,14 +210,19 @@ def to_html(doc: Document) -> str:
             body.append(f"<p>{_html_inline(block.text)}</p>")
         elif isinstance(block, Table):
             head = "".join(f"<th>{_html_inline(h)}</th>" for h in block.headers)
-            rows = "".join("<tr>" + "".join(_html_cell(c, i in block.right) for i, c in enumerate(row)) + "</tr>" for row in block.rows)
+            rows = "".join(
+                "<tr>"
+                + "".join(_html_cell(c, i in block.right) for i, c in enumerate(row))
+                + "</tr>"
+                for row in block.rows
+            )
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(block, Bullets):
             body.append("<ul>" + "".join(_html_item(item) for item in block.items) + "</ul>")
         else:
             body.append(f"<pre>{html.escape(block.text)}</pre>")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(doc.title)}</title><style>{_CSS.strip()}</style></head>\n<body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"
@@ -204,7 +236,11 @@ def _html_inline(text: str) -> str:
 def _html_cell(text: str, right: bool) -> str:
     css = _STATUS_WORDS.get(text.strip())
     classes = " ".join(c for c in ("r" if right else "", css or "") if c)
-    return f"<td class=\"{classes}\">{_html_inline(text)}</td>" if classes else f"<td>{_html_inline(text)}</td>"
+    return (
+        f'<td class="{classes}">{_html_inline(text)}</td>'
+        if classes
+        else f"<td>{_html_inline(text)}</td>"
+    )
 
 
 def _html_item(item: str) -> str:
@@ -212,4 +248,4 @@ def _html_item(item: str) -> str:
     if not m:
         return f"<li>{_html_inline(item)}</li>"
     box = {" ": "☐", "x": "☑", "X": "☑", "!": "☒"}[m.group(1)]
-    return f"<li class=\"task\">{box} {_html_inline(item[m.end():])}</li>"
+    return f'<li class="task">{box} {_html_inline(item[m.end() :])}</li>'

@@ -17,19 +17,21 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from cutover.load import target as tgt
 from cutover import urls
-from cutover.phases.checklists import now
-from cutover.values.coerce import Reject, build, compile_row
 from cutover.config import Config, DatabaseConfig, Settings
-from cutover.rows.digest import Digests
 from cutover.errors import CutoverError, SchemaMismatchError
+from cutover.load import target as tgt
+from cutover.phases.checklists import now
+from cutover.rows.digest import Digests
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
 from cutover.sources import open_source
 from cutover.sources.base import InvalidText, Source
+from cutover.values.coerce import Reject, build, compile_row
 
-ESTIMATE_ROWS = 2000  # rows per table read, coerced and copied to measure throughput: one small batch
+ESTIMATE_ROWS = (
+    2000  # rows per table read, coerced and copied to measure throughput: one small batch
+)
 PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copies into (rolled back)
 SOURCE_KINDS = ("sqlite", "mssql")  # references phase 3 requires gone from env files
 PLAN_FILE = "plan.json"
@@ -196,7 +198,13 @@ def schema() -> dict[str, Any]:
     """The JSON schema `to_dict` follows (shipped as cutover/schemas/plan.schema.json)."""
     from importlib import resources
 
-    return dict(json.loads(resources.files("cutover").joinpath("schemas", "plan.schema.json").read_text(encoding="utf-8")))
+    return dict(
+        json.loads(
+            resources.files("cutover")
+            .joinpath("schemas", "plan.schema.json")
+            .read_text(encoding="utf-8")
+        )
+    )
 
 
 def assess(config: Config, workdir: Path, *, database: str | None = None) -> Plan:
@@ -220,24 +228,48 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
     from cutover.phases.plan_checks import extra_findings
 
     settings = config.settings
-    result = DatabasePlan(db.name, db.env_key, db.schema_mode, db.target_schema, SourceCheck(urls.redact(db.source), _kind(db.source)), TargetCheck(urls.redact(db.target)))
+    result = DatabasePlan(
+        db.name,
+        db.env_key,
+        db.schema_mode,
+        db.target_schema,
+        SourceCheck(urls.redact(db.source), _kind(db.source)),
+        TargetCheck(urls.redact(db.target)),
+    )
     conn, info = _probe_target(db, result)
     source = _open_source(config, db, result)
     try:
         if source is None:
             return result
-        catalog = tgt.catalog(conn, db.target_schema) if conn is not None and db.schema_mode == "existing" else None
+        catalog = (
+            tgt.catalog(conn, db.target_schema)
+            if conn is not None and db.schema_mode == "existing"
+            else None
+        )
         started = time.monotonic()
         try:
             splan = map_schema(source, db, settings, catalog)
         except SchemaMismatchError as exc:
-            result.findings.append(Finding("blocker", "schema_mismatch", exc.message, table=exc.context.get("table"), column=exc.context.get("column"), fix=exc.hint))
+            result.findings.append(
+                Finding(
+                    "blocker",
+                    "schema_mismatch",
+                    exc.message,
+                    table=exc.context.get("table"),
+                    column=exc.context.get("column"),
+                    fix=exc.hint,
+                )
+            )
             return result
         except CutoverError as exc:
-            result.findings.append(Finding("blocker", "source_unreadable", urls.redact(exc.message), fix=exc.hint))
+            result.findings.append(
+                Finding("blocker", "source_unreadable", urls.redact(exc.message), fix=exc.hint)
+            )
             return result
         profile_seconds = time.monotonic() - started
-        result.findings += splan.findings + extra_findings(source, splan, settings, snake=db.snake_case)
+        result.findings += splan.findings + extra_findings(
+            source, splan, settings, snake=db.snake_case
+        )
         _target_findings(db, splan, conn, info, result)
         result.tables = [_table_row(tp) for tp in splan.tables]
         result.estimate = _estimate(source, conn, splan, settings, result.tables, profile_seconds)
@@ -262,14 +294,27 @@ def _open_source(config: Config, db: DatabaseConfig, result: DatabasePlan) -> So
         info = source.describe()
     except CutoverError as exc:
         result.source.error = urls.redact(exc.message)
-        result.findings.append(Finding("blocker", "source_unreadable", f"the source cannot be read: {result.source.error}", fix=exc.hint or "check the source URL in cutover.toml"))
+        result.findings.append(
+            Finding(
+                "blocker",
+                "source_unreadable",
+                f"the source cannot be read: {result.source.error}",
+                fix=exc.hint or "check the source URL in cutover.toml",
+            )
+        )
         return None
-    result.source.readable, result.source.kind, result.source.version = True, info.kind, info.version
+    result.source.readable, result.source.kind, result.source.version = (
+        True,
+        info.kind,
+        info.version,
+    )
     result.source.size_bytes, result.source.notes = info.size_bytes, list(info.notes)
     return source
 
 
-def _probe_target(db: DatabaseConfig, result: DatabasePlan) -> tuple[psycopg.Connection[Any] | None, tgt.ServerInfo | None]:
+def _probe_target(
+    db: DatabaseConfig, result: DatabasePlan
+) -> tuple[psycopg.Connection[Any] | None, tgt.ServerInfo | None]:
     """Connect and read version, privileges and pgvector; a missing database is checked via 'postgres'."""
     check = result.target
     try:
@@ -281,12 +326,29 @@ def _probe_target(db: DatabaseConfig, result: DatabasePlan) -> tuple[psycopg.Con
         result.findings.append(Finding("blocker", "target_unreachable", check.error, fix=exc.hint))
         return None, None
     info = tgt.server_info(conn, db.target_schema)
-    check.reachable, check.version, check.database, check.user, check.can_create = True, info.version, info.database, info.user, info.can_create
+    check.reachable, check.version, check.database, check.user, check.can_create = (
+        True,
+        info.version,
+        info.database,
+        info.user,
+        info.can_create,
+    )
     check.vector_available, check.vector_installed = info.vector_available, info.vector_installed
-    check.vector_hint = None if (info.vector_available or info.vector_installed) else tgt.vector_install_hint(info.version_num)
+    check.vector_hint = (
+        None
+        if (info.vector_available or info.vector_installed)
+        else tgt.vector_install_hint(info.version_num)
+    )
     check.existing_tables = sorted(tgt.existing_tables(conn, db.target_schema))
     if not info.can_create:
-        result.findings.append(Finding("blocker", "no_create_privilege", f"user {info.user} may not create tables in database {info.database} (schema {db.target_schema})", fix=f"GRANT CREATE ON DATABASE {info.database} TO {info.user}; GRANT USAGE, CREATE ON SCHEMA {db.target_schema} TO {info.user}"))
+        result.findings.append(
+            Finding(
+                "blocker",
+                "no_create_privilege",
+                f"user {info.user} may not create tables in database {info.database} (schema {db.target_schema})",
+                fix=f"GRANT CREATE ON DATABASE {info.database} TO {info.user}; GRANT USAGE, CREATE ON SCHEMA {db.target_schema} TO {info.user}",
+            )
+        )
     return conn, info
 
 
@@ -302,31 +364,73 @@ def _probe_missing_database(db: DatabaseConfig, result: DatabasePlan) -> tgt.Ser
                 "(SELECT default_version FROM pg_available_extensions WHERE name = 'vector')"
             ).fetchone()
     except psycopg.Error as exc:
-        check.error = urls.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        result.findings.append(Finding("blocker", "target_unreachable", f"database {check.database} does not exist and the server's 'postgres' database cannot be reached to create it: {check.error}", fix=f"create it: createdb {check.database}"))
+        check.error = urls.redact(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
+        result.findings.append(
+            Finding(
+                "blocker",
+                "target_unreachable",
+                f"database {check.database} does not exist and the server's 'postgres' database cannot be reached to create it: {check.error}",
+                fix=f"create it: createdb {check.database}",
+            )
+        )
         return None
     assert row is not None
     version, version_num, user, can_create_db, vector = row
-    check.reachable, check.version, check.user, check.can_create, check.vector_available = True, version, user, bool(can_create_db), vector
+    check.reachable, check.version, check.user, check.can_create, check.vector_available = (
+        True,
+        version,
+        user,
+        bool(can_create_db),
+        vector,
+    )
     check.vector_hint = None if vector else tgt.vector_install_hint(version_num)
     if can_create_db:
-        result.findings.append(Finding("info", "database_missing", f"database {check.database} does not exist yet; phase 2 creates it"))
+        result.findings.append(
+            Finding(
+                "info",
+                "database_missing",
+                f"database {check.database} does not exist yet; phase 2 creates it",
+            )
+        )
     else:
-        result.findings.append(Finding("blocker", "no_create_privilege", f"database {check.database} does not exist and user {user} may not create databases", fix=f"createdb {check.database} (as a user who may), or ALTER ROLE {user} CREATEDB"))
-    return tgt.ServerInfo(version, version_num, check.database or "", user, bool(can_create_db), vector, None)
+        result.findings.append(
+            Finding(
+                "blocker",
+                "no_create_privilege",
+                f"database {check.database} does not exist and user {user} may not create databases",
+                fix=f"createdb {check.database} (as a user who may), or ALTER ROLE {user} CREATEDB",
+            )
+        )
+    return tgt.ServerInfo(
+        version, version_num, check.database or "", user, bool(can_create_db), vector, None
+    )
 
 
-def _target_findings(db: DatabaseConfig, splan: SchemaPlan, conn: psycopg.Connection[Any] | None, info: tgt.ServerInfo | None, result: DatabasePlan) -> None:
+def _target_findings(
+    db: DatabaseConfig,
+    splan: SchemaPlan,
+    conn: psycopg.Connection[Any] | None,
+    info: tgt.ServerInfo | None,
+    result: DatabasePlan,
+) -> None:
     """pgvector for vector columns; tables already in the target that phase 2 would replace or empty."""
     from cutover.load.run import refuse_missing_vector
     from cutover.schema.typemap import pg_base
 
-    result.target.vector_needed = any(pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec") for t in splan.tables for c in t.columns)
+    result.target.vector_needed = any(
+        pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec")
+        for t in splan.tables
+        for c in t.columns
+    )
     if info is not None:
         try:
             refuse_missing_vector(splan, info, db.name)
         except CutoverError as exc:
-            result.findings.append(Finding("blocker", "pgvector_missing", exc.message, fix=exc.hint))
+            result.findings.append(
+                Finding("blocker", "pgvector_missing", exc.message, fix=exc.hint)
+            )
     if conn is None:
         return
     names = {t.name for t in splan.tables}
@@ -334,15 +438,39 @@ def _target_findings(db: DatabaseConfig, splan: SchemaPlan, conn: psycopg.Connec
     if splan.mode == "existing":
         present = [n for n in present if tgt.row_count(conn, db.target_schema, n)]
         if present:
-            result.findings.append(Finding("warning", "target_not_empty", f"{len(present)} target table(s) already hold rows and would be emptied (TRUNCATE) by phase 2: {_first(present)}", count=len(present), fix="`cutover run --phase 2 --yes` empties them; or point the target at a fresh database"))
+            result.findings.append(
+                Finding(
+                    "warning",
+                    "target_not_empty",
+                    f"{len(present)} target table(s) already hold rows and would be emptied (TRUNCATE) by phase 2: {_first(present)}",
+                    count=len(present),
+                    fix="`cutover run --phase 2 --yes` empties them; or point the target at a fresh database",
+                )
+            )
         return
     if not present:
         return
     loaded_at = _loaded_before(conn, db.name)
     if loaded_at:
-        result.findings.append(Finding("info", "existing_tables", f"{len(present)} table(s) in the target were loaded by cutover on {loaded_at}; phase 2 replaces them only with --yes", count=len(present), fix="`cutover run --phase 2 --yes` reloads them"))
+        result.findings.append(
+            Finding(
+                "info",
+                "existing_tables",
+                f"{len(present)} table(s) in the target were loaded by cutover on {loaded_at}; phase 2 replaces them only with --yes",
+                count=len(present),
+                fix="`cutover run --phase 2 --yes` reloads them",
+            )
+        )
     else:
-        result.findings.append(Finding("warning", "existing_tables", f"{len(present)} table(s) already exist in the target and would be dropped and replaced: {_first(present)}", count=len(present), fix="`cutover run --phase 2 --yes` replaces them; or point the target at an empty database"))
+        result.findings.append(
+            Finding(
+                "warning",
+                "existing_tables",
+                f"{len(present)} table(s) already exist in the target and would be dropped and replaced: {_first(present)}",
+                count=len(present),
+                fix="`cutover run --phase 2 --yes` replaces them; or point the target at an empty database",
+            )
+        )
 
 
 def _loaded_before(conn: psycopg.Connection[Any], database: str) -> str | None:
@@ -350,7 +478,12 @@ def _loaded_before(conn: psycopg.Connection[Any], database: str) -> str | None:
     row = conn.execute("SELECT to_regclass(%s)", (f"{tgt.STATE_SCHEMA}.manifest",)).fetchone()
     if not row or row[0] is None:
         return None
-    found = conn.execute(sql.SQL("SELECT to_char(loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI UTC') FROM {}.manifest WHERE database = %s").format(sql.Identifier(tgt.STATE_SCHEMA)), (database,)).fetchone()
+    found = conn.execute(
+        sql.SQL(
+            "SELECT to_char(loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI UTC') FROM {}.manifest WHERE database = %s"
+        ).format(sql.Identifier(tgt.STATE_SCHEMA)),
+        (database,),
+    ).fetchone()
     return str(found[0]) if found else None
 
 
@@ -359,14 +492,33 @@ def _first(names: list[str], n: int = 5) -> str:
 
 
 def _table_row(tp: TablePlan) -> TableRow:
-    columns = [ColumnRow(c.source, tp.source.column(c.source).declared_type, c.name, c.pg_type, c.nullable, c.coercion, c.reason, c.why) for c in tp.columns]
+    columns = [
+        ColumnRow(
+            c.source,
+            tp.source.column(c.source).declared_type,
+            c.name,
+            c.pg_type,
+            c.nullable,
+            c.coercion,
+            c.reason,
+            c.why,
+        )
+        for c in tp.columns
+    ]
     return TableRow(tp.source.name, tp.name, tp.rows, list(tp.primary_key), columns)
 
 
 # -- the estimate ----------------------------------------------------------------------------------
 
 
-def _estimate(source: Source, conn: psycopg.Connection[Any] | None, splan: SchemaPlan, settings: Settings, rows: list[TableRow], profile_seconds: float) -> Estimate:
+def _estimate(
+    source: Source,
+    conn: psycopg.Connection[Any] | None,
+    splan: SchemaPlan,
+    settings: Settings,
+    rows: list[TableRow],
+    profile_seconds: float,
+) -> Estimate:
     """Time read → coerce → digest → COPY on the first rows of each table; scale by its row count."""
     from cutover.load.pipeline import table_hasher
 
@@ -384,10 +536,22 @@ def _estimate(source: Source, conn: psycopg.Connection[Any] | None, splan: Schem
         elapsed = max(time.monotonic() - started, 1e-6)
         row.sampled_rows = len(batch)
         row.rows_per_second = round(len(batch) / elapsed, 1) if batch else None
-        row.estimate_seconds = round(elapsed if len(batch) >= tp.rows else tp.rows * elapsed / max(len(batch), 1), 3)
+        row.estimate_seconds = round(
+            elapsed if len(batch) >= tp.rows else tp.rows * elapsed / max(len(batch), 1), 3
+        )
     load = sum(r.estimate_seconds or 0.0 for r in rows)
-    measured = "read, coerce, digest and COPY" if copied_all else "read, coerce and digest (COPY not measured)"
-    return Estimate(sum(t.rows for t in splan.tables), sum(r.sampled_rows for r in rows), round(profile_seconds, 3), round(load, 3), measured)
+    measured = (
+        "read, coerce, digest and COPY"
+        if copied_all
+        else "read, coerce and digest (COPY not measured)"
+    )
+    return Estimate(
+        sum(t.rows for t in splan.tables),
+        sum(r.sampled_rows for r in rows),
+        round(profile_seconds, 3),
+        round(load, 3),
+        measured,
+    )
 
 
 def _first_rows(source: Source, tp: TablePlan) -> list[tuple[Any, ...]]:
@@ -416,10 +580,14 @@ def _coerce(rows: list[tuple[Any, ...]], width: int, tp: TablePlan) -> list[tupl
 def _copy_probe(conn: psycopg.Connection[Any], tp: TablePlan, rows: list[tuple[Any, ...]]) -> bool:
     """COPY the rows into a temporary table inside a transaction that is always rolled back."""
     # pg_type comes from the type map or the user's override, as in the Alembic revisions
-    columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in tp.columns)
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in tp.columns
+    )
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute(sql.SQL("CREATE TEMP TABLE {} ({})").format(sql.Identifier(PROBE_TABLE), columns))
+            conn.execute(
+                sql.SQL("CREATE TEMP TABLE {} ({})").format(sql.Identifier(PROBE_TABLE), columns)
+            )
             tgt.CopyWriter(conn, "pg_temp", PROBE_TABLE, [c.name for c in tp.columns]).copy(rows)
     except psycopg.Error:
         return False
@@ -438,23 +606,56 @@ def assess_env(config: Config, workdir: Path, database: str | None) -> EnvPlan:
         rewrite = env_rewrite(config, workdir=workdir, apply=False, database=database)
         scan = env_scan(config.base_dir, workdir=workdir)
     except CutoverError as exc:
-        result.findings.append(Finding("warning", "env_unreadable", f"the env files could not be read: {urls.redact(exc.message)}", fix=exc.hint))
+        result.findings.append(
+            Finding(
+                "warning",
+                "env_unreadable",
+                f"the env files could not be read: {urls.redact(exc.message)}",
+                fix=exc.hint,
+            )
+        )
         return result
     result.files = len(scan.files)
     result.notes = [urls.redact(n) for n in rewrite.notes]
-    result.changes = [EnvChange(c.path, f.kind, c.line, c.key, c.database, c.before, c.after) for f in rewrite.files for c in f.changes]
+    result.changes = [
+        EnvChange(c.path, f.kind, c.line, c.key, c.database, c.before, c.after)
+        for f in rewrite.files
+        for c in f.changes
+    ]
     env_paths = {f.path for f in scan.files}
     changed = {(c.path, c.line) for c in result.changes}
     if database is None:
         for ref in scan.references:
             if ref.kind in SOURCE_KINDS and (ref.path, ref.line) not in changed:
-                result.findings.append(Finding("warning", "env_unconfigured", f"{ref.path}:{ref.line} {ref.key or '(inline)'} points at {ref.kind} ({ref.value}) and no database in cutover.toml covers it; phase 3 fails while it remains", fix="add it: cutover init --name NAME --env-key KEY --source URL --target URL (or edit the file by hand)"))
+                result.findings.append(
+                    Finding(
+                        "warning",
+                        "env_unconfigured",
+                        f"{ref.path}:{ref.line} {ref.key or '(inline)'} points at {ref.kind} ({ref.value}) and no database in cutover.toml covers it; phase 3 fails while it remains",
+                        fix="add it: cutover init --name NAME --env-key KEY --source URL --target URL (or edit the file by hand)",
+                    )
+                )
     for left in scan.leftovers:
         line = f"{left.path}:{left.line} {left.label}: {left.text}"
         if left.path in env_paths:
-            result.findings.append(Finding("warning", "env_leftover", f"{line} — phase 1 does not edit this, and phase 3 fails while it remains", fix="edit it by hand (a tool or variable for SQLite/SQL Server)"))
+            result.findings.append(
+                Finding(
+                    "warning",
+                    "env_leftover",
+                    f"{line} — phase 1 does not edit this, and phase 3 fails while it remains",
+                    fix="edit it by hand (a tool or variable for SQLite/SQL Server)",
+                )
+            )
         else:
             result.code_leftovers.append(line)
     if result.code_leftovers:
-        result.findings.append(Finding("info", "code_leftovers", f"{len(result.code_leftovers)} SQLite/SQL Server reference(s) in code and docs; phase 3 lists them for review", count=len(result.code_leftovers), fix="`cutover env scan` lists them"))
+        result.findings.append(
+            Finding(
+                "info",
+                "code_leftovers",
+                f"{len(result.code_leftovers)} SQLite/SQL Server reference(s) in code and docs; phase 3 lists them for review",
+                count=len(result.code_leftovers),
+                fix="`cutover env scan` lists them",
+            )
+        )
     return result

@@ -12,12 +12,12 @@ import struct
 from typing import Any
 
 from cutover.config import Settings
-from cutover.schema.mapping import SchemaPlan, TablePlan
-from cutover.schema.naming import shorten, snake_case
 from cutover.proof.report import human_bytes
+from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.schema.model import ColumnProfile, Finding
-from cutover.sources.base import InvalidText, Source
+from cutover.schema.naming import shorten, snake_case
 from cutover.schema.typemap import ColumnPlan
+from cutover.sources.base import InvalidText, Source
 
 # PostgreSQL's reserved key words (pg_get_keywords() catcode R and T): as a table or column name
 # they work only when quoted. cutover quotes every identifier; hand-written SQL in the app may not.
@@ -35,14 +35,18 @@ RESERVED_WORDS = frozenset(
 )
 LARGE_BLOB_BYTES = 1 << 20  # from 1 MiB a value makes COPY batches heavy and lives in TOAST
 MAX_BYTEA_BYTES = (1 << 30) - 1  # a Postgres bytea value cannot reach 1 GiB
-BATCH_MEMORY_BYTES = 256 << 20  # a batch of the largest blobs beyond this wants a smaller batch_size
+BATCH_MEMORY_BYTES = (
+    256 << 20
+)  # a batch of the largest blobs beyond this wants a smaller batch_size
 EMBEDDING_SAMPLE = 50  # values sampled to recognise embeddings
 MIN_EMBEDDING_DIMS = 32  # shorter float arrays are data, not embeddings
 EMBEDDING_MAX_ABS = 1e3  # embedding components are small; random bytes read as floats are not
 FLOAT_FORMATS = (("float32le", "<f", 4), ("float64le", "<d", 8))
 
 
-def extra_findings(source: Source, plan: SchemaPlan, settings: Settings, *, snake: bool = False) -> list[Finding]:
+def extra_findings(
+    source: Source, plan: SchemaPlan, settings: Settings, *, snake: bool = False
+) -> list[Finding]:
     """Name collisions, reserved words, large BLOBs, embeddings and invalid UTF-8 in one database's plan."""
     found: list[Finding] = name_collisions(plan, snake)
     for tp in plan.tables:
@@ -64,12 +68,36 @@ def name_collisions(plan: SchemaPlan, snake: bool) -> list[Finding]:
         if new.split(".")[-1] == expected:
             continue
         table, _, column = old.partition(".") if kind == "column" else (old, "", "")
-        how = "after snake_case" if snake else "after shortening to 63 bytes" if expected != base else ""
-        message = f"{kind} {old} collides with another name{' ' + how if how else ''}; it is named {new}"
+        how = (
+            "after snake_case"
+            if snake
+            else "after shortening to 63 bytes"
+            if expected != base
+            else ""
+        )
+        message = (
+            f"{kind} {old} collides with another name{' ' + how if how else ''}; it is named {new}"
+        )
         if kind in ("table", "column"):
-            found.append(Finding("warning", "name_collision", message + " — the app must use that name", table=table if kind == "column" else old, column=column or None, fix="rename one of the two at the source, or set the name yourself with a rename override"))
+            found.append(
+                Finding(
+                    "warning",
+                    "name_collision",
+                    message + " — the app must use that name",
+                    table=table if kind == "column" else old,
+                    column=column or None,
+                    fix="rename one of the two at the source, or set the name yourself with a rename override",
+                )
+            )
         else:
-            found.append(Finding("info", "name_collision", message, fix="name it yourself in the revision if the name matters"))
+            found.append(
+                Finding(
+                    "info",
+                    "name_collision",
+                    message,
+                    fix="name it yourself in the revision if the name matters",
+                )
+            )
     return found
 
 
@@ -77,25 +105,67 @@ def reserved_words(tp: TablePlan) -> list[Finding]:
     """Target names that are reserved words in Postgres."""
     found = []
     if tp.name.upper() in RESERVED_WORDS:
-        found.append(Finding("warning", "reserved_word", f"table {tp.name} is a reserved word in PostgreSQL: cutover quotes it, and SQL the app writes by hand must too (\"{tp.name}\")", table=tp.source.name, fix="rename the table at the source, or quote it in hand-written SQL (SQLAlchemy and Django quote it already)"))
+        found.append(
+            Finding(
+                "warning",
+                "reserved_word",
+                f'table {tp.name} is a reserved word in PostgreSQL: cutover quotes it, and SQL the app writes by hand must too ("{tp.name}")',
+                table=tp.source.name,
+                fix="rename the table at the source, or quote it in hand-written SQL (SQLAlchemy and Django quote it already)",
+            )
+        )
     for col in tp.columns:
         if col.name.upper() in RESERVED_WORDS:
-            found.append(Finding("warning", "reserved_word", f"{tp.source.name}.{col.source} is named {col.name}, a reserved word in PostgreSQL: hand-written SQL must quote it (\"{col.name}\")", table=tp.source.name, column=col.source, fix=f'quote it in hand-written SQL, or rename it: columns."{tp.source.name}.{col.source}" = {{ rename = "{col.name}_" }}'))
+            found.append(
+                Finding(
+                    "warning",
+                    "reserved_word",
+                    f'{tp.source.name}.{col.source} is named {col.name}, a reserved word in PostgreSQL: hand-written SQL must quote it ("{col.name}")',
+                    table=tp.source.name,
+                    column=col.source,
+                    fix=f'quote it in hand-written SQL, or rename it: columns."{tp.source.name}.{col.source}" = {{ rename = "{col.name}_" }}',
+                )
+            )
     return found
 
 
-def large_blobs(tp: TablePlan, col: ColumnPlan, p: ColumnProfile, settings: Settings) -> list[Finding]:
+def large_blobs(
+    tp: TablePlan, col: ColumnPlan, p: ColumnProfile, settings: Settings
+) -> list[Finding]:
     """BLOB values from 1 MiB (a warning) or too large for bytea (a blocker)."""
     biggest = p.max_blob_length or 0
     if biggest < LARGE_BLOB_BYTES:
         return []
     where = f"{tp.source.name}.{col.source}"
     if biggest > MAX_BYTEA_BYTES:
-        return [Finding("blocker", "blob_too_large", f"{where}: a value of {human_bytes(biggest)} cannot be stored in a Postgres bytea (limit 1 GiB)", table=tp.source.name, column=col.source, count=p.blobs, fix="move such files to object storage and keep their keys in the table")]
+        return [
+            Finding(
+                "blocker",
+                "blob_too_large",
+                f"{where}: a value of {human_bytes(biggest)} cannot be stored in a Postgres bytea (limit 1 GiB)",
+                table=tp.source.name,
+                column=col.source,
+                count=p.blobs,
+                fix="move such files to object storage and keep their keys in the table",
+            )
+        ]
     fix = "consider object storage for files this large"
     if settings.batch_size * biggest > BATCH_MEMORY_BYTES:
-        fix = f"batch_size = {max(1, BATCH_MEMORY_BYTES // biggest)} in [settings] keeps a batch under {human_bytes(BATCH_MEMORY_BYTES)}; " + fix
-    return [Finding("warning", "large_blob", f"{where}: {p.blobs:,} blobs, the largest {human_bytes(biggest)}; they slow COPY and weigh on every batch", table=tp.source.name, column=col.source, count=p.blobs, fix=fix)]
+        fix = (
+            f"batch_size = {max(1, BATCH_MEMORY_BYTES // biggest)} in [settings] keeps a batch under {human_bytes(BATCH_MEMORY_BYTES)}; "
+            + fix
+        )
+    return [
+        Finding(
+            "warning",
+            "large_blob",
+            f"{where}: {p.blobs:,} blobs, the largest {human_bytes(biggest)}; they slow COPY and weigh on every batch",
+            table=tp.source.name,
+            column=col.source,
+            count=p.blobs,
+            fix=fix,
+        )
+    ]
 
 
 def embeddings(source: Source, tp: TablePlan, col: ColumnPlan, p: ColumnProfile) -> list[Finding]:
@@ -103,20 +173,53 @@ def embeddings(source: Source, tp: TablePlan, col: ColumnPlan, p: ColumnProfile)
     if col.family == "vector":
         return []
     where = f"{tp.source.name}.{col.source}"
-    if col.family == "bytes" and p.blobs and not (p.texts or p.integers or p.reals) and p.min_blob_length == p.max_blob_length and p.min_blob_length:
-        fmt = _packed_floats(source.sample(tp.source, col.source, EMBEDDING_SAMPLE), p.min_blob_length)
+    if (
+        col.family == "bytes"
+        and p.blobs
+        and not (p.texts or p.integers or p.reals)
+        and p.min_blob_length == p.max_blob_length
+        and p.min_blob_length
+    ):
+        fmt = _packed_floats(
+            source.sample(tp.source, col.source, EMBEDDING_SAMPLE), p.min_blob_length
+        )
         if fmt is None:
             return []
         name, size = fmt
         dims = p.min_blob_length // size
         override = f'columns."{tp.source.name}.{col.source}" = {{ type = "vector({dims})", blob_format = "{name}" }}'
-        return [Finding("info", "embeddings", f"{where} looks like embeddings: {p.blobs:,} blobs of {dims} {name[:-2]} values; carried as {col.pg_type}", table=tp.source.name, column=col.source, count=p.blobs, fix=f"to search them with pgvector: {override}")]
-    if col.family in ("text", "json") and p.texts and p.json_containers == p.texts and not (p.integers or p.reals or p.blobs):
+        return [
+            Finding(
+                "info",
+                "embeddings",
+                f"{where} looks like embeddings: {p.blobs:,} blobs of {dims} {name[:-2]} values; carried as {col.pg_type}",
+                table=tp.source.name,
+                column=col.source,
+                count=p.blobs,
+                fix=f"to search them with pgvector: {override}",
+            )
+        ]
+    if (
+        col.family in ("text", "json")
+        and p.texts
+        and p.json_containers == p.texts
+        and not (p.integers or p.reals or p.blobs)
+    ):
         length = _json_float_arrays(source.sample(tp.source, col.source, EMBEDDING_SAMPLE))
         if length is None:
             return []
         override = f'columns."{tp.source.name}.{col.source}" = "vector({length})"'
-        return [Finding("info", "embeddings", f"{where} looks like embeddings: {p.texts:,} JSON arrays of {length} numbers; carried as {col.pg_type}", table=tp.source.name, column=col.source, count=p.texts, fix=f"to search them with pgvector: {override}")]
+        return [
+            Finding(
+                "info",
+                "embeddings",
+                f"{where} looks like embeddings: {p.texts:,} JSON arrays of {length} numbers; carried as {col.pg_type}",
+                table=tp.source.name,
+                column=col.source,
+                count=p.texts,
+                fix=f"to search them with pgvector: {override}",
+            )
+        ]
     return []
 
 
@@ -142,7 +245,11 @@ def _json_float_arrays(samples: list[Any]) -> int | None:
             value = json.loads(s)
         except ValueError:
             return None
-        if not (isinstance(value, list) and value and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)):
+        if not (
+            isinstance(value, list)
+            and value
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+        ):
             return None
         if not any(isinstance(x, float) for x in value) or not _small_finite(value):
             return None
@@ -157,7 +264,9 @@ def _small_finite(values: Any) -> bool:
     return all(math.isfinite(x) and abs(x) <= EMBEDDING_MAX_ABS for x in values)
 
 
-def invalid_utf8(source: Source, tp: TablePlan, col: ColumnPlan, p: ColumnProfile, settings: Settings) -> list[Finding]:
+def invalid_utf8(
+    source: Source, tp: TablePlan, col: ColumnPlan, p: ColumnProfile, settings: Settings
+) -> list[Finding]:
     """Text values whose bytes are not UTF-8, found in a sample of the column."""
     if col.family not in ("text", "json") or not p.texts:
         return []
@@ -167,5 +276,24 @@ def invalid_utf8(source: Source, tp: TablePlan, col: ColumnPlan, p: ColumnProfil
         return []
     where = f"{tp.source.name}.{col.source}"
     if settings.invalid_utf8 == "replace":
-        return [Finding("info", "invalid_utf8", f"{where}: {bad:,} of {len(sample):,} sampled values are not valid UTF-8; they are written with U+FFFD for the bad bytes (invalid_utf8 = 'replace')", table=tp.source.name, column=col.source, count=bad)]
-    return [Finding("warning", "invalid_utf8", f"{where}: {bad:,} of {len(sample):,} sampled values are not valid UTF-8; their rows are rejected", table=tp.source.name, column=col.source, count=bad, fix=f"invalid_utf8 = 'replace' in [settings] keeps them with U+FFFD, or columns.\"{tp.source.name}.{col.source}\" = \"bytea\" keeps the exact bytes")]
+        return [
+            Finding(
+                "info",
+                "invalid_utf8",
+                f"{where}: {bad:,} of {len(sample):,} sampled values are not valid UTF-8; they are written with U+FFFD for the bad bytes (invalid_utf8 = 'replace')",
+                table=tp.source.name,
+                column=col.source,
+                count=bad,
+            )
+        ]
+    return [
+        Finding(
+            "warning",
+            "invalid_utf8",
+            f"{where}: {bad:,} of {len(sample):,} sampled values are not valid UTF-8; their rows are rejected",
+            table=tp.source.name,
+            column=col.source,
+            count=bad,
+            fix=f'invalid_utf8 = \'replace\' in [settings] keeps them with U+FFFD, or columns."{tp.source.name}.{col.source}" = "bytea" keeps the exact bytes',
+        )
+    ]

@@ -11,12 +11,20 @@ SEVERITY_ORDER = {"blocker": 0, "warning": 1, "info": 2}
 MAX_LEFTOVERS_SHOWN = 20  # code leftovers listed in the plan; `cutover env scan` lists them all
 
 
-def plan_document(data: dict[str, Any], *, title: str = "cutover plan", next_step: bool = True) -> Document:
+def plan_document(
+    data: dict[str, Any], *, title: str = "cutover plan", next_step: bool = True
+) -> Document:
     """Summary, then per database its source, target, findings, tables and columns; the env files; what is next."""
     doc = Document(title)
     counts = data["summary"]
-    doc.para(f"`{data['config']}` · {data['generated_at']} · {len(data['databases'])} database(s) · {counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} note(s)")
-    doc.para("No blockers." if data["ok"] else f"BLOCKED: {counts['blocker']} blocker(s) must be fixed first (exit code 1).")
+    doc.para(
+        f"`{data['config']}` · {data['generated_at']} · {len(data['databases'])} database(s) · {counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} note(s)"
+    )
+    doc.para(
+        "No blockers."
+        if data["ok"]
+        else f"BLOCKED: {counts['blocker']} blocker(s) must be fixed first (exit code 1)."
+    )
     for db in data["databases"]:
         _database(doc, db)
     _env(doc, data["env"])
@@ -34,7 +42,12 @@ def findings_table(doc: Document, findings: list[dict[str, Any]]) -> None:
         count = f"{f['count']:,}" if f.get("count") is not None else ""
         rows.append([f["severity"], f["code"], where, count, f["message"], f.get("fix") or ""])
     if rows:
-        doc.table(["severity", "code", "where", "count", "finding", "fix"], rows, right=(3,), record_keys=4)
+        doc.table(
+            ["severity", "code", "where", "count", "finding", "fix"],
+            rows,
+            right=(3,),
+            record_keys=4,
+        )
     else:
         doc.para("No findings.")
 
@@ -47,14 +60,31 @@ def _database(doc: Document, db: dict[str, Any]) -> None:
         source += f" · {human_bytes(src['size_bytes'])}"
     if src["error"]:
         source += f" · UNREADABLE: {src['error']}"
-    rows = [["source", source + "".join(f" · {n}" for n in src["notes"])], ["target", _target_line(tgt)], ["privileges", _privileges(tgt)], ["pgvector", _vector_line(tgt)]]
-    rows.append(["existing tables", ", ".join(tgt["existing_tables"][:10]) + (" …" if len(tgt["existing_tables"]) > 10 else "") or "none"])
+    rows = [
+        ["source", source + "".join(f" · {n}" for n in src["notes"])],
+        ["target", _target_line(tgt)],
+        ["privileges", _privileges(tgt)],
+        ["pgvector", _vector_line(tgt)],
+    ]
+    rows.append(
+        [
+            "existing tables",
+            ", ".join(tgt["existing_tables"][:10])
+            + (" …" if len(tgt["existing_tables"]) > 10 else "")
+            or "none",
+        ]
+    )
     rows.append(["schema", f"{db['mode']} (schema {db['target_schema']})"])
     total_rows = sum(t["rows"] for t in db["tables"])
     rows.append(["tables", f"{len(db['tables'])} table(s), {total_rows:,} row(s)"])
     est = db["estimate"]
     if est is not None:
-        rows.append(["phase 2 estimate", f"≈ {_duration(est['total_seconds'])} (profiling {_duration(est['profile_seconds'])} + load {_duration(est['load_seconds'])}; measured on {est['sampled_rows']:,} row(s): {est['measured']}; keys and indexes come on top)"])
+        rows.append(
+            [
+                "phase 2 estimate",
+                f"≈ {_duration(est['total_seconds'])} (profiling {_duration(est['profile_seconds'])} + load {_duration(est['load_seconds'])}; measured on {est['sampled_rows']:,} row(s): {est['measured']}; keys and indexes come on top)",
+            ]
+        )
     doc.table(["", db["name"]], rows)
     doc.heading(2, "Findings")
     findings_table(doc, db["findings"])
@@ -63,15 +93,37 @@ def _database(doc: Document, db: dict[str, Any]) -> None:
     doc.heading(2, "Tables")
     doc.table(
         ["table", "target", "rows", "sampled", "rows/s", "estimate"],
-        [[t["source"], t["target"], f"{t['rows']:,}", f"{t['sampled_rows']:,}", f"{t['rows_per_second']:,.0f}" if t["rows_per_second"] else "", _duration(t["estimate_seconds"]) if t["estimate_seconds"] is not None else ""] for t in db["tables"]],
+        [
+            [
+                t["source"],
+                t["target"],
+                f"{t['rows']:,}",
+                f"{t['sampled_rows']:,}",
+                f"{t['rows_per_second']:,.0f}" if t["rows_per_second"] else "",
+                _duration(t["estimate_seconds"]) if t["estimate_seconds"] is not None else "",
+            ]
+            for t in db["tables"]
+        ],
         right=(2, 3, 4, 5),
     )
     doc.heading(2, "Columns")
     for t in db["tables"]:
-        doc.heading(3, t["source"] if t["source"] == t["target"] else f"{t['source']} → {t['target']}")
+        doc.heading(
+            3, t["source"] if t["source"] == t["target"] else f"{t['source']} → {t['target']}"
+        )
         doc.table(
             ["column", "source type", "target type", "null", "coercion", "why"],
-            [[c["source"] if c["source"] == c["target"] else f"{c['source']} → {c['target']}", c["declared"] or "(none)", c["pg_type"], "yes" if c["nullable"] else "no", c["coercion"], f"{c['reason']}: {c['why']}"] for c in t["columns"]],
+            [
+                [
+                    c["source"] if c["source"] == c["target"] else f"{c['source']} → {c['target']}",
+                    c["declared"] or "(none)",
+                    c["pg_type"],
+                    "yes" if c["nullable"] else "no",
+                    c["coercion"],
+                    f"{c['reason']}: {c['why']}",
+                ]
+                for c in t["columns"]
+            ],
         )
 
 
@@ -88,7 +140,11 @@ def _privileges(tgt: dict[str, Any]) -> str:
     if tgt["can_create"] is None:
         return "unknown (target not reached)"
     verb = "may create" if tgt["can_create"] else "may NOT create"
-    return f"user {tgt['user']} {verb} tables" if tgt["database_exists"] else f"user {tgt['user']} {verb} the database"
+    return (
+        f"user {tgt['user']} {verb} tables"
+        if tgt["database_exists"]
+        else f"user {tgt['user']} {verb} the database"
+    )
 
 
 def _vector_line(tgt: dict[str, Any]) -> str:
@@ -100,15 +156,33 @@ def _vector_line(tgt: dict[str, Any]) -> str:
         state = f"not available: {tgt['vector_hint']}"
     else:
         state = "unknown (target not reached)"
-    return state + (" · needed by vector columns" if tgt["vector_needed"] else " · no vector column planned")
+    return state + (
+        " · needed by vector columns" if tgt["vector_needed"] else " · no vector column planned"
+    )
 
 
 def _env(doc: Document, env: dict[str, Any]) -> None:
     doc.heading(1, "Env files, compose files and scripts")
     files = len({c["path"] for c in env["changes"]})
-    doc.para(f"{env['files']} file(s) read under `{env['root']}`; phase 1 would rewrite {len(env['changes'])} value(s) in {files} file(s) (passwords shown as ***).")
+    doc.para(
+        f"{env['files']} file(s) read under `{env['root']}`; phase 1 would rewrite {len(env['changes'])} value(s) in {files} file(s) (passwords shown as ***)."
+    )
     if env["changes"]:
-        doc.table(["file", "line", "key", "database", "now", "after phase 1"], [[c["path"], str(c["line"]), c["key"] or "(inline)", c["database"], c["before"], c["after"]] for c in env["changes"]], right=(1,))
+        doc.table(
+            ["file", "line", "key", "database", "now", "after phase 1"],
+            [
+                [
+                    c["path"],
+                    str(c["line"]),
+                    c["key"] or "(inline)",
+                    c["database"],
+                    c["before"],
+                    c["after"],
+                ]
+                for c in env["changes"]
+            ],
+            right=(1,),
+        )
     doc.bullets([f"note: {n}" for n in env["notes"]])
     if env["findings"]:
         doc.heading(2, "Findings")

@@ -45,7 +45,15 @@ class StatusResult:
             "failures": self.failures,
             "plan": self.plan,
             "phases": [
-                {"phase": p.phase, "title": p.title, "status": p.status, "done": p.done, "total": len(p.items), "runs": p.runs, "items": [{**asdict(v), "item": asdict(v.item)} for v in p.items]}
+                {
+                    "phase": p.phase,
+                    "title": p.title,
+                    "status": p.status,
+                    "done": p.done,
+                    "total": len(p.items),
+                    "runs": p.runs,
+                    "items": [{**asdict(v), "item": asdict(v.item)} for v in p.items],
+                }
                 for p in self.phases
             ],
         }
@@ -70,14 +78,32 @@ def status(config: config_mod.Config, workdir: Path) -> StatusResult:
     for p in phases:
         for db, run in p.runs.items():
             if run["status"] == "failed":
-                failures.append(f"phase {p.phase} ({db}), {run['at']}: {run['error'] or run['summary']}")
+                failures.append(
+                    f"phase {p.phase} ({db}), {run['at']}: {run['error'] or run['summary']}"
+                )
         for v in p.items:
             if v.status == "failed":
                 failures.append(f"{v.item.id}: " + "; ".join(v.evidence[:3]))
-    return StatusResult(phases, state.data.get("plan"), next_step(state), failures, workdir / STATE_FILE, workdir / COPIES_DIR, workdir / "report" / "report.html")
+    return StatusResult(
+        phases,
+        state.data.get("plan"),
+        next_step(state),
+        failures,
+        workdir / STATE_FILE,
+        workdir / COPIES_DIR,
+        workdir / "report" / "report.html",
+    )
 
 
-def check(config: config_mod.Config, workdir: Path, item_id: str, *, note: str | None = None, force: bool = False, undo: bool = False) -> CheckResult:
+def check(
+    config: config_mod.Config,
+    workdir: Path,
+    item_id: str,
+    *,
+    note: str | None = None,
+    force: bool = False,
+    undo: bool = False,
+) -> CheckResult:
     """Tick a checklist item by hand with a note (or take the tick back)."""
     from cutover.phases.run import finish
 
@@ -88,7 +114,7 @@ def check(config: config_mod.Config, workdir: Path, item_id: str, *, note: str |
     return CheckResult(view, _phase_view(state, view.item.phase), next_step(state))
 
 
-def record_plan(config: config_mod.Config, workdir: Path, plan: "Plan") -> Path:
+def record_plan(config: config_mod.Config, workdir: Path, plan: Plan) -> Path:
     """Save the plan under the workdir and note its verdict in the state; returns plan.json."""
     from cutover.phases import plan as plan_mod
     from cutover.phases.run import finish
@@ -113,16 +139,20 @@ def next_step(state: State) -> str:
         if plan is None:
             return "`cutover plan` assesses what moves, how each column is cast and what will break"
         if not plan["ok"]:
-            return "fix the plan's blockers (`cutover plan` lists them), then run `cutover plan` again"
+            return (
+                "fix the plan's blockers (`cutover plan` lists them), then run `cutover plan` again"
+            )
     for n, st in statuses.items():
         if st == "failed":
             return f"fix what failed in phase {n} (the reason is listed under failed), then `cutover run --phase {n}` again"
         if st != "done":
-            return f"`cutover run --phase {n}`: {PHASE_TITLES[n]}" + (" (answer y to write the files, or add --yes)" if st == "declined" else "")
+            return f"`cutover run --phase {n}`: {PHASE_TITLES[n]}" + (
+                " (answer y to write the files, or add --yes)" if st == "declined" else ""
+            )
     waiting = [v for v in state.views() if v.status != "done"]
     if waiting:
         first = waiting[0]
-        return f"{len(waiting)} checklist item(s) still open; next: {first.item.id} — {first.item.text} → `cutover check {first.item.id} --note \"…\"`"
+        return f'{len(waiting)} checklist item(s) still open; next: {first.item.id} — {first.item.text} → `cutover check {first.item.id} --note "…"`'
     return "every phase and checklist item is done: attach report/report.html to the change request"
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from cutover import config as config_mod
 from cutover import urls
 
-APP_TESTS_TIMEOUT_S = 3600  # an app's whole test suite; a hung one must not hold the cutover forever
+APP_TESTS_TIMEOUT_S = (
+    3600  # an app's whole test suite; a hung one must not hold the cutover forever
+)
 APP_TESTS_TAIL_LINES = 40  # lines of the app's test output kept in the report (the log has all)
 LOG_FILE = Path("results") / "app-tests.log"
 
@@ -40,11 +42,19 @@ def app_environment(config: config_mod.Config) -> tuple[dict[str, str], list[str
     for db in config.databases:
         target = urls.parse(db.target)
         driver = "psycopg" if db.driver is None else db.driver
-        env[db.env_key] = urls.render(target, scheme=f"postgresql+{driver}" if driver else "postgresql")
+        env[db.env_key] = urls.render(
+            target, scheme=f"postgresql+{driver}" if driver else "postgresql"
+        )
         if target.password:
             env[db.password_env] = target.password
             secrets.append(target.password)
-        parts = {"host": target.host, "port": str(target.port or 5432), "user": target.username, "password": target.password, "database": target.database}
+        parts = {
+            "host": target.host,
+            "port": str(target.port or 5432),
+            "user": target.username,
+            "password": target.password,
+            "database": target.database,
+        }
         for key in db.split_keys.values():
             value = parts.get(role_of(key) or "")
             if value:
@@ -59,7 +69,15 @@ def run_app_tests(config: config_mod.Config, workdir: Path, command: str) -> App
     code: int | None
     try:
         # the user's own command line, run as their shell would (like `make`)
-        proc = subprocess.run(command, shell=True, cwd=config.base_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=APP_TESTS_TIMEOUT_S)
+        proc = subprocess.run(
+            command,
+            shell=True,
+            cwd=config.base_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=APP_TESTS_TIMEOUT_S,
+        )
         output, code = proc.stdout, proc.returncode
     except subprocess.TimeoutExpired as exc:
         output, code = exc.stdout or b"", None
@@ -67,7 +85,13 @@ def run_app_tests(config: config_mod.Config, workdir: Path, command: str) -> App
     log = workdir / LOG_FILE
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(text, encoding="utf-8")
-    return AppTests(_scrub(command, secrets), code, round(time.monotonic() - started, 3), text.splitlines()[-APP_TESTS_TAIL_LINES:], str(log))
+    return AppTests(
+        _scrub(command, secrets),
+        code,
+        round(time.monotonic() - started, 3),
+        text.splitlines()[-APP_TESTS_TAIL_LINES:],
+        str(log),
+    )
 
 
 def _scrub(text: str, secrets: list[str]) -> str:

@@ -17,9 +17,22 @@ from cutover.errors import CutoverError
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cutover", "cutover parity")
-    group.addoption("--cutover-parity", action="store_true", default=False, help="add one parity test per table migrated by cutover")
-    group.addoption("--cutover-config", default=str(config_mod.DEFAULT_CONFIG), help="the cutover.toml to verify (default ./cutover.toml)")
-    group.addoption("--cutover-workdir", default=str(config_mod.DEFAULT_WORKDIR), help="cutover's workdir, for reject files (default .cutover/)")
+    group.addoption(
+        "--cutover-parity",
+        action="store_true",
+        default=False,
+        help="add one parity test per table migrated by cutover",
+    )
+    group.addoption(
+        "--cutover-config",
+        default=str(config_mod.DEFAULT_CONFIG),
+        help="the cutover.toml to verify (default ./cutover.toml)",
+    )
+    group.addoption(
+        "--cutover-workdir",
+        default=str(config_mod.DEFAULT_WORKDIR),
+        help="cutover's workdir, for reject files (default .cutover/)",
+    )
 
 
 class ParityFailure(Exception):
@@ -44,7 +57,9 @@ class _Verification:
 class ParityItem(pytest.Item):
     """One table's parity (or, with table=None, one database's schema parity)."""
 
-    def __init__(self, *, verification: _Verification, database: str, table: str | None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, verification: _Verification, database: str, table: str | None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.verification, self.database, self.table = verification, database, table
 
@@ -58,7 +73,9 @@ class ParityItem(pytest.Item):
         db = next(d for d in result.databases if d.database == self.database)
         if self.table is None:
             if db.schema_issues:
-                raise ParityFailure("\n".join(f"{i.table}: {i.subject}: {i.problem}" for i in db.schema_issues))
+                raise ParityFailure(
+                    "\n".join(f"{i.table}: {i.subject}: {i.problem}" for i in db.schema_issues)
+                )
             return
         parity = next(t for t in db.tables if t.table == self.table)
         if not parity.ok:
@@ -86,7 +103,9 @@ def _tables(config: config_mod.Config) -> list[tuple[str, list[str]]]:
     return found
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if not config.getoption("cutover_parity"):
         return
     config_path = Path(config.getoption("cutover_config"))
@@ -96,6 +115,22 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     except CutoverError as exc:
         raise pytest.UsageError(f"--cutover-parity: {exc.render()}") from exc
     for database, tables in databases:
-        items.append(ParityItem.from_parent(session, name=f"{database}::schema", verification=verification, database=database, table=None))
+        items.append(
+            ParityItem.from_parent(
+                session,
+                name=f"{database}::schema",
+                verification=verification,
+                database=database,
+                table=None,
+            )
+        )
         for table in tables:
-            items.append(ParityItem.from_parent(session, name=f"{database}::{table}", verification=verification, database=database, table=table))
+            items.append(
+                ParityItem.from_parent(
+                    session,
+                    name=f"{database}::{table}",
+                    verification=verification,
+                    database=database,
+                    table=table,
+                )
+            )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cutover.load.pipeline import TableResult
@@ -13,13 +12,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from cutover.proof.verify import VerifyResult
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> str:
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
+) -> str:
     """A fixed-width text table."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def fmt(r: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
 
     sep = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(cells[0]), sep, *(fmt(r) for r in cells[1:])])
@@ -37,10 +40,39 @@ def human_bytes(n: int) -> str:
 
 def load_table(results: Sequence[TableResult]) -> str:
     """table | read | written | rejected | bytes | seconds, with a total line."""
-    rows = [[r.table if r.table == r.target else f"{r.table} → {r.target}", f"{r.read:,}", f"{r.written:,}", f"{r.rejected:,}", human_bytes(r.bytes), f"{r.seconds:.2f}"] for r in results]
-    total = TableResult("total", "total", sum(r.read for r in results), sum(r.written for r in results), sum(r.rejected for r in results), sum(r.bytes for r in results), sum(r.seconds for r in results))
-    rows.append(["total", f"{total.read:,}", f"{total.written:,}", f"{total.rejected:,}", human_bytes(total.bytes), f"{total.seconds:.2f}"])
-    return table(["table", "read", "written", "rejected", "bytes", "seconds"], rows, right=(1, 2, 3, 4, 5))
+    rows = [
+        [
+            r.table if r.table == r.target else f"{r.table} → {r.target}",
+            f"{r.read:,}",
+            f"{r.written:,}",
+            f"{r.rejected:,}",
+            human_bytes(r.bytes),
+            f"{r.seconds:.2f}",
+        ]
+        for r in results
+    ]
+    total = TableResult(
+        "total",
+        "total",
+        sum(r.read for r in results),
+        sum(r.written for r in results),
+        sum(r.rejected for r in results),
+        sum(r.bytes for r in results),
+        sum(r.seconds for r in results),
+    )
+    rows.append(
+        [
+            "total",
+            f"{total.read:,}",
+            f"{total.written:,}",
+            f"{total.rejected:,}",
+            human_bytes(total.bytes),
+            f"{total.seconds:.2f}",
+        ]
+    )
+    return table(
+        ["table", "read", "written", "rejected", "bytes", "seconds"], rows, right=(1, 2, 3, 4, 5)
+    )
 
 
 def reasons_text(reasons: dict[str, int], most: int | None = None) -> str:
@@ -61,7 +93,7 @@ def findings(items: Sequence[Finding]) -> str:
     return "\n".join(lines)
 
 
-def parity(result: "VerifyResult") -> str:
+def parity(result: VerifyResult) -> str:
     """Per database: a table of counts and status, then schema issues and differing rows."""
     from cutover.proof.verify import table_details
 
@@ -70,8 +102,25 @@ def parity(result: "VerifyResult") -> str:
         out.append(f"{db.database} → {db.target}: {'OK' if db.ok else 'DIFFERENCES FOUND'}")
         if db.stale_source:
             out.append("  note: the source changed since the load; it was read again to compare")
-        rows = [[t.table, f"{t.source_rows:,}", f"{t.rejected:,}", f"{t.target_rows:,}", t.digests_from, f"{t.seconds:.2f}", "ok" if t.ok else "MISMATCH"] for t in db.tables]
-        out.append(table(["table", "source", "rejected", "target", "digests", "seconds", "status"], rows, right=(1, 2, 3, 5)))
+        rows = [
+            [
+                t.table,
+                f"{t.source_rows:,}",
+                f"{t.rejected:,}",
+                f"{t.target_rows:,}",
+                t.digests_from,
+                f"{t.seconds:.2f}",
+                "ok" if t.ok else "MISMATCH",
+            ]
+            for t in db.tables
+        ]
+        out.append(
+            table(
+                ["table", "source", "rejected", "target", "digests", "seconds", "status"],
+                rows,
+                right=(1, 2, 3, 5),
+            )
+        )
         for issue in db.schema_issues:
             out.append(f"  schema: {issue.table}: {issue.subject}: {issue.problem}")
         for t in db.tables:

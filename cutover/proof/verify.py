@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import set_json_loads
 
+from cutover import urls
+from cutover.config import Config, DatabaseConfig
+from cutover.errors import UsageError
 from cutover.load import state
 from cutover.load import target as tgt
-from cutover import urls
-from cutover.values.coerce import Reject, build, compile_row, json_safe
-from cutover.config import Config, DatabaseConfig
-from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests, RowHasher
-from cutover.errors import UsageError
 from cutover.load.rejects import table_file
+from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests, RowHasher
+from cutover.schema.typemap import pg_base
 from cutover.sources import open_source
 from cutover.sources.base import PROBE_ROWS, InvalidText, Source, rows_within_budget
-from cutover.schema.typemap import pg_base
+from cutover.values.coerce import Reject, build, compile_row, json_safe
 
 STREAM_BATCH = 5000  # rows per fetch from a server-side cursor at most (and about BATCH_BYTES): bounded memory on any table
 MAX_DIFFERENCES = 10  # differing rows reported per table
@@ -118,19 +119,48 @@ class VerifyResult:
 
     def to_json(self) -> str:
         """Machine-readable form for CI."""
-        data = {"ok": self.ok, "databases": [{**asdict(d), "ok": d.ok, "tables": [{**asdict(t), "ok": t.ok, "expected_rows": t.expected_rows} for t in d.tables]} for d in self.databases]}
+        data = {
+            "ok": self.ok,
+            "databases": [
+                {
+                    **asdict(d),
+                    "ok": d.ok,
+                    "tables": [
+                        {**asdict(t), "ok": t.ok, "expected_rows": t.expected_rows}
+                        for t in d.tables
+                    ],
+                }
+                for d in self.databases
+            ],
+        }
         return json.dumps(data, indent=2, ensure_ascii=False, default=str)
 
     def to_junit(self) -> str:
         """JUnit XML: a suite per database, a case per table plus one for the schema."""
         suites = ET.Element("testsuites", name="cutover parity")
         for db in self.databases:
-            suite = ET.SubElement(suites, "testsuite", name=f"parity.{db.database}", tests=str(len(db.tables) + 1), failures=str(sum(not t.ok for t in db.tables) + bool(db.schema_issues)))
-            case = ET.SubElement(suite, "testcase", classname=f"parity.{db.database}", name="schema")
+            suite = ET.SubElement(
+                suites,
+                "testsuite",
+                name=f"parity.{db.database}",
+                tests=str(len(db.tables) + 1),
+                failures=str(sum(not t.ok for t in db.tables) + bool(db.schema_issues)),
+            )
+            case = ET.SubElement(
+                suite, "testcase", classname=f"parity.{db.database}", name="schema"
+            )
             if db.schema_issues:
-                ET.SubElement(case, "failure", message=f"{len(db.schema_issues)} schema differences").text = "\n".join(f"{i.table}: {i.subject}: {i.problem}" for i in db.schema_issues)
+                ET.SubElement(
+                    case, "failure", message=f"{len(db.schema_issues)} schema differences"
+                ).text = "\n".join(f"{i.table}: {i.subject}: {i.problem}" for i in db.schema_issues)
             for t in db.tables:
-                case = ET.SubElement(suite, "testcase", classname=f"parity.{db.database}", name=t.table, time=f"{t.seconds:.3f}")
+                case = ET.SubElement(
+                    suite,
+                    "testcase",
+                    classname=f"parity.{db.database}",
+                    name=t.table,
+                    time=f"{t.seconds:.3f}",
+                )
                 if not t.ok:
                     ET.SubElement(case, "failure", message=table_summary(t)).text = table_details(t)
         return ET.tostring(suites, encoding="unicode")
@@ -140,9 +170,13 @@ def table_summary(t: TableParity) -> str:
     """One line: counts, and what differs."""
     if t.ok:
         return f"{t.table}: {t.target_rows:,} rows match"
-    parts = [f"{t.table}: source {t.source_rows:,} − rejected {t.rejected:,} = {t.expected_rows:,}, target {t.target_rows:,}"]
+    parts = [
+        f"{t.table}: source {t.source_rows:,} − rejected {t.rejected:,} = {t.expected_rows:,}, target {t.target_rows:,}"
+    ]
     if t.differing_buckets:
-        parts.append(f"{len(t.differing_buckets)} differing range(s): {', '.join(t.differing_buckets[:3])}")
+        parts.append(
+            f"{len(t.differing_buckets)} differing range(s): {', '.join(t.differing_buckets[:3])}"
+        )
     return "; ".join(parts)
 
 
@@ -154,21 +188,32 @@ def table_details(t: TableParity) -> str:
     for d in t.differences:
         key = json.dumps(d.key, ensure_ascii=False, default=str)
         if d.kind == "changed":
-            lines.append(f"  changed {key} column {d.column}: source {d.source} ≠ target {d.target}")
+            lines.append(
+                f"  changed {key} column {d.column}: source {d.source} ≠ target {d.target}"
+            )
         else:
-            lines.append(f"  {d.kind} {key}" + (f": {d.source or d.target}" if (d.source or d.target) else ""))
+            lines.append(
+                f"  {d.kind} {key}"
+                + (f": {d.source or d.target}" if (d.source or d.target) else "")
+            )
     return "\n".join(lines)
 
 
 # -- the work ------------------------------------------------------------------------------------
 
 
-def verify(config: Config, workdir: Path, *, database: str | None = None, table: str | None = None) -> VerifyResult:
+def verify(
+    config: Config, workdir: Path, *, database: str | None = None, table: str | None = None
+) -> VerifyResult:
     """Compare source and target of every selected database; see VerifyResult.ok."""
-    return VerifyResult([_verify_db(config, db, workdir, table) for db in config.database(database)])
+    return VerifyResult(
+        [_verify_db(config, db, workdir, table) for db in config.database(database)]
+    )
 
 
-def _verify_db(config: Config, db: DatabaseConfig, workdir: Path, only_table: str | None) -> DatabaseParity:
+def _verify_db(
+    config: Config, db: DatabaseConfig, workdir: Path, only_table: str | None
+) -> DatabaseParity:
     source = open_source(db.source, config.base_dir)
     conn = tgt.connect(db.target)
     try:
@@ -182,8 +227,12 @@ def _verify_db(config: Config, db: DatabaseConfig, workdir: Path, only_table: st
             if not tables:
                 from cutover.errors import UnknownChoiceError
 
-                raise UnknownChoiceError("table", only_table, [t["source"] for t in manifest["tables"]], database=db.name)
-        result.accepted = [Accepted(o["table"], o["subject"], o["reason"]) for o in manifest["omissions"]]
+                raise UnknownChoiceError(
+                    "table", only_table, [t["source"] for t in manifest["tables"]], database=db.name
+                )
+        result.accepted = [
+            Accepted(o["table"], o["subject"], o["reason"]) for o in manifest["omissions"]
+        ]
         result.schema_issues = _schema_parity(conn, source, db, manifest, tables)
         rejects_dir = workdir / "rejects" / db.name
         for t in tables:
@@ -201,16 +250,28 @@ def _json_text(data: str | bytes) -> str:
 def _manifest(conn: psycopg.Connection[Any], db: DatabaseConfig) -> dict[str, Any]:
     found = state.read_manifest(conn, db.name)
     if found is None:
-        raise UsageError(f"no load of {db.name} is recorded in the target", database=db.name, hint="run `cutover run --phase 2` first; verify compares what it loaded")
+        raise UsageError(
+            f"no load of {db.name} is recorded in the target",
+            database=db.name,
+            hint="run `cutover run --phase 2` first; verify compares what it loaded",
+        )
     manifest, complete = found
     if not complete:
-        raise UsageError(f"the load of {db.name} did not finish", database=db.name, hint="run `cutover run --phase 2` to resume it, then verify")
+        raise UsageError(
+            f"the load of {db.name} did not finish",
+            database=db.name,
+            hint="run `cutover run --phase 2` to resume it, then verify",
+        )
     return manifest
 
 
 def _hasher(t: dict[str, Any], naive_timezone: str) -> RowHasher:
     names = [c["target"] for c in t["columns"]]
-    return RowHasher([c["pg_type"] for c in t["columns"]], [names.index(k) for k in t["key"] if k in names], naive_timezone)
+    return RowHasher(
+        [c["pg_type"] for c in t["columns"]],
+        [names.index(k) for k in t["key"] if k in names],
+        naive_timezone,
+    )
 
 
 def _rejected_count(conn: psycopg.Connection[Any], database: str, table: str) -> int:
@@ -219,7 +280,12 @@ def _rejected_count(conn: psycopg.Connection[Any], database: str, table: str) ->
     return sum(c.rows_rejected for c in chunks)
 
 
-def _target_batches(conn: psycopg.Connection[Any], schema: str, t: dict[str, Any], where: sql.Composable | None = None) -> Iterator[list[tuple[Any, ...]]]:
+def _target_batches(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    t: dict[str, Any],
+    where: sql.Composable | None = None,
+) -> Iterator[list[tuple[Any, ...]]]:
     """The target's rows from a server-side cursor, in fetches of at most STREAM_BATCH rows and about BATCH_BYTES."""
     cols = sql.SQL(", ").join(sql.Identifier(c["target"]) for c in t["columns"])
     query = sql.SQL("SELECT {} FROM {}").format(cols, tgt.qualified(schema, t["target"]))
@@ -233,12 +299,19 @@ def _target_batches(conn: psycopg.Connection[Any], schema: str, t: dict[str, Any
             size = rows_within_budget(batch, STREAM_BATCH)
 
 
-def _target_rows(conn: psycopg.Connection[Any], schema: str, t: dict[str, Any], where: sql.Composable | None = None) -> Iterator[tuple[Any, ...]]:
+def _target_rows(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    t: dict[str, Any],
+    where: sql.Composable | None = None,
+) -> Iterator[tuple[Any, ...]]:
     for batch in _target_batches(conn, schema, t, where):
         yield from batch
 
 
-def _source_batches(source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
+def _source_batches(
+    source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]
+) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
     """The source's rows as the load would have written them (coerced), minus recorded rejects, a source batch at a time."""
     keys = source.key_columns(schema_table)
     width = len(keys)
@@ -251,7 +324,9 @@ def _source_batches(source: Source, schema_table: Any, t: dict[str, Any], exclud
         for row in batch.rows:
             key = {k: json_safe(v) for k, v in zip(keys, row[:width])}
             pk_key = {c: json_safe(row[width + columns.index(c)]) for c in pk}
-            if excluded and (_key_text(key) in excluded or (pk_key and _key_text(pk_key) in excluded)):
+            if excluded and (
+                _key_text(key) in excluded or (pk_key and _key_text(pk_key) in excluded)
+            ):
                 continue
             if any(isinstance(v, InvalidText) for v in row):
                 continue
@@ -262,7 +337,9 @@ def _source_batches(source: Source, schema_table: Any, t: dict[str, Any], exclud
         yield out
 
 
-def _source_rows(source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+def _source_rows(
+    source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]
+) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
     for batch in _source_batches(source, schema_table, t, excluded):
         yield from batch
 
@@ -282,11 +359,23 @@ def _excluded_keys(rejects_dir: Path, table: str) -> set[str]:
     return keys
 
 
-def _table_parity(conn: psycopg.Connection[Any], source: Source, manifest: dict[str, Any], t: dict[str, Any], stale: bool, rejects_dir: Path) -> TableParity:
+def _table_parity(
+    conn: psycopg.Connection[Any],
+    source: Source,
+    manifest: dict[str, Any],
+    t: dict[str, Any],
+    stale: bool,
+    rejects_dir: Path,
+) -> TableParity:
     started = time.monotonic()
     database, schema = manifest["database"], manifest["target_schema"]
     schema_table = source.reflect().table(t["source"])
-    res = TableParity(t["source"], t["target"], source_rows=source.count(schema_table), rejected=_rejected_count(conn, database, t["target"]))
+    res = TableParity(
+        t["source"],
+        t["target"],
+        source_rows=source.count(schema_table),
+        rejected=_rejected_count(conn, database, t["target"]),
+    )
     hasher = _hasher(t, manifest["naive_timezone"])
     stored = None
     same_hash = manifest.get("digest") == DIGEST_VERSION
@@ -301,7 +390,9 @@ def _table_parity(conn: psycopg.Connection[Any], source: Source, manifest: dict[
         elif manifest.get("digest") is None:
             res.note = 'the load stored no row digests (digests = "verify"); the source was read'
         else:
-            res.note = "the load's digests were made by another cutover version; the source was read again"
+            res.note = (
+                "the load's digests were made by another cutover version; the source was read again"
+            )
         stored = Digests()
         for pairs in _source_batches(source, schema_table, t, excluded):
             stored.add_rows(hasher, [row for row, _key in pairs])
@@ -329,12 +420,30 @@ def _table_parity(conn: psycopg.Connection[Any], source: Source, manifest: dict[
     differing = stored.differing(actual)
     res.differing_buckets = [hasher.describe_bucket(b) for b in differing]
     if differing:
-        res.differences = _narrow(conn, source, schema_table, manifest, t, hasher, differing[:MAX_NARROWED_BUCKETS], excluded)
+        res.differences = _narrow(
+            conn,
+            source,
+            schema_table,
+            manifest,
+            t,
+            hasher,
+            differing[:MAX_NARROWED_BUCKETS],
+            excluded,
+        )
     res.seconds = time.monotonic() - started
     return res
 
 
-def _narrow(conn: psycopg.Connection[Any], source: Source, schema_table: Any, manifest: dict[str, Any], t: dict[str, Any], hasher: RowHasher, buckets: list[int], excluded: set[str]) -> list[Difference]:
+def _narrow(
+    conn: psycopg.Connection[Any],
+    source: Source,
+    schema_table: Any,
+    manifest: dict[str, Any],
+    t: dict[str, Any],
+    hasher: RowHasher,
+    buckets: list[int],
+    excluded: set[str],
+) -> list[Difference]:
     """Compare the rows of the differing buckets one by one."""
     wanted = set(buckets)
     names = [c["target"] for c in t["columns"]]
@@ -348,13 +457,21 @@ def _narrow(conn: psycopg.Connection[Any], source: Source, schema_table: Any, ma
     where = None
     if hasher.ranged:
         col = sql.Identifier(names[hasher.key_positions[0]])
-        where = sql.SQL(" OR ").join(sql.SQL("({} >= {} AND {} < {})").format(col, sql.Literal(b * RANGE_WIDTH), col, sql.Literal((b + 1) * RANGE_WIDTH)) for b in buckets)
+        where = sql.SQL(" OR ").join(
+            sql.SQL("({} >= {} AND {} < {})").format(
+                col, sql.Literal(b * RANGE_WIDTH), col, sql.Literal((b + 1) * RANGE_WIDTH)
+            )
+            for b in buckets
+        )
     targets_by_key: dict[tuple[str, ...], list[list[str]]] = {}
     for row in _target_rows(conn, manifest["target_schema"], t, where):
         if hasher.bucket(row) in wanted:
             k = hasher.key(row)
             targets_by_key.setdefault(k, []).append(hasher.parts(row))
-            readable.setdefault(k, {names[i]: json_safe(row[i]) for i in hasher.key_positions} or {"row": "(no key)"})
+            readable.setdefault(
+                k,
+                {names[i]: json_safe(row[i]) for i in hasher.key_positions} or {"row": "(no key)"},
+            )
     diffs: list[Difference] = []
     for k in sorted(set(sources_by_key) | set(targets_by_key)):
         src, dst = sources_by_key.get(k, []), targets_by_key.get(k, [])
@@ -367,11 +484,31 @@ def _narrow(conn: psycopg.Connection[Any], source: Source, schema_table: Any, ma
                 shown = _show_pair(src[0][i], dst[0][i])
                 diffs.append(Difference("changed", key, t["columns"][i]["source"], *shown))
         elif not dst:
-            diffs.append(Difference("missing", key, None, f"{len(src)} row(s) in the source are not in the target"))
+            diffs.append(
+                Difference(
+                    "missing", key, None, f"{len(src)} row(s) in the source are not in the target"
+                )
+            )
         elif not src:
-            diffs.append(Difference("extra", key, None, None, f"{len(dst)} row(s) in the target are not in the source"))
+            diffs.append(
+                Difference(
+                    "extra",
+                    key,
+                    None,
+                    None,
+                    f"{len(dst)} row(s) in the target are not in the source",
+                )
+            )
         elif len(src) != len(dst):
-            diffs.append(Difference("duplicated", key, None, f"{len(src)} in the source", f"{len(dst)} in the target"))
+            diffs.append(
+                Difference(
+                    "duplicated",
+                    key,
+                    None,
+                    f"{len(src)} in the source",
+                    f"{len(dst)} in the target",
+                )
+            )
         elif sorted(src) != sorted(dst):
             diffs.append(Difference("changed", key, None, "rows with this key differ", None))
         if len(diffs) >= MAX_DIFFERENCES:
@@ -385,7 +522,15 @@ def _show_pair(a: str, b: str) -> tuple[str, str]:
         return _show(a), _show(b)
     first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
     start = max(0, first - PREVIEW // 2)
-    cut = lambda s: ("…" if start else "") + _show(s[start : start + PREVIEW - 10]) + ("…" if start + PREVIEW - 10 < len(s) else "") + f" (differs at character {first + 1:,} of {len(s):,})"
+
+    def cut(s: Any) -> str:
+        return (
+            ("…" if start else "")
+            + _show(s[start : start + PREVIEW - 10])
+            + ("…" if start + PREVIEW - 10 < len(s) else "")
+            + f" (differs at character {first + 1:,} of {len(s):,})"
+        )
+
     return cut(a), cut(b)
 
 
@@ -416,7 +561,9 @@ def _constraints(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
         """,
         (schema,),
     ).fetchall()
-    indexes = conn.execute("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s", (schema,)).fetchall()
+    indexes = conn.execute(
+        "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s", (schema,)
+    ).fetchall()
     conn.rollback()
     found: dict[str, Any] = {"p": {}, "u": set(), "f": set(), "c": set(), "i": set()}
     for table, name, kind, cols in rows:
@@ -429,7 +576,13 @@ def _constraints(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
     return found
 
 
-def _schema_parity(conn: psycopg.Connection[Any], source: Source, db: DatabaseConfig, manifest: dict[str, Any], tables: list[dict[str, Any]]) -> list[SchemaIssue]:
+def _schema_parity(
+    conn: psycopg.Connection[Any],
+    source: Source,
+    db: DatabaseConfig,
+    manifest: dict[str, Any],
+    tables: list[dict[str, Any]],
+) -> list[SchemaIssue]:
     schema = manifest["target_schema"]
     catalog = tgt.catalog(conn, schema)
     cons = _constraints(conn, schema)
@@ -440,7 +593,9 @@ def _schema_parity(conn: psycopg.Connection[Any], source: Source, db: DatabaseCo
     by_name = {x.name: x for x in source_schema.tables}
     for new in source_schema.tables:
         if new.name not in carried and (db.tables is None or new.name in db.tables):
-            issues.append(SchemaIssue(new.name, "table", "source table was not loaded (new since the load?)"))
+            issues.append(
+                SchemaIssue(new.name, "table", "source table was not loaded (new since the load?)")
+            )
     for t in tables:
         name = t["target"]
         if name not in catalog:
@@ -452,46 +607,108 @@ def _schema_parity(conn: psycopg.Connection[Any], source: Source, db: DatabaseCo
             known = {c["source"] for c in t["columns"]}
             for c in st.columns:
                 if c.name not in known:
-                    issues.append(SchemaIssue(t["source"], f"column {c.name}", "source column was not loaded (new since the load?)"))
+                    issues.append(
+                        SchemaIssue(
+                            t["source"],
+                            f"column {c.name}",
+                            "source column was not loaded (new since the load?)",
+                        )
+                    )
         for c in t["columns"]:
             found = cols.get(c["target"])
             if found is None:
-                issues.append(SchemaIssue(t["source"], f"column {c['source']}", f"target column {c['target']} is missing"))
+                issues.append(
+                    SchemaIssue(
+                        t["source"],
+                        f"column {c['source']}",
+                        f"target column {c['target']} is missing",
+                    )
+                )
                 continue
             if _norm_type(found.pg_type) != _norm_type(c["pg_type"]):
-                issues.append(SchemaIssue(t["source"], f"column {c['source']}", f"type is {found.pg_type}, the load made it {c['pg_type']}"))
+                issues.append(
+                    SchemaIssue(
+                        t["source"],
+                        f"column {c['source']}",
+                        f"type is {found.pg_type}, the load made it {c['pg_type']}",
+                    )
+                )
             if not c["nullable"] and found.nullable:
-                issues.append(SchemaIssue(t["source"], f"column {c['source']}", "NOT NULL was dropped"))
+                issues.append(
+                    SchemaIssue(t["source"], f"column {c['source']}", "NOT NULL was dropped")
+                )
         if t["key"] and cons["p"].get(name) != t["key"]:
-            issues.append(SchemaIssue(t["source"], "primary key", f"expected ({', '.join(t['key'])}), found ({', '.join(cons['p'].get(name) or ['none'])})"))
+            issues.append(
+                SchemaIssue(
+                    t["source"],
+                    "primary key",
+                    f"expected ({', '.join(t['key'])}), found ({', '.join(cons['p'].get(name) or ['none'])})",
+                )
+            )
         if manifest["mode"] != "create":
             continue
         for u in t["uniques"]:
             if (name, u) not in cons["u"] and (name, u) not in cons["i"]:
-                issues.append(SchemaIssue(t["source"], f"unique {u}", "unique constraint is missing"))
+                issues.append(
+                    SchemaIssue(t["source"], f"unique {u}", "unique constraint is missing")
+                )
         for idx in t["indexes"]:
             if (name, idx["name"]) not in cons["i"]:
-                issues.append(SchemaIssue(t["source"], f"index {idx['source']}", f"index {idx['name']} is missing"))
+                issues.append(
+                    SchemaIssue(
+                        t["source"], f"index {idx['source']}", f"index {idx['name']} is missing"
+                    )
+                )
         for check in t.get("checks", []):
             if (name, check["name"]) not in cons["c"]:
-                issues.append(SchemaIssue(t["source"], f"check {check['name']}", "check constraint is missing"))
+                issues.append(
+                    SchemaIssue(
+                        t["source"], f"check {check['name']}", "check constraint is missing"
+                    )
+                )
         for fk in t["foreign_keys"]:
             if (name, fk["name"]) not in cons["f"]:
-                issues.append(SchemaIssue(t["source"], f"foreign key {fk['name']}", "foreign key is missing"))
+                issues.append(
+                    SchemaIssue(t["source"], f"foreign key {fk['name']}", "foreign key is missing")
+                )
         if st is not None:
             carried_idx = {i["source"] for i in t["indexes"]}
             for idx in st.indexes:
                 if idx.name not in carried_idx and (st.name, f"index:{idx.name}") not in omitted:
-                    issues.append(SchemaIssue(t["source"], f"index {idx.name}", "source index has no target index and no recorded reason"))
+                    issues.append(
+                        SchemaIssue(
+                            t["source"],
+                            f"index {idx.name}",
+                            "source index has no target index and no recorded reason",
+                        )
+                    )
             carried_checks = {c["source"] for c in t.get("checks", [])}
             for check in st.checks:
-                implied = check.expression not in carried_checks and (st.name, f"check:{check.name or check.expression}") not in omitted
+                implied = (
+                    check.expression not in carried_checks
+                    and (st.name, f"check:{check.name or check.expression}") not in omitted
+                )
                 if implied and not _is_boolean_domain_check(check.expression, t):
-                    issues.append(SchemaIssue(t["source"], f"check {check.name or check.expression}", "source CHECK has no target constraint and no recorded reason"))
+                    issues.append(
+                        SchemaIssue(
+                            t["source"],
+                            f"check {check.name or check.expression}",
+                            "source CHECK has no target constraint and no recorded reason",
+                        )
+                    )
             carried_fk = {tuple(f["source_columns"]) for f in t["foreign_keys"]}
             for fk in st.foreign_keys:
-                if tuple(fk.columns) not in carried_fk and (st.name, "fk:" + ",".join(fk.columns)) not in omitted:
-                    issues.append(SchemaIssue(t["source"], f"foreign key ({', '.join(fk.columns)})", "source foreign key has no target foreign key and no recorded reason"))
+                if (
+                    tuple(fk.columns) not in carried_fk
+                    and (st.name, "fk:" + ",".join(fk.columns)) not in omitted
+                ):
+                    issues.append(
+                        SchemaIssue(
+                            t["source"],
+                            f"foreign key ({', '.join(fk.columns)})",
+                            "source foreign key has no target foreign key and no recorded reason",
+                        )
+                    )
     return issues
 
 

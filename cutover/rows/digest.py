@@ -11,23 +11,26 @@ from __future__ import annotations
 import json
 import struct
 import uuid
-from datetime import date, datetime, time, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, time
 from decimal import ROUND_HALF_UP, Context, Decimal
 from operator import methodcaller
-from typing import Any, Callable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import xxhash
 
-from cutover.values.coerce import parse_datetime_text
 from cutover.schema.typemap import family_of, pg_base
+from cutover.values.coerce import parse_datetime_text
 
 DIGEST_VERSION = "xxh3-128/1"  # recorded with a load; verify recomputes digests made any other way
 RANGE_WIDTH = 10_000  # rows per bucket for an integer key: small enough to compare row by row
 HASH_BUCKETS = 1024  # buckets for other keys: a mismatch narrows to ~1/1024 of the table
 NULL = "N"  # every non-null canonical part starts with its length, so this cannot collide
 # Python's default context keeps 28 digits: numeric(38,10) values (SQL Server's decimal(38,…)) need more
-EXACT = Context(prec=1100)  # Postgres numeric: up to 131072 digits before the point, but 1000 is its typmod limit
+EXACT = Context(
+    prec=1100
+)  # Postgres numeric: up to 131072 digits before the point, but 1000 is its typmod limit
 
 Canon = Callable[[Any], str]
 
@@ -51,7 +54,9 @@ def _json_number(text: str) -> Decimal:
     return Decimal(text)
 
 
-JSON_EXACT_INT = 2**53  # floats below this that are whole numbers are written as integers (1.0, 1e2 → 1, 100)
+JSON_EXACT_INT = (
+    2**53
+)  # floats below this that are whole numbers are written as integers (1.0, 1e2 → 1, 100)
 
 
 def _json_float(text: str) -> float | int:
@@ -95,7 +100,9 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
         if scale is None:
             return lambda v: _decimal_text(_to_decimal(v))
         quantum = Decimal(1).scaleb(-scale)
-        return lambda v: _decimal_text(_to_decimal(v).quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT))
+        return lambda v: _decimal_text(
+            _to_decimal(v).quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT)
+        )
     if base == "char":
         width = _scale(pg_type, position=0) or 1
         return lambda v: str(v).ljust(width)
@@ -110,27 +117,48 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
             dt = parse_datetime_text(v) if isinstance(v, str) else v
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=zone)
-            return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
+            return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
         return tz
     if base == "timestamp":
 
         def naive(v: Any) -> str:
-            if type(v) is str and len(v) in (19, 26) and v[10] in " T" and v[4] == "-" and v[13] == ":" and (len(v) == 19 or v[19] == "."):
+            if (
+                type(v) is str
+                and len(v) in (19, 26)
+                and v[10] in " T"
+                and v[4] == "-"
+                and v[13] == ":"
+                and (len(v) == 19 or v[19] == ".")
+            ):
                 # the two forms SQLite apps write, already canonical but for the separator and micros
                 return f"{v[:10]}T{v[11:]}" if len(v) == 26 else f"{v[:10]}T{v[11:]}.000000"
             dt = parse_datetime_text(v) if isinstance(v, str) else v
             if dt.tzinfo is not None:
-                dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+                dt = dt.astimezone(UTC).replace(tzinfo=None)
             return dt.isoformat(timespec="microseconds")
 
         return naive
     if family == "date":
-        return lambda v: (parse_datetime_text(v).date() if isinstance(v, str) else v.date() if isinstance(v, datetime) else v).isoformat()
+        return lambda v: (
+            parse_datetime_text(v).date()
+            if isinstance(v, str)
+            else v.date()
+            if isinstance(v, datetime)
+            else v
+        ).isoformat()
     if family == "time":
-        return lambda v: (time.fromisoformat(v.strip()) if isinstance(v, str) else v).isoformat(timespec="microseconds")
+        return lambda v: (time.fromisoformat(v.strip()) if isinstance(v, str) else v).isoformat(
+            timespec="microseconds"
+        )
     if family == "uuid":
-        return lambda v: str(v if isinstance(v, uuid.UUID) else uuid.UUID(bytes=v) if isinstance(v, bytes) and len(v) == 16 else uuid.UUID(str(v).strip()))
+        return lambda v: str(
+            v
+            if isinstance(v, uuid.UUID)
+            else uuid.UUID(bytes=v)
+            if isinstance(v, bytes) and len(v) == 16
+            else uuid.UUID(str(v).strip())
+        )
     if family == "json":
         return canonical_json
     if family == "vector":
@@ -154,7 +182,9 @@ class RowHasher:
     canonical form contains, each tagged v (value) or n (NULL), so no two rows share a text.
     """
 
-    def __init__(self, pg_types: Sequence[str], key_positions: Sequence[int], naive_timezone: str = "UTC") -> None:
+    def __init__(
+        self, pg_types: Sequence[str], key_positions: Sequence[int], naive_timezone: str = "UTC"
+    ) -> None:
         self.canons = [canon_for(t, naive_timezone) for t in pg_types]
         self.key_positions = list(key_positions)
         key_types = [family_of(pg_types[i]) for i in key_positions]
@@ -206,7 +236,9 @@ _hash128 = xxhash.xxh3_128_intdigest
 _utf8 = methodcaller("encode", "utf-8", "surrogatepass")
 
 
-def _compile_text(types: list[tuple[str, str]], canons: list[Canon]) -> Callable[[Sequence[Any]], str]:
+def _compile_text(
+    types: list[tuple[str, str]], canons: list[Canon]
+) -> Callable[[Sequence[Any]], str]:
     env: dict[str, Any] = {}
     parts = []
     for i, ((base, family), canon) in enumerate(zip(types, canons)):
@@ -222,7 +254,9 @@ def _compile_text(types: list[tuple[str, str]], canons: list[Canon]) -> Callable
             value = f"c{i}({v})"
         parts.append(f"('n' if ({v} := row[{i}]) is None else 'v' + {value})")
     source = "def text(row):\n    return '\\x00'.join((" + ", ".join(parts) + ",))\n"
-    exec(compile(source, "<cutover row digest>", "exec"), env)  # generated from column positions only
+    exec(
+        compile(source, "<cutover row digest>", "exec"), env
+    )  # generated from column positions only
     text: Callable[[Sequence[Any]], str] = env["text"]
     return text
 
@@ -257,10 +291,8 @@ class Digests:
     def rows(self) -> int:
         return sum(c for c, _ in self.buckets.values())
 
-    def differing(self, other: "Digests") -> list[int]:
+    def differing(self, other: Digests) -> list[int]:
         """Buckets whose count or digest differ between the two sides."""
         keys = set(self.buckets) | set(other.buckets)
         empty = [0, 0]
         return sorted(b for b in keys if self.buckets.get(b, empty) != other.buckets.get(b, empty))
-
-

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from psycopg import sql
 
-from cutover.schema import sqltext
 from cutover.config import ColumnOverride, DatabaseConfig, Settings
-from cutover.rows.digest import DIGEST_VERSION
 from cutover.errors import SchemaMismatchError
+from cutover.rows.digest import DIGEST_VERSION
+from cutover.schema import sqltext
+from cutover.schema.model import ColumnProfile, Finding, Schema, Table, Trigger, View
 from cutover.schema.naming import Namer, shorten, snake_case
-from cutover.schema.model import ColumnProfile, Finding, Schema, Table, View, Trigger
-from cutover.sources.base import Source
 from cutover.schema.typemap import ColumnPlan, plan_column, wanted_stats
+from cutover.sources.base import Source
 
-
-DATE_SAMPLE_ROWS = 200  # ISO shape is checked on every row; the sample only confirms the values parse
-VECTOR_SAMPLE_ROWS = 100  # lengths are checked on every row; the sample checks the numbers are finite
+DATE_SAMPLE_ROWS = (
+    200  # ISO shape is checked on every row; the sample only confirms the values parse
+)
+VECTOR_SAMPLE_ROWS = (
+    100  # lengths are checked on every row; the sample checks the numbers are finite
+)
 
 
 @dataclass
@@ -117,36 +121,68 @@ class SchemaPlan:
     views: list[View] = field(default_factory=list)
     triggers: list[Trigger] = field(default_factory=list)
 
-    def manifest(self, *, source_fingerprint: str, naive_timezone: str, digests: bool = True) -> dict[str, Any]:
+    def manifest(
+        self, *, source_fingerprint: str, naive_timezone: str, digests: bool = True
+    ) -> dict[str, Any]:
         """What verify needs to know of this load: names, types, coercions, keys, omissions."""
-        omitted = ("index_untranslated", "check_untranslated", "fk_dangling", "fk_not_unique", "fk_type_mismatch", "view", "trigger", "virtual_table")
+        omitted = (
+            "index_untranslated",
+            "check_untranslated",
+            "fk_dangling",
+            "fk_not_unique",
+            "fk_type_mismatch",
+            "view",
+            "trigger",
+            "virtual_table",
+        )
         return {
             "database": self.database,
             "target_schema": self.target_schema,
             "mode": self.mode,
             "source_fingerprint": source_fingerprint,
             "naive_timezone": naive_timezone,
-            "digest": DIGEST_VERSION if digests else None,  # None: the load stored no row digests (digests = "verify")
+            "digest": DIGEST_VERSION
+            if digests
+            else None,  # None: the load stored no row digests (digests = "verify")
             "tables": [
                 {
                     "source": t.source.name,
                     "target": t.name,
                     "key": t.primary_key,
                     "columns": [
-                        {"source": c.source, "target": c.name, "pg_type": c.pg_type, "nullable": c.nullable, "coercion": c.coercion, "options": c.options, "reason": c.reason}
+                        {
+                            "source": c.source,
+                            "target": c.name,
+                            "pg_type": c.pg_type,
+                            "nullable": c.nullable,
+                            "coercion": c.coercion,
+                            "options": c.options,
+                            "reason": c.reason,
+                        }
                         for c in t.columns
                     ],
                     "uniques": [u.name for u in t.uniques],
                     "checks": [{"name": c.name, "source": c.source_expression} for c in t.checks],
                     "indexes": [{"name": i.name, "source": i.source_name} for i in t.indexes],
                     "foreign_keys": [
-                        {"name": f.name, "columns": f.columns, "source_columns": [next(c.source for c in t.columns if c.name == n) for n in f.columns], "ref_table": f.ref_table}
+                        {
+                            "name": f.name,
+                            "columns": f.columns,
+                            "source_columns": [
+                                next(c.source for c in t.columns if c.name == n) for n in f.columns
+                            ],
+                            "ref_table": f.ref_table,
+                        }
                         for f in t.foreign_keys
                     ],
                 }
                 for t in self.tables
             ],
-            "omissions": [{"code": f.code, "table": f.table, "subject": f.subject, "reason": f.message} for f in self.findings if f.code in omitted],
+            "omissions": [
+                {"code": f.code, "table": f.table, "subject": f.subject, "reason": f.message}
+                for f in self.findings
+                if f.code in omitted
+            ],
         }
 
     def table(self, source_name: str) -> TablePlan:
@@ -173,7 +209,14 @@ class CatalogColumn:
 Catalog = dict[str, dict[str, CatalogColumn]]
 
 
-def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: Catalog | None = None, *, load: bool = False) -> SchemaPlan:
+def map_schema(
+    source: Source,
+    db: DatabaseConfig,
+    settings: Settings,
+    catalog: Catalog | None = None,
+    *,
+    load: bool = False,
+) -> SchemaPlan:
     """Reflect, profile and map every source table; with a catalog, fit an existing target schema.
 
     load: the plan is for a load, which checks text for NULs itself (a plan for `cutover plan` counts them).
@@ -181,7 +224,15 @@ def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: 
     schema = source.reflect()
     tables = [t for t in schema.tables if db.tables is None or t.name in db.tables]
     mode = "existing" if catalog is not None else "create"
-    plan = SchemaPlan(db.name, db.target_schema, mode, [], list(schema.findings), views=schema.views, triggers=schema.triggers)
+    plan = SchemaPlan(
+        db.name,
+        db.target_schema,
+        mode,
+        [],
+        list(schema.findings),
+        views=schema.views,
+        triggers=schema.triggers,
+    )
     relations = Namer(db.snake_case)
     floors: dict[str, int] = getattr(source, "sequence_values", lambda: {})()
     for table in tables:
@@ -196,7 +247,11 @@ def map_schema(source: Source, db: DatabaseConfig, settings: Settings, catalog: 
             relations.taken.add(target_name)
         else:
             target_name = relations.name(table.name, "table")
-        plan.tables.append(_map_table(source, table, target_name, db, settings, plan.findings, floors, catalog, load))
+        plan.tables.append(
+            _map_table(
+                source, table, target_name, db, settings, plan.findings, floors, catalog, load
+            )
+        )
     if catalog is None:
         by_source = {t.source.name: t for t in plan.tables}
         for tp in plan.tables:
@@ -214,12 +269,14 @@ def _framework_hints(plan: SchemaPlan, schema: Schema, settings: Settings) -> No
     """Advice that depends on the framework that made the database."""
     names = {t.name for t in schema.tables}
     if "django_migrations" in names and settings.timestamps == "keep" and plan.mode == "create":
-        plan.findings.append(Finding(
-            "warning",
-            "django_timezones",
-            "this is a Django database: with USE_TZ = True (Django's default) Django expects timestamptz on Postgres, and naive timestamp columns make aware/naive arithmetic fail",
-            fix='timestamps = "timestamptz" in [settings] (the values are UTC, as Django wrote them)',
-        ))
+        plan.findings.append(
+            Finding(
+                "warning",
+                "django_timezones",
+                "this is a Django database: with USE_TZ = True (Django's default) Django expects timestamptz on Postgres, and naive timestamp columns make aware/naive arithmetic fail",
+                fix='timestamps = "timestamptz" in [settings] (the values are UTC, as Django wrote them)',
+            )
+        )
 
 
 def _match_name(name: str, names: dict[str, Any] | set[str], snake: bool) -> str | None:
@@ -253,7 +310,14 @@ def _map_table(
                 ov = ColumnOverride(type=existing[tcol].pg_type, rename=tcol)
         overrides[col.name] = ov
     # the rowid alias is an integer by SQLite's own rule: nothing to learn by scanning it
-    wanted = {c.name: (set() if c.name == table.rowid_alias else wanted_stats(c, settings, overrides[c.name], nul_in_load=load)) for c in table.columns}
+    wanted = {
+        c.name: (
+            set()
+            if c.name == table.rowid_alias
+            else wanted_stats(c, settings, overrides[c.name], nul_in_load=load)
+        )
+        for c in table.columns
+    }
     profile = source.profile(table, wanted)
     columns: list[ColumnPlan] = []
     namer = Namer(db.snake_case)
@@ -268,14 +332,25 @@ def _map_table(
                 continue
             name = ov.rename
         else:
-            name = namer.name(ov.rename if ov and ov.rename else col.name, "column", convert=not (ov and ov.rename))
+            name = namer.name(
+                ov.rename if ov and ov.rename else col.name,
+                "column",
+                convert=not (ov and ov.rename),
+            )
         cprof = profile.columns.get(col.name, ColumnProfile())
         samples = None
         dates = cprof.texts and cprof.iso_dates == cprof.texts
         arrays = cprof.texts and cprof.json_arrays == cprof.texts
         packed = cprof.blobs and cprof.blobs == cprof.non_null
         if dates or arrays or packed:
-            samples = source.sample(table, col.name, min(settings.sample_rows, VECTOR_SAMPLE_ROWS if (arrays or packed) else DATE_SAMPLE_ROWS))
+            samples = source.sample(
+                table,
+                col.name,
+                min(
+                    settings.sample_rows,
+                    VECTOR_SAMPLE_ROWS if (arrays or packed) else DATE_SAMPLE_ROWS,
+                ),
+            )
         cplan, cfind = plan_column(table, col, cprof, settings, ov, name, samples)
         if existing is not None:
             found = existing[name]
@@ -285,7 +360,16 @@ def _map_table(
             translated = translate_default(col.default, cplan.pg_type)
             cplan.default = translated.sql
             if translated.reason:
-                findings.append(Finding("warning", "default_untranslated", f"{table.name}.{col.name}: {translated.reason}; the column gets no default", table=table.name, column=col.name, fix="add the default in the schema revision by hand if the app relies on it"))
+                findings.append(
+                    Finding(
+                        "warning",
+                        "default_untranslated",
+                        f"{table.name}.{col.name}: {translated.reason}; the column gets no default",
+                        table=table.name,
+                        column=col.name,
+                        fix="add the default in the schema revision by hand if the app relies on it",
+                    )
+                )
         findings.extend(cfind)
         columns.append(cplan)
     if missing:
@@ -293,18 +377,36 @@ def _map_table(
             f"source columns without a target column in {target_name}: {', '.join(missing)}",
             table=table.name,
             column=missing[0],
-            hint="add them with a migration, or map them with columns.\"table.col\" = { rename = \"target_col\" } in cutover.toml",
+            hint='add them with a migration, or map them with columns."table.col" = { rename = "target_col" } in cutover.toml',
         )
     if existing is not None:
         carried = {c.name for c in columns}
-        required = [n for n, c in existing.items() if n not in carried and not c.nullable and not c.has_default and not c.identity]
+        required = [
+            n
+            for n, c in existing.items()
+            if n not in carried and not c.nullable and not c.has_default and not c.identity
+        ]
         if required:
-            raise SchemaMismatchError(f"target columns {', '.join(required)} of {target_name} are NOT NULL without a default and have no source column", table=table.name, column=required[0])
+            raise SchemaMismatchError(
+                f"target columns {', '.join(required)} of {target_name} are NOT NULL without a default and have no source column",
+                table=table.name,
+                column=required[0],
+            )
     tp = TablePlan(table, target_name, columns, rows=profile.rows, profile=profile.columns)
     tp.renames = [(k, f"{table.name}.{s}", f"{target_name}.{t}") for k, s, t in namer.changes]
-    tp.primary_key = [tp.column(c).name for c in table.primary_key if any(cp.source == c for cp in columns)]
+    tp.primary_key = [
+        tp.column(c).name for c in table.primary_key if any(cp.source == c for cp in columns)
+    ]
     if not table.primary_key:
-        findings.append(Finding("warning", "no_primary_key", f"table {table.name} has no primary key", table=table.name, fix="add one before the app relies on row identity (rejects and resume use the rowid meanwhile)"))
+        findings.append(
+            Finding(
+                "warning",
+                "no_primary_key",
+                f"table {table.name} has no primary key",
+                table=table.name,
+                fix="add one before the app relies on row identity (rejects and resume use the rowid meanwhile)",
+            )
+        )
     if tp.identity_column is not None and table.name in floors:
         tp.sequence_floor = floors[table.name]
     return tp
@@ -316,16 +418,40 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
     if tp.primary_key:
         tp.pk_name = relations.name(t.pk_name or f"{tp.name}_pkey", "constraint", convert=False)
     keys = [tuple(tp.primary_key)]
-    nocase = {c.name for c in t.columns if (c.collation or "").upper() == "NOCASE" and cols[c.name].base_type not in ("citext",) and cols[c.name].family == "text"}
+    nocase = {
+        c.name
+        for c in t.columns
+        if (c.collation or "").upper() == "NOCASE"
+        and cols[c.name].base_type not in ("citext",)
+        and cols[c.name].family == "text"
+    }
     for name in sorted(nocase):
-        findings.append(Finding("warning", "nocase", f"{t.name}.{name} is COLLATE NOCASE: SQLite compares it ignoring case, Postgres will not (WHERE {name} = 'KIM' stops finding 'kim'); unique keys on it are kept case-insensitive with lower()", table=t.name, column=name, fix=f'columns."{t.name}.{name}" = "citext" (and CREATE EXTENSION citext) to keep case-insensitive comparisons'))
+        findings.append(
+            Finding(
+                "warning",
+                "nocase",
+                f"{t.name}.{name} is COLLATE NOCASE: SQLite compares it ignoring case, Postgres will not (WHERE {name} = 'KIM' stops finding 'kim'); unique keys on it are kept case-insensitive with lower()",
+                table=t.name,
+                column=name,
+                fix=f'columns."{t.name}.{name}" = "citext" (and CREATE EXTENSION citext) to keep case-insensitive comparisons',
+            )
+        )
     for u in t.uniques:
         names = [cols[c].name for c in u.columns]
-        label = relations.name(u.name or f"{tp.name}_{'_'.join(names)}_key", "constraint", convert=False)
+        label = relations.name(
+            u.name or f"{tp.name}_{'_'.join(names)}_key", "constraint", convert=False
+        )
         if nocase & set(u.columns):
             # uniqueness ignoring case, as SQLite enforced it: a unique index on lower(col)
-            elements = [f"lower({sql.Identifier(cols[c].name).as_string()})" if c in nocase else sql.Identifier(cols[c].name).as_string() for c in u.columns]
-            tp.indexes.append(IndexPlan(label, label, elements, [], True, None, [False] * len(elements)))
+            elements = [
+                f"lower({sql.Identifier(cols[c].name).as_string()})"
+                if c in nocase
+                else sql.Identifier(cols[c].name).as_string()
+                for c in u.columns
+            ]
+            tp.indexes.append(
+                IndexPlan(label, label, elements, [], True, None, [False] * len(elements))
+            )
             continue
         tp.uniques.append(UniquePlan(label, names))
         keys.append(tuple(names))
@@ -350,7 +476,12 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
                     ok = False
                     break
                 quoted = sql.Identifier(cols[el.name].name).as_string()
-                if idx.unique and ((el.collation or "").upper() == "NOCASE" or el.name in nocase) and cols[el.name].family == "text" and cols[el.name].base_type != "citext":
+                if (
+                    idx.unique
+                    and ((el.collation or "").upper() == "NOCASE" or el.name in nocase)
+                    and cols[el.name].family == "text"
+                    and cols[el.name].base_type != "citext"
+                ):
                     elements.append(f"lower({quoted})" + (" DESC" if el.descending else ""))
                 else:
                     elements.append(quoted + (" DESC" if el.descending else ""))
@@ -361,7 +492,16 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
             where = sqltext.translate_expression(idx.where, rename, booleans)
             ok = where is not None
         if not ok:
-            findings.append(Finding("warning", "index_untranslated", f"index {idx.name} on {t.name} uses SQL cutover cannot translate safely; it is not created", table=t.name, fix="recreate it by hand in the second Alembic revision", subject=f"index:{idx.name}"))
+            findings.append(
+                Finding(
+                    "warning",
+                    "index_untranslated",
+                    f"index {idx.name} on {t.name} uses SQL cutover cannot translate safely; it is not created",
+                    table=t.name,
+                    fix="recreate it by hand in the second Alembic revision",
+                    subject=f"index:{idx.name}",
+                )
+            )
             continue
         name = relations.name(idx.name, "index")
         tp.indexes.append(IndexPlan(name, idx.name, elements, plain, idx.unique, where, desc))
@@ -372,23 +512,53 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
         _check(tp, check.name, check.expression, rename, booleans, relations, findings)
 
 
-def _check(tp: TablePlan, name: str | None, expression: str, rename: Callable[[str], str | None], booleans: set[str], relations: Namer, findings: list[Finding]) -> None:
+def _check(
+    tp: TablePlan,
+    name: str | None,
+    expression: str,
+    rename: Callable[[str], str | None],
+    booleans: set[str],
+    relations: Namer,
+    findings: list[Finding],
+) -> None:
     """Carry one CHECK constraint, or say why not."""
     tokens = sqltext.tokenize(expression)
     words = [t.upper if t.kind == "word" else t.text for t in tokens]
-    if len(tokens) == 7 and tokens[0].ident in booleans and words[1:3] == ["IN", "("] and sorted(words[3:6:2]) == ["0", "1"]:
+    if (
+        len(tokens) == 7
+        and tokens[0].ident in booleans
+        and words[1:3] == ["IN", "("]
+        and sorted(words[3:6:2]) == ["0", "1"]
+    ):
         return  # "flag IN (0, 1)": what SQLAlchemy's Boolean adds on SQLite; the boolean type says it already
     translated = sqltext.translate_expression(expression, rename, booleans)
     subject = f"check:{name or expression}"
     if translated is None:
-        findings.append(Finding("warning", "check_untranslated", f"CHECK ({expression}) on {tp.source.name} uses SQL cutover cannot translate safely; it is not created", table=tp.source.name, fix="add it by hand in the second Alembic revision", subject=subject))
+        findings.append(
+            Finding(
+                "warning",
+                "check_untranslated",
+                f"CHECK ({expression}) on {tp.source.name} uses SQL cutover cannot translate safely; it is not created",
+                table=tp.source.name,
+                fix="add it by hand in the second Alembic revision",
+                subject=subject,
+            )
+        )
         return
     columns = {t.ident for t in tokens if t.ident and rename(t.ident)}
     default = f"{tp.name}_{next(iter(columns))}_check" if len(columns) == 1 else f"{tp.name}_check"
-    tp.checks.append(CheckPlan(relations.name(name or shorten(default), "constraint", convert=False), translated, expression))
+    tp.checks.append(
+        CheckPlan(
+            relations.name(name or shorten(default), "constraint", convert=False),
+            translated,
+            expression,
+        )
+    )
 
 
-def _vector_indexes(tp: TablePlan, db: DatabaseConfig, settings: Settings, relations: Namer) -> None:
+def _vector_indexes(
+    tp: TablePlan, db: DatabaseConfig, settings: Settings, relations: Namer
+) -> None:
     """An HNSW (or IVFFlat) index per vector column, with the opclass of its distance."""
     from cutover.schema import vectors
 
@@ -397,37 +567,109 @@ def _vector_indexes(tp: TablePlan, db: DatabaseConfig, settings: Settings, relat
             continue
         override = db.override(tp.source.name, col.source)
         method = (override.index if override and override.index else None) or settings.vector_index
-        distance = (override.distance if override and override.distance else None) or settings.vector_distance
-        if method == "none" or col.options["dims"] > vectors.MAX_INDEX_DIMS.get(col.base_type, 2000):
+        distance = (
+            override.distance if override and override.distance else None
+        ) or settings.vector_distance
+        if method == "none" or col.options["dims"] > vectors.MAX_INDEX_DIMS.get(
+            col.base_type, 2000
+        ):
             continue
         name = relations.name(shorten(f"{tp.name}_{col.name}_{method}_idx"), "index", convert=False)
         options = {"lists": vectors.ivfflat_lists(tp.rows)} if method == "ivfflat" else {}
-        tp.indexes.append(IndexPlan(name, name, [sql.Identifier(col.name).as_string()], [col.name], False, None, [False], method, vectors.opclass(col.pg_type, distance), options))
+        tp.indexes.append(
+            IndexPlan(
+                name,
+                name,
+                [sql.Identifier(col.name).as_string()],
+                [col.name],
+                False,
+                None,
+                [False],
+                method,
+                vectors.opclass(col.pg_type, distance),
+                options,
+            )
+        )
 
 
-def _foreign_keys(tp: TablePlan, by_source: dict[str, TablePlan], relations: Namer, findings: list[Finding], settings: Settings) -> None:
+def _foreign_keys(
+    tp: TablePlan,
+    by_source: dict[str, TablePlan],
+    relations: Namer,
+    findings: list[Finding],
+    settings: Settings,
+) -> None:
     t = tp.source
     cols = {c.source: c for c in tp.columns}
     for fk in t.foreign_keys:
-        parent = by_source.get(fk.ref_table) or next((p for p in by_source.values() if p.source.name.lower() == fk.ref_table.lower()), None)
+        parent = by_source.get(fk.ref_table) or next(
+            (p for p in by_source.values() if p.source.name.lower() == fk.ref_table.lower()), None
+        )
         if parent is None:
-            findings.append(Finding("warning", "fk_dangling", f"{t.name}: foreign key to {fk.ref_table}, which does not exist; not created", table=t.name, subject=fk_subject(fk.columns)))
+            findings.append(
+                Finding(
+                    "warning",
+                    "fk_dangling",
+                    f"{t.name}: foreign key to {fk.ref_table}, which does not exist; not created",
+                    table=t.name,
+                    subject=fk_subject(fk.columns),
+                )
+            )
             continue
         try:
             ref_cols = [parent.column(c).name for c in fk.ref_columns]
             fk_cols = [cols[c].name for c in fk.columns]
         except KeyError:
-            findings.append(Finding("warning", "fk_dangling", f"{t.name}: foreign key to {fk.ref_table}({', '.join(fk.ref_columns)}) names missing columns; not created", table=t.name, subject=fk_subject(fk.columns)))
+            findings.append(
+                Finding(
+                    "warning",
+                    "fk_dangling",
+                    f"{t.name}: foreign key to {fk.ref_table}({', '.join(fk.ref_columns)}) names missing columns; not created",
+                    table=t.name,
+                    subject=fk_subject(fk.columns),
+                )
+            )
             continue
         if sorted(ref_cols) not in [sorted(k) for k in parent.unique_keys]:
-            findings.append(Finding("warning", "fk_not_unique", f"{t.name}: foreign key to {parent.name}({', '.join(ref_cols)}), which is not a primary key or unique; Postgres cannot enforce it, not created", table=t.name, fix="add a unique constraint on the referenced columns", subject=fk_subject(fk.columns)))
+            findings.append(
+                Finding(
+                    "warning",
+                    "fk_not_unique",
+                    f"{t.name}: foreign key to {parent.name}({', '.join(ref_cols)}), which is not a primary key or unique; Postgres cannot enforce it, not created",
+                    table=t.name,
+                    fix="add a unique constraint on the referenced columns",
+                    subject=fk_subject(fk.columns),
+                )
+            )
             continue
         mismatch = _match_key_types(tp, fk_cols, parent, ref_cols, settings)
         if mismatch:
-            findings.append(Finding("warning", "fk_type_mismatch", f"{t.name}: foreign key to {parent.name} not created: {mismatch}", table=t.name, fix="override both columns to the same type", subject=fk_subject(fk.columns)))
+            findings.append(
+                Finding(
+                    "warning",
+                    "fk_type_mismatch",
+                    f"{t.name}: foreign key to {parent.name} not created: {mismatch}",
+                    table=t.name,
+                    fix="override both columns to the same type",
+                    subject=fk_subject(fk.columns),
+                )
+            )
             continue
-        name = relations.name(fk.name or shorten(f"{tp.name}_{'_'.join(fk_cols)}_fkey"), "constraint", convert=False)
-        tp.foreign_keys.append(ForeignKeyPlan(name, fk_cols, parent.name, ref_cols, fk.on_delete, fk.on_update, fk.deferrable, fk.initially_deferred))
+        name = relations.name(
+            fk.name or shorten(f"{tp.name}_{'_'.join(fk_cols)}_fkey"), "constraint", convert=False
+        )
+        tp.foreign_keys.append(
+            ForeignKeyPlan(
+                name,
+                fk_cols,
+                parent.name,
+                ref_cols,
+                fk.on_delete,
+                fk.on_update,
+                fk.deferrable,
+                fk.initially_deferred,
+            )
+        )
 
 
 def fk_subject(columns: list[str]) -> str:
@@ -435,22 +677,42 @@ def fk_subject(columns: list[str]) -> str:
     return "fk:" + ",".join(columns)
 
 
-def _match_key_types(child: TablePlan, columns: list[str], parent: TablePlan, ref_columns: list[str], settings: Settings) -> str | None:
+def _match_key_types(
+    child: TablePlan,
+    columns: list[str],
+    parent: TablePlan,
+    ref_columns: list[str],
+    settings: Settings,
+) -> str | None:
     """Give foreign key columns their referenced column's type; returns why not, when it cannot."""
     widths = {"smallint": 0, "integer": 1, "bigint": 2}
     by_name = {c.name: c for c in child.columns}
     parent_cols = {c.name: c for c in parent.columns}
     for col_name, ref_name in zip(columns, ref_columns):
         col, ref = by_name[col_name], parent_cols[ref_name]
-        if col.pg_type == ref.pg_type or (col.base_type in widths and ref.base_type in widths and widths[col.base_type] >= widths[ref.base_type]):
+        if col.pg_type == ref.pg_type or (
+            col.base_type in widths
+            and ref.base_type in widths
+            and widths[col.base_type] >= widths[ref.base_type]
+        ):
             continue
         if col.reason == "override":
             if col.family != ref.family:
                 return f"{child.name}.{col.name} is {col.pg_type} (override) but {parent.name}.{ref.name} is {ref.pg_type}"
             continue
         index = child.columns.index(col)
-        new, _ = plan_column(child.source, child.source.column(col.source), child.profile.get(col.source, ColumnProfile()), settings, ColumnOverride(type=ref.pg_type), col.name)
-        new.reason, new.why = col.reason, f"{col.why}; {ref.pg_type} like the key it references ({parent.name}.{ref.name})"
+        new, _ = plan_column(
+            child.source,
+            child.source.column(col.source),
+            child.profile.get(col.source, ColumnProfile()),
+            settings,
+            ColumnOverride(type=ref.pg_type),
+            col.name,
+        )
+        new.reason, new.why = (
+            col.reason,
+            f"{col.why}; {ref.pg_type} like the key it references ({parent.name}.{ref.name})",
+        )
         new.nullable, new.default = col.nullable, col.default
         child.columns[index] = new
     return None
@@ -461,11 +723,26 @@ def _case_collisions(plan: SchemaPlan) -> None:
     for tp in plan.tables:
         key = tp.name.lower()
         if key in seen and seen[key] != tp.name:
-            plan.findings.append(Finding("warning", "case_collision", f"tables {seen[key]} and {tp.name} differ only in case; in Postgres they stay apart only while quoted", table=tp.name, fix="rename one, or keep quoting both in the app's SQL"))
+            plan.findings.append(
+                Finding(
+                    "warning",
+                    "case_collision",
+                    f"tables {seen[key]} and {tp.name} differ only in case; in Postgres they stay apart only while quoted",
+                    table=tp.name,
+                    fix="rename one, or keep quoting both in the app's SQL",
+                )
+            )
         seen[key] = tp.name
     for kind, old, new in plan.renames:
         if len(old.split(".")[-1].encode()) > 63:
-            plan.findings.append(Finding("info", "long_identifier", f"{kind} {old} is longer than 63 bytes; named {new}", fix="rename it at the source, or accept the shortened name"))
+            plan.findings.append(
+                Finding(
+                    "info",
+                    "long_identifier",
+                    f"{kind} {old} is longer than 63 bytes; named {new}",
+                    fix="rename it at the source, or accept the shortened name",
+                )
+            )
 
 
 def tables_in_load_order(plan: SchemaPlan) -> list[TablePlan]:

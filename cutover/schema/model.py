@@ -189,7 +189,9 @@ class ColumnProfile:
     iso_dates: int = 0
     zero_one: int = 0
     bool_words: int = 0
-    nul_chars: int | None = None  # None: not measured, because the load checks each batch (typemap.wanted_stats)
+    nul_chars: int | None = (
+        None  # None: not measured, because the load checks each batch (typemap.wanted_stats)
+    )
     integral_reals: int = 0
     tz_offsets: int = 0
     date_only: int = 0

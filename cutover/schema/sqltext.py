@@ -7,8 +7,8 @@ the same in both databases; anything else returns None and the caller reports it
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Set
 from dataclasses import dataclass
-from typing import Callable
 
 _TOKEN = re.compile(
     r"""
@@ -98,7 +98,11 @@ def join(tokens: list[Token]) -> str:
     """Tokens back to readable SQL with single spaces where needed."""
     out = ""
     for tok in tokens:
-        if out and not (tok.text in (")", ",", ".") or out.endswith(("(", ".")) or (tok.text == "(" and out[-1:].isalnum())):
+        if out and not (
+            tok.text in (")", ",", ".")
+            or out.endswith(("(", "."))
+            or (tok.text == "(" and out[-1:].isalnum())
+        ):
             out += " "
         out += tok.text
     return out
@@ -116,18 +120,46 @@ def collations(sql: str) -> set[str]:
 
 def strip_parens(tokens: list[Token]) -> list[Token]:
     """Drop parentheses that wrap the whole expression."""
-    while len(tokens) >= 2 and tokens[0].text == "(" and matching_paren(tokens, 0) == len(tokens) - 1:
+    while (
+        len(tokens) >= 2 and tokens[0].text == "(" and matching_paren(tokens, 0) == len(tokens) - 1
+    ):
         tokens = tokens[1:-1]
     return tokens
 
 
-_KEYWORDS = {"AND", "OR", "NOT", "IS", "NULL", "IN", "BETWEEN", "LIKE", "TRUE", "FALSE", "ASC", "DESC"}
-_FUNCTIONS = {"LOWER": "lower", "UPPER": "upper", "LENGTH": "length", "ABS": "abs", "COALESCE": "coalesce", "TRIM": "btrim", "LTRIM": "ltrim", "RTRIM": "rtrim", "SUBSTR": "substr", "IFNULL": "coalesce"}
+_KEYWORDS = {
+    "AND",
+    "OR",
+    "NOT",
+    "IS",
+    "NULL",
+    "IN",
+    "BETWEEN",
+    "LIKE",
+    "TRUE",
+    "FALSE",
+    "ASC",
+    "DESC",
+}
+_FUNCTIONS = {
+    "LOWER": "lower",
+    "UPPER": "upper",
+    "LENGTH": "length",
+    "ABS": "abs",
+    "COALESCE": "coalesce",
+    "TRIM": "btrim",
+    "LTRIM": "ltrim",
+    "RTRIM": "rtrim",
+    "SUBSTR": "substr",
+    "IFNULL": "coalesce",
+}
 _OPS = {"=", "==", "!=", "<>", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "||", "(", ")", ","}
 _COMPARE = {"=", "==", "!=", "<>"}
 
 
-def translate_expression(sql: str, rename: Callable[[str], str | None], booleans: set[str] = frozenset()) -> str | None:  # type: ignore[assignment]
+def translate_expression(
+    sql: str, rename: Callable[[str], str | None], booleans: Set[str] = frozenset()
+) -> str | None:
     """Translate a SQLite boolean/scalar expression to Postgres, or None when unsure.
 
     `rename` maps a source column name to its quoted target identifier (None: not a column);
@@ -184,7 +216,7 @@ class DefaultTranslation:
     reason: str | None = None
 
 
-_NOW_FORMS = {"CURRENT_TIMESTAMP", "DATETIME('NOW')", "DATETIME(\"NOW\")", "DATETIME('NOW','UTC')"}
+_NOW_FORMS = {"CURRENT_TIMESTAMP", "DATETIME('NOW')", 'DATETIME("NOW")', "DATETIME('NOW','UTC')"}
 
 
 def translate_default(default: str, pg_type: str) -> DefaultTranslation:
@@ -206,10 +238,23 @@ def translate_default(default: str, pg_type: str) -> DefaultTranslation:
             return DefaultTranslation("to_char(timezone('utc', now()), 'YYYY-MM-DD HH24:MI:SS')")
         return DefaultTranslation(None, f"{default} has no equivalent for {pg_type}")
     if compact in ("CURRENT_DATE", "DATE('NOW')"):
-        return DefaultTranslation("(timezone('utc', now()))::date" if base == "date" else None, None if base == "date" else f"{default} for {pg_type}")
+        return DefaultTranslation(
+            "(timezone('utc', now()))::date" if base == "date" else None,
+            None if base == "date" else f"{default} for {pg_type}",
+        )
     if compact in ("CURRENT_TIME", "TIME('NOW')"):
-        return DefaultTranslation("(timezone('utc', now()))::time(0)" if base.startswith("time") and "stamp" not in base else None, None if base.startswith("time") else f"{default} for {pg_type}")
-    if compact in ("STRFTIME('%S','NOW')", "UNIXEPOCH()", "UNIXEPOCH('NOW')") and base in ("bigint", "integer", "int", "smallint"):
+        return DefaultTranslation(
+            "(timezone('utc', now()))::time(0)"
+            if base.startswith("time") and "stamp" not in base
+            else None,
+            None if base.startswith("time") else f"{default} for {pg_type}",
+        )
+    if compact in ("STRFTIME('%S','NOW')", "UNIXEPOCH()", "UNIXEPOCH('NOW')") and base in (
+        "bigint",
+        "integer",
+        "int",
+        "smallint",
+    ):
         return DefaultTranslation("(extract(epoch from now()))::bigint")
     sign = ""
     if len(tokens) == 2 and tokens[0].text in ("-", "+") and tokens[1].kind == "number":
@@ -221,7 +266,11 @@ def translate_default(default: str, pg_type: str) -> DefaultTranslation:
                 if tok.text in ("0", "1") and not sign:
                     return DefaultTranslation("true" if tok.text == "1" else "false")
                 return DefaultTranslation(None, f"numeric default {default} on a boolean column")
-            if base in ("jsonb", "json", "bytea", "uuid") or base.startswith("timestamp") or base in ("date", "time"):
+            if (
+                base in ("jsonb", "json", "bytea", "uuid")
+                or base.startswith("timestamp")
+                or base in ("date", "time")
+            ):
                 return DefaultTranslation(None, f"numeric default {default} for {pg_type}")
             return DefaultTranslation(sign + tok.text)
         if tok.kind == "string":
@@ -232,7 +281,11 @@ def translate_default(default: str, pg_type: str) -> DefaultTranslation:
                 if word in ("0", "false", "f", "no", "n", "off"):
                     return DefaultTranslation("false")
                 return DefaultTranslation(None, f"string default {default} on a boolean column")
-            return DefaultTranslation(tok.text if base in ("text", "varchar", "character varying", "char", "character", "citext") else f"{tok.text}::{pg_type}")
+            return DefaultTranslation(
+                tok.text
+                if base in ("text", "varchar", "character varying", "char", "character", "citext")
+                else f"{tok.text}::{pg_type}"
+            )
         if tok.kind == "word" and tok.upper in ("TRUE", "FALSE") and base == "boolean":
             return DefaultTranslation(tok.upper.lower())
         if tok.kind == "blob" and base == "bytea":

@@ -21,7 +21,10 @@ INT_RANGES = {
     "bigint": (-(2**63), 2**63 - 1),
 }
 
-BOOL_NAME = re.compile(r"^(is|has|can|should|was|allow|enable|use)_|_(flag|enabled|active|deleted|archived|verified|visible|done)$|^(enabled|active|deleted|archived|verified|visible|done|pinned|starred|published|hidden)$", re.IGNORECASE)
+BOOL_NAME = re.compile(
+    r"^(is|has|can|should|was|allow|enable|use)_|_(flag|enabled|active|deleted|archived|verified|visible|done)$|^(enabled|active|deleted|archived|verified|visible|done|pinned|starred|published|hidden)$",
+    re.IGNORECASE,
+)
 EPOCH_NAME = re.compile(r"(_at|_on|_time|_ts|time|date|timestamp|_when)$", re.IGNORECASE)
 
 # Epoch magnitudes: seconds reach 1e10 in the year 2286; milliseconds and microseconds follow.
@@ -43,31 +46,90 @@ class Rule:
 
 # Order matters: the first matching pattern wins. {n}, {p}, {s} come from the declared parameters.
 RULES: tuple[Rule, ...] = (
-    Rule(r"TINYINT\(1\)", "boolean", "boolean", "tinyint(1) is how MySQL-born schemas (Laravel, Rails) declare booleans"),
-    Rule(r"(TINYINT|INT1|SMALLINT|INT2)(\(\d+\))?", "smallint", "integer", "widened to integer/bigint when the data needs it"),
-    Rule(r"(INT|INTEGER|MEDIUMINT|INT4)(\(\d+\))?", "integer", "integer", "widened to bigint when values exceed 32 bits; INTEGER PRIMARY KEY becomes bigint identity"),
+    Rule(
+        r"TINYINT\(1\)",
+        "boolean",
+        "boolean",
+        "tinyint(1) is how MySQL-born schemas (Laravel, Rails) declare booleans",
+    ),
+    Rule(
+        r"(TINYINT|INT1|SMALLINT|INT2)(\(\d+\))?",
+        "smallint",
+        "integer",
+        "widened to integer/bigint when the data needs it",
+    ),
+    Rule(
+        r"(INT|INTEGER|MEDIUMINT|INT4)(\(\d+\))?",
+        "integer",
+        "integer",
+        "widened to bigint when values exceed 32 bits; INTEGER PRIMARY KEY becomes bigint identity",
+    ),
     Rule(r"(BIGINT|INT8|UNSIGNED BIG INT|INTEGER64|LONG)(\(\d+\))?", "bigint", "integer"),
     Rule(r"(REAL|DOUBLE|DOUBLE PRECISION|FLOAT|FLOAT8)(\(\d+\))?", "double precision", "float"),
     Rule(r"FLOAT4", "real", "float"),
     Rule(r"(NUMERIC|DECIMAL|NUMBER)\((?P<p>\d+)\s*,\s*(?P<s>\d+)\)", "numeric({p},{s})", "decimal"),
     Rule(r"(NUMERIC|DECIMAL|NUMBER)\((?P<p>\d+)\)", "numeric({p})", "decimal"),
     Rule(r"(NUMERIC|DECIMAL|NUMBER|MONEY)", "numeric", "decimal"),
-    Rule(r"(BOOLEAN|BOOL|BIT)", "boolean", "boolean", "0/1 and true/false/t/f/yes/no/y/n/on/off (any case) are booleans"),
-    Rule(r"(TIMESTAMPTZ|TIMESTAMP WITH TIME ZONE|DATETIMEOFFSET|DATETIMETZ)(\(\d\))?", "timestamptz", "timestamp", "naive values are read in naive_timezone (UTC)"),
-    Rule(r"(DATETIME|TIMESTAMP|DATETIME2|SMALLDATETIME|TIMESTAMP WITHOUT TIME ZONE)(\(\d\))?", "timestamp", "timestamp", "timestamptz when the values carry offsets or timestamps='timestamptz'"),
+    Rule(
+        r"(BOOLEAN|BOOL|BIT)",
+        "boolean",
+        "boolean",
+        "0/1 and true/false/t/f/yes/no/y/n/on/off (any case) are booleans",
+    ),
+    Rule(
+        r"(TIMESTAMPTZ|TIMESTAMP WITH TIME ZONE|DATETIMEOFFSET|DATETIMETZ)(\(\d\))?",
+        "timestamptz",
+        "timestamp",
+        "naive values are read in naive_timezone (UTC)",
+    ),
+    Rule(
+        r"(DATETIME|TIMESTAMP|DATETIME2|SMALLDATETIME|TIMESTAMP WITHOUT TIME ZONE)(\(\d\))?",
+        "timestamp",
+        "timestamp",
+        "timestamptz when the values carry offsets or timestamps='timestamptz'",
+    ),
     Rule(r"DATE", "date", "date"),
     Rule(r"(TIME|TIME WITHOUT TIME ZONE)(\(\d\))?", "time", "time"),
-    Rule(r"(VARCHAR|NVARCHAR|CHARACTER VARYING|VARYING CHARACTER|NATIONAL VARCHAR|NATIONAL CHARACTER VARYING|VARCHAR2|NVARCHAR2)\s*\((?P<n>\d+)\)", "varchar({n})", "text", "lengths are enforced: longer values are rejected"),
-    Rule(r"(CHAR|NCHAR|CHARACTER|NATIVE CHARACTER|NATIONAL CHARACTER)\s*\((?P<n>\d+)\)", "varchar({n})", "text", "SQLite never pads; Postgres char(n) would pad every value with spaces on read, so the length limit is kept without the padding"),
-    Rule(r"(TEXT|CLOB|VARCHAR|NVARCHAR|CHAR|CHARACTER|STRING|LONGTEXT|MEDIUMTEXT|TINYTEXT|NTEXT|CHARACTER VARYING|CITEXT)", "text", "text", "jsonb or timestamp when every value is JSON or ISO dates"),
-    Rule(r"(BLOB|BINARY|VARBINARY|LONGBLOB|MEDIUMBLOB|TINYBLOB|BYTEA|IMAGE)(\s*\(\d+\))?", "bytea", "bytes"),
+    Rule(
+        r"(VARCHAR|NVARCHAR|CHARACTER VARYING|VARYING CHARACTER|NATIONAL VARCHAR|NATIONAL CHARACTER VARYING|VARCHAR2|NVARCHAR2)\s*\((?P<n>\d+)\)",
+        "varchar({n})",
+        "text",
+        "lengths are enforced: longer values are rejected",
+    ),
+    Rule(
+        r"(CHAR|NCHAR|CHARACTER|NATIVE CHARACTER|NATIONAL CHARACTER)\s*\((?P<n>\d+)\)",
+        "varchar({n})",
+        "text",
+        "SQLite never pads; Postgres char(n) would pad every value with spaces on read, so the length limit is kept without the padding",
+    ),
+    Rule(
+        r"(TEXT|CLOB|VARCHAR|NVARCHAR|CHAR|CHARACTER|STRING|LONGTEXT|MEDIUMTEXT|TINYTEXT|NTEXT|CHARACTER VARYING|CITEXT)",
+        "text",
+        "text",
+        "jsonb or timestamp when every value is JSON or ISO dates",
+    ),
+    Rule(
+        r"(BLOB|BINARY|VARBINARY|LONGBLOB|MEDIUMBLOB|TINYBLOB|BYTEA|IMAGE)(\s*\(\d+\))?",
+        "bytea",
+        "bytes",
+    ),
     Rule(r"(JSON|JSONB)", "jsonb", "json", "invalid JSON is rejected"),
     Rule(r"(UUID|GUID|UNIQUEIDENTIFIER)", "uuid", "uuid"),
     # SQL Server types the rows above do not name (cutover/sources/mssql_types.py declares them)
     Rule(r"SMALLMONEY", "numeric", "decimal", "SQL Server smallmoney: exact, 4 decimal places"),
-    Rule(r"ROWVERSION", "bytea", "bytes", "SQL Server rowversion: its 8 bytes, no longer bumped on update"),
+    Rule(
+        r"ROWVERSION",
+        "bytea",
+        "bytes",
+        "SQL Server rowversion: its 8 bytes, no longer bumped on update",
+    ),
     Rule(r"XML", "xml", "text", "SQL Server xml: Postgres xml (content fragments allowed)"),
-    Rule(r"(SQL_VARIANT|HIERARCHYID)", "text", "text", "SQL Server types read as their text form (/1/2/ paths for hierarchyid)"),
+    Rule(
+        r"(SQL_VARIANT|HIERARCHYID)",
+        "text",
+        "text",
+        "SQL Server types read as their text form (/1/2/ paths for hierarchyid)",
+    ),
 )
 
 
@@ -125,7 +187,17 @@ def family_of(pg_type: str) -> str:
         return "text"
     if base in ("timestamp", "timestamptz"):
         return "timestamp"
-    mapping = {"boolean": "boolean", "date": "date", "time": "time", "bytea": "bytes", "jsonb": "json", "json": "json", "uuid": "uuid", "vector": "vector", "halfvec": "vector"}
+    mapping = {
+        "boolean": "boolean",
+        "date": "date",
+        "time": "time",
+        "bytea": "bytes",
+        "jsonb": "json",
+        "json": "json",
+        "uuid": "uuid",
+        "vector": "vector",
+        "halfvec": "vector",
+    }
     return mapping.get(base, "text")
 
 
@@ -147,7 +219,13 @@ def declared_rule(declared: str) -> tuple[str, str, str] | None:
     return None
 
 
-def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | None, *, nul_in_load: bool = False) -> set[str]:
+def wanted_stats(
+    column: Column,
+    settings: Settings,
+    override: ColumnOverride | None,
+    *,
+    nul_in_load: bool = False,
+) -> set[str]:
     """Which profile statistics decide this column's type and coercion.
 
     nul_in_load: a text column's NULs are looked for by the load, a batch at a time in C
@@ -169,12 +247,23 @@ def wanted_stats(column: Column, settings: Settings, override: ColumnOverride | 
         "timestamp": {"offsets", "num_range"},
         "date": {"num_range"},
         "time": set(),
-        "text": ({"text_length"} if bounded else set()) | (set() if nul_in_load else {"nul"}) | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
+        "text": ({"text_length"} if bounded else set())
+        | (set() if nul_in_load else {"nul"})
+        | ({"json", "dates", "uuid", "vector"} if settings.infer_types != "off" else set()),
         "bytes": {"blob_length"},
         "json": {"json", "json_invalid", "nul"},
         "uuid": {"blob_length"},
         "vector": {"blob_length", "json", "vector"},
-        "dynamic": {"int_range", "nul", "json", "dates", "uuid", "vector", "blob_length", "num_range"},
+        "dynamic": {
+            "int_range",
+            "nul",
+            "json",
+            "dates",
+            "uuid",
+            "vector",
+            "blob_length",
+            "num_range",
+        },
     }[family]
     return stats
 
@@ -195,23 +284,58 @@ def plan_column(
     declared = column.declared_type.strip()
 
     if override is not None and override.type:
-        pg_type, family, reason, why = override.type, family_of(override.type), "override", f"cutover.toml sets {override.type}"
+        pg_type, family, reason, why = (
+            override.type,
+            family_of(override.type),
+            "override",
+            f"cutover.toml sets {override.type}",
+        )
     elif is_rowid_pk:
-        pg_type, family, reason, why = "bigint", "integer", "declared", "INTEGER PRIMARY KEY (the rowid) → bigint identity keeping its values"
+        pg_type, family, reason, why = (
+            "bigint",
+            "integer",
+            "declared",
+            "INTEGER PRIMARY KEY (the rowid) → bigint identity keeping its values",
+        )
     elif not declared:
         pg_type, family, why = _dynamic(profile)
         reason = "sampled"
     else:
         rule = declared_rule(declared)
         if rule is None:
-            pg_type, family, reason, why = "text", "text", "declared", f"unknown type name {declared!r} → text"
-            findings.append(Finding("warning", "unknown_type", f"{tname}.{cname}: unknown type {declared!r} carried as text", table=tname, column=cname, fix=f'override it in cutover.toml: columns."{tname}.{cname}" = "…"'))
+            pg_type, family, reason, why = (
+                "text",
+                "text",
+                "declared",
+                f"unknown type name {declared!r} → text",
+            )
+            findings.append(
+                Finding(
+                    "warning",
+                    "unknown_type",
+                    f"{tname}.{cname}: unknown type {declared!r} carried as text",
+                    table=tname,
+                    column=cname,
+                    fix=f'override it in cutover.toml: columns."{tname}.{cname}" = "…"',
+                )
+            )
         else:
             pg_type, family, _note = rule
             reason, why = "declared", f"{declared} → {pg_type}"
 
-    identity = is_rowid_pk or (column.autoincrement and family == "integer" and reason != "override")  # SQL Server IDENTITY
-    plan = ColumnPlan(cname, target_name, pg_type, family, reason, why, nullable=column.nullable, identity=identity)
+    identity = is_rowid_pk or (
+        column.autoincrement and family == "integer" and reason != "override"
+    )  # SQL Server IDENTITY
+    plan = ColumnPlan(
+        cname,
+        target_name,
+        pg_type,
+        family,
+        reason,
+        why,
+        nullable=column.nullable,
+        identity=identity,
+    )
     if reason != "override" and settings.infer_types != "off" and not identity:
         _refine(plan, table, column, profile, settings, samples or [], findings)
     _choose_coercion(plan, profile, settings, findings, table, column, override)
@@ -220,7 +344,16 @@ def plan_column(
 
 
 def _dynamic(profile: ColumnProfile) -> tuple[str, str, str]:
-    classes = {k: v for k, v in (("integer", profile.integers), ("real", profile.reals), ("text", profile.texts), ("blob", profile.blobs)) if v}
+    classes = {
+        k: v
+        for k, v in (
+            ("integer", profile.integers),
+            ("real", profile.reals),
+            ("text", profile.texts),
+            ("blob", profile.blobs),
+        )
+        if v
+    }
     if not classes:
         return "text", "text", "no declared type and no values → text"
     if set(classes) == {"integer"}:
@@ -232,7 +365,15 @@ def _dynamic(profile: ColumnProfile) -> tuple[str, str, str]:
     return "text", "text", f"no declared type; mixed values ({', '.join(sorted(classes))}) → text"
 
 
-def _refine(plan: ColumnPlan, table: Table, column: Column, p: ColumnProfile, settings: Settings, samples: list[Any], findings: list[Finding]) -> None:
+def _refine(
+    plan: ColumnPlan,
+    table: Table,
+    column: Column,
+    p: ColumnProfile,
+    settings: Settings,
+    samples: list[Any],
+    findings: list[Finding],
+) -> None:
     """What the data says about the declared type, for columns where the whole column would convert.
 
     Widening an integer is always applied: the app sees the same values. A change of type the app
@@ -247,51 +388,142 @@ def _refine(plan: ColumnPlan, table: Table, column: Column, p: ColumnProfile, se
         if settings.infer_types == "apply" or not column.declared_type.strip():
             plan.pg_type, plan.family, plan.reason, plan.why = pg_type, family, "sampled", why
             return
-        spec = f'"{pg_type}"' if "blob_format" not in plan.options else f'{{ type = "{pg_type}", blob_format = "{plan.options.pop("blob_format")}" }}'
-        findings.append(Finding("info", "suggested_type", f"{tname}.{cname}: {why}; kept as {plan.pg_type} so the app's {column.declared_type} reads and writes keep working", table=tname, column=cname, fix=f'columns."{tname}.{cname}" = {spec} in cutover.toml (or infer_types = "apply")'))
+        spec = (
+            f'"{pg_type}"'
+            if "blob_format" not in plan.options
+            else f'{{ type = "{pg_type}", blob_format = "{plan.options.pop("blob_format")}" }}'
+        )
+        findings.append(
+            Finding(
+                "info",
+                "suggested_type",
+                f"{tname}.{cname}: {why}; kept as {plan.pg_type} so the app's {column.declared_type} reads and writes keep working",
+                table=tname,
+                column=cname,
+                fix=f'columns."{tname}.{cname}" = {spec} in cutover.toml (or infer_types = "apply")',
+            )
+        )
 
     vector_type = settings.vector_type
-    if plan.family == "text" and only_text and plan.base_type == "text" and p.json_arrays == p.texts:
+    if (
+        plan.family == "text"
+        and only_text
+        and plan.base_type == "text"
+        and p.json_arrays == p.texts
+    ):
         found, why_not = vectors.detect_text(samples, p.min_array_len, p.max_array_len)
         if found is not None:
-            return propose(f"{vector_type}({found.dims})", "vector", f"all {p.texts:,} values are arrays of {found.dims} numbers (embeddings) → {vector_type}({found.dims})")
+            return propose(
+                f"{vector_type}({found.dims})",
+                "vector",
+                f"all {p.texts:,} values are arrays of {found.dims} numbers (embeddings) → {vector_type}({found.dims})",
+            )
         if why_not:
-            findings.append(Finding("warning", "vector_unusable", f"{tname}.{cname} looks like embeddings but {why_not}; kept as {plan.pg_type}", table=tname, column=cname, count=p.texts, fix="fix the rows at the source, or override the column type"))
+            findings.append(
+                Finding(
+                    "warning",
+                    "vector_unusable",
+                    f"{tname}.{cname} looks like embeddings but {why_not}; kept as {plan.pg_type}",
+                    table=tname,
+                    column=cname,
+                    count=p.texts,
+                    fix="fix the rows at the source, or override the column type",
+                )
+            )
     if plan.family == "bytes" and p.blobs and p.blobs == p.non_null:
         found, why_not = vectors.detect_blob(samples, p.min_blob_length, p.max_blob_length)
         if found is not None:
             plan.options["blob_format"] = found.blob_format
-            return propose(f"{vector_type}({found.dims})", "vector", f"all {p.blobs:,} values are {found.dims} packed {found.blob_format} numbers (embeddings) → {vector_type}({found.dims})")
+            return propose(
+                f"{vector_type}({found.dims})",
+                "vector",
+                f"all {p.blobs:,} values are {found.dims} packed {found.blob_format} numbers (embeddings) → {vector_type}({found.dims})",
+            )
         if why_not:
-            findings.append(Finding("warning", "vector_unusable", f"{tname}.{cname} looks like embeddings but {why_not}; kept as {plan.pg_type}", table=tname, column=cname, count=p.blobs))
+            findings.append(
+                Finding(
+                    "warning",
+                    "vector_unusable",
+                    f"{tname}.{cname} looks like embeddings but {why_not}; kept as {plan.pg_type}",
+                    table=tname,
+                    column=cname,
+                    count=p.blobs,
+                )
+            )
     if plan.family == "text" and only_text:
         unbounded = plan.base_type == "text"
         if unbounded and p.json_containers == p.texts:
-            return propose("jsonb", "json", f"all {p.texts:,} values are JSON objects or arrays → jsonb")
+            return propose(
+                "jsonb", "json", f"all {p.texts:,} values are JSON objects or arrays → jsonb"
+            )
         if p.uuid_like == p.texts:
             return propose("uuid", "uuid", f"all {p.texts:,} values are UUIDs → uuid")
         if unbounded and p.iso_dates == p.texts and samples:
             kind = _date_kind(samples, p, settings)
             if kind:
-                return propose(kind, "date" if kind == "date" else "timestamp", f"all {p.texts:,} values are ISO-8601 {'dates' if kind == 'date' else 'timestamps'} → {kind}")
+                return propose(
+                    kind,
+                    "date" if kind == "date" else "timestamp",
+                    f"all {p.texts:,} values are ISO-8601 {'dates' if kind == 'date' else 'timestamps'} → {kind}",
+                )
     if plan.family == "integer" and not table.primary_key == [column.name]:
         if p.non_null and p.zero_one == p.non_null and BOOL_NAME.search(cname):
-            propose("boolean", "boolean", f"only 0/1 in a flag-named {column.declared_type or 'untyped'} column → boolean")
+            propose(
+                "boolean",
+                "boolean",
+                f"only 0/1 in a flag-named {column.declared_type or 'untyped'} column → boolean",
+            )
             if plan.family == "boolean":
                 return
-        low, high = INT_RANGES[plan.base_type] if plan.base_type in INT_RANGES else INT_RANGES["bigint"]
-        if p.max_int is not None and p.min_int is not None and (p.max_int > high or p.min_int < low):
-            wider = "integer" if plan.base_type == "smallint" and -(2**31) <= p.min_int and p.max_int < 2**31 else "bigint"
+        low, high = (
+            INT_RANGES[plan.base_type] if plan.base_type in INT_RANGES else INT_RANGES["bigint"]
+        )
+        if (
+            p.max_int is not None
+            and p.min_int is not None
+            and (p.max_int > high or p.min_int < low)
+        ):
+            wider = (
+                "integer"
+                if plan.base_type == "smallint" and -(2**31) <= p.min_int and p.max_int < 2**31
+                else "bigint"
+            )
             plan.why = f"{column.declared_type} values reach {p.max_int if p.max_int > high else p.min_int:,} → {wider}"
             plan.pg_type, plan.reason = wider, "sampled"
-        if p.integers and p.min_num is not None and EPOCH_NAME.search(cname) and 1e8 <= float(p.min_num) and float(p.max_num or 0) < 1e14:
+        if (
+            p.integers
+            and p.min_num is not None
+            and EPOCH_NAME.search(cname)
+            and 1e8 <= float(p.min_num)
+            and float(p.max_num or 0) < 1e14
+        ):
             unit = _epoch_unit(float(p.max_num or 0))
-            findings.append(Finding("info", "epoch_integers", f"{tname}.{cname} looks like epoch {unit} ({column.declared_type or 'untyped'}); kept as integers, which is what the app reads", table=tname, column=cname, count=p.integers, fix=f'only if the app is changed to read timestamps: columns."{tname}.{cname}" = "timestamptz"'))
+            findings.append(
+                Finding(
+                    "info",
+                    "epoch_integers",
+                    f"{tname}.{cname} looks like epoch {unit} ({column.declared_type or 'untyped'}); kept as integers, which is what the app reads",
+                    table=tname,
+                    column=cname,
+                    count=p.integers,
+                    fix=f'only if the app is changed to read timestamps: columns."{tname}.{cname}" = "timestamptz"',
+                )
+            )
     if plan.family == "timestamp" and plan.base_type == "timestamp":
         if settings.timestamps == "timestamptz":
-            plan.pg_type, plan.why = "timestamptz", plan.why + "; timestamps='timestamptz' (naive values read as " + settings.naive_timezone + ")"
+            plan.pg_type, plan.why = (
+                "timestamptz",
+                plan.why
+                + "; timestamps='timestamptz' (naive values read as "
+                + settings.naive_timezone
+                + ")",
+            )
         elif p.texts and p.tz_offsets == p.texts and not (p.integers or p.reals):
-            propose("timestamptz", "timestamp", f"all {p.texts:,} values carry a UTC offset → timestamptz")
+            propose(
+                "timestamptz",
+                "timestamp",
+                f"all {p.texts:,} values carry a UTC offset → timestamptz",
+            )
 
 
 def _date_kind(samples: list[Any], p: ColumnProfile, settings: Settings) -> str | None:
@@ -321,7 +553,15 @@ def _epoch_unit(max_value: float) -> str:
     return "microseconds"
 
 
-def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, findings: list[Finding], table: Table, column: Column, override: ColumnOverride | None) -> None:
+def _choose_coercion(
+    plan: ColumnPlan,
+    p: ColumnProfile,
+    settings: Settings,
+    findings: list[Finding],
+    table: Table,
+    column: Column,
+    override: ColumnOverride | None,
+) -> None:
     """Identity where the values already fit; a named coercion otherwise (see coerce.py)."""
     tname, cname = table.name, column.name
     fam, base = plan.family, plan.base_type
@@ -345,16 +585,44 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
             plan.coercion = "boolean"
             bad = p.non_null - p.zero_one - p.bool_words
             if p.bool_words:
-                findings.append(Finding("info", "boolean_words", f"{tname}.{cname}: {p.bool_words:,} booleans stored as words ('true', 'yes', 't' …) become true/false", table=tname, column=cname, count=p.bool_words))
+                findings.append(
+                    Finding(
+                        "info",
+                        "boolean_words",
+                        f"{tname}.{cname}: {p.bool_words:,} booleans stored as words ('true', 'yes', 't' …) become true/false",
+                        table=tname,
+                        column=cname,
+                        count=p.bool_words,
+                    )
+                )
             if bad > 0 and (p.zero_one or p.bool_words):
-                findings.append(Finding("warning", "not_boolean", f"{tname}.{cname}: {bad:,} values are neither 0/1 nor boolean words; those rows are rejected", table=tname, column=cname, count=bad, fix="fix them at the source or override the column type"))
+                findings.append(
+                    Finding(
+                        "warning",
+                        "not_boolean",
+                        f"{tname}.{cname}: {bad:,} values are neither 0/1 nor boolean words; those rows are rejected",
+                        table=tname,
+                        column=cname,
+                        count=bad,
+                        fix="fix them at the source or override the column type",
+                    )
+                )
     elif fam in ("timestamp", "date", "time"):
         if p.integers or p.reals:
             unit = _epoch_unit(float(max(abs(p.min_num or 0), abs(p.max_num or 0))))
             if 1e6 <= abs(float(p.max_num or 0)) < 3e6 and p.reals:
                 unit = "julian"
             opts["epoch"] = unit
-            findings.append(Finding("info", "epoch_detected", f"{tname}.{cname}: {p.integers + p.reals:,} values are {('Julian day numbers' if unit == 'julian' else 'epoch ' + unit)}; converted to {plan.pg_type}", table=tname, column=cname, count=p.integers + p.reals))
+            findings.append(
+                Finding(
+                    "info",
+                    "epoch_detected",
+                    f"{tname}.{cname}: {p.integers + p.reals:,} values are {('Julian day numbers' if unit == 'julian' else 'epoch ' + unit)}; converted to {plan.pg_type}",
+                    table=tname,
+                    column=cname,
+                    count=p.integers + p.reals,
+                )
+            )
         needs_python = bool(p.integers or p.reals or p.blobs)
         if needs_python or (p.texts and fam != "time"):
             plan.coercion = fam if fam != "timestamp" else base
@@ -364,7 +632,13 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
             # Postgres reads exactly as the coercion would (coerce.GUARDS); any other batch is coerced.
             # Postgres' own input would drop a date's time of day, or a naive timestamp's offset,
             # silently, and read a naive timestamptz in the session's zone, not naive_timezone.
-            opts["guard"] = "iso_date" if fam == "date" else "iso_offset" if base == "timestamptz" else "iso_naive"
+            opts["guard"] = (
+                "iso_date"
+                if fam == "date"
+                else "iso_offset"
+                if base == "timestamptz"
+                else "iso_naive"
+            )
     elif fam == "text":
         limit = None
         m = re.search(r"\((\d+)\)", plan.pg_type)
@@ -379,17 +653,55 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
             plan.coercion = "text"
             opts.update(max_length=limit, nul=settings.nul_in_text, guard="plain_text")
         if too_long:
-            findings.append(Finding("warning", "over_length", f"{tname}.{cname}: values up to {p.max_text_length:,} characters exceed {plan.pg_type}; longer values are rejected", table=tname, column=cname, fix=f'widen it: columns."{tname}.{cname}" = "text" (or varchar(n))'))
+            findings.append(
+                Finding(
+                    "warning",
+                    "over_length",
+                    f"{tname}.{cname}: values up to {p.max_text_length:,} characters exceed {plan.pg_type}; longer values are rejected",
+                    table=tname,
+                    column=cname,
+                    fix=f'widen it: columns."{tname}.{cname}" = "text" (or varchar(n))',
+                )
+            )
         if p.nul_chars:
             verb = "stripped of NUL" if settings.nul_in_text == "strip" else "rejected"
-            findings.append(Finding("warning", "nul_in_text", f"{tname}.{cname}: {p.nul_chars:,} values contain NUL (\\x00), which Postgres text cannot hold; they are {verb}", table=tname, column=cname, count=p.nul_chars, fix="nul_in_text = 'strip' in [settings] to keep them without the NUL"))
+            findings.append(
+                Finding(
+                    "warning",
+                    "nul_in_text",
+                    f"{tname}.{cname}: {p.nul_chars:,} values contain NUL (\\x00), which Postgres text cannot hold; they are {verb}",
+                    table=tname,
+                    column=cname,
+                    count=p.nul_chars,
+                    fix="nul_in_text = 'strip' in [settings] to keep them without the NUL",
+                )
+            )
         if p.blobs:
-            findings.append(Finding("warning", "blob_in_text", f"{tname}.{cname}: {p.blobs:,} blob values in a text column are decoded as UTF-8 (rejected when not UTF-8)", table=tname, column=cname, count=p.blobs))
+            findings.append(
+                Finding(
+                    "warning",
+                    "blob_in_text",
+                    f"{tname}.{cname}: {p.blobs:,} blob values in a text column are decoded as UTF-8 (rejected when not UTF-8)",
+                    table=tname,
+                    column=cname,
+                    count=p.blobs,
+                )
+            )
     elif fam == "json":
         if p.json_invalid or p.integers or p.reals or p.blobs or p.nul_chars:
             plan.coercion = "json"
         if p.json_invalid:
-            findings.append(Finding("warning", "invalid_json", f"{tname}.{cname}: {p.json_invalid:,} values are not valid JSON; those rows are rejected", table=tname, column=cname, count=p.json_invalid, fix="fix them at the source, or override the column to text"))
+            findings.append(
+                Finding(
+                    "warning",
+                    "invalid_json",
+                    f"{tname}.{cname}: {p.json_invalid:,} values are not valid JSON; those rows are rejected",
+                    table=tname,
+                    column=cname,
+                    count=p.json_invalid,
+                    fix="fix them at the source, or override the column to text",
+                )
+            )
     elif fam == "bytes":
         if p.texts or p.integers or p.reals:
             plan.coercion = "bytes"
@@ -403,10 +715,21 @@ def _choose_coercion(plan: ColumnPlan, p: ColumnProfile, settings: Settings, fin
         # JSON text is pgvector's own text form: the server checks it, no per-element Python work
         plan.coercion = "vector" if (p.blobs or p.integers or p.reals) else "identity"
         if opts.get("dims") and opts["dims"] > vectors.MAX_INDEX_DIMS.get(plan.base_type, 2000):
-            findings.append(Finding("warning", "vector_not_indexable", f"{tname}.{cname}: {opts['dims']} dimensions is over what HNSW/IVFFlat can index for {plan.base_type} ({vectors.MAX_INDEX_DIMS.get(plan.base_type, 2000)}); no vector index is created", table=tname, column=cname, fix='use halfvec (vector_type = "halfvec", up to 4,000 dimensions)'))
+            findings.append(
+                Finding(
+                    "warning",
+                    "vector_not_indexable",
+                    f"{tname}.{cname}: {opts['dims']} dimensions is over what HNSW/IVFFlat can index for {plan.base_type} ({vectors.MAX_INDEX_DIMS.get(plan.base_type, 2000)}); no vector index is created",
+                    table=tname,
+                    column=cname,
+                    fix='use halfvec (vector_type = "halfvec", up to 4,000 dimensions)',
+                )
+            )
 
 
-def _dynamic_typing_findings(plan: ColumnPlan, p: ColumnProfile, findings: list[Finding], table: Table, column: Column) -> None:
+def _dynamic_typing_findings(
+    plan: ColumnPlan, p: ColumnProfile, findings: list[Finding], table: Table, column: Column
+) -> None:
     foreign = {
         "integer": p.texts + p.blobs,
         "float": p.texts + p.blobs,
@@ -416,4 +739,14 @@ def _dynamic_typing_findings(plan: ColumnPlan, p: ColumnProfile, findings: list[
     if plan.family == "integer":
         foreign += p.reals - p.integral_reals
     if foreign:
-        findings.append(Finding("warning", "dynamic_typing", f"{table.name}.{column.name}: {foreign:,} values do not match the declared {column.declared_type or 'type'} (SQLite stored them anyway); convertible ones are converted, the rest rejected", table=table.name, column=column.name, count=foreign, fix="inspect them with: SELECT typeof(col), count(*) … GROUP BY 1"))
+        findings.append(
+            Finding(
+                "warning",
+                "dynamic_typing",
+                f"{table.name}.{column.name}: {foreign:,} values do not match the declared {column.declared_type or 'type'} (SQLite stored them anyway); convertible ones are converted, the rest rejected",
+                table=table.name,
+                column=column.name,
+                count=foreign,
+                fix="inspect them with: SELECT typeof(col), count(*) … GROUP BY 1",
+            )
+        )

@@ -36,7 +36,9 @@ class Detected:
     blob_format: str | None = None
 
 
-def detect_text(samples: list[Any], min_len: int | None, max_len: int | None) -> tuple[Detected | None, str | None]:
+def detect_text(
+    samples: list[Any], min_len: int | None, max_len: int | None
+) -> tuple[Detected | None, str | None]:
     """JSON arrays of finite numbers of one length → Detected; else (None, why not or None)."""
     if min_len is None or max_len is None or max_len < MIN_DIMS:
         return None, None
@@ -59,7 +61,9 @@ def detect_text(samples: list[Any], min_len: int | None, max_len: int | None) ->
     return Detected(max_len), None
 
 
-def detect_blob(samples: list[Any], min_len: int | None, max_len: int | None, preferred: str | None = None) -> tuple[Detected | None, str | None]:
+def detect_blob(
+    samples: list[Any], min_len: int | None, max_len: int | None, preferred: str | None = None
+) -> tuple[Detected | None, str | None]:
     """Packed floats of one length (float32 tried before float64) → Detected."""
     if min_len is None or max_len is None:
         return None, None
@@ -73,9 +77,16 @@ def detect_blob(samples: list[Any], min_len: int | None, max_len: int | None, pr
         width = np.dtype(BLOB_DTYPES[fmt]).itemsize
         if min_len % width or max_len % width or max_len // width < MIN_DIMS:
             continue
-        if all(_plausible(np.frombuffer(b, dtype=BLOB_DTYPES[fmt])) for b in blobs if len(b) % width == 0):
+        if all(
+            _plausible(np.frombuffer(b, dtype=BLOB_DTYPES[fmt]))
+            for b in blobs
+            if len(b) % width == 0
+        ):
             if min_len != max_len:
-                return None, f"blobs of {min_len // width} to {max_len // width} {fmt} values: a vector column needs one length"
+                return (
+                    None,
+                    f"blobs of {min_len // width} to {max_len // width} {fmt} values: a vector column needs one length",
+                )
             dims = max_len // width
             if dims > MAX_DIMS:
                 return None, f"{dims} dimensions is over pgvector's limit of {MAX_DIMS}"
@@ -86,7 +97,11 @@ def detect_blob(samples: list[Any], min_len: int | None, max_len: int | None, pr
 def _plausible(values: np.ndarray[Any, Any]) -> bool:
     import numpy as np
 
-    return bool(values.size) and bool(np.all(np.isfinite(values))) and float(np.max(np.abs(values))) < PLAUSIBLE_ABS
+    return (
+        bool(values.size)
+        and bool(np.all(np.isfinite(values)))
+        and float(np.max(np.abs(values))) < PLAUSIBLE_ABS
+    )
 
 
 def vector_coercion(dims: int | None = None, blob_format: str | None = None, **_: Any) -> Coercion:
@@ -105,7 +120,9 @@ def vector_coercion(dims: int | None = None, blob_format: str | None = None, **_
             return v
         if isinstance(v, bytes):
             if len(v) % width:
-                raise Reject(f"blob of {len(v)} bytes is not a whole number of {blob_format or 'float32le'} values")
+                raise Reject(
+                    f"blob of {len(v)} bytes is not a whole number of {blob_format or 'float32le'} values"
+                )
             values = np.frombuffer(v, dtype=dtype)
             if dims is not None and values.size != dims:
                 raise Reject(f"vector has {values.size} dimensions, the column has {dims}")

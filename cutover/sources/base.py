@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 from cutover.schema.model import Schema, Table, TableProfile
 
-
-BATCH_BYTES = 4 * 1024 * 1024  # a batch is bounded in bytes too: wide or blob rows come fewer at a time (COPY text doubles blobs in hex)
-PROBE_ROWS = 4  # the first batch of a read: 4 rows, so even 1 MB rows make a probe within BATCH_BYTES
+BATCH_BYTES = (
+    4 * 1024 * 1024
+)  # a batch is bounded in bytes too: wide or blob rows come fewer at a time (COPY text doubles blobs in hex)
+PROBE_ROWS = (
+    4  # the first batch of a read: 4 rows, so even 1 MB rows make a probe within BATCH_BYTES
+)
 WIDTH_SAMPLE = 50  # rows of each batch measured to size the next one
 
 
 def rows_within_budget(rows: Sequence[Sequence[Any]], batch_size: int) -> int:
     """How many rows like these fit in BATCH_BYTES (at most batch_size, at least one)."""
     sample = rows[:WIDTH_SAMPLE]
-    size = sum(len(v) for r in sample for v in r if isinstance(v, (str, bytes))) / len(sample) + 16 * len(sample[0])
+    size = sum(len(v) for r in sample for v in r if isinstance(v, (str, bytes))) / len(
+        sample
+    ) + 16 * len(sample[0])
     return max(1, min(batch_size, int(BATCH_BYTES // max(size, 1))))
 
 
@@ -77,7 +83,15 @@ class Source(Protocol):
 
     def key_columns(self, table: Table) -> list[str]: ...
 
-    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None) -> Iterator[Batch]: ...
+    def read(
+        self,
+        table: Table,
+        columns: list[str],
+        *,
+        batch_size: int,
+        after: tuple[Any, ...] | None = None,
+        until: tuple[Any, ...] | None = None,
+    ) -> Iterator[Batch]: ...
 
     def key_range(self, table: Table) -> tuple[Any, Any] | None: ...
 

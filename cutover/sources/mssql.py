@@ -9,18 +9,44 @@ bracket-quoted identifiers with values as parameters.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from cutover.schema import sqltext
-from cutover.values.coerce import compile_row
 from cutover.errors import SourceError
+from cutover.schema import sqltext
 from cutover.schema.model import ColumnProfile, Schema, Table, TableProfile
 from cutover.sources import mssql_catalog as catalog
 from cutover.sources.base import Batch, SourceInfo
-from cutover.sources.mssql_connect import ConnectSpec, connect_spec, connection_hint, create_engine, installed_odbc_drivers, pymssql_installed
-from cutover.sources.mssql_sql import ROW_NUMBER, keyset_params, keyset_queries, orderable, profile_expressions, qualified, quote, single_pass_query, translate_default
-from cutover.sources.mssql_types import SQL_SS_TIMESTAMPOFFSET, KeyPart, datetimeoffset_from_struct, decoder, key_part, profile_class, select_expression
+from cutover.sources.mssql_connect import (
+    ConnectSpec,
+    connect_spec,
+    connection_hint,
+    create_engine,
+    installed_odbc_drivers,
+    pymssql_installed,
+)
+from cutover.sources.mssql_sql import (
+    ROW_NUMBER,
+    keyset_params,
+    keyset_queries,
+    orderable,
+    profile_expressions,
+    qualified,
+    quote,
+    single_pass_query,
+    translate_default,
+)
+from cutover.sources.mssql_types import (
+    SQL_SS_TIMESTAMPOFFSET,
+    KeyPart,
+    datetimeoffset_from_struct,
+    decoder,
+    key_part,
+    profile_class,
+    select_expression,
+)
+from cutover.values.coerce import compile_row
 
 PARAM = "\x1fP\x1f"  # placeholder token in built SQL; becomes '?' (pyodbc) or '%s' (pymssql) when executed
 JSON_FUNCTIONS_MAJOR = 13  # ISJSON arrived in SQL Server 2016 (13.x)
@@ -34,7 +60,9 @@ class MssqlSource:
     kind = "mssql"
 
     def __init__(self, url: str) -> None:
-        self.spec: ConnectSpec = connect_spec(url, odbc_drivers=installed_odbc_drivers(), pymssql_available=pymssql_installed())
+        self.spec: ConnectSpec = connect_spec(
+            url, odbc_drivers=installed_odbc_drivers(), pymssql_available=pymssql_installed()
+        )
         self.schema_name = self.spec.schema
         self.engine = create_engine(self.spec)
         self.dbapi = self.engine.dialect.dbapi
@@ -43,8 +71,15 @@ class MssqlSource:
         except Exception as exc:  # SQLAlchemy wraps the driver's error; its text names the cause
             from cutover.urls import redact
 
-            message = redact(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else repr(exc))
-            raise SourceError(f"cannot connect to SQL Server at {redact(url)}: {message}", hint=connection_hint(str(exc))) from exc
+            message = redact(
+                str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                if str(exc).strip()
+                else repr(exc)
+            )
+            raise SourceError(
+                f"cannot connect to SQL Server at {redact(url)}: {message}",
+                hint=connection_hint(str(exc)),
+            ) from exc
         self.conn = self.raw.driver_connection
         if self.spec.dbapi == "pyodbc":
             # datetimeoffset arrives as the driver's struct bytes; without this pyodbc refuses the column
@@ -70,7 +105,10 @@ class MssqlSource:
             cur.close()
             from cutover.urls import redact
 
-            raise SourceError(f"SQL Server refused a query: {redact(str(exc))}", hint="the account needs SELECT on the tables and VIEW DEFINITION on the schema") from exc
+            raise SourceError(
+                f"SQL Server refused a query: {redact(str(exc))}",
+                hint="the account needs SELECT on the tables and VIEW DEFINITION on the schema",
+            ) from exc
         return cur
 
     def _rows(self, text: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -91,8 +129,18 @@ class MssqlSource:
     def describe(self) -> SourceInfo:
         """Server version and edition, database size, collation, snapshot isolation, driver."""
         db = self.db
-        notes = [f"database {db.name}, schema {self.schema_name}", f"collation {db.collation}", f"snapshot isolation {db.snapshot_isolation}", f"driver {self.spec.dbapi}"]
-        return SourceInfo("mssql", f"SQL Server {db.version} {db.edition}".strip(), db.size_bytes, notes + list(self.spec.notes))
+        notes = [
+            f"database {db.name}, schema {self.schema_name}",
+            f"collation {db.collation}",
+            f"snapshot isolation {db.snapshot_isolation}",
+            f"driver {self.spec.dbapi}",
+        ]
+        return SourceInfo(
+            "mssql",
+            f"SQL Server {db.version} {db.edition}".strip(),
+            db.size_bytes,
+            notes + list(self.spec.notes),
+        )
 
     def _reflect(self) -> catalog.Reflection:
         if self._reflection is None:
@@ -136,12 +184,27 @@ class MssqlSource:
     def key_range(self, table: Table) -> tuple[Any, Any] | None:
         """(min, max) of a single integer key, for splitting the table into chunks; else None."""
         info = self._info(table)
-        if len(info.key) != 1 or info.types[info.key[0]].name not in ("tinyint", "smallint", "int", "bigint"):
+        if len(info.key) != 1 or info.types[info.key[0]].name not in (
+            "tinyint",
+            "smallint",
+            "int",
+            "bigint",
+        ):
             return None
-        low, high = self._rows(f"SELECT MIN({quote(info.key[0])}), MAX({quote(info.key[0])}) FROM {self._table_sql(table)}")[0]
+        low, high = self._rows(
+            f"SELECT MIN({quote(info.key[0])}), MAX({quote(info.key[0])}) FROM {self._table_sql(table)}"
+        )[0]
         return (int(low), int(high)) if low is not None and high is not None else None
 
-    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None) -> Iterator[Batch]:
+    def read(
+        self,
+        table: Table,
+        columns: list[str],
+        *,
+        batch_size: int,
+        after: tuple[Any, ...] | None = None,
+        until: tuple[Any, ...] | None = None,
+    ) -> Iterator[Batch]:
         """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and < until."""
         if until is None:
             yield from self._read(table, columns, batch_size=batch_size, after=after)
@@ -156,28 +219,58 @@ class MssqlSource:
             if len(keep) < len(batch.rows):
                 return
 
-    def _read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None) -> Iterator[Batch]:
+    def _read(
+        self,
+        table: Table,
+        columns: list[str],
+        *,
+        batch_size: int,
+        after: tuple[Any, ...] | None = None,
+    ) -> Iterator[Batch]:
         info = self._info(table)
         flag: list[bool] = []
         value_selects = [select_expression(info.types[c], quote(c)) for c in columns]
         value_decoders = [decoder(info.types[c], flag) for c in columns]
         if not info.key:
-            yield from self._single_pass(table, info, value_selects, value_decoders, flag, batch_size, after)
+            yield from self._single_pass(
+                table, info, value_selects, value_decoders, flag, batch_size, after
+            )
             return
-        parts = [key_part(info.types[k], quote(k), PARAM, self.db.code_page, flag) for k in info.key]
-        key_parts: list[KeyPart] = [p for p in parts if p is not None]  # choose_key only picks keys whose parts exist
-        queries = keyset_queries(self._table_sql(table), [p.select for p in key_parts] + value_selects, [quote(k) for k in info.key], key_parts, PARAM)
+        parts = [
+            key_part(info.types[k], quote(k), PARAM, self.db.code_page, flag) for k in info.key
+        ]
+        key_parts: list[KeyPart] = [
+            p for p in parts if p is not None
+        ]  # choose_key only picks keys whose parts exist
+        queries = keyset_queries(
+            self._table_sql(table),
+            [p.select for p in key_parts] + value_selects,
+            [quote(k) for k in info.key],
+            key_parts,
+            PARAM,
+        )
         transform = compile_row(0, [p.decode for p in key_parts] + value_decoders)
 
         def fetch(text: str, params: list[Any]) -> list[tuple[Any, ...]]:
             return [transform(r) for r in self._rows(text, params)]
 
-        for rows in paged(fetch, queries.first, queries.following, key_parts, batch_size, after, table.name):
+        for rows in paged(
+            fetch, queries.first, queries.following, key_parts, batch_size, after, table.name
+        ):
             suspect = bool(flag)
             flag.clear()
             yield Batch(rows, len(key_parts), suspect)
 
-    def _single_pass(self, table: Table, info: catalog.TableInfo, selects: list[str], decoders: list[Any], flag: list[bool], batch_size: int, after: tuple[Any, ...] | None) -> Iterator[Batch]:
+    def _single_pass(
+        self,
+        table: Table,
+        info: catalog.TableInfo,
+        selects: list[str],
+        decoders: list[Any],
+        flag: list[bool],
+        batch_size: int,
+        after: tuple[Any, ...] | None,
+    ) -> Iterator[Batch]:
         order = [quote(c.name) for c in table.columns if orderable(info.types[c.name])]
         text = single_pass_query(self._table_sql(table), selects, order, PARAM)
         transform = compile_row(0, [None] + decoders)
@@ -198,7 +291,10 @@ class MssqlSource:
         """Up to `limit` non-null values of a column."""
         ct = self._info(table).types[column]
         decode = decoder(ct) or (lambda v: v)
-        rows = self._rows(f"SELECT TOP ({PARAM}) {select_expression(ct, quote(column))} FROM {self._table_sql(table)} WHERE {quote(column)} IS NOT NULL", [limit])
+        rows = self._rows(
+            f"SELECT TOP ({PARAM}) {select_expression(ct, quote(column))} FROM {self._table_sql(table)} WHERE {quote(column)} IS NOT NULL",
+            [limit],
+        )
         return [decode(r[0]) for r in rows]
 
     def profile(self, table: Table, wanted: dict[str, set[str]]) -> TableProfile:
@@ -208,16 +304,26 @@ class MssqlSource:
         slots: list[tuple[str, str]] = []
         json_ok = self.db.major_version >= JSON_FUNCTIONS_MAJOR
         for col, stats in wanted.items():
-            for field_name, expr in profile_expressions(info.types[col], quote(col), stats, json_ok):
+            for field_name, expr in profile_expressions(
+                info.types[col], quote(col), stats, json_ok
+            ):
                 exprs.append(expr)
                 slots.append((col, field_name))
         row = self._rows(f"SELECT {', '.join(exprs)} FROM {self._table_sql(table)}")[0]
-        return fill_profile(int(row[0]), slots, row[1:], {c: profile_class(info.types[c]) for c in wanted}, {c for c in wanted if info.types[c].name == "bit"})
+        return fill_profile(
+            int(row[0]),
+            slots,
+            row[1:],
+            {c: profile_class(info.types[c]) for c in wanted},
+            {c for c in wanted if info.types[c].name == "bit"},
+        )
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """One SNAPSHOT transaction for the whole load when the database allows it (see the no_snapshot finding)."""
-        usable = self.db.snapshot_isolation.upper() == "ON" and not any(i.memory_optimized for i in self._reflect().tables.values())
+        usable = self.db.snapshot_isolation.upper() == "ON" and not any(
+            i.memory_optimized for i in self._reflect().tables.values()
+        )
         if not usable:
             yield
             return
@@ -225,7 +331,9 @@ class MssqlSource:
         try:
             yield
         finally:
-            self._rows_nothing("IF @@TRANCOUNT > 0 COMMIT; SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            self._rows_nothing(
+                "IF @@TRANCOUNT > 0 COMMIT; SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+            )
 
     def _rows_nothing(self, text: str) -> None:
         self._cursor(text).close()
@@ -238,7 +346,13 @@ class MssqlSource:
             parts.append(repr(self._rows(FINGERPRINT_WRITES_SQL.format(p=PARAM), p)))
         except SourceError:  # no VIEW DATABASE STATE: checksum every table instead (a full read)
             for table in self.reflect().tables:
-                parts.append(repr(self._rows(f"SELECT CHECKSUM_AGG(BINARY_CHECKSUM(*)) FROM {self._table_sql(table)}")))
+                parts.append(
+                    repr(
+                        self._rows(
+                            f"SELECT CHECKSUM_AGG(BINARY_CHECKSUM(*)) FROM {self._table_sql(table)}"
+                        )
+                    )
+                )
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     def close(self) -> None:
@@ -268,12 +382,24 @@ GROUP BY t.name ORDER BY t.name
 """
 
 
-def paged(fetch: Fetch, first: str, following: str, parts: list[KeyPart], batch_size: int, after: tuple[Any, ...] | None, table: str) -> Iterator[list[tuple[Any, ...]]]:
+def paged(
+    fetch: Fetch,
+    first: str,
+    following: str,
+    parts: list[KeyPart],
+    batch_size: int,
+    after: tuple[Any, ...] | None,
+    table: str,
+) -> Iterator[list[tuple[Any, ...]]]:
     """Keyset pagination: a page, then the page after its last key, until a short page; never OFFSET."""
     width = len(parts)
     last = after
     while True:
-        rows = fetch(first, [batch_size]) if last is None else fetch(following, [batch_size, *keyset_params(parts, last)])
+        rows = (
+            fetch(first, [batch_size])
+            if last is None
+            else fetch(following, [batch_size, *keyset_params(parts, last)])
+        )
         if not rows:
             return
         yield rows
@@ -281,17 +407,31 @@ def paged(fetch: Fetch, first: str, following: str, parts: list[KeyPart], batch_
             return
         new_last = tuple(rows[-1][:width])
         if new_last == last:
-            raise SourceError(f"paging {table} by its key did not advance past {new_last!r}", table=table, hint="report this: the key's values do not compare as SQL Server returned them")
+            raise SourceError(
+                f"paging {table} by its key did not advance past {new_last!r}",
+                table=table,
+                hint="report this: the key's values do not compare as SQL Server returned them",
+            )
         last = new_last
 
 
-def fill_profile(rows: int, slots: list[tuple[str, str]], values: tuple[Any, ...], classes: dict[str, str | None], bits: set[str]) -> TableProfile:
+def fill_profile(
+    rows: int,
+    slots: list[tuple[str, str]],
+    values: tuple[Any, ...],
+    classes: dict[str, str | None],
+    bits: set[str],
+) -> TableProfile:
     """A TableProfile from the profile query's row: storage classes from each column's type, stats as computed."""
     result = TableProfile(rows=rows)
-    for column, cls in classes.items():
+    for column in classes:
         result.columns[column] = ColumnProfile()
     for (column, field_name), value in zip(slots, values):
-        setattr(result.columns[column], field_name, value if field_name.startswith(("min_", "max_")) else int(value or 0))
+        setattr(
+            result.columns[column],
+            field_name,
+            value if field_name.startswith(("min_", "max_")) else int(value or 0),
+        )
     for column, cls in classes.items():
         prof = result.columns[column]
         non_null = rows - prof.nulls

@@ -10,13 +10,35 @@ Needs SQL Server 2016 (13.x) or later: temporal_type, is_hidden and generated_al
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from cutover.schema.model import CheckConstraint, Column, Finding, ForeignKey, Index, IndexColumn, Schema, Table, Trigger, UniqueConstraint, View
+from cutover.schema.model import (
+    CheckConstraint,
+    Column,
+    Finding,
+    ForeignKey,
+    Index,
+    IndexColumn,
+    Schema,
+    Table,
+    Trigger,
+    UniqueConstraint,
+    View,
+)
 from cutover.sources import mssql_findings as find
 from cutover.sources.mssql_sql import portable_expression, text_concatenation
-from cutover.sources.mssql_types import AS_TEXT, CHARS, INTEGERS, NCHARS, UDT, ColumnType, declared_type, key_part
+from cutover.sources.mssql_types import (
+    AS_TEXT,
+    CHARS,
+    INTEGERS,
+    NCHARS,
+    UDT,
+    ColumnType,
+    declared_type,
+    key_part,
+)
 
 Row = tuple[Any, ...]
 DEFAULT_SCHEMA = "dbo"
@@ -117,7 +139,12 @@ SELECT DB_NAME(), CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)), CAST(
 FROM sys.databases AS d WHERE d.database_id = DB_ID()
 """
 
-_ACTIONS = {"CASCADE": "CASCADE", "SET_NULL": "SET NULL", "SET_DEFAULT": "SET DEFAULT", "NO_ACTION": None}
+_ACTIONS = {
+    "CASCADE": "CASCADE",
+    "SET_NULL": "SET NULL",
+    "SET_DEFAULT": "SET DEFAULT",
+    "NO_ACTION": None,
+}
 
 
 @dataclass(frozen=True)
@@ -135,8 +162,18 @@ class DatabaseFacts:
     size_bytes: int | None = None
 
     @classmethod
-    def from_row(cls, row: Row) -> "DatabaseFacts":
-        return cls(row[0], row[1], row[2] or "", row[3] or "", row[4], row[5] or "OFF", bool(row[6]), int(row[7] or 0), int(row[8]) if row[8] is not None else None)
+    def from_row(cls, row: Row) -> DatabaseFacts:
+        return cls(
+            row[0],
+            row[1],
+            row[2] or "",
+            row[3] or "",
+            row[4],
+            row[5] or "OFF",
+            bool(row[6]),
+            int(row[7] or 0),
+            int(row[8]) if row[8] is not None else None,
+        )
 
     @property
     def major_version(self) -> int:
@@ -222,17 +259,53 @@ def reflect_rows(schema_name: str, rows: CatalogRows, db: DatabaseFacts) -> Refl
         infos[table.name].key = choose_key(table, infos[table.name].types, db.code_page)
         schema.findings += find.table_findings(table, infos[table.name])
     schema.findings += find.identifier_findings(schema.tables)
-    schema.findings += find.database_findings(schema_name, rows.schemas, db, any(i.memory_optimized for i in infos.values()))
+    schema.findings += find.database_findings(
+        schema_name, rows.schemas, db, any(i.memory_optimized for i in infos.values())
+    )
     return Reflection(schema, infos)
 
 
 def _columns(table: Table, info: TableInfo, rows: list[Row], findings: list[Finding]) -> None:
     for r in rows:
-        (_oid, name, type_name, max_length, precision, scale, collation, code_page, nullable, identity, computed,
-         hidden, generated_always, seed, increment, last_value, computed_sql, _persisted, default, user_type) = r
-        ct = ColumnType(str(type_name).lower(), int(max_length or 0), int(precision or 0), int(scale or 0), collation, int(code_page) if code_page else None)
+        (
+            _oid,
+            name,
+            type_name,
+            max_length,
+            precision,
+            scale,
+            collation,
+            code_page,
+            nullable,
+            identity,
+            computed,
+            hidden,
+            generated_always,
+            seed,
+            increment,
+            last_value,
+            computed_sql,
+            _persisted,
+            default,
+            user_type,
+        ) = r
+        ct = ColumnType(
+            str(type_name).lower(),
+            int(max_length or 0),
+            int(precision or 0),
+            int(scale or 0),
+            collation,
+            int(code_page) if code_page else None,
+        )
         info.types[name] = ct
-        col = Column(name=name, declared_type=declared_type(ct), nullable=bool(nullable), default=default, collation=collation, hidden=bool(hidden))
+        col = Column(
+            name=name,
+            declared_type=declared_type(ct),
+            nullable=bool(nullable),
+            default=default,
+            collation=collation,
+            hidden=bool(hidden),
+        )
         if computed:
             col.generated = computed_sql or "computed"
         elif generated_always:
@@ -240,11 +313,18 @@ def _columns(table: Table, info: TableInfo, rows: list[Row], findings: list[Find
         if identity:
             if ct.name in INTEGERS:
                 col.autoincrement = True
-                info.identity = (name, int(seed if seed is not None else 1), int(increment if increment is not None else 1), int(last_value) if last_value is not None else None)
+                info.identity = (
+                    name,
+                    int(seed if seed is not None else 1),
+                    int(increment if increment is not None else 1),
+                    int(last_value) if last_value is not None else None,
+                )
             else:
                 findings.append(find.identity_not_integer(table.name, name, declared_type(ct)))
         if user_type and ct.name != UDT:
-            col.declared_type = declared_type(ct)  # alias types (CREATE TYPE … FROM varchar(20)) move as their base type
+            col.declared_type = declared_type(
+                ct
+            )  # alias types (CREATE TYPE … FROM varchar(20)) move as their base type
         table.columns.append(col)
 
 
@@ -261,7 +341,14 @@ def _per_object(by_id: dict[int, Table], rows: list[Row]) -> Iterator[tuple[Tabl
 def _indexes(by_id: dict[int, Table], rows: list[Row], findings: list[Finding]) -> None:
     for table, name, members in _per_object(by_id, rows):
         first = members[0]
-        kind, unique, primary, constraint, where, disabled = first[2], bool(first[3]), bool(first[4]), bool(first[5]), first[6], bool(first[7])
+        kind, unique, primary, constraint, where, disabled = (
+            first[2],
+            bool(first[3]),
+            bool(first[4]),
+            bool(first[5]),
+            first[6],
+            bool(first[7]),
+        )
         keys = [m for m in members if m[11] is not None and not m[9] and (m[8] or 0) > 0]
         if kind in (5, 6):
             findings.append(find.columnstore(table.name, name, kind == 5))
@@ -286,24 +373,56 @@ def _indexes(by_id: dict[int, Table], rows: list[Row], findings: list[Finding]) 
         if where:
             filter_sql = portable_expression(where)
             if filter_sql is None:
-                findings.append(Finding("warning", "index_untranslated", f"index {name} on {table.name} has a filter ({where}) cutover cannot translate safely; it is not created", table=table.name, fix="recreate it by hand in the second Alembic revision", subject=f"index:{name}"))
+                findings.append(
+                    Finding(
+                        "warning",
+                        "index_untranslated",
+                        f"index {name} on {table.name} has a filter ({where}) cutover cannot translate safely; it is not created",
+                        table=table.name,
+                        fix="recreate it by hand in the second Alembic revision",
+                        subject=f"index:{name}",
+                    )
+                )
                 continue
-        table.indexes.append(Index(name, [IndexColumn(m[11], descending=bool(m[10])) for m in keys], unique, filter_sql))
+        table.indexes.append(
+            Index(
+                name, [IndexColumn(m[11], descending=bool(m[10])) for m in keys], unique, filter_sql
+            )
+        )
 
 
-def _foreign_keys(by_id: dict[int, Table], rows: list[Row], schema_name: str, findings: list[Finding]) -> None:
+def _foreign_keys(
+    by_id: dict[int, Table], rows: list[Row], schema_name: str, findings: list[Finding]
+) -> None:
     for table, name, members in _per_object(by_id, rows):
-        _pid, _name, ref_schema, ref_table, on_delete, on_update, disabled, untrusted = members[0][:8]
+        _pid, _name, ref_schema, ref_table, on_delete, on_update, disabled, untrusted = members[0][
+            :8
+        ]
         if disabled:
-            findings.append(find.disabled("foreign key", table.name, name, subject="fk:" + ",".join(m[8] for m in members)))
+            findings.append(
+                find.disabled(
+                    "foreign key", table.name, name, subject="fk:" + ",".join(m[8] for m in members)
+                )
+            )
             continue
         if untrusted:
             findings.append(find.untrusted("foreign key", table.name, name))
         ref = ref_table if ref_schema == schema_name else f"{ref_schema}.{ref_table}"
-        table.foreign_keys.append(ForeignKey(name, [m[8] for m in members], ref, [m[9] for m in members], _ACTIONS.get(on_delete or "NO_ACTION"), _ACTIONS.get(on_update or "NO_ACTION")))
+        table.foreign_keys.append(
+            ForeignKey(
+                name,
+                [m[8] for m in members],
+                ref,
+                [m[9] for m in members],
+                _ACTIONS.get(on_delete or "NO_ACTION"),
+                _ACTIONS.get(on_update or "NO_ACTION"),
+            )
+        )
 
 
-def _checks(by_id: dict[int, Table], infos: dict[str, TableInfo], rows: list[Row], findings: list[Finding]) -> None:
+def _checks(
+    by_id: dict[int, Table], infos: dict[str, TableInfo], rows: list[Row], findings: list[Finding]
+) -> None:
     for parent_id, name, definition, disabled, untrusted in rows:
         table = by_id.get(int(parent_id))
         if table is None:
@@ -311,10 +430,23 @@ def _checks(by_id: dict[int, Table], infos: dict[str, TableInfo], rows: list[Row
         if disabled:
             findings.append(find.disabled("check", table.name, name, subject=f"check:{name}"))
             continue
-        texts = {c for c, ct in infos[table.name].types.items() if ct.name in CHARS | NCHARS or ct.name in AS_TEXT}
+        texts = {
+            c
+            for c, ct in infos[table.name].types.items()
+            if ct.name in CHARS | NCHARS or ct.name in AS_TEXT
+        }
         portable = portable_expression(definition)
         if portable is None or text_concatenation(portable, texts):
-            findings.append(Finding("warning", "check_untranslated", f"CHECK {definition} on {table.name} uses T-SQL cutover cannot translate safely; it is not created", table=table.name, fix="add it by hand in the second Alembic revision", subject=f"check:{name}"))
+            findings.append(
+                Finding(
+                    "warning",
+                    "check_untranslated",
+                    f"CHECK {definition} on {table.name} uses T-SQL cutover cannot translate safely; it is not created",
+                    table=table.name,
+                    fix="add it by hand in the second Alembic revision",
+                    subject=f"check:{name}",
+                )
+            )
             continue
         if untrusted:
             findings.append(find.untrusted("check", table.name, name))
@@ -326,21 +458,43 @@ def _objects(schema: Schema, rows: list[Row]) -> None:
     for kind, name, definition in rows:
         if kind == "V":
             schema.views.append(View(name, definition))
-            schema.findings.append(Finding("warning", "view", f"view {name} is not carried", table=name, fix="recreate it in a follow-up Alembic revision (T-SQL → Postgres SQL)"))
+            schema.findings.append(
+                Finding(
+                    "warning",
+                    "view",
+                    f"view {name} is not carried",
+                    table=name,
+                    fix="recreate it in a follow-up Alembic revision (T-SQL → Postgres SQL)",
+                )
+            )
         else:
             kinds.setdefault(kind, []).append(name)
     if kinds:
         schema.findings.append(find.modules(kinds))
 
 
-def choose_key(table: Table, types: dict[str, ColumnType], database_code_page: int | None) -> list[str]:
+def choose_key(
+    table: Table, types: dict[str, ColumnType], database_code_page: int | None
+) -> list[str]:
     """The columns rows are paged by: the primary key, else a unique key of NOT NULL columns; [] for none.
 
     A key qualifies only when every column can be compared as a parameter exactly (see key_part).
     """
     nullable = {c.name for c in table.columns if c.nullable}
-    candidates = [table.primary_key] + [u.columns for u in table.uniques] + [i.column_names for i in table.indexes if i.unique and not i.where and not i.has_expressions]
+    candidates = (
+        [table.primary_key]
+        + [u.columns for u in table.uniques]
+        + [
+            i.column_names
+            for i in table.indexes
+            if i.unique and not i.where and not i.has_expressions
+        ]
+    )
     for cols in candidates:
-        if cols and not (set(cols) & nullable) and all(key_part(types[c], "[k]", "?", database_code_page) is not None for c in cols):
+        if (
+            cols
+            and not (set(cols) & nullable)
+            and all(key_part(types[c], "[k]", "?", database_code_page) is not None for c in cols)
+        ):
             return list(cols)
     return []

@@ -20,10 +20,18 @@ from typing import Any
 
 from cutover import urls
 from cutover.errors import SourceError, UsageError
-from cutover.urls import _quote_keyword_value as quote_odbc_value  # one quoting rule for ODBC values
+from cutover.urls import (
+    _quote_keyword_value as quote_odbc_value,
+)  # one quoting rule for ODBC values
 
-PREFERRED_ODBC_DRIVERS = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server", "FreeTDS")
-FREETDS_TDS_VERSION = "7.4"  # 7.3+ is what carries date, time, datetime2 and datetimeoffset as themselves
+PREFERRED_ODBC_DRIVERS = (
+    "ODBC Driver 18 for SQL Server",
+    "ODBC Driver 17 for SQL Server",
+    "FreeTDS",
+)
+FREETDS_TDS_VERSION = (
+    "7.4"  # 7.3+ is what carries date, time, datetime2 and datetimeoffset as themselves
+)
 PYMSSQL_TDS_VERSION = "7.4"
 LOGIN_TIMEOUT_S = 30  # a wrong host fails within this, instead of the driver's default wait
 
@@ -69,10 +77,14 @@ class ConnectSpec:
     @property
     def freetds(self) -> bool:
         """Whether the ODBC driver is FreeTDS (its keywords differ from Microsoft's)."""
-        return self.dbapi == "pymssql" or bool(self.odbc and re.search(r"(?i)driver\s*=\s*\{?[^;]*(freetds|tdsodbc)", self.odbc))
+        return self.dbapi == "pymssql" or bool(
+            self.odbc and re.search(r"(?i)driver\s*=\s*\{?[^;]*(freetds|tdsodbc)", self.odbc)
+        )
 
 
-def connect_spec(url: str, *, odbc_drivers: list[str] | None = None, pymssql_available: bool = True) -> ConnectSpec:
+def connect_spec(
+    url: str, *, odbc_drivers: list[str] | None = None, pymssql_available: bool = True
+) -> ConnectSpec:
     """The connection a source URL asks for; `odbc_drivers` are the installed ODBC drivers (pyodbc.drivers())."""
     parsed = urls.parse(url)
     if parsed.kind != "mssql":
@@ -83,7 +95,16 @@ def connect_spec(url: str, *, odbc_drivers: list[str] | None = None, pymssql_ava
         opts = [(k, v) for k, v in options if k.lower() not in _SQLALCHEMY_OPTIONS]
         if not any(k.lower() == "tds_version" for k, _ in opts):
             opts.append(("tds_version", PYMSSQL_TDS_VERSION))
-        return ConnectSpec("pymssql", schema, host=_server(parsed.host, parsed.option("instance"), None, "\\"), port=parsed.port, database=parsed.database, username=parsed.username, password=parsed.password, options=tuple((k, v) for k, v in opts if k.lower() != "instance"))
+        return ConnectSpec(
+            "pymssql",
+            schema,
+            host=_server(parsed.host, parsed.option("instance"), None, "\\"),
+            port=parsed.port,
+            database=parsed.database,
+            username=parsed.username,
+            password=parsed.password,
+            options=tuple((k, v) for k, v in opts if k.lower() != "instance"),
+        )
     if parsed.form == "url" and parsed.driver not in (None, "pyodbc"):
         raise UnknownDriver(parsed.driver or "")
     notes: list[str] = []
@@ -101,13 +122,35 @@ def connect_spec(url: str, *, odbc_drivers: list[str] | None = None, pymssql_ava
             elif norm != "instance":
                 ignored.append(key)
         if ignored:
-            notes.append("connection keywords without an ODBC equivalent were ignored: " + ", ".join(ignored))
+            notes.append(
+                "connection keywords without an ODBC equivalent were ignored: " + ", ".join(ignored)
+            )
         if driver is None:
             if not pymssql_available:
-                raise SourceError("no SQL Server driver is installed", hint="pip install pymssql (needs nothing else), or install unixODBC with ODBC Driver 18 or FreeTDS (docs/mssql.md)")
+                raise SourceError(
+                    "no SQL Server driver is installed",
+                    hint="pip install pymssql (needs nothing else), or install unixODBC with ODBC Driver 18 or FreeTDS (docs/mssql.md)",
+                )
             notes.append("no ODBC driver for SQL Server is installed; using pymssql")
-            return ConnectSpec("pymssql", schema, host=_server(parsed.host, parsed.option("instance"), None, "\\"), port=parsed.port, database=parsed.database, username=parsed.username, password=parsed.password, options=(("tds_version", PYMSSQL_TDS_VERSION),), timeout=timeout, notes=tuple(notes))
-        return ConnectSpec("pyodbc", schema, odbc=odbc_string(driver, parsed, kept), timeout=timeout, notes=tuple(notes))
+            return ConnectSpec(
+                "pymssql",
+                schema,
+                host=_server(parsed.host, parsed.option("instance"), None, "\\"),
+                port=parsed.port,
+                database=parsed.database,
+                username=parsed.username,
+                password=parsed.password,
+                options=(("tds_version", PYMSSQL_TDS_VERSION),),
+                timeout=timeout,
+                notes=tuple(notes),
+            )
+        return ConnectSpec(
+            "pyodbc",
+            schema,
+            odbc=odbc_string(driver, parsed, kept),
+            timeout=timeout,
+            notes=tuple(notes),
+        )
     if parsed.form == "odbc":
         passthrough = [(k, v) for k, v in options if k.lower() != "instance"]
         driver = parsed.option("driver")
@@ -116,21 +159,31 @@ def connect_spec(url: str, *, odbc_drivers: list[str] | None = None, pymssql_ava
         return ConnectSpec("pyodbc", schema, odbc=odbc_string(driver, parsed, rest, dsn=dsn))
     # SQLAlchemy URL: ?driver= names the ODBC driver; a host without a database is a DSN (SQLAlchemy's rule)
     driver = parsed.option("driver")
-    rest = [(k, v) for k, v in options if k.lower() not in _SQLALCHEMY_OPTIONS | {"instance", "dsn"}]
+    rest = [
+        (k, v) for k, v in options if k.lower() not in _SQLALCHEMY_OPTIONS | {"instance", "dsn"}
+    ]
     dsn = parsed.option("dsn") or (parsed.host if driver is None and not parsed.database else None)
     if dsn is None and driver is None:
         driver = next((d for d in PREFERRED_ODBC_DRIVERS if d in (odbc_drivers or [])), None)
         if driver is None:
-            raise SourceError(f"the URL names no ODBC driver and none is installed: {urls.redact(url)}", hint="add ?driver=ODBC+Driver+18+for+SQL+Server (or FreeTDS), or use mssql+pymssql://… (docs/mssql.md)")
+            raise SourceError(
+                f"the URL names no ODBC driver and none is installed: {urls.redact(url)}",
+                hint="add ?driver=ODBC+Driver+18+for+SQL+Server (or FreeTDS), or use mssql+pymssql://… (docs/mssql.md)",
+            )
         notes.append(f"no ?driver= in the URL; using the installed {driver}")
-    return ConnectSpec("pyodbc", schema, odbc=odbc_string(driver, parsed, rest, dsn=dsn), notes=tuple(notes))
+    return ConnectSpec(
+        "pyodbc", schema, odbc=odbc_string(driver, parsed, rest, dsn=dsn), notes=tuple(notes)
+    )
 
 
 class UnknownDriver(UsageError):
     """A mssql+<driver>:// URL with a driver cutover does not read through."""
 
     def __init__(self, driver: str) -> None:
-        super().__init__(f"unknown SQL Server driver {driver!r}; expected one of: pymssql, pyodbc", hint="mssql+pyodbc://… (with ?driver=ODBC+Driver+18+for+SQL+Server) or mssql+pymssql://…")
+        super().__init__(
+            f"unknown SQL Server driver {driver!r}; expected one of: pymssql, pyodbc",
+            hint="mssql+pyodbc://… (with ?driver=ODBC+Driver+18+for+SQL+Server) or mssql+pymssql://…",
+        )
 
 
 def _server(host: str | None, instance: str | None, port: int | None, sep: str) -> str | None:
@@ -140,14 +193,18 @@ def _server(host: str | None, instance: str | None, port: int | None, sep: str) 
     return text + (f"{sep}{port}" if port else "")
 
 
-def odbc_string(driver: str | None, parsed: urls.DbUrl, options: list[tuple[str, str]], dsn: str | None = None) -> str:
+def odbc_string(
+    driver: str | None, parsed: urls.DbUrl, options: list[tuple[str, str]], dsn: str | None = None
+) -> str:
     """DRIVER={…};SERVER=…;DATABASE=…;UID=…;PWD=…;… with FreeTDS's own spelling of server and port."""
     parts: list[tuple[str, str]] = []
     freetds = bool(driver and re.search(r"(?i)freetds|tdsodbc", driver))
     if dsn:
         parts.append(("DSN", dsn))
     if driver:
-        parts.append(("DRIVER", "{" + driver.strip("{}").replace("}", "}}") + "}"))  # always braced: names have spaces
+        parts.append(
+            ("DRIVER", "{" + driver.strip("{}").replace("}", "}}") + "}")
+        )  # always braced: names have spaces
     if parsed.host and not (dsn and dsn == parsed.host):
         instance = parsed.option("instance")
         if freetds:
@@ -169,7 +226,9 @@ def odbc_string(driver: str | None, parsed: urls.DbUrl, options: list[tuple[str,
             parts.append(("TDS_Version", FREETDS_TDS_VERSION))
         if "clientcharset" not in given:
             parts.append(("ClientCharset", "UTF-8"))
-    return ";".join(f"{k}={v}" if k == "DRIVER" else f"{k}={quote_odbc_value(v, True)}" for k, v in parts)
+    return ";".join(
+        f"{k}={v}" if k == "DRIVER" else f"{k}={quote_odbc_value(v, True)}" for k, v in parts
+    )
 
 
 def create_engine(spec: ConnectSpec) -> Any:
@@ -180,17 +239,32 @@ def create_engine(spec: ConnectSpec) -> Any:
         try:
             import pyodbc  # noqa: F401 - fails here, with a clear hint, when libodbc is missing
         except ImportError as exc:
-            raise SourceError(f"pyodbc cannot be loaded: {exc}", hint="install unixODBC and an ODBC driver (apt-get install unixodbc tdsodbc, or Microsoft's msodbcsql18), or use mssql+pymssql://… which needs neither (docs/mssql.md)") from exc
+            raise SourceError(
+                f"pyodbc cannot be loaded: {exc}",
+                hint="install unixODBC and an ODBC driver (apt-get install unixodbc tdsodbc, or Microsoft's msodbcsql18), or use mssql+pymssql://… which needs neither (docs/mssql.md)",
+            ) from exc
         url = sa.engine.URL.create("mssql+pyodbc", query={"odbc_connect": spec.odbc or ""})
         connect_args: dict[str, Any] = {"timeout": spec.timeout}
     else:
         try:
             import pymssql  # noqa: F401
         except ImportError as exc:
-            raise SourceError(f"pymssql is not installed: {exc}", hint="pip install pymssql (or cutover[mssql])") from exc
-        url = sa.engine.URL.create("mssql+pymssql", username=spec.username, password=spec.password, host=spec.host, port=spec.port, database=spec.database, query=dict(spec.options))
+            raise SourceError(
+                f"pymssql is not installed: {exc}", hint="pip install pymssql (or cutover[mssql])"
+            ) from exc
+        url = sa.engine.URL.create(
+            "mssql+pymssql",
+            username=spec.username,
+            password=spec.password,
+            host=spec.host,
+            port=spec.port,
+            database=spec.database,
+            query=dict(spec.options),
+        )
         connect_args = {"login_timeout": spec.timeout}
-    return sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args)
+    return sa.create_engine(
+        url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
+    )
 
 
 def connection_hint(message: str) -> str:

@@ -39,7 +39,9 @@ class KeysetQueries:
     following: str
 
 
-def keyset_queries(table: str, selects: list[str], keys: list[str], parts: list[KeyPart], placeholder: str) -> KeysetQueries:
+def keyset_queries(
+    table: str, selects: list[str], keys: list[str], parts: list[KeyPart], placeholder: str
+) -> KeysetQueries:
     """SELECT TOP (n) … ORDER BY the key; the next page starts after the last key (no OFFSET).
 
     SQL Server has no row-value comparison, so (k1, k2) > (a, b) is spelled out; the leading
@@ -56,7 +58,9 @@ def keyset_queries(table: str, selects: list[str], keys: list[str], parts: list[
     if len(keys) > 1:
         condition = f"{keys[0]} >= {params[0]} AND ({condition})"
     first = f"SELECT TOP ({placeholder}) {select} FROM {table} ORDER BY {order}"
-    following = f"SELECT TOP ({placeholder}) {select} FROM {table} WHERE {condition} ORDER BY {order}"
+    following = (
+        f"SELECT TOP ({placeholder}) {select} FROM {table} WHERE {condition} ORDER BY {order}"
+    )
     return KeysetQueries(first, following)
 
 
@@ -99,7 +103,9 @@ _HEX = "[0-9a-fA-F]"
 _DASHED_UUID = "-".join(_HEX * n for n in (8, 4, 4, 4, 12))
 
 
-def profile_expressions(ct: ColumnType, q: str, stats: set[str], json_functions: bool) -> list[tuple[str, str]]:
+def profile_expressions(
+    ct: ColumnType, q: str, stats: set[str], json_functions: bool
+) -> list[tuple[str, str]]:
     """(ColumnProfile field, T-SQL aggregate) for one column; `nulls` always, the rest as `stats` ask.
 
     Statistics that cannot apply to the column's type are left out and keep their defaults, except
@@ -117,17 +123,34 @@ def profile_expressions(ct: ColumnType, q: str, stats: set[str], json_functions:
     if stats & {"bools", "flag"} and n in ("tinyint", "smallint", "int", "bigint"):
         out.append(("zero_one", f"COUNT_BIG(CASE WHEN {q} IN (0, 1) THEN 1 END)"))
     if "text_length" in stats and (text or lob_text):
-        length = f"LEN({q})" if n in ("char", "varchar") else f"DATALENGTH({q}) / 2" if n != "text" else f"DATALENGTH({q})"
+        length = (
+            f"LEN({q})"
+            if n in ("char", "varchar")
+            else f"DATALENGTH({q}) / 2"
+            if n != "text"
+            else f"DATALENGTH({q})"
+        )
         out.append(("max_text_length", f"MAX({length})"))
     if "nul" in stats and (text or lob_text):
         wide = n in ("nchar", "nvarchar", "ntext")
         value = f"CAST({q} AS {'nvarchar' if wide else 'varchar'}(max))" if lob_text else q
-        out.append(("nul_chars", f"COUNT_BIG(CASE WHEN CHARINDEX({'NCHAR' if wide else 'CHAR'}(0), {value} COLLATE {_BIN}) > 0 THEN 1 END)"))
+        out.append(
+            (
+                "nul_chars",
+                f"COUNT_BIG(CASE WHEN CHARINDEX({'NCHAR' if wide else 'CHAR'}(0), {value} COLLATE {_BIN}) > 0 THEN 1 END)",
+            )
+        )
     if "json" in stats:
         if text and json_functions:
             out += [
-                ("json_containers", f"COUNT_BIG(CASE WHEN ISJSON({q}) = 1 AND LEFT(LTRIM({q}), 1) IN ('{{', '[') THEN 1 END)"),
-                ("json_invalid", f"COUNT_BIG(CASE WHEN {q} IS NOT NULL AND ISJSON({q}) = 0 THEN 1 END)"),
+                (
+                    "json_containers",
+                    f"COUNT_BIG(CASE WHEN ISJSON({q}) = 1 AND LEFT(LTRIM({q}), 1) IN ('{{', '[') THEN 1 END)",
+                ),
+                (
+                    "json_invalid",
+                    f"COUNT_BIG(CASE WHEN {q} IS NOT NULL AND ISJSON({q}) = 0 THEN 1 END)",
+                ),
             ]
         elif profile_class(ct) == "texts":
             out.append(("json_invalid", f"COUNT_BIG(CASE WHEN {q} IS NOT NULL THEN 1 END)"))
@@ -142,9 +165,17 @@ def profile_expressions(ct: ColumnType, q: str, stats: set[str], json_functions:
         ]
     if "uuid" in stats and text:
         b = f"{q} COLLATE {_BIN}"
-        out.append(("uuid_like", f"COUNT_BIG(CASE WHEN (LEN({q}) = 36 AND {b} LIKE '{_DASHED_UUID}') OR (LEN({q}) = 32 AND {b} NOT LIKE '%[^0-9a-fA-F]%') THEN 1 END)"))
+        out.append(
+            (
+                "uuid_like",
+                f"COUNT_BIG(CASE WHEN (LEN({q}) = 36 AND {b} LIKE '{_DASHED_UUID}') OR (LEN({q}) = 32 AND {b} NOT LIKE '%[^0-9a-fA-F]%') THEN 1 END)",
+            )
+        )
     if "blob_length" in stats and n in ("binary", "varbinary", "image", "timestamp"):
-        out += [("min_blob_length", f"MIN(DATALENGTH({q}))"), ("max_blob_length", f"MAX(DATALENGTH({q}))")]
+        out += [
+            ("min_blob_length", f"MIN(DATALENGTH({q}))"),
+            ("max_blob_length", f"MAX(DATALENGTH({q}))"),
+        ]
     return out
 
 
@@ -164,18 +195,39 @@ def portable_expression(definition: str) -> str | None:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok.kind == "word" and tok.upper == "N" and i + 1 < len(tokens) and tokens[i + 1].kind == "string":
+        if (
+            tok.kind == "word"
+            and tok.upper == "N"
+            and i + 1 < len(tokens)
+            and tokens[i + 1].kind == "string"
+        ):
             i += 1
             continue
-        if tok.text == "(" and i + 2 < len(tokens) and tokens[i + 2].text == ")" and tokens[i + 1].kind in ("number", "string"):
+        if (
+            tok.text == "("
+            and i + 2 < len(tokens)
+            and tokens[i + 2].text == ")"
+            and tokens[i + 1].kind in ("number", "string")
+        ):
             out.append(tokens[i + 1])
             i += 3
             continue
-        if tok.text == "(" and i + 3 < len(tokens) and tokens[i + 1].text == "-" and tokens[i + 2].kind == "number" and tokens[i + 3].text == ")":
+        if (
+            tok.text == "("
+            and i + 3 < len(tokens)
+            and tokens[i + 1].text == "-"
+            and tokens[i + 2].kind == "number"
+            and tokens[i + 3].text == ")"
+        ):
             out += [tokens[i + 1], tokens[i + 2]]
             i += 4
             continue
-        if tok.kind == "word" and tok.upper == "ISNULL" and i + 1 < len(tokens) and tokens[i + 1].text == "(":
+        if (
+            tok.kind == "word"
+            and tok.upper == "ISNULL"
+            and i + 1 < len(tokens)
+            and tokens[i + 1].text == "("
+        ):
             out.append(sqltext.Token("word", "COALESCE"))
             i += 1
             continue
@@ -195,7 +247,9 @@ def portable_expression(definition: str) -> str | None:
 def text_concatenation(expression: str, text_columns: set[str]) -> bool:
     """Whether `+` may join text here (a text column in an expression with '+')."""
     tokens = sqltext.tokenize(expression)
-    return any(t.text == "+" for t in tokens) and any(t.ident in text_columns for t in tokens if t.kind in ("word", "qident"))
+    return any(t.text == "+" for t in tokens) and any(
+        t.ident in text_columns for t in tokens if t.kind in ("word", "qident")
+    )
 
 
 _NOW_LOCAL = {"GETDATE()", "CURRENT_TIMESTAMP", "SYSDATETIME()"}
@@ -228,9 +282,13 @@ def translate_default(definition: str, pg_type: str) -> sqltext.DefaultTranslati
         if base in ("timestamptz", "timestamp with time zone"):
             return sqltext.DefaultTranslation("now()")
         if base == "date":
-            return sqltext.DefaultTranslation("(timezone('utc', now()))::date" if utc else "CURRENT_DATE")
+            return sqltext.DefaultTranslation(
+                "(timezone('utc', now()))::date" if utc else "CURRENT_DATE"
+            )
         if base in ("time", "time without time zone"):
-            return sqltext.DefaultTranslation("(timezone('utc', now()))::time" if utc else "LOCALTIME")
+            return sqltext.DefaultTranslation(
+                "(timezone('utc', now()))::time" if utc else "LOCALTIME"
+            )
         return sqltext.DefaultTranslation(None, f"{definition} has no equivalent for {pg_type}")
     if upper in _NEW_UUID:
         if base == "uuid":

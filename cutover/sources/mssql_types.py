@@ -23,10 +23,11 @@ import codecs
 import re
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from cutover.errors import SourceError
 from cutover.sources.base import InvalidText
@@ -35,7 +36,9 @@ Decoder = Callable[[Any], Any]
 
 SQL_SS_TIMESTAMPOFFSET = -155  # SQL Server's ODBC type for datetimeoffset (msodbcsql.h, sqlncli.h)
 SQL_GUID = -11  # ODBC's uniqueidentifier type: a converter on it receives the 16 raw GUID bytes
-_TIMESTAMPOFFSET_STRUCT = struct.Struct("<6hI2h")  # year, month, day, hour, minute, second, fraction(ns), tz hour, tz minute
+_TIMESTAMPOFFSET_STRUCT = struct.Struct(
+    "<6hI2h"
+)  # year, month, day, hour, minute, second, fraction(ns), tz hour, tz minute
 
 INTEGERS = frozenset({"tinyint", "smallint", "int", "bigint"})
 DECIMALS = frozenset({"decimal", "numeric", "money", "smallmoney"})
@@ -45,18 +48,47 @@ NCHARS = frozenset({"nchar", "nvarchar", "ntext"})
 BINARIES = frozenset({"binary", "varbinary", "image", "timestamp"})  # timestamp = rowversion
 TEMPORALS = frozenset({"date", "time", "datetime", "datetime2", "smalldatetime", "datetimeoffset"})
 SPATIAL = frozenset({"geography", "geometry"})
-AS_TEXT = frozenset({"sql_variant", "hierarchyid"}) | SPATIAL  # carried as their text form, reported
-UNORDERABLE = frozenset({"text", "ntext", "image", "xml", "udt"}) | SPATIAL  # SQL Server cannot ORDER BY these
+AS_TEXT = (
+    frozenset({"sql_variant", "hierarchyid"}) | SPATIAL
+)  # carried as their text form, reported
+UNORDERABLE = (
+    frozenset({"text", "ntext", "image", "xml", "udt"}) | SPATIAL
+)  # SQL Server cannot ORDER BY these
 UDT = "udt"  # a user-defined CLR type: carried as its serialized bytes, reported
 
 # Code pages of collation families, for when COLLATIONPROPERTY is not available (and for tests).
 _COLLATION_CODE_PAGES = (
-    ("Korean", 949), ("Japanese", 932), ("Chinese_PRC", 936), ("Chinese_Simplified", 936), ("Chinese_Taiwan", 950),
-    ("Chinese_Traditional", 950), ("Chinese_Hong_Kong", 950), ("Cyrillic", 1251), ("Ukrainian", 1251), ("Macedonian", 1251),
-    ("Greek", 1253), ("Turkish", 1254), ("Azeri_Latin", 1254), ("Hebrew", 1255), ("Arabic", 1256), ("Urdu", 1256),
-    ("Estonian", 1257), ("Latvian", 1257), ("Lithuanian", 1257), ("Vietnamese", 1258), ("Thai", 874),
-    ("Polish", 1250), ("Czech", 1250), ("Hungarian", 1250), ("Croatian", 1250), ("Romanian", 1250), ("Slovak", 1250),
-    ("Slovenian", 1250), ("Albanian", 1250), ("Bosnian_Latin", 1250), ("Serbian_Latin", 1250),
+    ("Korean", 949),
+    ("Japanese", 932),
+    ("Chinese_PRC", 936),
+    ("Chinese_Simplified", 936),
+    ("Chinese_Taiwan", 950),
+    ("Chinese_Traditional", 950),
+    ("Chinese_Hong_Kong", 950),
+    ("Cyrillic", 1251),
+    ("Ukrainian", 1251),
+    ("Macedonian", 1251),
+    ("Greek", 1253),
+    ("Turkish", 1254),
+    ("Azeri_Latin", 1254),
+    ("Hebrew", 1255),
+    ("Arabic", 1256),
+    ("Urdu", 1256),
+    ("Estonian", 1257),
+    ("Latvian", 1257),
+    ("Lithuanian", 1257),
+    ("Vietnamese", 1258),
+    ("Thai", 874),
+    ("Polish", 1250),
+    ("Czech", 1250),
+    ("Hungarian", 1250),
+    ("Croatian", 1250),
+    ("Romanian", 1250),
+    ("Slovak", 1250),
+    ("Slovenian", 1250),
+    ("Albanian", 1250),
+    ("Bosnian_Latin", 1250),
+    ("Serbian_Latin", 1250),
 )
 _SQL_COLLATION_CP = re.compile(r"^SQL_[A-Za-z0-9]+_(?:General|Pref)?_?CP(\d+)_", re.IGNORECASE)
 
@@ -79,7 +111,11 @@ class ColumnType:
     @property
     def length(self) -> int | None:
         """The n of char(n)/nchar(n)/binary(n): characters for n-types, bytes otherwise."""
-        if self.is_max or self.name not in CHARS | NCHARS | {"binary", "varbinary"} or self.name in ("text", "ntext"):
+        if (
+            self.is_max
+            or self.name not in CHARS | NCHARS | {"binary", "varbinary"}
+            or self.name in ("text", "ntext")
+        ):
             return None
         return self.max_length // 2 if self.name in NCHARS else self.max_length
 
@@ -140,23 +176,49 @@ def codec_for(collation: str | None, code_page: int | None = None) -> str:
     if code_page == 65001:
         return "utf-8"
     if not code_page:
-        raise SourceError(f"cannot tell the code page of collation {collation!r}", hint="report it; meanwhile override the column to bytea in cutover.toml")
+        raise SourceError(
+            f"cannot tell the code page of collation {collation!r}",
+            hint="report it; meanwhile override the column to bytea in cutover.toml",
+        )
     name = f"cp{code_page}"
     try:
         codecs.lookup(name)
     except LookupError:
-        raise SourceError(f"collation {collation} uses code page {code_page}, which Python has no codec for", hint="override the column to bytea in cutover.toml") from None
+        raise SourceError(
+            f"collation {collation} uses code page {code_page}, which Python has no codec for",
+            hint="override the column to bytea in cutover.toml",
+        ) from None
     return name
 
 
 def _code_page_of_name(collation: str) -> int | None:
     m = _SQL_COLLATION_CP.match(collation)
     if m:
-        return 1252 if m.group(1) == "1" else int(m.group(1))  # SQL_Latin1_General_CP1_… is code page 1252
+        return (
+            1252 if m.group(1) == "1" else int(m.group(1))
+        )  # SQL_Latin1_General_CP1_… is code page 1252
     for prefix, cp in _COLLATION_CODE_PAGES:
         if collation.lower().startswith(prefix.lower()):
             return cp
-    if collation.lower().startswith(("latin1_general", "sql_latin1_general", "modern_spanish", "traditional_spanish", "french", "german", "danish", "finnish", "icelandic", "norwegian", "swedish", "dutch", "italian", "portuguese", "english")):
+    if collation.lower().startswith(
+        (
+            "latin1_general",
+            "sql_latin1_general",
+            "modern_spanish",
+            "traditional_spanish",
+            "french",
+            "german",
+            "danish",
+            "finnish",
+            "icelandic",
+            "norwegian",
+            "swedish",
+            "dutch",
+            "italian",
+            "portuguese",
+            "english",
+        )
+    ):
         return 1252
     return None
 
@@ -225,7 +287,9 @@ def datetimeoffset_from_struct(raw: bytes | None) -> datetime | None:
     """
     if raw is None:
         return None
-    year, month, day, hour, minute, second, fraction, tz_hour, tz_minute = _TIMESTAMPOFFSET_STRUCT.unpack(raw)
+    year, month, day, hour, minute, second, fraction, tz_hour, tz_minute = (
+        _TIMESTAMPOFFSET_STRUCT.unpack(raw)
+    )
     zone = timezone(timedelta(hours=tz_hour, minutes=tz_minute))
     return datetime(year, month, day, hour, minute, second, fraction // 1000, tzinfo=zone)
 
@@ -236,7 +300,17 @@ def datetimeoffset_to_struct(value: datetime) -> bytes:
     minutes = int(offset.total_seconds()) // 60
     sign = -1 if minutes < 0 else 1
     hours, mins = divmod(abs(minutes), 60)
-    return _TIMESTAMPOFFSET_STRUCT.pack(value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond * 1000, sign * hours, sign * mins)
+    return _TIMESTAMPOFFSET_STRUCT.pack(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond * 1000,
+        sign * hours,
+        sign * mins,
+    )
 
 
 def guid(v: Any) -> uuid.UUID | None:
@@ -326,7 +400,11 @@ def select_expression(ct: ColumnType, quoted: str) -> str:
     if n in CHARS or n in NCHARS:
         return f"CAST({quoted} AS varbinary(max))"
     if n == "xml" or n == "sql_variant":
-        inner = f"CAST({quoted} AS nvarchar(max))" if n == "xml" else f"CAST({quoted} AS nvarchar(4000))"
+        inner = (
+            f"CAST({quoted} AS nvarchar(max))"
+            if n == "xml"
+            else f"CAST({quoted} AS nvarchar(4000))"
+        )
         return f"CAST({inner} AS varbinary(max))"
     if n == "hierarchyid":
         return f"CAST({quoted}.ToString() AS varbinary(max))"
@@ -341,7 +419,13 @@ def select_expression(ct: ColumnType, quoted: str) -> str:
 # -- keys -----------------------------------------------------------------------------------------
 
 # style 126/127: ISO 8601, which CAST reads back the same under any language or DATEFORMAT setting
-_KEY_TEXT_STYLE = {"datetime": 126, "smalldatetime": 126, "datetime2": 126, "date": 23, "datetimeoffset": 127}
+_KEY_TEXT_STYLE = {
+    "datetime": 126,
+    "smalldatetime": 126,
+    "datetime2": 126,
+    "date": 23,
+    "datetimeoffset": 127,
+}
 
 
 @dataclass(frozen=True)
@@ -354,7 +438,13 @@ class KeyPart:
     to_param: Callable[[Any], Any]
 
 
-def key_part(ct: ColumnType, quoted: str, placeholder: str, database_code_page: int | None, flag: list[bool] | None = None) -> KeyPart | None:
+def key_part(
+    ct: ColumnType,
+    quoted: str,
+    placeholder: str,
+    database_code_page: int | None,
+    flag: list[bool] | None = None,
+) -> KeyPart | None:
     """The key prefix element for a keyset on this column; None when it cannot be a keyset key.
 
     Every parameter is cast to the column's exact type (a datetime compared with a datetime2
@@ -371,7 +461,9 @@ def key_part(ct: ColumnType, quoted: str, placeholder: str, database_code_page: 
     if n == "uniqueidentifier":
         return KeyPart(quoted, guid, cast, str)
     if n in _KEY_TEXT_STYLE:
-        return KeyPart(f"CONVERT(varchar(40), {quoted}, {_KEY_TEXT_STYLE[n]})", None, cast, lambda v: v)
+        return KeyPart(
+            f"CONVERT(varchar(40), {quoted}, {_KEY_TEXT_STYLE[n]})", None, cast, lambda v: v
+        )
     if n == "time":
         return KeyPart(f"CAST({quoted} AS varchar(20))", None, cast, lambda v: v)
     if n in ("char", "varchar"):
@@ -379,11 +471,26 @@ def key_part(ct: ColumnType, quoted: str, placeholder: str, database_code_page: 
         page = 65001 if codec == "utf-8" else ct.code_page or _code_page_of_name(ct.collation or "")
         if database_code_page is None or page != database_code_page:
             return None  # bytes → varchar takes the database's code page: exact only when it is the column's
-        return KeyPart(select_expression(ct, quoted), text_decoder(codec, flag), f"CAST(CAST({placeholder} AS varbinary(max)) AS varchar(max))", _encoder(codec))
+        return KeyPart(
+            select_expression(ct, quoted),
+            text_decoder(codec, flag),
+            f"CAST(CAST({placeholder} AS varbinary(max)) AS varchar(max))",
+            _encoder(codec),
+        )
     if n in ("nchar", "nvarchar"):
-        return KeyPart(select_expression(ct, quoted), text_decoder("utf-16-le", flag), f"CAST(CAST({placeholder} AS varbinary(max)) AS nvarchar(max))", _encoder("utf-16-le"))
+        return KeyPart(
+            select_expression(ct, quoted),
+            text_decoder("utf-16-le", flag),
+            f"CAST(CAST({placeholder} AS varbinary(max)) AS nvarchar(max))",
+            _encoder("utf-16-le"),
+        )
     if n == "hierarchyid":
-        return KeyPart(f"CAST({quoted} AS varbinary(892))", None, f"CAST(CAST({placeholder} AS varbinary(892)) AS hierarchyid)", bytes)
+        return KeyPart(
+            f"CAST({quoted} AS varbinary(892))",
+            None,
+            f"CAST(CAST({placeholder} AS varbinary(892)) AS hierarchyid)",
+            bytes,
+        )
     return None
 
 
@@ -400,7 +507,11 @@ def _encoder(codec: str) -> Callable[[Any], bytes]:
 
 def _best_fit_c1_encode(exc: UnicodeError) -> tuple[bytes, int]:
     """The inverse of cutover_c1: U+0081 … back to the byte it came from."""
-    if isinstance(exc, UnicodeEncodeError) and exc.end - exc.start == 1 and ord(exc.object[exc.start]) < 0x100:
+    if (
+        isinstance(exc, UnicodeEncodeError)
+        and exc.end - exc.start == 1
+        and ord(exc.object[exc.start]) < 0x100
+    ):
         return bytes([ord(exc.object[exc.start])]), exc.end
     raise exc
 

@@ -6,17 +6,17 @@ import hashlib
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.request import pathname2url
 
-from cutover.schema import sqltext
 from cutover.errors import SourceError
+from cutover.schema import sqltext
 from cutover.schema.model import (
     CheckConstraint,
     Column,
-    ColumnProfile,
     Finding,
     ForeignKey,
     Index,
@@ -28,7 +28,13 @@ from cutover.schema.model import (
     UniqueConstraint,
     View,
 )
-from cutover.sources.base import BATCH_BYTES, PROBE_ROWS, Batch, InvalidText, SourceInfo, rows_within_budget
+from cutover.sources.base import (
+    PROBE_ROWS,
+    Batch,
+    InvalidText,
+    SourceInfo,
+    rows_within_budget,
+)
 from cutover.sources.sqlite_profile import Scan, profile_table
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
@@ -45,7 +51,9 @@ def quote_ident(name: str) -> str:
 # with its own connection: SQLite runs a statement without holding the GIL), 2.4 → 1.2 s at 1M rows.
 PROFILE_SPLIT_ROWS = 100_000
 ROW_BYTES_POINTS = 8  # row_bytes() samples at this many places of the key range, so a table whose rows grow over time is not judged by its oldest …
-ROW_BYTES_SAMPLE = 32  # … rows, this many at each place: enough to average out one odd row, cheap on any table
+ROW_BYTES_SAMPLE = (
+    32  # … rows, this many at each place: enough to average out one odd row, cheap on any table
+)
 
 
 def _key_sql(table: Table, key: str) -> str:
@@ -72,13 +80,19 @@ class SqliteSource:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise SourceError(f"SQLite file not found: {self.path}", path=str(self.path), hint="check the source URL in cutover.toml (sqlite:///relative or sqlite:////absolute)")
+            raise SourceError(
+                f"SQLite file not found: {self.path}",
+                path=str(self.path),
+                hint="check the source URL in cutover.toml (sqlite:///relative or sqlite:////absolute)",
+            )
         self._uri = f"file:{pathname2url(str(self.path.resolve()))}?mode=ro"
         try:
             self.conn = self._open()
             self.conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise SourceError(f"cannot open {self.path} as SQLite: {exc}", path=str(self.path)) from exc
+            raise SourceError(
+                f"cannot open {self.path} as SQLite: {exc}", path=str(self.path)
+            ) from exc
         self.stand_in_collations = self._register_collations()
         self._schema: Schema | None = None
 
@@ -131,17 +145,48 @@ class SqliteSource:
                 if kind == "shadow":
                     continue
                 if kind == "virtual" or (sql or "").upper().startswith("CREATE VIRTUAL"):
-                    schema.findings.append(Finding("warning", "virtual_table", f"virtual table {name} is not carried (its module has no Postgres equivalent)", table=name, fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN index)"))
+                    schema.findings.append(
+                        Finding(
+                            "warning",
+                            "virtual_table",
+                            f"virtual table {name} is not carried (its module has no Postgres equivalent)",
+                            table=name,
+                            fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN index)",
+                        )
+                    )
                     continue
                 schema.tables.append(self._table(name, sql or ""))
             elif obj_type == "view":
                 schema.views.append(View(name, sql))
-                schema.findings.append(Finding("warning", "view", f"view {name} is not carried", table=name, fix="recreate it in a follow-up Alembic revision"))
+                schema.findings.append(
+                    Finding(
+                        "warning",
+                        "view",
+                        f"view {name} is not carried",
+                        table=name,
+                        fix="recreate it in a follow-up Alembic revision",
+                    )
+                )
             elif obj_type == "trigger":
                 schema.triggers.append(Trigger(name, tbl_name, sql))
-                schema.findings.append(Finding("warning", "trigger", f"trigger {name} on {tbl_name} is not carried", table=tbl_name, fix="rewrite it as a PL/pgSQL trigger function"))
+                schema.findings.append(
+                    Finding(
+                        "warning",
+                        "trigger",
+                        f"trigger {name} on {tbl_name} is not carried",
+                        table=tbl_name,
+                        fix="rewrite it as a PL/pgSQL trigger function",
+                    )
+                )
         for name in sorted(self.stand_in_collations):
-            schema.findings.append(Finding("warning", "collation", f"collation {name} is declared by the file but unknown to sqlite3; a byte-order stand-in was used to read it", fix="choose a Postgres collation (or citext) for the affected columns"))
+            schema.findings.append(
+                Finding(
+                    "warning",
+                    "collation",
+                    f"collation {name} is declared by the file but unknown to sqlite3; a byte-order stand-in was used to read it",
+                    fix="choose a Postgres collation (or citext) for the affected columns",
+                )
+            )
         self._schema = schema
         return schema
 
@@ -151,15 +196,26 @@ class SqliteSource:
         columns: list[Column] = []
         pk: list[tuple[int, str]] = []
         autoincrement = bool(_AUTOINCREMENT.search(sql))
-        for cid, col, decl, notnull, default, pk_pos, hidden in xinfo:
+        for _cid, col, decl, notnull, default, pk_pos, hidden in xinfo:
             if hidden == 1:  # a virtual table's hidden column
                 continue
-            columns.append(Column(name=col, declared_type=decl or "", nullable=not notnull, default=default, collation=None, generated="generated" if hidden in (2, 3) else None))
+            columns.append(
+                Column(
+                    name=col,
+                    declared_type=decl or "",
+                    nullable=not notnull,
+                    default=default,
+                    collation=None,
+                    generated="generated" if hidden in (2, 3) else None,
+                )
+            )
             if pk_pos:
                 pk.append((pk_pos, col))
         primary_key = [c for _, c in sorted(pk)]
         has_rowid = not _WITHOUT_ROWID.search(sql)
-        table = Table(name=name, columns=columns, primary_key=primary_key, has_rowid=has_rowid, sql=sql)
+        table = Table(
+            name=name, columns=columns, primary_key=primary_key, has_rowid=has_rowid, sql=sql
+        )
         if has_rowid and len(primary_key) == 1:
             col = table.column(primary_key[0])
             if col.declared_type.strip().upper() == "INTEGER":
@@ -192,14 +248,24 @@ class SqliteSource:
 
     def _indexes(self, table: Table) -> None:
         q = quote_ident(table.name)
-        for _seq, idx_name, unique, origin, partial in self.conn.execute(f"PRAGMA main.index_list({q})").fetchall():
+        for _seq, idx_name, unique, origin, partial in self.conn.execute(
+            f"PRAGMA main.index_list({q})"
+        ).fetchall():
             if origin == "pk":
                 continue
-            info = [r for r in self.conn.execute(f"PRAGMA main.index_xinfo({quote_ident(idx_name)})").fetchall() if r[5]]
+            info = [
+                r
+                for r in self.conn.execute(
+                    f"PRAGMA main.index_xinfo({quote_ident(idx_name)})"
+                ).fetchall()
+                if r[5]
+            ]
             if origin == "u":
                 table.uniques.append(UniqueConstraint(None, [r[2] for r in info]))
                 continue
-            sql_row = self.conn.execute("SELECT sql FROM sqlite_schema WHERE type='index' AND name=?", (idx_name,)).fetchone()
+            sql_row = self.conn.execute(
+                "SELECT sql FROM sqlite_schema WHERE type='index' AND name=?", (idx_name,)
+            ).fetchone()
             index_sql = sql_row[0] if sql_row else ""
             elements, where = _parse_index_sql(index_sql)
             cols: list[IndexColumn] = []
@@ -207,11 +273,15 @@ class SqliteSource:
                 expression = None
                 if cid == -2:
                     expression = elements[pos] if pos < len(elements) else "?"
-                cols.append(IndexColumn(cname, expression, bool(desc), coll if coll != "BINARY" else None))
+                cols.append(
+                    IndexColumn(cname, expression, bool(desc), coll if coll != "BINARY" else None)
+                )
             table.indexes.append(Index(idx_name, cols, bool(unique), where if partial else None))
 
     def _foreign_keys(self, table: Table) -> None:
-        rows = self.conn.execute(f"PRAGMA main.foreign_key_list({quote_ident(table.name)})").fetchall()
+        rows = self.conn.execute(
+            f"PRAGMA main.foreign_key_list({quote_ident(table.name)})"
+        ).fetchall()
         groups: dict[int, list[Any]] = {}
         for row in rows:
             groups.setdefault(row[0], []).append(row)
@@ -221,8 +291,19 @@ class SqliteSource:
             ref_cols = [r[4] for r in fk_rows]
             if any(c is None for c in ref_cols):
                 ref_cols = self._primary_key_of(ref_table)
-            actions = [None if a in ("NO ACTION", None) else a for a in (fk_rows[0][5], fk_rows[0][6])]
-            table.foreign_keys.append(ForeignKey(None, [r[3] for r in fk_rows], ref_table, list(ref_cols), on_update=actions[0], on_delete=actions[1]))
+            actions = [
+                None if a in ("NO ACTION", None) else a for a in (fk_rows[0][5], fk_rows[0][6])
+            ]
+            table.foreign_keys.append(
+                ForeignKey(
+                    None,
+                    [r[3] for r in fk_rows],
+                    ref_table,
+                    list(ref_cols),
+                    on_update=actions[0],
+                    on_delete=actions[1],
+                )
+            )
 
     def _primary_key_of(self, table: str) -> list[str]:
         rows = self.conn.execute(f"PRAGMA main.table_info({quote_ident(table)})").fetchall()
@@ -232,7 +313,9 @@ class SqliteSource:
 
     def count(self, table: Table) -> int:
         """Exact row count."""
-        return int(self.conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0])
+        return int(
+            self.conn.execute(f"SELECT count(*) FROM {quote_ident(table.name)}").fetchone()[0]
+        )
 
     def key_columns(self, table: Table) -> list[str]:
         """The key rows are streamed and resumed by: rowid, or the primary key of a WITHOUT ROWID table."""
@@ -243,7 +326,10 @@ class SqliteSource:
             for alias in ("rowid", "_rowid_", "oid"):
                 if alias not in taken:
                     return [alias]
-            raise SourceError("table has columns named rowid, _rowid_ and oid; cannot address its rows", table=table.name)
+            raise SourceError(
+                "table has columns named rowid, _rowid_ and oid; cannot address its rows",
+                table=table.name,
+            )
         return list(table.primary_key)
 
     def key_range(self, table: Table) -> tuple[Any, Any] | None:
@@ -280,12 +366,23 @@ class SqliteSource:
             where = "" if start is None else f"WHERE {key} >= ?"
             params: tuple[Any, ...] = () if start is None else (start,)
             limit = ROW_BYTES_SAMPLE if start is not None else ROW_BYTES_SAMPLE * ROW_BYTES_POINTS
-            row = self.conn.execute(f"SELECT sum(s), count(*) FROM (SELECT {size} AS s FROM {tname} {where} ORDER BY {key} LIMIT ?)", (*params, limit)).fetchone()
+            row = self.conn.execute(
+                f"SELECT sum(s), count(*) FROM (SELECT {size} AS s FROM {tname} {where} ORDER BY {key} LIMIT ?)",
+                (*params, limit),
+            ).fetchone()
             total += int(row[0] or 0)
             found += int(row[1])
         return total / found if found else None
 
-    def read(self, table: Table, columns: list[str], *, batch_size: int, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None) -> Iterator[Batch]:
+    def read(
+        self,
+        table: Table,
+        columns: list[str],
+        *,
+        batch_size: int,
+        after: tuple[Any, ...] | None = None,
+        until: tuple[Any, ...] | None = None,
+    ) -> Iterator[Batch]:
         """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and < until."""
         keys = self.key_columns(table)
         key_sql = ", ".join(_key_sql(table, k) for k in keys)
@@ -309,7 +406,9 @@ class SqliteSource:
                 rows = self.conn.execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
                 if "decode" not in str(exc).lower():
-                    raise SourceError(f"reading {table.name} failed: {exc}", table=table.name) from exc
+                    raise SourceError(
+                        f"reading {table.name} failed: {exc}", table=table.name
+                    ) from exc
                 rows = self._read_lenient(sql, params)
                 suspect = True
             if not rows:
@@ -348,7 +447,10 @@ class SqliteSource:
         try:
             values = [r[0] for r in self.conn.execute(sql, params)]
             if len(values) < limit and step > 1:
-                extra = self.conn.execute(f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL LIMIT ?", (limit - len(values),))
+                extra = self.conn.execute(
+                    f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL LIMIT ?",
+                    (limit - len(values),),
+                )
                 values += [r[0] for r in extra]
             return values
         finally:
@@ -357,7 +459,11 @@ class SqliteSource:
     def profile(self, table: Table, wanted: dict[str, set[str]]) -> TableProfile:
         """Per column, the statistics `wanted` names (see sqlite_profile for how few scans that takes)."""
         bounds = self.key_range(table) if table.has_rowid else None
-        if bounds is None or bounds[1] - bounds[0] < PROFILE_SPLIT_ROWS or (os.cpu_count() or 1) < 2:
+        if (
+            bounds is None
+            or bounds[1] - bounds[0] < PROFILE_SPLIT_ROWS
+            or (os.cpu_count() or 1) < 2
+        ):
             return profile_table(Scan(quote_ident(table.name), [self.conn]), wanted, quote_ident)
         parts = os.cpu_count() or 1
         low, high = bounds
@@ -366,7 +472,9 @@ class SqliteSource:
         extra = [self._open() for _ in range(parts - 1)]
         try:
             key = _key_sql(table, self.key_columns(table)[0])
-            return profile_table(Scan(quote_ident(table.name), [self.conn, *extra], key, ranges), wanted, quote_ident)
+            return profile_table(
+                Scan(quote_ident(table.name), [self.conn, *extra], key, ranges), wanted, quote_ident
+            )
         finally:
             for conn in extra:
                 conn.close()
@@ -382,10 +490,16 @@ class SqliteSource:
 
     def sequence_values(self) -> dict[str, int]:
         """AUTOINCREMENT high-water marks from sqlite_sequence (never reused, so the identity continues past them)."""
-        exists = self.conn.execute("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").fetchone()
+        exists = self.conn.execute(
+            "SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'"
+        ).fetchone()
         if not exists:
             return {}
-        return {name: int(seq) for name, seq in self.conn.execute("SELECT name, seq FROM sqlite_sequence") if seq is not None}
+        return {
+            name: int(seq)
+            for name, seq in self.conn.execute("SELECT name, seq FROM sqlite_sequence")
+            if seq is not None
+        }
 
     def fingerprint(self) -> str:
         """Changes when the source's data changes (data_version is per connection; use file state)."""
@@ -459,7 +573,9 @@ def _paren_names(tokens: list[sqltext.Token], at: int) -> tuple[list[str], int]:
     return names, end + 1
 
 
-def _constraint_clauses(tokens: list[sqltext.Token], column: str | None, found: DeclaredConstraints) -> None:
+def _constraint_clauses(
+    tokens: list[sqltext.Token], column: str | None, found: DeclaredConstraints
+) -> None:
     i, name = 0, None
     while i < len(tokens):
         word = tokens[i].upper
@@ -492,11 +608,25 @@ def _constraint_clauses(tokens: list[sqltext.Token], column: str | None, found: 
                 j = next((k for k in range(i, len(tokens)) if tokens[k].text == "("), len(tokens))
                 if j < len(tokens):
                     cols, j = _paren_names(tokens, j)
-            stop = next((k for k in range(j + 1, len(tokens)) if tokens[k].upper in ("CONSTRAINT", "CHECK", "UNIQUE", "PRIMARY") or (tokens[k].upper == "REFERENCES" and k != j)), len(tokens))
+            stop = next(
+                (
+                    k
+                    for k in range(j + 1, len(tokens))
+                    if tokens[k].upper in ("CONSTRAINT", "CHECK", "UNIQUE", "PRIMARY")
+                    or (tokens[k].upper == "REFERENCES" and k != j)
+                ),
+                len(tokens),
+            )
             words = [t.upper for t in tokens[j:stop]]
-            deferrable = "DEFERRABLE" in words and not any(a == "NOT" and b == "DEFERRABLE" for a, b in zip(words, words[1:]))
+            deferrable = "DEFERRABLE" in words and not any(
+                a == "NOT" and b == "DEFERRABLE" for a, b in zip(words, words[1:])
+            )
             deferred = any(a == "INITIALLY" and b == "DEFERRED" for a, b in zip(words, words[1:]))
-            found.foreign_keys[tuple(c for c in cols if c)] = (name, deferrable, deferrable and deferred)
+            found.foreign_keys[tuple(c for c in cols if c)] = (
+                name,
+                deferrable,
+                deferrable and deferred,
+            )
             name, i = None, stop
             continue
         i += 1
@@ -508,5 +638,7 @@ def _apply_declared_constraints(table: Table, declared: DeclaredConstraints) -> 
     for u in table.uniques:
         u.name = declared.unique_names.get(tuple(u.columns), u.name)
     for fk in table.foreign_keys:
-        name, deferrable, deferred = declared.foreign_keys.get(tuple(fk.columns), (None, False, False))
+        name, deferrable, deferred = declared.foreign_keys.get(
+            tuple(fk.columns), (None, False, False)
+        )
         fk.name, fk.deferrable, fk.initially_deferred = name, deferrable, deferred

@@ -38,7 +38,13 @@ class Scan:
     the parts', and "is there a counterexample" is whether any part has one.
     """
 
-    def __init__(self, table_sql: str, conns: list[sqlite3.Connection], key: str | None = None, ranges: list[tuple[int, int]] | None = None) -> None:
+    def __init__(
+        self,
+        table_sql: str,
+        conns: list[sqlite3.Connection],
+        key: str | None = None,
+        ranges: list[tuple[int, int]] | None = None,
+    ) -> None:
         self.table_sql, self.conns, self.key = table_sql, conns, key
         self.ranges: list[tuple[int, int] | None] = list(ranges) if ranges else [None]
 
@@ -47,7 +53,9 @@ class Scan:
             clauses = [where] if where else []
             if bounds is not None:
                 clauses.append(f"{self.key} > ? AND {self.key} <= ?")
-            sql = f"SELECT {select} FROM {self.table_sql}" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+            sql = f"SELECT {select} FROM {self.table_sql}" + (
+                f" WHERE {' AND '.join(clauses)}" if clauses else ""
+            )
             return conn.execute(sql + limit, bounds or ()).fetchone()
 
         if len(self.ranges) == 1:
@@ -84,15 +92,37 @@ def _merge(expr: str, values: list[Any]) -> Any:
         return max(present) if present else None
     raise ValueError(f"no rule merges {expr[:40]!r} across ranges")
 
+
 # Statistics pass 1 answers for a one-class column; (field, aggregate of q) each.
 _PURE: dict[str, list[tuple[str, str]]] = {
     "text_length": [("max_text_length", "max(length({q}))")],
-    "nul": [("nul_chars", "count(CASE WHEN instr({q}, char(0)) > 0 THEN 1 END)")],  # instr sees NULs inside text; a BLOB cast would copy every value
-    "json_invalid": [("json_invalid", "count(CASE WHEN {q} IS NULL THEN NULL WHEN NOT json_valid({q}) THEN 1 END)")],  # json_valid(NULL) is 0
-    "blob_length": [("min_blob_length", "min(length({q}))"), ("max_blob_length", "max(length({q}))")],
+    "nul": [
+        ("nul_chars", "count(CASE WHEN instr({q}, char(0)) > 0 THEN 1 END)")
+    ],  # instr sees NULs inside text; a BLOB cast would copy every value
+    "json_invalid": [
+        (
+            "json_invalid",
+            "count(CASE WHEN {q} IS NULL THEN NULL WHEN NOT json_valid({q}) THEN 1 END)",
+        )
+    ],  # json_valid(NULL) is 0
+    "blob_length": [
+        ("min_blob_length", "min(length({q}))"),
+        ("max_blob_length", "max(length({q}))"),
+    ],
 }
-_NUMERIC = {"int_range", "num_range", "bools", "flag"}  # statistics that need integers told from reals
-_PROBED = ("json", "uuid", "vector", "dates", "offsets")  # "all values are …" questions, answered by a counterexample
+_NUMERIC = {
+    "int_range",
+    "num_range",
+    "bools",
+    "flag",
+}  # statistics that need integers told from reals
+_PROBED = (
+    "json",
+    "uuid",
+    "vector",
+    "dates",
+    "offsets",
+)  # "all values are …" questions, answered by a counterexample
 _CLASS = {"integer": "integers", "real": "reals", "text": "texts", "blob": "blobs"}
 
 _OPENS_JSON = "substr({q}, 1, 1) IN ('{{', '[')"  # substr(…, 1, 1) reads one character; ltrim() would copy the value
@@ -126,9 +156,16 @@ def profile_table(scan: Scan, wanted: dict[str, set[str]], quote: Any) -> TableP
         # the storage class of the least and the greatest value; the values themselves only when
         # numbers (SQLite computes each aggregate once however often it is named)
         low, high = f"min({q} COLLATE BINARY)", f"max({q} COLLATE BINARY)"
-        cheap += [(col, "count", f"count({q})"), (col, "min_class", f"typeof({low})"), (col, "max_class", f"typeof({high})")]
+        cheap += [
+            (col, "count", f"count({q})"),
+            (col, "min_class", f"typeof({low})"),
+            (col, "max_class", f"typeof({high})"),
+        ]
         if stats & _NUMERIC:
-            cheap += [(col, "min", f"CASE WHEN typeof({low}) IN ('integer', 'real') THEN {low} END"), (col, "max", f"CASE WHEN typeof({high}) IN ('integer', 'real') THEN {high} END")]
+            cheap += [
+                (col, "min", f"CASE WHEN typeof({low}) IN ('integer', 'real') THEN {low} END"),
+                (col, "max", f"CASE WHEN typeof({high}) IN ('integer', 'real') THEN {high} END"),
+            ]
             cheap.append((col, "reals", f"count(CASE WHEN typeof({q}) = 'real' THEN 1 END)"))
         for stat in sorted(stats & set(_PURE)):
             cheap += [(col, name, sql.format(q=q)) for name, sql in _PURE[stat]]
@@ -137,7 +174,9 @@ def profile_table(scan: Scan, wanted: dict[str, set[str]], quote: Any) -> TableP
     found: dict[str, dict[str, Any]] = {c: {} for c in columns}
     for (col, slot, _), value in zip(cheap, row[1:]):
         found[col][slot] = value
-    for values in found.values():  # a part's least number is the table's least value only if no part's is lesser
+    for values in (
+        found.values()
+    ):  # a part's least number is the table's least value only if no part's is lesser
         for bound in ("min", "max"):
             if values.get(f"{bound}_class") not in ("integer", "real"):
                 values.pop(bound, None)
@@ -191,7 +230,10 @@ def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfi
         prof.json_invalid = int(found.get("json_invalid") or 0)
     else:
         prof.blobs = count
-        prof.min_blob_length, prof.max_blob_length = found.get("min_blob_length"), found.get("max_blob_length")
+        prof.min_blob_length, prof.max_blob_length = (
+            found.get("min_blob_length"),
+            found.get("max_blob_length"),
+        )
         if "json_invalid" in stats:
             prof.json_invalid = count  # a blob is never JSON text
     return prof
@@ -210,7 +252,11 @@ def _exact(scan: Scan, columns: dict[str, set[str]], quote: Any) -> dict[str, Co
     row = scan.aggregate(exprs)
     out: dict[str, ColumnProfile] = {c: ColumnProfile() for c in columns}
     for (col, field_name), value in zip(slots, row):
-        setattr(out[col], field_name, value if field_name.startswith(("min_", "max_")) else int(value or 0))
+        setattr(
+            out[col],
+            field_name,
+            value if field_name.startswith(("min_", "max_")) else int(value or 0),
+        )
     return out
 
 
@@ -231,10 +277,18 @@ def _probe_text(scan: Scan, q: str, prof: ColumnProfile, stats: set[str]) -> Non
         elif stat == "vector":
             length = _ARRAY_LENGTH.format(q=q)
             prof.json_arrays = prof.texts
-            prof.min_array_len, prof.max_array_len = scan.aggregate([f"min({length})", f"max({length})"])
+            prof.min_array_len, prof.max_array_len = scan.aggregate(
+                [f"min({length})", f"max({length})"]
+            )
         else:
             prof.iso_dates = prof.texts
-            date_only, offsets = scan.aggregate([f"count(CASE WHEN length({q}) = 10 THEN 1 END)", f"count(CASE WHEN {_OFFSET.format(q=q)} THEN 1 END)"], f"{q} IS NOT NULL")
+            date_only, offsets = scan.aggregate(
+                [
+                    f"count(CASE WHEN length({q}) = 10 THEN 1 END)",
+                    f"count(CASE WHEN {_OFFSET.format(q=q)} THEN 1 END)",
+                ],
+                f"{q} IS NOT NULL",
+            )
             prof.date_only, prof.tz_offsets = int(date_only), int(offsets)
 
 
@@ -252,7 +306,10 @@ def _exact_sql(stat: str, q: str) -> list[tuple[str, str]]:
         return [
             ("min_int", f"min(CASE WHEN {t} = 'integer' THEN {q} END)"),
             ("max_int", f"max(CASE WHEN {t} = 'integer' THEN {q} END)"),
-            ("integral_reals", f"count(CASE WHEN {t} = 'real' AND {q} = CAST({q} AS INTEGER) THEN 1 END)"),
+            (
+                "integral_reals",
+                f"count(CASE WHEN {t} = 'real' AND {q} = CAST({q} AS INTEGER) THEN 1 END)",
+            ),
         ]
     if stat == "num_range":
         return [
@@ -262,14 +319,29 @@ def _exact_sql(stat: str, q: str) -> list[tuple[str, str]]:
     if stat == "text_length":
         return [("max_text_length", f"max(CASE WHEN {t} = 'text' THEN length({q}) END)")]
     if stat == "json_invalid":
-        return [("json_invalid", f"count(CASE WHEN {t} = 'text' THEN CASE WHEN NOT json_valid({q}) THEN 1 END END)")]
+        return [
+            (
+                "json_invalid",
+                f"count(CASE WHEN {t} = 'text' THEN CASE WHEN NOT json_valid({q}) THEN 1 END END)",
+            )
+        ]
     if stat in ("bools", "flag"):
         exprs = [("zero_one", f"count(CASE WHEN {t} = 'integer' AND {q} IN (0, 1) THEN 1 END)")]
         if stat == "bools":
-            exprs.append(("bool_words", f"count(CASE WHEN {t} = 'text' AND lower(trim({q})) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off', '0', '1') THEN 1 END)"))
+            exprs.append(
+                (
+                    "bool_words",
+                    f"count(CASE WHEN {t} = 'text' AND lower(trim({q})) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off', '0', '1') THEN 1 END)",
+                )
+            )
         return exprs
     if stat == "nul":
-        return [("nul_chars", f"count(CASE WHEN {t} = 'text' THEN CASE WHEN instr({q}, char(0)) > 0 THEN 1 END END)")]
+        return [
+            (
+                "nul_chars",
+                f"count(CASE WHEN {t} = 'text' THEN CASE WHEN instr({q}, char(0)) > 0 THEN 1 END END)",
+            )
+        ]
     if stat == "blob_length":
         return [
             ("min_blob_length", f"min(CASE WHEN {t} = 'blob' THEN length({q}) END)"),

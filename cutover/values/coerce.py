@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import is_not
-from typing import Any, Callable, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cutover.sources.base import InvalidText
@@ -44,13 +45,19 @@ def preview(value: Any) -> Any:
         value = value.raw
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)
-        return {"hex": raw[:PREVIEW_CHARS // 2].hex(), "bytes": len(raw)}
+        return {"hex": raw[: PREVIEW_CHARS // 2].hex(), "bytes": len(raw)}
     if isinstance(value, str):
-        return value if len(value) <= PREVIEW_CHARS else value[:PREVIEW_CHARS] + f"… ({len(value):,} chars)"
+        return (
+            value
+            if len(value) <= PREVIEW_CHARS
+            else value[:PREVIEW_CHARS] + f"… ({len(value):,} chars)"
+        )
     if isinstance(value, (int, bool)) or value is None:
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+        return (
+            value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+        )
     return str(value)
 
 
@@ -70,7 +77,9 @@ def json_safe(value: Any) -> Any:
 def _kind(value: Any) -> str:
     if isinstance(value, InvalidText):
         return "invalid UTF-8 text"
-    return {bytes: "blob", str: "text", int: "integer", float: "real"}.get(type(value), type(value).__name__)
+    return {bytes: "blob", str: "text", int: "integer", float: "real"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _text_value(value: Any, what: str) -> str:
@@ -82,7 +91,9 @@ def _text_value(value: Any, what: str) -> str:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise Reject(f"blob is not UTF-8 text for {what} ({exc.reason} at byte {exc.start})") from None
+            raise Reject(
+                f"blob is not UTF-8 text for {what} ({exc.reason} at byte {exc.start})"
+            ) from None
     raise Reject(f"{_kind(value)} where {what} was expected")
 
 
@@ -161,7 +172,9 @@ def boolean(**_: Any) -> Coercion:
                 return True
             if word in FALSE_WORDS:
                 return False
-        raise Reject(f"{_kind(v)} {preview(v)!r} is not a boolean (0/1, true/false, yes/no, on/off)")
+        raise Reject(
+            f"{_kind(v)} {preview(v)!r} is not a boolean (0/1, true/false, yes/no, on/off)"
+        )
 
     return coerce
 
@@ -260,7 +273,7 @@ def parse_datetime_text(s: str) -> datetime:
         digits = m.group(1)
         if digits[6:].strip("0"):
             raise ValueError(f"sub-microsecond precision in {s!r} cannot be kept")
-        s = s[: m.start(1)] + digits[:6] + s[m.end(1):]
+        s = s[: m.start(1)] + digits[:6] + s[m.end(1) :]
     return datetime.fromisoformat(s)
 
 
@@ -273,7 +286,9 @@ _GUARD_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
 GUARDS: dict[str, Callable[[str], Any]] = {
     "iso_date": re.compile(_GUARD_DATE, re.ASCII).fullmatch,
     "iso_naive": re.compile(rf"{_GUARD_DATE}(?:[ T]{_GUARD_TIME})?", re.ASCII).fullmatch,
-    "iso_offset": re.compile(rf"{_GUARD_DATE}[ T]{_GUARD_TIME}(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)", re.ASCII).fullmatch,
+    "iso_offset": re.compile(
+        rf"{_GUARD_DATE}[ T]{_GUARD_TIME}(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)", re.ASCII
+    ).fullmatch,
 }
 
 
@@ -311,7 +326,7 @@ def _datetime_of(v: Any, epoch: str | None) -> datetime:
         if epoch is None:
             raise Reject(f"number {v!r} in a date/time column (no epoch unit detected)")
         try:
-            return _from_epoch(v, epoch).replace(tzinfo=timezone.utc)
+            return _from_epoch(v, epoch).replace(tzinfo=UTC)
         except (OverflowError, ValueError):
             raise Reject(f"number {v!r} is out of range as epoch {epoch}") from None
     s = _text_value(v, "a timestamp")
@@ -329,7 +344,7 @@ def timestamp(naive_timezone: str = "UTC", epoch: str | None = None, **_: Any) -
             return None
         dt = _datetime_of(v, epoch)
         if dt.tzinfo is not None:
-            dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+            dt = dt.astimezone(UTC).replace(tzinfo=None)
         return dt
 
     return coerce
@@ -411,7 +426,9 @@ def build(name: str, options: dict[str, Any]) -> Coercion | None:
     return builder(**options)
 
 
-def compile_row(offset: int, coercions: list[Coercion | None]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+def compile_row(
+    offset: int, coercions: list[Coercion | None]
+) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     """One function per table: drops the key prefix and applies each column's coercion."""
     if all(c is None for c in coercions):
         return lambda row: row[offset:]
