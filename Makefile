@@ -18,6 +18,9 @@ demo: $(STAMP)
 	$(VENV)/bin/cutover demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff format --check cutover tests bench
+	$(VENV)/bin/ruff check cutover tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m mypy cutover
 	$(VENV)/bin/python -m pytest -q
 
