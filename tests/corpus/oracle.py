@@ -47,6 +47,7 @@ VARCHAR_DECL = re.compile(
     r"\b(?:N?VARCHAR|CHARACTER VARYING|VARYING CHARACTER|N?CHAR(?:ACTER)?)\s*\(\s*(\d+)",
     re.IGNORECASE,
 )
+ROWID_MODULES = {"fts3", "fts4", "fts5", "vec0"}  # virtual tables whose rowid is app data
 READ_AS = {"json": "{}::text", "vector": "{}::text", "float": "{}::float8"}
 MISMATCH = "≠"  # tags a source value its target family cannot hold, so it equals nothing there
 
@@ -111,9 +112,10 @@ def source_tables(src: sqlite3.Connection) -> list[SourceTable]:
     """The tables the app sees: ordinary and virtual ones, not SQLite's own nor shadow tables."""
     listed = src.execute("PRAGMA table_list").fetchall()  # schema, name, type, ncol, wr, strict
     names = [n for s, n, kind, *_ in listed if s == "main" and kind == "table"]
-    names += [
-        n for s, n, kind, *_ in listed if s == "main" and kind == "virtual" and _holds(src, n)
-    ]
+    virtual = [n for s, n, kind, *_ in listed if s == "main" and kind == "virtual"]
+    # sqlite-vec lists some of its shadow tables as ordinary ones: the naming convention tells
+    names = [n for n in names if not any(n.startswith(f"{v}_") for v in virtual)]
+    names += [n for n in virtual if _holds(src, n)]
     return [_source_table(src, n) for n in sorted(names) if not n.startswith("sqlite_")]
 
 
@@ -128,6 +130,10 @@ def _holds(src: sqlite3.Connection, virtual: str) -> bool:
 def _source_table(src: sqlite3.Connection, name: str) -> SourceTable:
     info = src.execute("SELECT * FROM pragma_table_xinfo(?)", (name,)).fetchall()
     columns = [r[1] for r in info if r[6] != 1]  # hidden == 1: a virtual table's hidden column
+    ddl = src.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0] or ""
+    module = re.search(r"\bUSING\s+(\w+)", ddl, re.IGNORECASE)
+    if module and module.group(1).lower() in ROWID_MODULES and "rowid" not in columns:
+        columns.insert(0, "rowid")  # the key the app joins on (chromadb: embeddings.id)
     pk = [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5] > 0]
     uniques = []
     for _, index, unique, _, partial in src.execute("SELECT * FROM pragma_index_list(?)", (name,)):
@@ -152,7 +158,7 @@ def _source_table(src: sqlite3.Connection, name: str) -> SourceTable:
     return SourceTable(
         name=name,
         columns=columns,
-        declared={r[1]: r[2] or "" for r in info},
+        declared={"rowid": "INTEGER"} | {r[1]: r[2] or "" for r in info},
         not_null={r[1] for r in info if r[3]},
         primary_key=pk,
         uniques=uniques,
