@@ -15,9 +15,10 @@ import django
 
 django.setup()
 
-from django.contrib.auth.models import Group, Permission, User
-from django.core.management import call_command
-from shop.models import Customer, Order, Product
+# Django's models import only after setup() (the settings module above decides the database)
+from django.contrib.auth.models import Group, Permission, User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from shop.models import Customer, Order, Product  # noqa: E402
 
 call_command("migrate", verbosity=0)
 rnd = random.Random(2)
