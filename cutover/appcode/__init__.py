@@ -19,3 +19,35 @@ imports the mapping or the type map.
 """
 
 from __future__ import annotations
+
+from cutover.appcode.engine_options import scan_engine_options
+from cutover.appcode.find import find_statements
+from cutover.appcode.model import (
+    CodeFinding,
+    CodeItem,
+    Rewrite,
+    Statement,
+    TargetColumn,
+    TargetSchema,
+    TargetTable,
+)
+from cutover.appcode.prove import Proof, prove, prove_statement
+from cutover.appcode.rewrite import code_item, rewrite, rewrite_statement
+
+__all__ = [
+    "CodeFinding",
+    "CodeItem",
+    "Proof",
+    "Rewrite",
+    "Statement",
+    "TargetColumn",
+    "TargetSchema",
+    "TargetTable",
+    "code_item",
+    "find_statements",
+    "prove",
+    "prove_statement",
+    "rewrite",
+    "rewrite_statement",
+    "scan_engine_options",
+]

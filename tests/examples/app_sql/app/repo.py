@@ -122,3 +122,9 @@ def report_frame():
 def top_scorers(session: Session):
     # left over from the SQL Server era; SQLAlchemy still sends it
     return session.execute(text("SELECT TOP 3 [name] FROM [users] ORDER BY [score] DESC")).all()
+
+
+def newest(session: Session):
+    return session.execute(
+        text("SELECT id, name FROM users ORDER BY created_at DESC LIMIT :n"), {"n": 2}
+    ).all()
