@@ -104,13 +104,27 @@ def _scan_module(rel: str, tree: ast.Module) -> list[CodeFinding]:
             and node.value.startswith("sqlite:")
         ):
             if is_test:
-                out.append(CodeFinding(rel, node.lineno, "sqlite-fixture", "warning",
-                    f"test fixture on a SQLite URL ({node.value}): the app's tests do not run on Postgres",
-                    "point the fixture at Postgres (a per-test database on the CI server, CUTOVER_TEST_PG_URL)"))  # fmt: skip
+                out.append(
+                    CodeFinding(
+                        rel,
+                        node.lineno,
+                        "sqlite-fixture",
+                        "warning",
+                        f"test fixture on a SQLite URL ({node.value}): the app's tests do not run on Postgres",
+                        "point the fixture at Postgres (a per-test database on the CI server, CUTOVER_TEST_PG_URL)",
+                    )
+                )
             else:
-                out.append(CodeFinding(rel, node.lineno, "sqlite-url", "warning",
-                    f"SQLite URL in the code ({node.value}): a default that outlives the cutover",
-                    "read the URL from the env key only, or default to the Postgres URL"))  # fmt: skip
+                out.append(
+                    CodeFinding(
+                        rel,
+                        node.lineno,
+                        "sqlite-url",
+                        "warning",
+                        f"SQLite URL in the code ({node.value}): a default that outlives the cutover",
+                        "read the URL from the env key only, or default to the Postgres URL",
+                    )
+                )
     return sorted(out, key=lambda f: (f.line, f.code))
 
 
@@ -139,9 +153,16 @@ def _dialect_options(rel: str, call: ast.Call) -> list[CodeFinding]:
                 if isinstance(key, ast.Constant) and key.value in DIALECT_OPTIONS:
                     out.append(_option_finding(rel, key.lineno, str(key.value)))
         if kw.arg == "poolclass" and _name(kw.value) in SINGLE_CONNECTION_POOLS:
-            out.append(CodeFinding(rel, kw.value.lineno, "single-connection-pool", "warning",
-                f"poolclass={_name(kw.value)} keeps one connection, a SQLite habit",
-                "drop poolclass: Postgres wants the default QueuePool sized by the DB standards"))  # fmt: skip
+            out.append(
+                CodeFinding(
+                    rel,
+                    kw.value.lineno,
+                    "single-connection-pool",
+                    "warning",
+                    f"poolclass={_name(kw.value)} keeps one connection, a SQLite habit",
+                    "drop poolclass: Postgres wants the default QueuePool sized by the DB standards",
+                )
+            )
     return out
 
 
@@ -155,9 +176,16 @@ def _pool(rel: str, call: ast.Call) -> list[CodeFinding]:
             f"from {std.env_key} (default {std.default})" if std.env_key else f"to {std.default}"
         )
         if value is None:
-            out.append(CodeFinding(rel, call.lineno, "pool-setting", "warning",
-                f"create_engine without {std.argument}: the DB standards set it {where}",
-                f"{std.argument}={_suggest(std)}"))  # fmt: skip
+            out.append(
+                CodeFinding(
+                    rel,
+                    call.lineno,
+                    "pool-setting",
+                    "warning",
+                    f"create_engine without {std.argument}: the DB standards set it {where}",
+                    f"{std.argument}={_suggest(std)}",
+                )
+            )
             continue
         problem = _pool_problem(std, value)
         if problem:
@@ -232,6 +260,14 @@ def _dialect_types(rel: str, node: ast.ImportFrom | ast.Import) -> list[CodeFind
             fix = TYPE_REPLACEMENTS.get(
                 name.upper(), "the portable sqlalchemy type or sqlalchemy.dialects.postgresql"
             )
-            out.append(CodeFinding(rel, node.lineno, "dialect-type", "warning",
-                f"{name} from sqlalchemy.dialects.{parts[2]}: a {parts[2]}-only type", f"use {fix}"))  # fmt: skip
+            out.append(
+                CodeFinding(
+                    rel,
+                    node.lineno,
+                    "dialect-type",
+                    "warning",
+                    f"{name} from sqlalchemy.dialects.{parts[2]}: a {parts[2]}-only type",
+                    f"use {fix}",
+                )
+            )
     return out

@@ -117,7 +117,11 @@ class _Module:
         out: list[Statement] = []
         for name, literal in self.constants.items():
             text = literal.value
-            if literal.lineno in self.reported or not looks_like_sql(text):
+            if (
+                not isinstance(text, str)
+                or literal.lineno in self.reported
+                or not looks_like_sql(text)
+            ):
                 continue
             call, params = wanted.get(f"{self.dotted}.{name}", ("constant", None))
             default = "tsql" if call.split(".")[0] in TSQL_DRIVERS else self.default

@@ -8,6 +8,8 @@ from sqlglot import exp
 
 from cutover.appcode.timefns import NoSafeRewrite, rewrite_time, time_call
 
+from cutover.appcode.model import TargetTable
+
 if TYPE_CHECKING:
     from cutover.appcode.rewrite import Context
 
@@ -30,7 +32,7 @@ SAME_IN_POSTGRES = frozenset(
 _NOCASE = "NOCASE"
 
 
-def refuse(tree: exp.Expression, ctx: Context) -> None:
+def refuse(tree: exp.Expr, ctx: Context) -> None:
     """Raise NoSafeRewrite for what has no Postgres meaning at all."""
     if isinstance(tree, exp.Command):
         raise NoSafeRewrite(
@@ -54,7 +56,7 @@ def refuse(tree: exp.Expression, ctx: Context) -> None:
         raise NoSafeRewrite(f"INSERT OR {alternative} has no Postgres counterpart")
 
 
-def fit_tree(tree: exp.Expression, ctx: Context) -> None:
+def fit_tree(tree: exp.Expr, ctx: Context) -> None:
     """Apply every pass that needs the planned schema, in an order where each sees plain columns."""
     _aliases_in_having(tree, ctx)
     _rowid(tree, ctx)
@@ -75,7 +77,7 @@ def fit_tree(tree: exp.Expression, ctx: Context) -> None:
             )
 
 
-def _aliases_in_having(tree: exp.Expression, ctx: Context) -> None:
+def _aliases_in_having(tree: exp.Expr, ctx: Context) -> None:
     """HAVING/WHERE may name a select alias in SQLite; Postgres needs the expression itself."""
     for select in tree.find_all(exp.Select):
         aliases = {
@@ -107,7 +109,7 @@ def _aliases_in_having(tree: exp.Expression, ctx: Context) -> None:
                 )
 
 
-def _rowid(tree: exp.Expression, ctx: Context) -> None:
+def _rowid(tree: exp.Expr, ctx: Context) -> None:
     for column in list(tree.find_all(exp.Column)):
         if (
             column.name.lower() not in ("rowid", "_rowid_", "oid")
@@ -124,7 +126,7 @@ def _rowid(tree: exp.Expression, ctx: Context) -> None:
         ctx.note(f"rowid → {alias_of} (the INTEGER PRIMARY KEY rowid was an alias of)")
 
 
-def _time(tree: exp.Expression, ctx: Context) -> None:
+def _time(tree: exp.Expr, ctx: Context) -> None:
     for node in list(tree.find_all(exp.Anonymous, exp.Date, exp.TimeToStr)):
         call = time_call(node)
         if call is None or (ctx.dialect != "sqlite"):
@@ -134,7 +136,7 @@ def _time(tree: exp.Expression, ctx: Context) -> None:
         ctx.note(change)
 
 
-def _json_subject(node: exp.Expression, ctx: Context) -> exp.Expression:
+def _json_subject(node: exp.Expr, ctx: Context) -> exp.Expr:
     if ctx.family(node) == "json":
         return node
     if ctx.family(node) == "text":
@@ -143,23 +145,23 @@ def _json_subject(node: exp.Expression, ctx: Context) -> exp.Expression:
     raise NoSafeRewrite(f"json_extract on {node.sql()}: its planned type is not json or text")
 
 
-def _json(tree: exp.Expression, ctx: Context) -> None:
+def _json(tree: exp.Expr, ctx: Context) -> None:
     """json_extract(x, '$.a.b') → x -> 'a' ->> 'b' (jsonb), cast to numeric when compared to numbers."""
     for node in list(tree.find_all(exp.JSONExtractScalar, exp.JSONExtract)):
         path = node.expression
         if not isinstance(path, exp.JSONPath):
             raise NoSafeRewrite("json_extract with a path that is not a literal")
-        steps: list[exp.Expression] = []
+        steps: list[str | int] = []
         for part in path.expressions[1:]:
             if isinstance(part, exp.JSONPathKey) and isinstance(part.this, str):
-                steps.append(exp.Literal.string(part.this))
+                steps.append(part.this)
             elif isinstance(part, exp.JSONPathSubscript) and isinstance(part.this, int):
-                steps.append(exp.Literal.number(part.this))
+                steps.append(part.this)
             else:
                 raise NoSafeRewrite(f"JSON path {path.sql()} uses a step Postgres' -> cannot take")
         if not steps or not isinstance(path.expressions[0], exp.JSONPathRoot):
             raise NoSafeRewrite("JSON path without steps from $")
-        value: exp.Expression = _json_subject(node.this, ctx)
+        value: exp.Expr = _json_subject(node.this, ctx)
         parent = node.parent.parent if isinstance(node.parent, exp.Alias) else node.parent
         select = node.find_ancestor(exp.Select)
         projected = (
@@ -186,23 +188,21 @@ def _json(tree: exp.Expression, ctx: Context) -> None:
         )
 
 
-def _path_part(step: exp.Literal) -> exp.Expression:
-    return (
-        exp.JSONPathKey(this=step.name)
-        if step.is_string
-        else exp.JSONPathSubscript(this=int(step.name))
-    )
+def _path_part(step: str | int) -> exp.Expr:
+    return exp.JSONPathKey(this=step) if isinstance(step, str) else exp.JSONPathSubscript(this=step)
 
 
-def _numeric_other_side(node: exp.Expression) -> bool:
+def _numeric_other_side(node: exp.Expr) -> bool:
     parent = node.parent
-    other = parent.expression if parent.this is node else parent.this
+    if parent is None:
+        return False
+    other = parent.args.get("expression") if parent.this is node else parent.this
     if isinstance(other, exp.Neg):
         other = other.this
     return isinstance(other, exp.Literal) and not other.is_string
 
 
-def _as_boolean(value: exp.Expression, where: str, ctx: Context) -> exp.Expression:
+def _as_boolean(value: exp.Expr, where: str, ctx: Context) -> exp.Expr:
     """0/1 (a literal or a parameter) as the boolean it meant."""
     if isinstance(value, exp.Literal) and not value.is_string and value.name in ("0", "1"):
         ctx.note(
@@ -221,7 +221,7 @@ def _as_boolean(value: exp.Expression, where: str, ctx: Context) -> exp.Expressi
     )
 
 
-def _booleans(tree: exp.Expression, ctx: Context) -> None:
+def _booleans(tree: exp.Expr, ctx: Context) -> None:
     for cmp in list(tree.find_all(exp.EQ, exp.NEQ, exp.Is)):
         if cmp.find_ancestor(exp.Update) and isinstance(cmp.parent, exp.Update):
             col = cmp.this
@@ -236,6 +236,12 @@ def _booleans(tree: exp.Expression, ctx: Context) -> None:
                 cmp.set(other, _as_boolean(value, f"{cmp.args[side].name} IS", ctx))
             elif not isinstance(cmp, exp.Is):
                 cmp.set(other, _as_boolean(value, f"{cmp.args[side].name} =", ctx))
+    for cmp in list(tree.find_all(exp.NullSafeEQ, exp.NullSafeNEQ)):  # SQLite's IS / IS NOT
+        if ctx.family(cmp.this) == "boolean" and isinstance(cmp.expression, exp.Literal):
+            test = exp.Is(
+                this=cmp.this, expression=_as_boolean(cmp.expression, f"{cmp.this.name} IS", ctx)
+            )
+            cmp.replace(test if isinstance(cmp, exp.NullSafeEQ) else exp.Not(this=test))
     for agg in list(tree.find_all(exp.Sum, exp.Avg, exp.Max, exp.Min)):
         if ctx.family(agg.this) == "boolean":
             agg.set("this", exp.cast(agg.this, "INTEGER"))
@@ -259,7 +265,7 @@ def _booleans(tree: exp.Expression, ctx: Context) -> None:
                     value.replace(_as_boolean(value.copy(), f"VALUES {name}:", ctx))
 
 
-def _like(tree: exp.Expression, ctx: Context) -> None:
+def _like(tree: exp.Expr, ctx: Context) -> None:
     """SQLite's LIKE folds ASCII letters only: ILIKE under the C collation does exactly that."""
     for like in list(tree.find_all(exp.Like)):
         pattern = like.expression
@@ -281,7 +287,7 @@ def _like(tree: exp.Expression, ctx: Context) -> None:
             )
             continue
         subject = exp.Collate(this=like.this, expression=exp.to_identifier("C", quoted=True))
-        new: exp.Expression = exp.ILike(this=subject, expression=pattern)
+        new: exp.Expr = exp.ILike(this=subject, expression=pattern)
         if not isinstance(like.parent, exp.Escape) and not (
             isinstance(pattern, exp.Literal) and "\\" not in pattern.name
         ):
@@ -293,11 +299,11 @@ def _like(tree: exp.Expression, ctx: Context) -> None:
         )
 
 
-def _ascii_lower(node: exp.Expression) -> exp.Expression:
+def _ascii_lower(node: exp.Expr) -> exp.Expr:
     return exp.Lower(this=exp.Collate(this=node, expression=exp.to_identifier("C", quoted=True)))
 
 
-def _nocase(tree: exp.Expression, ctx: Context) -> None:
+def _nocase(tree: exp.Expr, ctx: Context) -> None:
     """COLLATE NOCASE (written, or declared on the column) → lower() of both sides under "C"."""
     for collate in list(tree.find_all(exp.Collate)):
         name = collate.expression.name.upper()
@@ -328,7 +334,7 @@ def _nocase(tree: exp.Expression, ctx: Context) -> None:
             )
 
 
-def _ordering(tree: exp.Expression, ctx: Context) -> None:
+def _ordering(tree: exp.Expr, ctx: Context) -> None:
     """SQLite sorts NULLs first ascending, Postgres last: sqlglot says so explicitly, not for keys."""
     for ordered in tree.find_all(exp.Ordered):
         hit = ctx.resolve(ordered.this) if isinstance(ordered.this, exp.Column) else None
@@ -338,7 +344,7 @@ def _ordering(tree: exp.Expression, ctx: Context) -> None:
             ctx.note("ORDER BY … NULLS FIRST/LAST: where SQLite puts NULLs (first ascending)")
 
 
-def _upsert(tree: exp.Expression, ctx: Context) -> None:
+def _upsert(tree: exp.Expr, ctx: Context) -> None:
     if not isinstance(tree, exp.Insert):
         return
     alternative = str(tree.args.get("alternative") or "").upper()
@@ -388,16 +394,18 @@ def _replace_conflict(tree: exp.Insert, ctx: Context) -> exp.OnConflict:
                 expression=exp.column(target.copy(), table="EXCLUDED"),
             )
         )
-    keys = [
-        exp.Ordered(this=exp.column(planned.column(k).name if planned.column(k) else k))
-        for k in planned.primary_key
-    ]  # type: ignore[union-attr]
+    keys = [exp.Ordered(this=exp.column(_planned_name(planned, k))) for k in planned.primary_key]
     if not sets:
         return exp.OnConflict(action=exp.var("DO NOTHING"), conflict_keys=keys)
     return exp.OnConflict(action=exp.var("DO UPDATE"), conflict_keys=keys, expressions=sets)
 
 
-def _division(tree: exp.Expression, ctx: Context) -> None:
+def _planned_name(table: TargetTable, source: str) -> str:
+    col = table.column(source)
+    return col.name if col is not None else source
+
+
+def _division(tree: exp.Expr, ctx: Context) -> None:
     """SQLite divides integers as integers, as Postgres does; a numeric column would not."""
     for div in list(tree.find_all(exp.Div, exp.Mod)):
         divisor = div.expression
@@ -420,7 +428,7 @@ def _division(tree: exp.Expression, ctx: Context) -> None:
                 )
 
 
-def _string_agg(tree: exp.Expression, ctx: Context) -> None:
+def _string_agg(tree: exp.Expr, ctx: Context) -> None:
     for agg in tree.find_all(exp.GroupConcat):
         family = ctx.family(agg.this)
         if family is not None and family != "text":

@@ -70,9 +70,16 @@ def prove_statement(
 ) -> Proof:
     """Prove a found statement's rewrite with the call site's literal parameters, or sampled ones."""
     return prove(
-        source, target, statement.sql, result, statement.params,
-        dialect=statement.dialect, schema=schema, paramstyle=statement.paramstyle, many=statement.many,
-    )  # fmt: skip
+        source,
+        target,
+        statement.sql,
+        result,
+        statement.params,
+        dialect=statement.dialect,
+        schema=schema,
+        paramstyle=statement.paramstyle,
+        many=statement.many,
+    )
 
 
 def prove(
@@ -110,6 +117,7 @@ def prove(
             return Proof(
                 "manual", "no literal parameters at the call site and none to sample from the data"
             )
+        many = False  # one sampled parameter set, even for an executemany call
     pg_sql = _psycopg_text(rewritten, paramstyle, bool(params))
     sets = list(params) if many and params is not None else [params]
     if isinstance(tree, (exp.Insert, exp.Update, exp.Delete)):
@@ -153,7 +161,7 @@ def _psycopg_text(text: str, paramstyle: str, has_params: bool) -> str:
 def _prove_read(
     source: sqlite3.Connection | SourceRunner,
     target: psycopg.Connection[Any],
-    tree: exp.Expression,
+    tree: exp.Expr,
     original: str,
     pg_sql: str,
     params: Any,
@@ -265,7 +273,7 @@ def _pg_message(exc: psycopg.Error) -> str:
 def _prove_write(
     source: sqlite3.Connection,
     target: psycopg.Connection[Any],
-    tree: exp.Expression,
+    tree: exp.Expr,
     original: str,
     pg_sql: str,
     sets: list[Any],
@@ -372,23 +380,26 @@ def _canon_rows(
     )
 
 
+# The table's identity/serial sequences and where they stand (pg_sequences: last_value is NULL
+# before the first nextval), read from the catalog so no name is spliced into SQL.
+_SEQUENCES = """
+SELECT s.seq, q.last_value, q.start_value
+FROM (SELECT pg_get_serial_sequence(%(table)s, c) AS seq FROM unnest(%(columns)s::text[]) AS c) AS s
+JOIN pg_sequences AS q
+  ON format('%%I.%%I', q.schemaname, q.sequencename)::regclass = s.seq::regclass
+WHERE s.seq IS NOT NULL
+"""
+
+
 def _sequences(
     target: psycopg.Connection[Any], table: sql.Identifier, columns: list[str]
 ) -> list[tuple[str, int, bool]]:
     """The identity/serial sequences of the table's columns with their position, to restore after."""
-    out = []
     with target.transaction():
-        for col in columns:
-            row = target.execute(
-                "SELECT pg_get_serial_sequence(%s, %s)", (table.as_string(target), col)
-            ).fetchone()
-            if row and row[0]:
-                seq = target.execute(
-                    sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(row[0]))
-                ).fetchone()
-                if seq is not None:
-                    out.append((row[0], seq[0], seq[1]))
-    return out
+        rows = target.execute(
+            _SEQUENCES, {"table": table.as_string(target), "columns": columns}
+        ).fetchall()
+    return [(seq, start if last is None else last, last is not None) for seq, last, start in rows]
 
 
 def _restore_sequences(
@@ -400,7 +411,7 @@ def _restore_sequences(
 
 
 def sample_params(
-    source: sqlite3.Connection, tree: exp.Expression, schema: TargetSchema | None = None
+    source: sqlite3.Connection, tree: exp.Expr, schema: TargetSchema | None = None
 ) -> list[Any] | dict[str, Any] | None:
     """A value from the source's data for each placeholder, from the column it is compared to."""
     tables = {t.alias_or_name.casefold(): t.name for t in tree.find_all(exp.Table)}
@@ -446,6 +457,6 @@ def _partner(
     if isinstance(parent, exp.Tuple) and isinstance(parent.parent, exp.Values):
         insert = parent.parent.parent
         if isinstance(insert, exp.Insert) and isinstance(insert.this, exp.Schema):
-            position = parent.expressions.index(ph)
+            position = next(i for i, e in enumerate(parent.expressions) if e is ph)
             return insert.this.expressions[position].name, insert.this.this.name
     return None, None

@@ -90,7 +90,7 @@ class Context:
         hit = self.resolve(column)
         return hit[2] if hit else None
 
-    def family(self, node: exp.Expression) -> str | None:
+    def family(self, node: exp.Expr) -> str | None:
         """The planned type family of a column reference, or None for anything else."""
         col = self.lookup(node) if isinstance(node, exp.Column) else None
         return col.family if col else None
@@ -178,7 +178,7 @@ def _tokens(sql: str) -> list[tuple[str, str]]:
     return out
 
 
-def _collect_tables(tree: exp.Expression, ctx: Context) -> None:
+def _collect_tables(tree: exp.Expr, ctx: Context) -> None:
     """Every table the statement names, by alias and by name, with its planned target."""
     for table in tree.find_all(exp.Table):
         if not table.name:
@@ -202,7 +202,7 @@ def _set_name(ident: exp.Identifier, name: str) -> None:
     ident.set("quoted", needs_quotes(name))
 
 
-def _identifiers(tree: exp.Expression, ctx: Context) -> None:
+def _identifiers(tree: exp.Expr, ctx: Context) -> None:
     """Tables and columns named as planned, quoted where Postgres needs it; `dbo.` dropped."""
     for table in list(tree.find_all(exp.Table)):
         planned = ctx.tables.get(table.name.casefold(), (None, None))[1] if table.name else None
@@ -225,7 +225,17 @@ def _identifiers(tree: exp.Expression, ctx: Context) -> None:
             _, source, target = hit
             if target.name != source or needs_quotes(target.name):
                 ctx.note(f"column {source} → {_shown(target.name)} (as planned)")
+            written = column.name
             _set_name(column.this, target.name)
+            if isinstance(column.parent, exp.Select) and target.name != written:
+                column.replace(
+                    exp.alias_(
+                        column.copy(), exp.to_identifier(written, quoted=needs_quotes(written))
+                    )
+                )
+                ctx.note(
+                    f"{target.name} AS {_shown(written)}: the app reads the column by the name it had"
+                )
             qualifier = column.args.get("table")
             if isinstance(qualifier, exp.Identifier):
                 entry = ctx.tables.get(qualifier.name.casefold())
@@ -248,7 +258,7 @@ def _shown(name: str) -> str:
     return f'"{name}"' if needs_quotes(name) else name
 
 
-def _generate(tree: exp.Expression, ctx: Context, paramstyle: str) -> str:
+def _generate(tree: exp.Expr, ctx: Context, paramstyle: str) -> str:
     """Postgres text with the driver's placeholders: %s / %(name)s for psycopg, :name for SQLAlchemy."""
     marks: list[str] = []
     for node in list(tree.find_all(exp.Placeholder)):

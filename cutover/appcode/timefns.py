@@ -53,7 +53,7 @@ _FORMATS = {
 ColumnLookup = Callable[[exp.Column], TargetColumn | None]
 
 
-def time_call(node: exp.Expression) -> tuple[str, list[exp.Expression]] | None:
+def time_call(node: exp.Expr) -> tuple[str, list[exp.Expr]] | None:
     """(function name, arguments) when the node is one of SQLite's time functions, else None."""
     if isinstance(node, exp.Anonymous) and str(node.this).upper() in TIME_FUNCTIONS:
         return str(node.this).upper(), list(node.expressions)
@@ -64,9 +64,7 @@ def time_call(node: exp.Expression) -> tuple[str, list[exp.Expression]] | None:
     return None
 
 
-def rewrite_time(
-    name: str, args: list[exp.Expression], lookup: ColumnLookup
-) -> tuple[exp.Expression, str]:
+def rewrite_time(name: str, args: list[exp.Expr], lookup: ColumnLookup) -> tuple[exp.Expr, str]:
     """The Postgres expression for a SQLite time function call, and the change to report."""
     fmt: str | None = None
     if name == "STRFTIME":
@@ -143,7 +141,7 @@ def to_char_format(fmt: str) -> str:
     return "".join(out)
 
 
-def _instant(value: exp.Expression, epoch: bool, lookup: ColumnLookup) -> exp.Expression:
+def _instant(value: exp.Expr, epoch: bool, lookup: ColumnLookup) -> exp.Expr:
     """A SQLite time value as a timestamptz expression."""
     if _is_string(value) and value.name.lower() == "now":
         return exp.Anonymous(this="now", expressions=[])
@@ -176,7 +174,7 @@ def _instant(value: exp.Expression, epoch: bool, lookup: ColumnLookup) -> exp.Ex
     )
 
 
-def _apply_modifiers(instant: exp.Expression, mods: list[str], name: str) -> exp.Expression:
+def _apply_modifiers(instant: exp.Expr, mods: list[str], name: str) -> exp.Expr:
     month_safe = False  # adding months is only safe from the 1st: SQLite rolls the 31st over, Postgres clamps
     for mod in mods:
         start = _START_OF.match(mod)
@@ -205,9 +203,9 @@ def _apply_modifiers(instant: exp.Expression, mods: list[str], name: str) -> exp
     return instant
 
 
-def _trunc(unit: str, value: exp.Expression) -> exp.Expression:
+def _trunc(unit: str, value: exp.Expr) -> exp.Expr:
     return exp.func("DATE_TRUNC", exp.Literal.string(unit), value)
 
 
-def _is_string(node: exp.Expression) -> bool:
+def _is_string(node: exp.Expr) -> bool:
     return isinstance(node, exp.Literal) and node.is_string
