@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from appcode_schema import build_sqlite, load_postgres, planned
+from psycopg import sql
+from test_appcode_find import APP
+
 from cutover.appcode import (
     Rewrite,
     find_statements,
@@ -21,7 +22,6 @@ from cutover.appcode import (
     rewrite_statement,
 )
 from cutover.urls import postgres_conninfo, with_database
-from test_appcode_find import APP
 
 SCHEMA = planned()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from appcode_schema import planned
+from test_appcode_find import APP
+
 from cutover.appcode import code_item, find_statements, rewrite, rewrite_statement
 from cutover.errors import UnknownChoiceError
-from test_appcode_find import APP
 
 SCHEMA = planned()
 

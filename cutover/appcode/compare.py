@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -49,7 +49,7 @@ BOOL_WORDS = {
 }
 # Epoch magnitudes, as the type map reads them: seconds until 1e11 (year 5138), then ms, then µs.
 EPOCH_DIVISORS = ((1e11, 1), (1e14, 1_000), (1e17, 1_000_000))
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Canon = tuple[Any, ...]
 
@@ -149,16 +149,16 @@ def _normal_json(value: Any) -> Any:
 
 def _instant(value: Any) -> Canon:
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         divisor = next((d for limit, d in EPOCH_DIVISORS if abs(value) < limit), 1_000_000)
         return ("instant", round(value * 1_000_000 / divisor))
     elif isinstance(value, str):
         text = value.strip().replace("Z", "+00:00")
         moment = datetime.fromisoformat(text)
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
     else:
         return _raw(value)
     delta = moment - _EPOCH

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from cutover.appcode.timefns import NoSafeRewrite, rewrite_time, time_call
-
 from cutover.appcode.model import TargetTable
+from cutover.appcode.timefns import NoSafeRewrite, rewrite_time, time_call
 
 if TYPE_CHECKING:
     from cutover.appcode.rewrite import Context

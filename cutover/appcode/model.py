@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from cutover.errors import UsageError
-from cutover.schema import Finding
+from cutover.schema.model import Finding
 
 Dialect = Literal["sqlite", "tsql"]
 Status = Literal["compatible", "rewritten", "manual"]

@@ -10,7 +10,7 @@ a month added to the 31st) have no safe rewrite.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from sqlglot import exp
 
