@@ -37,7 +37,8 @@ from psycopg import sql
 URL_ENV = "CUTOVER_SPIKE_URL"  # the target URL goes to children by environment, never on argv
 SCRATCH = "native_scratch"
 SQLITE_BATCH_ROWS = 5_000  # cutover's batch_size, for the tuple paths
-ARROW_BATCH_ROWS = 16_384  # ADBC SQLite rows per record batch (~5 MB of messages): bounded memory
+# ADBC SQLite rows per record batch (~5 MB of messages); a blob table needs far fewer (--batch-rows)
+ARROW_BATCH_ROWS = int(os.environ.get("CUTOVER_SPIKE_BATCH_ROWS", "16384"))
 COPY_BUFFER = 1 << 20  # psycopg copy.write chunks for the binary writers
 RANGE_WIDTH = 10_000  # ids per digest bucket, as cutover.digest
 HASH_SEEDS = (0x5EED1, 0x5EED2)  # two 64-bit polars row hashes = a 128-bit digest
@@ -154,28 +155,34 @@ def pg_connect() -> psycopg.Connection[Any]:
 def write_text(batches: Iterator[list[tuple[Any, ...]]], columns: list[str]) -> int:
     """Today's path: tuples → psycopg Copy.write_row (text COPY); Postgres parses the text."""
     rows = 0
-    with pg_connect() as conn, conn.cursor() as cur:
-        with cur.copy(copy_statement(columns, binary=False)) as copy:
-            for batch in batches:
-                for row in batch:
-                    copy.write_row(row)
-                rows += len(batch)
+    with (
+        pg_connect() as conn,
+        conn.cursor() as cur,
+        cur.copy(copy_statement(columns, binary=False)) as copy,
+    ):
+        for batch in batches:
+            for row in batch:
+                copy.write_row(row)
+            rows += len(batch)
     return rows
 
 
 def write_pgpq(batches: Iterator[Any], columns: list[str], table: str, rich: bool) -> int:
     """Arrow → pgpq binary COPY bytes → psycopg copy.write (no Python per value)."""
     rows, encoder = 0, None
-    with pg_connect() as conn, conn.cursor() as cur:
-        with cur.copy(copy_statement(columns, binary=True)) as copy:
-            for batch in batches:
-                if encoder is None:
-                    encoder = pgpq_encoder_for(batch.schema, table, rich)
-                    copy.write(encoder.write_header())
-                copy.write(encoder.write_batch(batch))
-                rows += batch.num_rows
-            if encoder is not None:
-                copy.write(encoder.finish())
+    with (
+        pg_connect() as conn,
+        conn.cursor() as cur,
+        cur.copy(copy_statement(columns, binary=True)) as copy,
+    ):
+        for batch in batches:
+            if encoder is None:
+                encoder = pgpq_encoder_for(batch.schema, table, rich)
+                copy.write(encoder.write_header())
+            copy.write(encoder.write_batch(batch))
+            rows += batch.num_rows
+        if encoder is not None:
+            copy.write(encoder.finish())
     return rows
 
 
@@ -383,8 +390,8 @@ def target_batches(table: str, columns: list[str]) -> Iterator[Any]:
 CANDIDATES = {
     "psql_copy": "psql \\copy from CSV (the limit; CSV written beforehand)",
     "read_sqlite3": "read: sqlite3 tuples, fetchmany(5,000)",
-    "read_adbc": "read: adbc-driver-sqlite Arrow batches (16,384 rows)",
-    "read_connectorx": "read: connectorx arrow_stream (16,384 rows)",
+    "read_adbc": "read: adbc-driver-sqlite Arrow batches",
+    "read_connectorx": "read: connectorx arrow_stream",
     "read_adbc_coerce": "read: ADBC + pyarrow.compute coercions",
     "write_text": "write only: tuples → psycopg text COPY (write_row)",
     "write_adbc": "write only: Arrow → adbc_ingest (binary COPY)",
@@ -438,7 +445,7 @@ def fresh_scratch(conn: psycopg.Connection[Any], table: str, rich: bool) -> None
 def differing_rows(conn: psycopg.Connection[Any], table: str, columns: list[str]) -> int:
     """Rows in one table and not the other (EXCEPT ALL both ways), compared as cutover's types."""
     conn.execute("SET TimeZone = 'UTC'")
-    as_ref = []
+    as_ref: list[sql.Composable] = []
     for c in columns:
         if c in JSON_COLUMNS[table]:
             as_ref.append(sql.SQL("{}::jsonb").format(sql.Identifier(c)))
@@ -473,11 +480,13 @@ def run_candidate(
     work: Path,
 ) -> tuple[float, float, int, dict[str, Any]]:
     """(wall s as the child measured its own work, peak RSS MB, exit code, the child's report)."""
+    from chat_vs_pgloader import OUT_DIR
     from measure import run_measured
 
     from cutover.embedded import bin_dir
 
     log = work / f"{candidate}.log"
+    server_pid = int((OUT_DIR / "postgres" / "pgdata" / "postmaster.pid").read_text().split()[0])
     if candidate == "psql_copy":
         csv_path = work / f"{args.table}.csv"
         script = work / "copy.sql"
@@ -497,8 +506,9 @@ def run_candidate(
                 str(script),
             ],
             log=log,
+            server_pid=server_pid,
         )
-        return m.wall_s, m.peak_rss_mb, m.returncode, {}
+        return m.wall_s, m.peak_rss_mb, m.returncode, {"cpu": m.cpu}
     cmd = [
         sys.executable,
         __file__,
@@ -511,13 +521,13 @@ def run_candidate(
     ]
     cmd += ["--columns", json.dumps(columns), "--pg-types", json.dumps(pg_types)]
     os.environ[URL_ENV] = url
-    m = run_measured(cmd, log=log)
+    m = run_measured(cmd, log=log, server_pid=server_pid)
     report = {}
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith("RESULT "):
             report = json.loads(line.removeprefix("RESULT "))
     seconds = float(report.get("seconds", m.wall_s))
-    return seconds, m.peak_rss_mb, m.returncode, report | {"process_wall_s": m.wall_s}
+    return seconds, m.peak_rss_mb, m.returncode, report | {"process_wall_s": m.wall_s, "cpu": m.cpu}
 
 
 def main() -> None:
@@ -526,6 +536,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch-rows", type=int, default=ARROW_BATCH_ROWS, help="Arrow batch rows")
     parser.add_argument("--candidates", default="", help="comma-separated subset (default: all)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
@@ -548,6 +559,7 @@ def main() -> None:
     from cutover.embedded import EmbeddedPostgres
 
     args.source = source_db(args.messages, args.seed)
+    os.environ["CUTOVER_SPIKE_BATCH_ROWS"] = str(args.batch_rows)  # read by the children
     work = OUT_DIR / args.source.stem / "native_spike"
     work.mkdir(parents=True, exist_ok=True)
     server = EmbeddedPostgres(OUT_DIR / "postgres", settings=DURABLE_SETTINGS)
@@ -605,8 +617,11 @@ def render(
     results: dict[str, list[Any]], args: argparse.Namespace, checks: dict[str, str]
 ) -> list[str]:
     lines = [
-        f"| candidate ({args.table}) | median s | runs s | rows/s | peak RSS MB (max) | notes |",
-        "|---|---:|---|---:|---:|---|",
+        (
+            f"| candidate ({args.table}) | median s | runs s | rows/s | peak RSS MB (max) "
+            "| CPU s: process / server / others (medians) | notes |"
+        ),
+        "|---|---:|---|---:|---:|---|---|",
     ]
     for candidate, runs in results.items():
         secs = [r[0] for r in runs]
@@ -622,9 +637,14 @@ def render(
         if any(r[2] for r in runs):
             extra.append(f"exit codes {[r[2] for r in runs]}")
         rate = f"{rows / med:,.0f}" if rows and med else "—"
+        cpus = [r[3]["cpu"] for r in runs if r[3].get("cpu") is not None]
+        cpu = " / ".join(
+            f"{statistics.median(getattr(c, part) for c in cpus):.1f}"
+            for part in ("tool", "server", "other")
+        )
         lines.append(
             f"| {CANDIDATES[candidate]} | {med:.2f} | {', '.join(f'{s:.2f}' for s in secs)} | {rate} | "
-            f"{max(r[1] for r in runs):.0f} | {'; '.join(extra)} |"
+            f"{max(r[1] for r in runs):.0f} | {cpu} | {'; '.join(extra)} |"
         )
     lines += ["", "Checks (first round):"] + [f"- {c}: {v}" for c, v in checks.items()]
     return lines
