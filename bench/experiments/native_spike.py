@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(BENCH))
-
 import psycopg
 from psycopg import sql
+
+BENCH = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BENCH))
 
 URL_ENV = "CUTOVER_SPIKE_URL"  # the target URL goes to children by environment, never on argv
 SCRATCH = "native_scratch"
