@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from cutover.errors import TargetError
 from cutover.schema.mapping import SchemaPlan
+from cutover.schema.naming import fit
 from cutover.schema.typemap import ColumnPlan, pg_base
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 HASH_MARK = "# cutover-hash: "
+
+# alembic_version.version_num is varchar(32): a revision id is the database's slug and a suffix
+VERSION_NUM_CHARS = 32
+TABLES_SUFFIX, KEYS_SUFFIX = "_0001_tables", "_0002_keys"
+SLUG_BYTES = VERSION_NUM_CHARS - max(len(TABLES_SUFFIX), len(KEYS_SUFFIX))
 
 # SQLAlchemy has no Postgres xml type; a revision that needs one defines it (and runs without cutover)
 XML_TYPE = '''
@@ -116,9 +122,17 @@ class Revisions:
 
 
 def revision_ids(database: str) -> tuple[str, str]:
-    """Stable ids: the same database always gets the same two revisions."""
+    """Stable ids that fit alembic_version.version_num: the same database, the same two revisions.
+
+    A short ASCII name keeps its readable slug (and the ids earlier runs recorded); a long one, or
+    one whose slug lost characters (non-ASCII), gets a shortened slug with a hash of the name.
+    """
     slug = re.sub(r"[^0-9a-zA-Z_]", "_", database).lower()
-    return f"{slug}_0001_tables", f"{slug}_0002_keys"
+    lossy = not database.isascii() or not any(ch.isalnum() for ch in slug)
+    if lossy:
+        slug = re.sub(r"_+", "_", slug).strip("_") or "db"
+    slug = fit(slug, SLUG_BYTES, hashed_from=database if lossy else None)
+    return f"{slug}{TABLES_SUFFIX}", f"{slug}{KEYS_SUFFIX}"
 
 
 def write(
