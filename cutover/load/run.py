@@ -15,7 +15,7 @@ from typing import Any
 from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
-from cutover.load import keys_build, pipeline, scheduler, state
+from cutover.load import keys_build, pipeline, scheduler, schema_probe, state
 from cutover.load import target as tgt
 from cutover.load.pipeline import Reporter, TableResult
 from cutover.load.target import ServerInfo
@@ -71,6 +71,7 @@ def run(
         reporter.message(f"{db.name}: reading the source schema and profiling its data")
         plan = map_schema(source, db, settings, catalog, load=True)
         refuse_missing_vector(plan, info, db.name)
+        plan.findings += schema_probe.check_defaults(conn, plan)
         fingerprint = source.fingerprint()
         manifest = plan.manifest(
             source_fingerprint=fingerprint,

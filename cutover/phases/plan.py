@@ -20,6 +20,7 @@ from psycopg import sql
 from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import CutoverError, SchemaMismatchError
+from cutover.load import schema_probe
 from cutover.load import target as tgt
 from cutover.phases.checklists import now
 from cutover.rows.digest import Digests
@@ -267,6 +268,8 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
             )
             return result
         profile_seconds = time.monotonic() - started
+        if conn is not None:
+            splan.findings += schema_probe.check_defaults(conn, splan)
         result.findings += splan.findings + extra_findings(
             source, splan, settings, snake=db.snake_case
         )
