@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cutover.config import ColumnOverride, Settings
-from cutover.schema import vectors
+from cutover.schema import dynamic, vectors
 from cutover.schema.model import Column, ColumnProfile, Finding, Table
 
 INT_RANGES = {
@@ -240,8 +240,9 @@ def wanted_stats(
     bounded = family == "text" and "(" in pg_type
     stats: set[str] = {
         "integer": {"int_range", "flag", "num_range"},
-        "float": set(),
-        "decimal": set(),
+        # the storage classes: text among the numbers makes the column text (schema/dynamic.py)
+        "float": {"classes"},
+        "decimal": {"classes"},
         "boolean": {"bools"},
         # plain ISO text needs no scan: the loader checks each batch (see _choose_coercion)
         "timestamp": {"offsets", "num_range"},
@@ -323,6 +324,17 @@ def plan_column(
             pg_type, family, _note = rule
             reason, why = "declared", f"{declared} → {pg_type}"
 
+    lossless = None
+    if reason == "declared" and not is_rowid_pk and not column.autoincrement:
+        lossless = dynamic.lossless_type(family, profile)
+    if lossless is not None:
+        findings.append(
+            dynamic.dynamic_typing_finding(
+                tname, cname, declared, pg_type, family, lossless, profile
+            )
+        )
+        pg_type, family, reason, why = lossless.pg_type, lossless.family, "sampled", lossless.why
+
     identity = is_rowid_pk or (
         column.autoincrement and family == "integer" and reason != "override"
     )  # SQL Server IDENTITY
@@ -336,7 +348,7 @@ def plan_column(
         nullable=column.nullable,
         identity=identity,
     )
-    if reason != "override" and settings.infer_types != "off" and not identity:
+    if reason != "override" and settings.infer_types != "off" and not identity and not lossless:
         _refine(plan, table, column, profile, settings, samples or [], findings)
     _choose_coercion(plan, profile, settings, findings, table, column, override)
     _dynamic_typing_findings(plan, profile, findings, table, column)
