@@ -70,6 +70,7 @@ def run(
         catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
         reporter.message(f"{db.name}: reading the source schema and profiling its data")
         plan = map_schema(source, db, settings, catalog, load=True)
+        refuse_empty(plan, db)
         refuse_missing_vector(plan, info, db.name)
         plan.findings += schema_probe.check_defaults(conn, plan)
         fingerprint = source.fingerprint()
@@ -271,3 +272,15 @@ def refuse_missing_vector(plan: SchemaPlan, info: ServerInfo, database: str) -> 
             hint=tgt.vector_install_hint(info.version_num)
             + "; or keep the columns as text/bytea with a type override in cutover.toml",
         )
+
+
+def refuse_empty(plan: SchemaPlan, db: DatabaseConfig) -> None:
+    """A source with no tables to move (0 bytes, only views, a wrong path) is an error, not a pass."""
+    if plan.tables:
+        return
+    raise SourceError(
+        f"the source {urls.redact(db.source)} holds no tables to move"
+        + (f" (tables = {db.tables} in cutover.toml)" if db.tables else ""),
+        database=db.name,
+        hint="check the source URL names the app's database file; `cutover plan` shows what it found",
+    )

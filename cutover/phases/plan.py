@@ -226,7 +226,7 @@ def save(plan: Plan, workdir: Path) -> Path:
 
 def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
     """Source, target, per-table and per-column plan, findings and estimate of one database."""
-    from cutover.phases.plan_checks import extra_findings
+    from cutover.phases.plan_checks import extra_findings, no_tables
 
     settings = config.settings
     result = DatabasePlan(
@@ -273,6 +273,7 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
         result.findings += splan.findings + extra_findings(
             source, splan, settings, snake=db.snake_case
         )
+        result.findings += no_tables(splan, urls.redact(db.source), db.tables)
         _target_findings(db, splan, conn, info, result)
         result.tables = [_table_row(tp) for tp in splan.tables]
         result.estimate = _estimate(source, conn, splan, settings, result.tables, profile_seconds)

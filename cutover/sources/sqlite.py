@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,8 +37,6 @@ from cutover.sources.base import (
 from cutover.sources.sqlite_profile import Scan, profile_table
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
-_WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
-_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
 
 
 def quote_ident(name: str) -> str:
@@ -132,7 +129,9 @@ class SqliteSource:
         """Tables, columns, keys, indexes, views and triggers of the main database."""
         if self._schema is not None:
             return self._schema
-        kinds = {row[1]: row[2] for row in self.conn.execute("PRAGMA main.table_list")}
+        listed = self.conn.execute("PRAGMA main.table_list").fetchall()
+        kinds = {row[1]: row[2] for row in listed}
+        without_rowid = {row[1] for row in listed if row[4]}  # wr: the catalog's own answer
         catalog = self.conn.execute(
             "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid"
         ).fetchall()
@@ -155,7 +154,7 @@ class SqliteSource:
                         )
                     )
                     continue
-                schema.tables.append(self._table(name, sql or ""))
+                schema.tables.append(self._table(name, sql or "", name not in without_rowid))
             elif obj_type == "view":
                 schema.views.append(View(name, sql))
                 schema.findings.append(
@@ -190,12 +189,15 @@ class SqliteSource:
         self._schema = schema
         return schema
 
-    def _table(self, name: str, sql: str) -> Table:
+    def _table(self, name: str, sql: str, has_rowid: bool) -> Table:
         q = quote_ident(name)
         xinfo = self.conn.execute(f"PRAGMA main.table_xinfo({q})").fetchall()
         columns: list[Column] = []
         pk: list[tuple[int, str]] = []
-        autoincrement = bool(_AUTOINCREMENT.search(sql))
+        # a keyword, not a word inside a string or a name ('autoincrement' as a DEFAULT)
+        autoincrement = any(
+            t.kind == "word" and t.upper == "AUTOINCREMENT" for t in sqltext.tokenize(sql)
+        )
         for _cid, col, decl, notnull, default, pk_pos, hidden in xinfo:
             if hidden == 1:  # a virtual table's hidden column
                 continue
@@ -212,7 +214,6 @@ class SqliteSource:
             if pk_pos:
                 pk.append((pk_pos, col))
         primary_key = [c for _, c in sorted(pk)]
-        has_rowid = not _WITHOUT_ROWID.search(sql)
         table = Table(
             name=name, columns=columns, primary_key=primary_key, has_rowid=has_rowid, sql=sql
         )
@@ -437,7 +438,8 @@ class SqliteSource:
         step = max(1, total // max(limit, 1))
         keys = self.key_columns(table)
         if table.has_rowid and step > 1:
-            sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL AND ({keys[0]} % ?) = 0 LIMIT ?"
+            key = _key_sql(table, keys[0])
+            sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL AND ({key} % ?) = 0 LIMIT ?"
             params: tuple[Any, ...] = (step, limit)
         else:
             sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL LIMIT ?"
