@@ -256,6 +256,9 @@ def _column_code(col: ColumnPlan) -> tuple[str, set[str]]:
     parts = [_q(col.name), type_expr]
     if col.identity:
         parts.append("sa.Identity(always=False)")
+    elif col.family == "integer":
+        # else SQLAlchemy makes a lone integer primary key a SERIAL, inventing values for it
+        parts.append("autoincrement=False")
     if col.default is not None:
         parts.append(f"server_default=sa.text({_q(col.default)})")
     parts.append(f"nullable={col.nullable}")

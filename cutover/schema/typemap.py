@@ -335,9 +335,11 @@ def plan_column(
         )
         pg_type, family, reason, why = lossless.pg_type, lossless.family, "sampled", lossless.why
 
-    identity = is_rowid_pk or (
-        column.autoincrement and family == "integer" and reason != "override"
-    )  # SQL Server IDENTITY
+    if is_rowid_pk:
+        # a rowid key that is also a foreign key (a 1:1 extension table) takes its parent's values
+        identity = not any(column.name in fk.columns for fk in table.foreign_keys)
+    else:  # SQL Server IDENTITY, declared for what it is
+        identity = column.autoincrement and family == "integer" and reason != "override"
     plan = ColumnPlan(
         cname,
         target_name,
