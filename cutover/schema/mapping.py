@@ -14,6 +14,7 @@ from cutover.rows.digest import DIGEST_VERSION
 from cutover.schema import sqltext
 from cutover.schema.model import ColumnProfile, Finding, Schema, Table, Trigger, View
 from cutover.schema.naming import Namer, shorten, snake_case
+from cutover.schema.search import search_indexes
 from cutover.schema.typemap import ColumnPlan, plan_column, wanted_stats
 from cutover.sources.base import Source
 
@@ -508,6 +509,14 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
         if idx.unique and not where and len(plain) == len(elements):
             keys.append(tuple(plain))
     tp.unique_keys = keys
+    indexes, notes = search_indexes(t, tp.name, {c.source: (c.name, c.family) for c in tp.columns})
+    findings.extend(notes)
+    for si in indexes:
+        name = relations.name(si.name, "index", convert=False)
+        columns = [si.column] if si.column else []
+        tp.indexes.append(
+            IndexPlan(name, name, [si.element], columns, False, None, [False], "gin", si.ops)
+        )
     for check in t.checks:
         _check(tp, check.name, check.expression, rename, booleans, relations, findings)
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from cutover.errors import TargetError
 from cutover.schema.mapping import SchemaPlan
 from cutover.schema.naming import fit
+from cutover.schema.search import TRIGRAM_OPS
 from cutover.schema.typemap import ColumnPlan, pg_base
 
 if TYPE_CHECKING:
@@ -305,6 +306,8 @@ def render_tables(plan: SchemaPlan, rev: str) -> str:
         for c in t.columns
     ):
         ups.append('op.execute("CREATE EXTENSION IF NOT EXISTS vector")')
+    if any(i.ops == TRIGRAM_OPS for t in plan.tables for i in t.indexes):
+        ups.append('op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")')
     for tp in plan.tables:
         lines = ["op.create_table(", f"    {_q(tp.name)},"]
         for col in tp.columns:

@@ -39,6 +39,14 @@ from cutover.sources.sqlite_ddl import (
     parse_table_constraints,
 )
 from cutover.sources.sqlite_profile import Scan, profile_table
+from cutover.sources.sqlite_virtual import (
+    CARRIED_MODULES,
+    FTS_KEY,
+    FTS_MODULES,
+    VirtualModule,
+    parse_virtual,
+    shadow_tables,
+)
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
 
@@ -140,23 +148,25 @@ class SqliteSource:
             "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid"
         ).fetchall()
         schema = Schema(tables=[])
+        virtuals = {
+            name: vm
+            for obj_type, name, _t, sql in catalog
+            if obj_type == "table"
+            and (kinds.get(name) == "virtual" or (sql or "").upper().startswith("CREATE VIRTUAL"))
+            and (vm := parse_virtual(sql or "")) is not None
+        }
+        shadows = shadow_tables(virtuals)
         for obj_type, name, tbl_name, sql in catalog:
             if obj_type == "table":
                 if name.startswith("sqlite_"):
                     continue
                 kind = kinds.get(name, "table")
-                if kind == "shadow":
+                if kind == "shadow" or name in shadows:
                     continue
                 if kind == "virtual" or (sql or "").upper().startswith("CREATE VIRTUAL"):
-                    schema.findings.append(
-                        Finding(
-                            "warning",
-                            "virtual_table",
-                            f"virtual table {name} is not carried (its module has no Postgres equivalent)",
-                            table=name,
-                            fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN index)",
-                        )
-                    )
+                    table = self._virtual_table(name, sql or "", virtuals.get(name), schema)
+                    if table is not None:
+                        schema.tables.append(table)
                     continue
                 schema.tables.append(self._table(name, sql or "", name not in without_rowid))
             elif obj_type == "view":
@@ -192,6 +202,45 @@ class SqliteSource:
             )
         self._schema = schema
         return schema
+
+    def _virtual_table(
+        self, name: str, sql: str, vm: VirtualModule | None, schema: Schema
+    ) -> Table | None:
+        """A full-text or R-tree table as a table to carry, or None with the finding why not."""
+        why = None
+        if vm is None or vm.module not in CARRIED_MODULES:
+            why = f"its module ({vm.module if vm else 'unknown'}) has no Postgres equivalent"
+        elif vm.contentless:
+            why = "it is a contentless FTS table (content=''): it keeps no text to carry"
+        else:
+            try:
+                self.conn.execute(f"SELECT * FROM {quote_ident(name)} LIMIT 0").fetchall()
+            except sqlite3.DatabaseError as exc:
+                why = f"this sqlite3 cannot read it ({exc})"
+        if why is not None:
+            schema.findings.append(
+                Finding(
+                    "warning",
+                    "virtual_table",
+                    f"virtual table {name} is not carried: {why}",
+                    table=name,
+                    fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN index)",
+                    subject=f"virtual:{name}",
+                )
+            )
+            return None
+        assert vm is not None
+        table = self._table(name, sql, True)
+        table.virtual, table.module, table.module_options = True, vm.module, dict(vm.options)
+        if vm.module in FTS_MODULES:
+            # the rowid is how the app finds a match's row (often its content table's key): kept
+            table.columns.insert(0, Column(FTS_KEY, "INTEGER", nullable=False))
+            key = FTS_KEY
+        else:
+            key = table.columns[0].name  # an R-tree's first column is its integer id
+        table.primary_key, table.rowid_alias = [key], key
+        table.column(key).nullable = False
+        return table
 
     def _table(self, name: str, sql: str, has_rowid: bool) -> Table:
         q = quote_ident(name)
