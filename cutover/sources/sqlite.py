@@ -29,7 +29,6 @@ from cutover.schema.model import (
 from cutover.sources.base import (
     PROBE_ROWS,
     Batch,
-    InvalidText,
     SourceInfo,
     rows_within_budget,
 )
@@ -47,6 +46,7 @@ from cutover.sources.sqlite_virtual import (
     parse_virtual,
     shadow_tables,
 )
+from cutover.values.coerce import InvalidText
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
 
