@@ -70,3 +70,16 @@ def test_a_long_or_non_ascii_database_name_loads_every_table(
     # a second run finds its own revisions again
     again = load_named(tmp_path, pg_url, src, name)
     assert [r.written for r in again.reports[0].results] == [2, 2]
+
+
+def test_a_column_named_like_a_postgres_system_column_is_renamed(make_sqlite, load, pg):
+    src = make_sqlite(
+        "CREATE VIRTUAL TABLE idx_geom USING rtree(pkid, xmin, xmax, ymin, ymax);"
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, ctid TEXT, CMIN INTEGER);"
+        "INSERT INTO idx_geom VALUES (1, 0, 1, 0, 1); INSERT INTO t VALUES (1, 'a', 2);"
+    )
+    report = load(src).reports[0]
+    assert [(r.read, r.written) for r in report.results] == [(1, 1), (1, 1)]
+    assert rows(pg, "SELECT xmin_2, xmax_2, ymin FROM idx_geom") == [(0.0, 1.0, 0.0)]
+    assert rows(pg, 'SELECT ctid_2, "CMIN" FROM t') == [("a", 2)]
+    assert ("column", "t.ctid", "t.ctid_2") in report.plan.renames

@@ -12,7 +12,7 @@ from cutover.config import ColumnOverride, DatabaseConfig, Settings
 from cutover.errors import SchemaMismatchError
 from cutover.schema import sqltext
 from cutover.schema.model import ColumnProfile, Finding, Schema, Table, Trigger, View
-from cutover.schema.naming import Namer, shorten, snake_case
+from cutover.schema.naming import PG_SYSTEM_COLUMNS, Namer, shorten, snake_case
 from cutover.schema.search import search_indexes
 from cutover.schema.typemap import ColumnPlan, plan_column, wanted_stats
 from cutover.sources.base import Source
@@ -318,7 +318,7 @@ def _map_table(
     }
     profile = source.profile(table, wanted)
     columns: list[ColumnPlan] = []
-    namer = Namer(db.snake_case)
+    namer = Namer(db.snake_case, reserved=PG_SYSTEM_COLUMNS)
     missing: list[str] = []
     # a source whose defaults are not SQLite's (SQL Server's getdate(), newid()) translates its own
     translate_default = getattr(source, "translate_default", sqltext.translate_default)

@@ -46,12 +46,16 @@ def shorten(name: str) -> str:
     return fit(name, PG_MAX_IDENTIFIER_BYTES)
 
 
+# Postgres' system columns: a user column may not take one of these names (an R-tree's xmin)
+PG_SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+
+
 class Namer:
     """Hands out target names within one namespace, recording every change it makes."""
 
-    def __init__(self, snake: bool = False) -> None:
+    def __init__(self, snake: bool = False, reserved: frozenset[str] = frozenset()) -> None:
         self.snake = snake
-        self.taken: set[str] = set()
+        self.taken: set[str] = set(reserved)
         self.changes: list[tuple[str, str, str]] = []
 
     def name(self, source: str, kind: str, *, convert: bool = True) -> str:

@@ -304,17 +304,14 @@ def plan_column(
     else:
         rule = declared_rule(declared)
         if rule is None:
-            pg_type, family, reason, why = (
-                "text",
-                "text",
-                "declared",
-                f"unknown type name {declared!r} → text",
-            )
+            # SQLite kept the values as stored (a SpatiaLite POINT holds blobs): typed by them
+            pg_type, family, why = _dynamic(profile)
+            reason, why = "sampled", f"unknown type name {declared!r}: " + why.split("; ", 1)[-1]
             findings.append(
                 Finding(
                     "warning",
                     "unknown_type",
-                    f"{tname}.{cname}: unknown type {declared!r} carried as text",
+                    f"{tname}.{cname}: unknown type {declared!r} carried as {pg_type} (by its values)",
                     table=tname,
                     column=cname,
                     fix=f'override it in cutover.toml: columns."{tname}.{cname}" = "…"',
