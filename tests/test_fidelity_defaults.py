@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import rows
 
 from cutover.schema.sqltext import translate_default
-from tests.conftest import rows
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from tests.conftest import rows
+from conftest import rows
 
 
 @pytest.mark.parametrize(

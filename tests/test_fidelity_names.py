@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import rows
 
 from cutover import commands
 from cutover import config as config_mod
 from cutover.schema.migrations import VERSION_NUM_CHARS, revision_ids
-from tests.conftest import rows
 
 LONG_NAMES = [
     "Chinook_Sqlite_AutoIncrementPKs",

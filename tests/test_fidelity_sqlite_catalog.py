@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import rows
 
 from cutover import commands
 from cutover import config as config_mod
 from cutover.errors import CutoverError
 from cutover.sources.sqlite import SqliteSource
-from tests.conftest import rows
 
 ROWS = 500  # over the date sample (200), so the sample strides over the rowid alias
 

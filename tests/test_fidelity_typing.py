@@ -6,10 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import rows
 
 from cutover import commands
 from cutover import config as config_mod
-from tests.conftest import rows
 
 SORT_ROWS = 923
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import rows
 
 from cutover import commands
 from cutover import config as config_mod
 from cutover.sources.sqlite import SqliteSource
-from tests.conftest import rows
 
 FTS_ROWS = 300  # more than one sample stride and several profile values
 
