@@ -104,9 +104,9 @@ def run(
 ) -> LoadReport:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
-    check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
-    source = open_source(db.source, config.base_dir)
+    source = open_source(db.source, config.base_dir)  # a missing source file is the first error
     try:
+        check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
         conn = tgt.connect(db.target, autocommit=True, create=True)
     except BaseException:
         source.close()
