@@ -19,6 +19,7 @@ from cutover.load import keys_build, pipeline, scheduler, state
 from cutover.load import target as tgt
 from cutover.load.pipeline import Reporter, TableResult
 from cutover.load.target import ServerInfo
+from cutover.rows.path import Policies
 from cutover.schema import migrations
 from cutover.schema.mapping import SchemaPlan, map_schema, tables_in_load_order
 from cutover.schema.typemap import pg_base
@@ -77,6 +78,7 @@ def run(
             naive_timezone=settings.naive_timezone,
             digests=settings.digests == "load",
         )
+        manifest["policies"] = Policies.from_settings(settings).to_manifest()
         state.ensure(conn)
         previous = state.read_manifest(conn, db.name)
         recorded = state.load_chunks(conn, db.name)

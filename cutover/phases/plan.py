@@ -23,11 +23,11 @@ from cutover.errors import CutoverError, SchemaMismatchError
 from cutover.load import target as tgt
 from cutover.phases.checklists import now
 from cutover.rows.digest import Digests
+from cutover.rows.path import Policies, RowPath
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
 from cutover.sources import open_source
-from cutover.sources.base import InvalidText, Source
-from cutover.values.coerce import Reject, build, compile_row
+from cutover.sources.base import Source
 
 ESTIMATE_ROWS = (
     2000  # rows per table read, coerced and copied to measure throughput: one small batch
@@ -520,17 +520,13 @@ def _estimate(
     profile_seconds: float,
 ) -> Estimate:
     """Time read → coerce → digest → COPY on the first rows of each table; scale by its row count."""
-    from cutover.load.pipeline import table_hasher
-
     copied_all = conn is not None
     for tp, row in zip(splan.tables, rows):
         if not tp.rows:
             row.estimate_seconds = 0.0
             continue
         started = time.monotonic()
-        batch = _first_rows(source, tp)
-        out = _coerce(batch, len(source.key_columns(tp.source)), tp)
-        Digests().add_rows(table_hasher(tp, settings.naive_timezone), out)
+        batch, out, _digests = probe_rows(source, tp, settings)
         copied = conn is not None and _copy_probe(conn, tp, out)
         copied_all = copied_all and copied
         elapsed = max(time.monotonic() - started, 1e-6)
@@ -554,27 +550,26 @@ def _estimate(
     )
 
 
-def _first_rows(source: Source, tp: TablePlan) -> list[tuple[Any, ...]]:
-    """Up to ESTIMATE_ROWS rows from the start of the table (readers size their batches themselves)."""
+def probe_rows(
+    source: Source, tp: TablePlan, settings: Settings
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Digests]:
+    """The probe's first rows of a table: read, coerced and digested as the load does it."""
+    batch, suspect = _first_rows(source, tp)
+    path = RowPath.for_plan(tp, source.key_columns(tp.source), Policies.from_settings(settings))
+    out, _origin, _rejects = path.coerce_batch(batch, suspect)
+    return batch, out, path.digest_batch(out)
+
+
+def _first_rows(source: Source, tp: TablePlan) -> tuple[list[tuple[Any, ...]], bool]:
+    """Up to ESTIMATE_ROWS rows from the start of the table, and whether any failed to decode."""
     rows: list[tuple[Any, ...]] = []
+    suspect = False
     for batch in source.read(tp.source, [c.source for c in tp.columns], batch_size=ESTIMATE_ROWS):
         rows.extend(batch.rows)
+        suspect = suspect or batch.suspect
         if len(rows) >= ESTIMATE_ROWS:
             break
-    return rows[:ESTIMATE_ROWS]
-
-
-def _coerce(rows: list[tuple[Any, ...]], width: int, tp: TablePlan) -> list[tuple[Any, ...]]:
-    transform = compile_row(width, [build(c.coercion, c.options) for c in tp.columns])
-    out = []
-    for r in rows:
-        if any(isinstance(v, InvalidText) for v in r):
-            continue
-        try:
-            out.append(transform(r))
-        except Reject:
-            continue
-    return out
+    return rows[:ESTIMATE_ROWS], suspect
 
 
 def _copy_probe(conn: psycopg.Connection[Any], tp: TablePlan, rows: list[tuple[Any, ...]]) -> bool:

@@ -26,11 +26,12 @@ from cutover.errors import UsageError
 from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.rejects import table_file
-from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests, RowHasher
+from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests
+from cutover.rows.path import Policies, RowPath
 from cutover.schema.typemap import pg_base
 from cutover.sources import open_source
-from cutover.sources.base import PROBE_ROWS, InvalidText, Source, rows_within_budget
-from cutover.values.coerce import Reject, build, compile_row, json_safe
+from cutover.sources.base import PROBE_ROWS, Source, rows_within_budget
+from cutover.values.coerce import json_safe
 
 STREAM_BATCH = 5000  # rows per fetch from a server-side cursor at most (and about BATCH_BYTES): bounded memory on any table
 MAX_DIFFERENCES = 10  # differing rows reported per table
@@ -265,12 +266,15 @@ def _manifest(conn: psycopg.Connection[Any], db: DatabaseConfig) -> dict[str, An
     return manifest
 
 
-def _hasher(t: dict[str, Any], naive_timezone: str) -> RowHasher:
-    names = [c["target"] for c in t["columns"]]
-    return RowHasher(
-        [c["pg_type"] for c in t["columns"]],
-        [names.index(k) for k in t["key"] if k in names],
-        naive_timezone,
+def _path(
+    source: Source, schema_table: Any, manifest: dict[str, Any], t: dict[str, Any]
+) -> RowPath:
+    """The row path the load took for this table, as its manifest recorded it."""
+    return RowPath.for_manifest(
+        t,
+        source.key_columns(schema_table),
+        schema_table.primary_key,
+        Policies.from_manifest(manifest),
     )
 
 
@@ -310,37 +314,39 @@ def _target_rows(
 
 
 def _source_batches(
-    source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]
+    source: Source, schema_table: Any, path: RowPath, excluded: set[str]
 ) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
-    """The source's rows as the load would have written them (coerced), minus recorded rejects, a source batch at a time."""
-    keys = source.key_columns(schema_table)
-    width = len(keys)
-    columns = [c["source"] for c in t["columns"]]
-    coercions = [build(c["coercion"], c["options"]) for c in t["columns"]]
-    transform = compile_row(width, coercions)
-    pk = [c for c in schema_table.primary_key if c in columns]
+    """The source's rows as the load wrote them (coerced), minus recorded rejects, a source batch at a time."""
+    columns = [c.source for c in path.columns]
+    width = path.width
     for batch in source.read(schema_table, columns, batch_size=STREAM_BATCH):
-        out = []
-        for row in batch.rows:
-            key = {k: json_safe(v) for k, v in zip(keys, row[:width])}
-            pk_key = {c: json_safe(row[width + columns.index(c)]) for c in pk}
+        out, origin, _rejects = path.coerce_batch(batch.rows, batch.suspect)
+        pairs = []
+        for row, src in zip(out, origin):
+            key = {k: json_safe(v) for k, v in zip(path.key_columns, src[:width])}
+            pk_key = path.primary_key_of(src)
             if excluded and (
-                _key_text(key) in excluded or (pk_key and _key_text(pk_key) in excluded)
+                _key_text(key) in excluded
+                or (pk_key and _key_text(pk_key) in excluded)
+                or _key_text(path.key_of(src)) in excluded
             ):
                 continue
-            if any(isinstance(v, InvalidText) for v in row):
-                continue
-            try:
-                out.append((transform(row), pk_key or key))
-            except Reject:
-                continue
-        yield out
+            pairs.append((row, pk_key or key))
+        yield pairs
+
+
+def source_digests(source: Source, schema_table: Any, path: RowPath, excluded: set[str]) -> Digests:
+    """Per-bucket digests of the source as the load would write it, minus recorded rejects."""
+    digests = Digests()
+    for pairs in _source_batches(source, schema_table, path, excluded):
+        digests.add_rows(path.hasher, [row for row, _key in pairs])
+    return digests
 
 
 def _source_rows(
-    source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]
+    source: Source, schema_table: Any, path: RowPath, excluded: set[str]
 ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
-    for batch in _source_batches(source, schema_table, t, excluded):
+    for batch in _source_batches(source, schema_table, path, excluded):
         yield from batch
 
 
@@ -376,7 +382,8 @@ def _table_parity(
         source_rows=source.count(schema_table),
         rejected=_rejected_count(conn, database, t["target"]),
     )
-    hasher = _hasher(t, manifest["naive_timezone"])
+    path = _path(source, schema_table, manifest, t)
+    hasher = path.hasher
     stored = None
     same_hash = manifest.get("digest") == DIGEST_VERSION
     if not stale and same_hash:
@@ -393,9 +400,7 @@ def _table_parity(
             res.note = (
                 "the load's digests were made by another cutover version; the source was read again"
             )
-        stored = Digests()
-        for pairs in _source_batches(source, schema_table, t, excluded):
-            stored.add_rows(hasher, [row for row, _key in pairs])
+        stored = source_digests(source, schema_table, path, excluded)
         if stale:
             res.rejected = res.source_rows - stored.rows
     actual = Digests()
@@ -426,7 +431,7 @@ def _table_parity(
             schema_table,
             manifest,
             t,
-            hasher,
+            path,
             differing[:MAX_NARROWED_BUCKETS],
             excluded,
         )
@@ -440,16 +445,17 @@ def _narrow(
     schema_table: Any,
     manifest: dict[str, Any],
     t: dict[str, Any],
-    hasher: RowHasher,
+    path: RowPath,
     buckets: list[int],
     excluded: set[str],
 ) -> list[Difference]:
     """Compare the rows of the differing buckets one by one."""
+    hasher = path.hasher
     wanted = set(buckets)
     names = [c["target"] for c in t["columns"]]
     sources_by_key: dict[tuple[str, ...], list[list[str]]] = {}
     readable: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row, key in _source_rows(source, schema_table, t, excluded):
+    for row, key in _source_rows(source, schema_table, path, excluded):
         if hasher.bucket(row) in wanted:
             k = hasher.key(row)
             sources_by_key.setdefault(k, []).append(hasher.parts(row))
