@@ -271,6 +271,7 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
             source, splan, settings, snake=db.snake_case
         )
         _target_findings(db, splan, conn, info, result)
+        result.findings += _timezone_findings(splan, settings)
         result.tables = [_table_row(tp) for tp in splan.tables]
         result.estimate = _estimate(source, conn, splan, settings, result.tables, profile_seconds)
         return result
@@ -279,6 +280,29 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
             source.close()
         if conn is not None:
             conn.close()
+
+
+def _timezone_findings(splan: SchemaPlan, settings: Settings) -> list[Finding]:
+    """Say in which zone naive date/times are read, when any column goes to timestamptz."""
+    zoned = [
+        f"{tp.source.name}.{c.source}"
+        for tp in splan.tables
+        for c in tp.columns
+        if c.base_type == "timestamptz"
+    ]
+    if not zoned:
+        return []
+    return [
+        Finding(
+            "info",
+            "source_timezone",
+            f"naive date/times going into timestamptz ({', '.join(zoned[:5])}"
+            f"{' …' if len(zoned) > 5 else ''}) are read as {settings.source_timezone} "
+            "(source_timezone); every connection cutover opens uses TimeZone=UTC",
+            count=len(zoned),
+            fix='source_timezone = "Asia/Seoul" in [settings] if the app wrote local times',
+        )
+    ]
 
 
 def _kind(url: str) -> str:
@@ -357,7 +381,12 @@ def _probe_missing_database(db: DatabaseConfig, result: DatabasePlan) -> tgt.Ser
     check.database, check.database_exists = urls.parse(db.target).database, False
     admin = urls.with_database(urls.postgres_conninfo(db.target), "postgres")
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=tgt.CONNECT_TIMEOUT_S) as conn:
+        with psycopg.connect(
+            admin,
+            autocommit=True,
+            connect_timeout=tgt.CONNECT_TIMEOUT_S,
+            options=tgt.session_options(admin),
+        ) as conn:
             row = conn.execute(
                 "SELECT current_setting('server_version'), current_setting('server_version_num')::int, current_user, "
                 "(SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), "

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from cutover.config import Settings
+from cutover.config import PG_SESSION_TIMEZONE, Settings
 from cutover.rows.digest import Digests, RowHasher
 from cutover.schema.mapping import TablePlan
-from cutover.schema.typemap import family_of
+from cutover.schema.typemap import family_of, pg_base
 from cutover.sources.base import InvalidText
 from cutover.values.coerce import Coercion, Reject, build, compile_row, json_safe, passes_guard
 
@@ -87,7 +87,7 @@ class RowPath:
         self.key_columns = list(key_columns)
         self.width = len(self.key_columns)
         self.policies = policies
-        self.coercions: list[Coercion | None] = [build(c.coercion, c.options) for c in self.columns]
+        self.coercions: list[Coercion | None] = [self._coercion(c) for c in self.columns]
         self.transform = compile_row(self.width, self.coercions)
         # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS)
         self.guards = [
@@ -114,6 +114,18 @@ class RowPath:
             [targets.index(k) for k in target_key if k in targets],
             policies.naive_timezone,
         )
+
+    def _coercion(self, column: ColumnPath) -> Coercion | None:
+        """The column's coercion; a naive driver value bound for timestamptz is read in source_timezone.
+
+        Sessions speak UTC, so Postgres reads a naive value as UTC; only another source zone
+        needs Python to attach it.
+        """
+        zone = self.policies.naive_timezone
+        if column.coercion == "identity" and pg_base(column.pg_type) == "timestamptz":
+            if zone != PG_SESSION_TIMEZONE:
+                return build("timestamptz", {"naive_timezone": zone})
+        return build(column.coercion, column.options)
 
     @classmethod
     def for_plan(cls, tp: TablePlan, key_columns: Sequence[str], policies: Policies) -> RowPath:

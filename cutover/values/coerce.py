@@ -322,6 +322,8 @@ def _from_epoch(v: float | int, unit: str) -> datetime:
 
 
 def _datetime_of(v: Any, epoch: str | None) -> datetime:
+    if isinstance(v, datetime):  # a driver's value (SQL Server datetime2, datetimeoffset)
+        return v
     if type(v) in (int, float):
         if epoch is None:
             raise Reject(f"number {v!r} in a date/time column (no epoch unit detected)")
