@@ -80,14 +80,15 @@ def handle_errors(fn: F) -> F:
 @click.option(
     "--workdir",
     type=click.Path(path_type=Path),
-    default=config_mod.DEFAULT_WORKDIR,
-    show_default=True,
-    help="Where runs keep state, rejects and reports.",
+    default=None,
+    help=f"Where runs keep state, rejects and reports.  [default: {config_mod.DEFAULT_WORKDIR} beside the config]",
 )
 @click.version_option(__version__, prog_name="cutover")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path, workdir: Path) -> None:
+def cli(ctx: click.Context, config_path: Path, workdir: Path | None) -> None:
     """Cut an application over from SQLite or SQL Server to PostgreSQL, and prove it."""
+    if workdir is None:  # beside cutover.toml, wherever the command runs from
+        workdir = config_path.parent / config_mod.DEFAULT_WORKDIR
     ctx.obj = Globals(config_path=config_path, workdir=workdir)
 
 

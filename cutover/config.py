@@ -26,6 +26,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 ON_ERROR = ("reject", "abort")
 TIMESTAMPS = ("keep", "timestamptz")
+ROUNDING_POLICIES = ("reject", "round")
 # Every Postgres session cutover opens speaks UTC: a naive value never takes the server's zone
 PG_SESSION_TIMEZONE = "UTC"
 PG_SESSION_OPTIONS = f"-c TimeZone={PG_SESSION_TIMEZONE}"
@@ -61,6 +62,7 @@ class Settings:
     timestamps: str = "keep"
     source_timezone: str = "UTC"  # the zone naive source date/times are read in
     invalid_utf8: str = "reject"
+    rounding: str = "reject"  # decimals with more places than the column's scale: reject or round
     nul_in_text: str = "reject"
     orphans: str = "reject"
     infer_types: str = "suggest"
@@ -330,6 +332,7 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         ("on_error", ON_ERROR),
         ("timestamps", TIMESTAMPS),
         ("invalid_utf8", TEXT_POLICIES),
+        ("rounding", ROUNDING_POLICIES),
         ("nul_in_text", NUL_POLICIES),
         ("orphans", ORPHAN_POLICIES),
         ("infer_types", INFER_TYPES),

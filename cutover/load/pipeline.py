@@ -110,6 +110,7 @@ class ChunkLoader:
         self.path = row_path(tp, source.key_columns(tp.source), settings)
         self.abort = settings.on_error == "abort"
         self.rejects: RejectLog | None = None
+        self.pending: list[state.RejectedKey] = []  # this batch's rejects, committed with it
 
     def reject(
         self, row: tuple[Any, ...], column: str | None, value: Any, reason: str, stage: str
@@ -124,6 +125,7 @@ class ChunkLoader:
                 hint="--on-error=reject (the default) sends such rows to the reject file instead",
             )
         assert self.rejects is not None
+        self.pending.append(state.RejectedKey(key, column, reason, stage))
         self.rejects.add(
             key=key,
             column=column,
@@ -207,7 +209,9 @@ class ChunkLoader:
     ) -> None:
         """Coerce, COPY, digest, reject and record progress for one batch, in one transaction."""
         tp, path = self.tp, self.path
+        self.pending = []
         out, origin, rejects = path.coerce_batch(rows, suspect)
+        changes = path.take_changes()
         for bad in rejects:
             self.reject(bad.row, bad.column, bad.value, bad.reason, "coerce")
         assert self.rejects is not None
@@ -232,6 +236,8 @@ class ChunkLoader:
             chunk.rows_written = chunk.rows_read - chunk.rows_rejected
             chunk.last_key = last_key
             self.rejects.sync()
+            state.save_rejects(conn, self.plan.database, tp.name, self.chunk_no, self.pending)
+            state.save_changes(conn, self.plan.database, tp.name, changes)
             state.save_chunk(conn, self.plan.database, chunk)
 
 
@@ -271,18 +277,22 @@ class _PostLoad:
             if settings.digests == "load":
                 digests = row_path(tp, [], settings).digest_batch(removed, sign=-1)
                 state.save_digests(conn, self.plan.database, tp.name, digests)
+            recorded = []
             for row in removed:
                 source_row = {by_target[n]: json_safe(v) for n, v in zip(names, row)}
                 key_cols = tp.source.primary_key or list(source_row)
                 col = by_target.get(column, column) if column else None
+                key = {k: source_row.get(k) for k in key_cols}
+                recorded.append(state.RejectedKey(key, col, reason, stage))
                 self.log.add(
-                    key={k: source_row.get(k) for k in key_cols},
+                    key=key,
                     column=col,
                     value=source_row.get(col) if col else None,
                     reason=reason,
                     row=source_row,
                     stage=stage,
                 )
+            state.save_rejects(conn, self.plan.database, tp.name, state.POST_LOAD_CHUNK, recorded)
             self.chunk.rows_rejected += len(removed)
             self.chunk.rows_written -= len(removed)
             self.log.sync()

@@ -3,6 +3,10 @@
 - `chunks`: one row per key range of a table (chunk -1 holds post-load rejects): how far it got,
   counts, done. Written in the same transaction as the chunk's rows, so it is always the truth.
 - `digests`: per-bucket row counts and digest sums of what was written (verify reads them).
+- `rejects`: every rejected row's key, column, reason and stage (the reject files in the workdir
+  are copies for people; verify from any checkout reads these).
+- `changes`: per column, how many values a policy the user chose changed (rounded decimals,
+  replaced invalid UTF-8); verify reports the tables equal under those policies, with the counts.
 - `manifest`: the load's plan; `complete` turns true only when the whole load has finished,
   so an incomplete manifest means an interrupted load to resume.
 """
@@ -50,6 +54,24 @@ CREATE TABLE IF NOT EXISTS {schema}.digests (
     rows bigint NOT NULL,
     digest numeric NOT NULL,
     PRIMARY KEY (database, table_name, bucket)
+);
+CREATE TABLE IF NOT EXISTS {schema}.rejects (
+    database text NOT NULL,
+    table_name text NOT NULL,
+    chunk integer NOT NULL,
+    key jsonb NOT NULL,
+    column_name text,
+    reason text NOT NULL,
+    stage text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejects_table ON {schema}.rejects (database, table_name);
+CREATE TABLE IF NOT EXISTS {schema}.changes (
+    database text NOT NULL,
+    table_name text NOT NULL,
+    column_name text NOT NULL,
+    policy text NOT NULL,
+    "values" bigint NOT NULL,
+    PRIMARY KEY (database, table_name, column_name, policy)
 );
 CREATE TABLE IF NOT EXISTS {schema}.manifest (
     database text PRIMARY KEY,
@@ -214,6 +236,88 @@ def stored_digests(conn: psycopg.Connection[Any], database: str, table: str) -> 
     return digests
 
 
+@dataclass
+class RejectedKey:
+    """One rejected row as the target records it: its key, the column at fault, why, and where."""
+
+    key: dict[str, Any]
+    column: str | None
+    reason: str
+    stage: str
+
+
+def save_rejects(
+    conn: psycopg.Connection[Any],
+    database: str,
+    table: str,
+    chunk: int,
+    rejected: list[RejectedKey],
+) -> None:
+    """Record rejected rows (inside the transaction that commits their chunk's progress)."""
+    if not rejected:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL(
+                "INSERT INTO {} (database, table_name, chunk, key, column_name, reason, stage) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            ).format(_t("rejects")),
+            [(database, table, chunk, Jsonb(r.key), r.column, r.reason, r.stage) for r in rejected],
+        )
+
+
+def save_changes(
+    conn: psycopg.Connection[Any], database: str, table: str, changes: dict[tuple[str, str], int]
+) -> None:
+    """Add values changed under a policy, by (column, policy) (inside the batch's transaction)."""
+    if not changes:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL(
+                'INSERT INTO {} AS c (database, table_name, column_name, policy, "values") '
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (database, table_name, column_name, policy) "
+                'DO UPDATE SET "values" = c."values" + EXCLUDED."values"'
+            ).format(_t("changes")),
+            [(database, table, col, policy, n) for (col, policy), n in changes.items()],
+        )
+
+
+def changed_values(
+    conn: psycopg.Connection[Any], database: str, table: str
+) -> dict[tuple[str, str], int]:
+    """Values a load changed under a policy, by (column, policy); empty for older targets."""
+    try:
+        rows = conn.execute(
+            sql.SQL(
+                'SELECT column_name, policy, "values" FROM {} WHERE database = %s AND table_name = %s'
+            ).format(_t("changes")),
+            (database, table),
+        ).fetchall()
+    except psycopg.errors.UndefinedTable:
+        rows = []
+    conn.rollback()
+    return {(c, p): int(n) for c, p, n in rows}
+
+
+def rejected_keys(
+    conn: psycopg.Connection[Any], database: str, table: str
+) -> list[RejectedKey] | None:
+    """The rows a load rejected from a table; None when the target predates the rejects table."""
+    try:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT key, column_name, reason, stage FROM {} WHERE database = %s AND table_name = %s"
+            ).format(_t("rejects")),
+            (database, table),
+        ).fetchall()
+    except psycopg.errors.UndefinedTable:
+        conn.rollback()
+        return None
+    conn.rollback()
+    return [RejectedKey(json.loads(k) if isinstance(k, str) else k, c, r, s) for k, c, r, s in rows]
+
+
 def durable(conn: psycopg.Connection[Any]) -> None:
     """Make the current transaction's commit wait until the WAL is on disk, and with it every earlier commit.
 
@@ -260,7 +364,7 @@ def read_manifest(
 def forget(conn: psycopg.Connection[Any], database: str) -> None:
     """Remove a database's chunks, digests and manifest (a fresh load follows)."""
     with conn.transaction():
-        for table in ("chunks", "digests", "manifest"):
+        for table in ("chunks", "digests", "rejects", "changes", "manifest"):
             conn.execute(
                 sql.SQL("DELETE FROM {} WHERE database = %s").format(_t(table)), (database,)
             )

@@ -23,11 +23,12 @@ from cutover.errors import CutoverError, SchemaMismatchError
 from cutover.load import target as tgt
 from cutover.phases.checklists import now
 from cutover.rows.digest import Digests
-from cutover.rows.path import Policies, RowPath
+from cutover.rows.path import Policies, RowPath, numeric_scale
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
 from cutover.sources import open_source
 from cutover.sources.base import Source
+from cutover.values.coerce import Reject, decimal
 
 ESTIMATE_ROWS = (
     2000  # rows per table read, coerced and copied to measure throughput: one small batch
@@ -272,6 +273,7 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
         )
         _target_findings(db, splan, conn, info, result)
         result.findings += _timezone_findings(splan, settings)
+        result.findings += _scale_findings(source, splan, settings)
         result.tables = [_table_row(tp) for tp in splan.tables]
         result.estimate = _estimate(source, conn, splan, settings, result.tables, profile_seconds)
         return result
@@ -303,6 +305,48 @@ def _timezone_findings(splan: SchemaPlan, settings: Settings) -> list[Finding]:
             fix='source_timezone = "Asia/Seoul" in [settings] if the app wrote local times',
         )
     ]
+
+
+def _scale_findings(source: Source, splan: SchemaPlan, settings: Settings) -> list[Finding]:
+    """Count the decimals the load would round (or reject): more places than numeric(p,s) keeps."""
+    found = []
+    for tp in splan.tables:
+        for c in tp.columns:
+            scale = numeric_scale(c.pg_type) if c.base_type == "numeric" else None
+            if scale is None:
+                continue
+            rounded = [0]
+
+            def count(cell: list[int] = rounded) -> None:
+                cell[0] += 1
+
+            coerce = decimal(scale=scale, rounding="round", on_round=count)
+            for batch in source.read(tp.source, [c.source], batch_size=settings.batch_size):
+                for row in batch.rows:
+                    try:
+                        coerce(row[-1])
+                    except Reject:
+                        pass  # not a number at all: counted by the column's other findings
+            if not rounded[0]:
+                continue
+            n, where = rounded[0], f"{tp.source.name}.{c.source}"
+            fate = (
+                "will be rounded to fit (rounding = 'round'), counted with the run and reported by verify"
+                if settings.rounding == "round"
+                else "will be rejected with their rows (rounding = 'reject')"
+            )
+            found.append(
+                Finding(
+                    "warning",
+                    "decimal_scale",
+                    f"{where}: {n:,} values have more than {scale} decimal places, which {c.pg_type} does not keep; they {fate}",
+                    table=tp.source.name,
+                    column=c.source,
+                    count=n,
+                    fix=f'columns."{where}" = "numeric" keeps them exact; rounding = "round" in [settings] rounds them on purpose',
+                )
+            )
+    return found
 
 
 def _kind(url: str) -> str:

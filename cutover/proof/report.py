@@ -126,6 +126,10 @@ def parity(result: VerifyResult) -> str:
         for t in db.tables:
             if not t.ok:
                 out.append(table_details(t))
+            for c in t.changed:
+                out.append(
+                    f"  {t.table}: equal under {c.policy}: {c.values:,} value(s) of {c.column} changed on purpose"
+                )
         if db.accepted:
             out.append(f"  {len(db.accepted)} difference(s) recorded on purpose by the load:")
             out.extend(f"    {a.reason}" for a in db.accepted)

@@ -51,6 +51,15 @@ class Difference:
 
 
 @dataclass
+class PolicyChange:
+    """Values the load changed on purpose, under a policy the user chose (rounding, UTF-8 repair)."""
+
+    column: str
+    policy: str
+    values: int
+
+
+@dataclass
 class TableParity:
     """Counts and digests of one table on both sides."""
 
@@ -64,6 +73,7 @@ class TableParity:
     differences: list[Difference] = field(default_factory=list)
     seconds: float = 0.0
     note: str | None = None
+    changed: list[PolicyChange] = field(default_factory=list)
 
     @property
     def expected_rows(self) -> int:
@@ -169,8 +179,11 @@ class VerifyResult:
 
 def table_summary(t: TableParity) -> str:
     """One line: counts, and what differs."""
+    under = "; ".join(f"{c.values:,} value(s) of {c.column} under {c.policy}" for c in t.changed)
     if t.ok:
-        return f"{t.table}: {t.target_rows:,} rows match"
+        return f"{t.table}: {t.target_rows:,} rows match" + (
+            f", equal under {under}" if under else ""
+        )
     parts = [
         f"{t.table}: source {t.source_rows:,} − rejected {t.rejected:,} = {t.expected_rows:,}, target {t.target_rows:,}"
     ]
@@ -354,8 +367,17 @@ def _key_text(key: dict[str, Any]) -> str:
     return json.dumps(key, sort_keys=True, default=str)
 
 
-def _excluded_keys(rejects_dir: Path, table: str) -> set[str]:
-    path = table_file(rejects_dir, table)
+def _excluded_keys(
+    conn: psycopg.Connection[Any], database: str, t: dict[str, Any], rejects_dir: Path
+) -> set[str]:
+    """The keys of the rows the load rejected, as the target recorded them with the load.
+
+    A target loaded before cutover recorded them there falls back to the workdir's reject file.
+    """
+    recorded = state.rejected_keys(conn, database, t["target"])
+    if recorded is not None:
+        return {_key_text(r.key) for r in recorded}
+    path = table_file(rejects_dir, t["source"])
     if not path.exists():
         return set()
     keys = set()
@@ -384,12 +406,16 @@ def _table_parity(
     )
     path = _path(source, schema_table, manifest, t)
     hasher = path.hasher
+    res.changed = [
+        PolicyChange(column, path.policies.describe(policy), n)
+        for (column, policy), n in sorted(state.changed_values(conn, database, t["target"]).items())
+    ]
     stored = None
     same_hash = manifest.get("digest") == DIGEST_VERSION
     if not stale and same_hash:
         stored = state.stored_digests(conn, database, t["target"])
         conn.rollback()
-    excluded = _excluded_keys(rejects_dir, t["source"])
+    excluded = _excluded_keys(conn, database, t, rejects_dir)
     if stored is None:
         res.digests_from = "recomputed"
         if stale:

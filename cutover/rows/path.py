@@ -9,8 +9,10 @@ replace the per-row loop without its callers changing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -22,6 +24,17 @@ from cutover.sources.base import InvalidText
 from cutover.values.coerce import Coercion, Reject, build, compile_row, json_safe, passes_guard
 
 Row = tuple[Any, ...]
+_SCALE = re.compile(r"\(\s*\d+\s*(?:,\s*(\d+)\s*)?\)")
+
+
+def numeric_scale(pg_type: str) -> int | None:
+    """The scale of numeric(p,s) (0 for numeric(p)); None for numeric without a typmod."""
+    m = _SCALE.search(pg_type)
+    if m is None:
+        return None
+    return int(m.group(1)) if m.group(1) is not None else 0
+
+
 Transform = Callable[[Row], Row]
 
 
@@ -31,11 +44,12 @@ class Policies:
 
     invalid_utf8: str = "reject"
     naive_timezone: str = "UTC"
+    rounding: str = "reject"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
         """The policies of this run's settings."""
-        return cls(invalid_utf8=settings.invalid_utf8, naive_timezone=settings.naive_timezone)
+        return cls(settings.invalid_utf8, settings.source_timezone, settings.rounding)
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Policies:
@@ -44,11 +58,16 @@ class Policies:
         return cls(
             invalid_utf8=recorded.get("invalid_utf8", "reject"),
             naive_timezone=manifest.get("naive_timezone", "UTC"),
+            rounding=recorded.get("rounding", "reject"),
         )
 
     def to_manifest(self) -> dict[str, Any]:
         """The form recorded in the load's manifest."""
-        return {"invalid_utf8": self.invalid_utf8}
+        return {"invalid_utf8": self.invalid_utf8, "rounding": self.rounding}
+
+    def describe(self, policy: str) -> str:
+        """How a person reads a policy that changed values: `rounding = 'round'`."""
+        return f"{policy} = {getattr(self, policy)!r}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,8 @@ class RowPath:
         self.key_columns = list(key_columns)
         self.width = len(self.key_columns)
         self.policies = policies
+        # values changed under an explicit policy, by (column, policy), since take_changes()
+        self.changes: dict[tuple[str, str], int] = {}
         self.coercions: list[Coercion | None] = [self._coercion(c) for c in self.columns]
         self.transform = compile_row(self.width, self.coercions)
         # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS)
@@ -116,16 +137,39 @@ class RowPath:
         )
 
     def _coercion(self, column: ColumnPath) -> Coercion | None:
-        """The column's coercion; a naive driver value bound for timestamptz is read in source_timezone.
+        """The column's coercion under the run's policies.
 
-        Sessions speak UTC, so Postgres reads a naive value as UTC; only another source zone
-        needs Python to attach it.
+        A naive driver value bound for timestamptz is read in source_timezone (sessions speak UTC,
+        so only another zone needs Python); a numeric(p,s) column's values are checked against its
+        scale (SQLite stores reals whatever the declaration), so a value Postgres would round is
+        rejected or, under `rounding = "round"`, rounded and counted.
         """
         zone = self.policies.naive_timezone
-        if column.coercion == "identity" and pg_base(column.pg_type) == "timestamptz":
-            if zone != PG_SESSION_TIMEZONE:
-                return build("timestamptz", {"naive_timezone": zone})
+        base = pg_base(column.pg_type)
+        if column.coercion == "identity" and base == "timestamptz" and zone != PG_SESSION_TIMEZONE:
+            return build("timestamptz", {"naive_timezone": zone})
+        if column.coercion in ("decimal", "identity") and base == "numeric":
+            scale = numeric_scale(column.pg_type)
+            if scale is not None:
+                return build(
+                    "decimal",
+                    {
+                        **column.options,
+                        "scale": scale,
+                        "rounding": self.policies.rounding,
+                        "on_round": partial(self._changed, column.source, "rounding"),
+                    },
+                )
         return build(column.coercion, column.options)
+
+    def _changed(self, column: str, policy: str) -> None:
+        key = (column, policy)
+        self.changes[key] = self.changes.get(key, 0) + 1
+
+    def take_changes(self) -> dict[tuple[str, str], int]:
+        """Values changed under a policy since the last call, by (column, policy)."""
+        changes, self.changes = self.changes, {}
+        return changes
 
     @classmethod
     def for_plan(cls, tp: TablePlan, key_columns: Sequence[str], policies: Policies) -> RowPath:
@@ -177,13 +221,15 @@ class RowPath:
         `suspect` marks a batch the reader could not decode as UTF-8: its undecodable values
         follow the invalid_utf8 policy. A batch with no bad value costs one generated call per row.
         """
+        before = dict(self.changes)
         if suspect:
             rows = [self._fix_invalid_text(r) for r in rows]
+            before = dict(self.changes)
         else:
             try:
                 return list(map(self.batch_transform(rows), rows)), rows, []
             except Reject:
-                pass
+                self.changes = before  # the rows are coerced again, one by one
         return self._coerce_slowly(rows)
 
     def batch_transform(self, rows: list[Row]) -> Transform:
@@ -214,6 +260,7 @@ class RowPath:
                     fixed[i] = v.raw
                 elif self.policies.invalid_utf8 == "replace":
                     fixed[i] = v.raw.decode("utf-8", errors="replace")
+                    self._changed(self.columns[i - self.width].source, "invalid_utf8")
         return tuple(fixed)
 
     def _coerce_slowly(self, rows: list[Row]) -> tuple[list[Row], list[Row], list[RowReject]]:
@@ -222,6 +269,7 @@ class RowPath:
         origin: list[Row] = []
         rejects: list[RowReject] = []
         for row in rows:
+            counted = dict(self.changes)  # a rejected row's values are not written: not counted
             if not any(isinstance(v, InvalidText) for v in row):
                 try:
                     out.append(self.transform(row))
@@ -241,6 +289,7 @@ class RowPath:
                 except Reject as exc:
                     rejects.append(RowReject(row, col.source, value, exc.reason))
                     break
+            self.changes = counted
         return out, origin, rejects
 
     # -- canonical form --------------------------------------------------------------------------
