@@ -335,6 +335,14 @@ def _render_phase2(result: commands.Phase2Result) -> None:
 @click.option("--db", "database", help="Only this database from cutover.toml.")
 @click.option("--table", help="Only this table (source or target name).")
 @click.option(
+    "--digests",
+    type=click.Choice(["auto", "source", "load"]),
+    default="auto",
+    show_default=True,
+    help="auto: read the source again when reachable, else use the load's recorded digests; "
+    "source: require the source; load: the load's digests (faster, proves the target against the load).",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(path_type=Path),
@@ -352,11 +360,12 @@ def verify_cmd(
     g: Globals,
     database: str | None,
     table: str | None,
+    digests: str,
     json_path: Path | None,
     junit_path: Path | None,
 ) -> None:
     """Prove the target equals the source: counts, row digests, schema (exit 1 on any difference)."""
-    result = commands.verify(g.load(), g.workdir, database=database, table=table)
+    result = commands.verify(g.load(), g.workdir, database=database, table=table, digests=digests)
     click.echo(report.parity(result))
     if json_path:
         json_path.write_text(result.to_json(), encoding="utf-8")

@@ -190,11 +190,16 @@ def verify(
     *,
     database: str | None = None,
     table: str | None = None,
+    digests: str = "auto",
 ) -> VerifyResult:
-    """Parity of source and target: counts, digests, first differing rows, schema."""
+    """Parity of source and target: counts, digests, first differing rows, schema.
+
+    digests: "auto" reads the source again when reachable, else uses the load's digests;
+    "source" requires the source; "load" compares with the load's digests.
+    """
     from cutover.proof.verify import verify as run_verify
 
-    return run_verify(config, workdir, database=database, table=table)
+    return run_verify(config, workdir, database=database, table=table, digests=digests)
 
 
 # -- the assessment, the phases and their checklists --------------------------------------------

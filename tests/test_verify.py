@@ -73,11 +73,42 @@ def table_of(result, name):
     return next(t for t in result.databases[0].tables if t.table == name)
 
 
-def test_clean_load_verifies_from_the_loads_digests(loaded, tmp_path):
+def test_clean_load_verifies_by_reading_the_source_again(loaded, tmp_path):
     result = run_verify(tmp_path)
     assert result.ok, result.to_json()
     t = table_of(result, "t")
+    assert (t.source_rows, t.target_rows, t.digests_from) == (39, 39, "source")
+    assert result.databases[0].compared_with == "the source, read now"
+
+
+def test_clean_load_verifies_from_the_loads_digests_on_request(loaded, tmp_path):
+    result = run_verify(tmp_path, digests="load")
+    assert result.ok, result.to_json()
+    t = table_of(result, "t")
     assert (t.source_rows, t.target_rows, t.digests_from) == (39, 39, "load")
+
+
+def test_a_decommissioned_source_is_verified_from_the_loads_digests(loaded, pg, tmp_path):
+    loaded.rename(loaded.with_suffix(".gone"))
+    result = run_verify(tmp_path)
+    assert result.ok, result.to_json()
+    assert "the digests the load recorded (the source is not reachable" in (
+        result.databases[0].compared_with
+    )
+    t = table_of(result, "t")
+    assert (t.source_rows, t.target_rows, t.digests_from) == (39, 39, "load")
+    pg.execute("UPDATE t SET s = 'edited' WHERE id = 7")
+    result = run_verify(tmp_path)
+    t = table_of(result, "t")
+    assert not result.ok and t.differing_buckets == ["keys 0–9,999"]
+    assert "cannot be named" in (t.note or "")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--config", str(tmp_path / "cutover.toml"), "verify"]).output
+    assert "compared with the digests the load recorded" in out
+    code = runner.invoke(
+        cli, ["--config", str(tmp_path / "cutover.toml"), "verify", "--digests", "source"]
+    ).exit_code
+    assert code != 0
     assert result.databases[0].schema_issues == []
 
 
@@ -206,7 +237,7 @@ def test_changed_source_is_detected_and_read_again(loaded, tmp_path):
     result = run_verify(tmp_path)
     assert result.databases[0].stale_source and not result.ok
     t = table_of(result, "t")
-    assert t.digests_from == "recomputed"
+    assert t.digests_from == "source"
     assert [(d.kind, d.key) for d in t.differences] == [("missing", {"id": 500})]
 
 
@@ -215,10 +246,10 @@ def test_digests_of_another_version_are_recomputed_not_trusted(loaded, pg, tmp_p
         "UPDATE _cutover.manifest SET manifest = jsonb_set(manifest, '{digest}', '\"blake2b-128/0\"')"
     )
     pg.commit()
-    result = run_verify(tmp_path)
+    result = run_verify(tmp_path, digests="load")
     assert result.ok, result.to_json()
     t = table_of(result, "t")
-    assert t.digests_from == "recomputed" and "another cutover version" in t.note
+    assert t.digests_from == "source" and "another cutover version" in t.note
 
 
 def test_cli_exit_codes_json_and_junit(loaded, pg, tmp_path):
@@ -310,7 +341,9 @@ def test_a_load_without_digests_is_verified_from_the_source(
     clean = run_verify(tmp_path)
     assert clean.ok, clean.to_json()
     t = table_of(clean, "t")
-    assert (t.digests_from, t.source_rows, t.target_rows) == ("recomputed", 39, 39)
+    assert (t.digests_from, t.source_rows, t.target_rows) == ("source", 39, 39)
+    t = table_of(run_verify(tmp_path, digests="load"), "t")
+    assert t.digests_from == "source"
     assert t.note is not None and 'digests = "verify"' in t.note
     pg.execute(statement)
     (diff,) = table_of(run_verify(tmp_path), "t").differences

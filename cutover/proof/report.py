@@ -100,6 +100,7 @@ def parity(result: VerifyResult) -> str:
     out = []
     for db in result.databases:
         out.append(f"{db.database} → {db.target}: {'OK' if db.ok else 'DIFFERENCES FOUND'}")
+        out.append(f"  compared with {db.compared_with}")
         if db.stale_source:
             out.append("  note: the source changed since the load; it was read again to compare")
         rows = [
