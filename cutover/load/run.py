@@ -18,6 +18,7 @@ from cutover.errors import SourceError, TargetError, UsageError
 from cutover.load import keys_build, pipeline, scheduler, state
 from cutover.load import target as tgt
 from cutover.load.pipeline import Reporter, TableResult
+from cutover.load.snapshot import consistent_source
 from cutover.load.target import ServerInfo
 from cutover.rows.path import Policies
 from cutover.schema import migrations
@@ -25,6 +26,9 @@ from cutover.schema.mapping import SchemaPlan, map_schema, tables_in_load_order
 from cutover.schema.typemap import pg_base
 from cutover.sources import open_source
 
+RUN_LOCK_APPLICATION = (
+    "cutover run lock"  # how the connection holding the phase's lock shows in pg_stat_activity
+)
 LOAD_ROUNDS = 3  # a chunk that finished can be undone by a crash of a server that commits asynchronously; load again
 
 
@@ -57,8 +61,22 @@ def run(
 ) -> LoadOutcome:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
-    source = open_source(db.source, config.base_dir)
     conn = tgt.connect(db.target, autocommit=True, create=True)
+    lock = None
+    try:
+        lock = state.RunLock.take(
+            tgt.connect(db.target, autocommit=True, application_name=RUN_LOCK_APPLICATION),
+            db.name,
+        )
+        snap = consistent_source(db.source, config.base_dir, workdir, db.name)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        conn.close()
+        raise
+    if snap.note is not None:
+        reporter.message(snap.note)
+    source = open_source(snap.url, config.base_dir)
     workers = scheduler.Workers.early(source.describe().size_bytes, jobs)
     try:
         info = tgt.server_info(conn, db.target_schema)
@@ -118,7 +136,7 @@ def run(
             for _round in range(LOAD_ROUNDS):
                 scheduler.load(
                     source,
-                    db.source,
+                    snap.url,
                     config.base_dir,
                     db.target,
                     conn,
@@ -185,6 +203,8 @@ def run(
         workers.close(wait=False)
         conn.close()
         source.close()
+        snap.remove()
+        lock.release()
 
 
 def _plan_of(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from cutover.errors import UsageError
 from cutover.rows.digest import Digests
 from cutover.values.coerce import json_safe
 
@@ -375,3 +376,49 @@ def lock_chunk(conn: psycopg.Connection[Any], database: str, table: str, chunk: 
     conn.execute(
         "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (database, f"{table}:{chunk}")
     )
+
+
+RUN_LOCK = 0x6375_746F_7665_7232  # "cutover2": one bigint advisory lock, apart from the chunk locks' int pairs
+
+
+class RunLock:
+    """A session advisory lock held for a whole phase 2 on one target database, on its own connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any], database: str) -> None:
+        self.conn, self.database = conn, database
+
+    @classmethod
+    def take(cls, conn: psycopg.Connection[Any], database: str) -> RunLock:
+        """Take the lock on an autocommit connection kept for the phase, or refuse clearly."""
+        (got,) = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone() or (False,)
+        if not got:
+            holder = conn.execute(
+                "SELECT a.pid, a.application_name, a.client_addr::text, a.backend_start "
+                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+                (RUN_LOCK,),
+            ).fetchone()
+            who = (
+                f" (server pid {holder[0]}, {holder[1] or 'no application name'}, "
+                f"connected since {holder[3]:%Y-%m-%d %H:%M:%S %Z})"
+                if holder
+                else ""
+            )
+            conn.close()
+            raise UsageError(
+                f"another `cutover run --phase 2` is loading into this target database{who}; "
+                f"two at once would drop or mix each other's tables",
+                database=database,
+                hint="wait for it to finish (`cutover status` shows its progress), or stop it; "
+                "an interrupted run resumes with `cutover run --phase 2`",
+            )
+        return cls(conn, database)
+
+    def release(self) -> None:
+        """Let the next run in (closing the connection would too)."""
+        try:
+            self.conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+        finally:
+            self.conn.close()
