@@ -61,22 +61,28 @@ def run(
 ) -> LoadOutcome:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
-    conn = tgt.connect(db.target, autocommit=True, create=True)
-    lock = None
+    source = open_source(db.source, config.base_dir)  # a missing source is the first thing said
+    conn = lock = snap = None
     try:
+        conn = tgt.connect(db.target, autocommit=True, create=True)
         lock = state.RunLock.take(
             tgt.connect(db.target, autocommit=True, application_name=RUN_LOCK_APPLICATION),
             db.name,
         )
         snap = consistent_source(db.source, config.base_dir, workdir, db.name)
+        if snap.note is not None:
+            reporter.message(snap.note)
+            source.close()
+            source = open_source(snap.url, config.base_dir)
     except BaseException:
+        source.close()
+        if snap is not None:
+            snap.remove()
         if lock is not None:
             lock.release()
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise
-    if snap.note is not None:
-        reporter.message(snap.note)
-    source = open_source(snap.url, config.base_dir)
     workers = scheduler.Workers.early(source.describe().size_bytes, jobs)
     try:
         info = tgt.server_info(conn, db.target_schema)

@@ -422,3 +422,35 @@ class RunLock:
             self.conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
         finally:
             self.conn.close()
+
+
+STATE_TABLES = ("manifest", "chunks", "digests", "rejects", "changes")  # what a proof export holds
+
+
+def export(conn: psycopg.Connection[Any], database: str) -> dict[str, list[dict[str, Any]]]:
+    """Every `_cutover` row of one database, per table, as JSON objects (the proof, for keeping)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table in STATE_TABLES:
+        rows = conn.execute(
+            sql.SQL("SELECT to_jsonb(x)::text FROM {} x WHERE database = %s ORDER BY 1").format(
+                _t(table)
+            ),
+            (database,),
+        ).fetchall()
+        out[table] = [json.loads(r[0]) for r in rows]
+    conn.rollback()
+    return out
+
+
+def remove(conn: psycopg.Connection[Any], database: str) -> bool:
+    """Delete one database's run state; drop `_cutover` when no other database's remains. True if dropped."""
+    with conn.transaction():
+        for table in STATE_TABLES:
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE database = %s").format(_t(table)), (database,)
+            )
+        others = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_t("manifest"))).fetchone()
+        if others and others[0]:
+            return False
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SCHEMA)))
+    return True
