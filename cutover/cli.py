@@ -498,6 +498,29 @@ def check(g: Globals, item: str, note: str | None, force: bool, undo: bool) -> N
     click.echo(f"next: {result.next}")
 
 
+@cli.command()
+@click.option("--db", "database", help="Only this database from cutover.toml.")
+@click.option("--yes", is_flag=True, help="Remove _cutover without asking.")
+@pass_globals
+@handle_errors
+def finish(g: Globals, database: str | None, yes: bool) -> None:
+    """After a passing verify: save the proof in the report folder, then remove _cutover (asks first)."""
+    result = commands.finish(
+        g.load(), g.workdir, database=database, yes=yes, confirm=lambda q: click.confirm(q)
+    )
+    click.echo(report.parity(result.verification))
+    for db in result.databases:
+        click.echo(f"{db.database}: proof saved in {db.folder} ({len(db.files)} files)")
+        if not db.removed:
+            click.echo(f"{db.database}: _cutover kept in {db.target}")
+        elif db.dropped:
+            click.echo(f"{db.database}: _cutover removed from {db.target}")
+        else:
+            click.echo(
+                f"{db.database}: its run state removed; _cutover stays for the other databases in {db.target}"
+            )
+
+
 @cli.command("report")
 @pass_globals
 @handle_errors

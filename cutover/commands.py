@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -248,6 +249,28 @@ def report(config: config_mod.Config, workdir: Path) -> tuple[Path, Path]:
     return final_report.write(config, workdir, state, next_step(state))
 
 
+def finish(
+    config: config_mod.Config,
+    workdir: Path,
+    *,
+    database: str | None = None,
+    yes: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+) -> FinishResult:
+    """After a passing verify: export the proof to the report folder, then remove `_cutover`.
+
+    The schema is removed when `yes` is true or `confirm(question)` answers yes; otherwise the
+    proof is exported and `_cutover` stays.
+    """
+    from cutover.phases.final_report import REPORT_DIR
+    from cutover.proof.finish import finish as run_finish
+
+    def ask(question: str) -> bool:
+        return yes or (confirm is not None and confirm(question))
+
+    return run_finish(config, workdir, workdir / REPORT_DIR, database=database, confirm=ask)
+
+
 # -- demo -----------------------------------------------------------------------------------------
 
 
@@ -308,6 +331,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cutover.load.pipeline import Reporter, TableResult
     from cutover.phases.plan import Plan
     from cutover.phases.status import CheckResult, StatusResult
+    from cutover.proof.finish import FinishResult
     from cutover.proof.verify import VerifyResult
     from cutover.schema.mapping import SchemaPlan
 from cutover.envfiles.api import env_restore, env_rewrite, env_scan, env_template  # noqa: E402,F401
