@@ -24,6 +24,7 @@ from cutover.errors import UnknownChoiceError, UsageError
 
 REDACTED = "***"
 FORMS = ("url", "odbc", "ado", "jdbc", "conninfo")
+SOURCE_KINDS = ("sqlite", "mssql")  # the databases cutover moves from
 
 _SCHEME_KINDS = {
     "sqlite": "sqlite",

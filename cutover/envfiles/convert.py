@@ -13,8 +13,8 @@ import posixpath
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cutover import envkeys as keys
 from cutover import urls
-from cutover.envfiles import keys
 from cutover.errors import ConfigError, UsageError
 
 DEFAULT_DRIVER = "psycopg"  # SQLAlchemy's psycopg 3 dialect serves sync and async engines alike

@@ -1,4 +1,4 @@
-"""Phase 2 for one database: schema (revision 1), data (resumable chunks), keys (revision 2), proof data.
+"""Phase 2 per database: schema (revision 1), data (resumable chunks), keys (revision 2), proof data.
 
 A load records its manifest as incomplete before any row moves and complete only at the very
 end; a run that finds an incomplete one resumes it, provided neither the source nor the plan
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,14 @@ from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
 from cutover.load import keys_build, pipeline, scheduler, state
 from cutover.load import target as tgt
-from cutover.load.pipeline import Reporter, TableResult
+from cutover.load.pipeline import NullReporter, Reporter, TableResult
+from cutover.load.preflight import check_target
 from cutover.load.snapshot import consistent_source
 from cutover.load.target import ServerInfo
+from cutover.rows.digest import DIGEST_VERSION
 from cutover.rows.path import Policies
 from cutover.schema import migrations
-from cutover.schema.mapping import SchemaPlan, map_schema, tables_in_load_order
+from cutover.schema.mapping import SchemaPlan, map_schema
 from cutover.schema.typemap import pg_base
 from cutover.sources import open_source
 
@@ -32,20 +35,65 @@ RUN_LOCK_APPLICATION = (
 LOAD_ROUNDS = 3  # a chunk that finished can be undone by a crash of a server that commits asynchronously; load again
 
 
-class LoadOutcome:
+@dataclass
+class LoadReport:
     """What phase 2 did to one database."""
 
-    def __init__(
-        self,
-        plan: SchemaPlan,
-        results: list[TableResult],
-        notes: list[str],
-        revisions: migrations.Revisions | None,
-        resumed: bool,
-        seconds: float,
-    ) -> None:
-        self.plan, self.results, self.notes = plan, results, notes
-        self.revisions, self.resumed, self.seconds = revisions, resumed, seconds
+    database: str
+    target: str  # redacted
+    plan: SchemaPlan
+    results: list[TableResult]
+    notes: list[str]
+    revisions_dir: Path | None
+    kept_edits: list[Path]
+    seconds: float
+    rejects_dir: Path
+    resumed: bool = False
+
+    @property
+    def rejected(self) -> int:
+        return sum(r.rejected for r in self.results)
+
+
+@dataclass
+class Phase2Result:
+    """Phase 2 over every selected database."""
+
+    reports: list[LoadReport]
+
+    @property
+    def rejected(self) -> int:
+        return sum(r.rejected for r in self.reports)
+
+
+def run_phase2(
+    config: Config,
+    workdir: Path,
+    *,
+    database: str | None = None,
+    yes: bool = False,
+    on_error: str | None = None,
+    reporter: Reporter | None = None,
+    jobs: int | None = None,
+    restart: bool = False,
+) -> Phase2Result:
+    """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2)."""
+    settings = config.settings if on_error is None else replace(config.settings, on_error=on_error)
+    return Phase2Result(
+        [
+            run(
+                config,
+                db,
+                settings,
+                workdir,
+                yes=yes,
+                restart=restart,
+                jobs=jobs,
+                reporter=reporter or NullReporter(),
+            )
+            for db in config.database(database)
+        ]
+    )
 
 
 def run(
@@ -58,10 +106,11 @@ def run(
     restart: bool,
     jobs: int | None,
     reporter: Reporter,
-) -> LoadOutcome:
+) -> LoadReport:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
-    source = open_source(db.source, config.base_dir)  # a missing source is the first thing said
+    check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
+    source = open_source(db.source, config.base_dir)
     conn = lock = snap = None
     try:
         conn = tgt.connect(db.target, autocommit=True, create=True)
@@ -86,12 +135,6 @@ def run(
     workers = scheduler.Workers.early(source.describe().size_bytes, jobs)
     try:
         info = tgt.server_info(conn, db.target_schema)
-        if not info.can_create:
-            raise TargetError(
-                f"user {info.user} cannot create tables in database {info.database}",
-                database=db.name,
-                hint=f"GRANT CREATE ON DATABASE {info.database} TO {info.user}; GRANT CREATE ON SCHEMA {db.target_schema} TO {info.user}",
-            )
         catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
         reporter.message(f"{db.name}: reading the source schema and profiling its data")
         plan = map_schema(source, db, settings, catalog, load=True)
@@ -100,7 +143,7 @@ def run(
         manifest = plan.manifest(
             source_fingerprint=fingerprint,
             naive_timezone=settings.naive_timezone,
-            digests=settings.digests == "load",
+            digest=DIGEST_VERSION if settings.digests == "load" else None,
         )
         manifest["policies"] = Policies.from_settings(settings).to_manifest()
         state.ensure(conn)
@@ -137,23 +180,13 @@ def run(
             with conn.transaction():
                 state.create_chunks(conn, db.name, chunks)
         rejects_dir = workdir / "rejects" / db.name
+        ctx = scheduler.LoadContext(
+            snap.url, config.base_dir, db.target, plan, settings, rejects_dir
+        )
         snapshot = getattr(source, "snapshot", None)
         with snapshot() if snapshot is not None else nullcontext():
             for _round in range(LOAD_ROUNDS):
-                scheduler.load(
-                    source,
-                    snap.url,
-                    config.base_dir,
-                    db.target,
-                    conn,
-                    plan,
-                    tables_in_load_order(plan),
-                    settings,
-                    rejects_dir,
-                    reporter,
-                    jobs,
-                    workers,
-                )
+                scheduler.load(ctx, source, conn, reporter, jobs, workers)
                 # the server may have restarted during the load (the chunks retried through it): start afresh
                 conn.close()
                 conn = tgt.connect(db.target, autocommit=True)
@@ -197,13 +230,17 @@ def run(
         state.save_manifest(conn, manifest, complete=True)
         for r in results.values():
             reporter.table_done(r)
-        return LoadOutcome(
+        return LoadReport(
+            db.name,
+            urls.redact(db.target),
             plan,
             [results[t.name] for t in plan.tables],
             notes,
-            revisions,
-            resume,
+            revisions.directory if revisions else None,
+            revisions.kept_edits if revisions else [],
             time.monotonic() - started,
+            rejects_dir,
+            resume,
         )
     finally:
         workers.close(wait=False)

@@ -20,8 +20,15 @@ from cutover.config import PG_SESSION_TIMEZONE, Settings
 from cutover.rows.digest import Digests, RowHasher
 from cutover.schema.mapping import TablePlan
 from cutover.schema.typemap import family_of, pg_base
-from cutover.sources.base import InvalidText
-from cutover.values.coerce import Coercion, Reject, build, compile_row, json_safe, passes_guard
+from cutover.values.coerce import (
+    Coercion,
+    InvalidText,
+    Reject,
+    build,
+    compile_row,
+    json_safe,
+    passes_guard,
+)
 
 Row = tuple[Any, ...]
 _SCALE = re.compile(r"\(\s*\d+\s*(?:,\s*(\d+)\s*)?\)")
