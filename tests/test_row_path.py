@@ -7,7 +7,7 @@ from pathlib import Path
 from cutover import commands
 from cutover import config as config_mod
 from cutover.load import state
-from cutover.phases.plan import probe_rows
+from cutover.phases.plan_probe import probe_rows
 from cutover.proof.sides import row_path, source_digests
 from cutover.proof.verify import VerifyResult
 from cutover.schema.mapping import map_schema
