@@ -31,6 +31,9 @@ _SCHEME_KINDS = {
     "postgresql": "postgres",
     "postgres": "postgres",
 }
+# Left readable in query values: socket paths (host=/cloudsql/p:r:i) and host lists (host=a,b),
+# which libpq and SQLAlchemy both read unencoded. Spaces become %20, never "+" (libpq keeps "+").
+_QUERY_SAFE = "/:,"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 # A `${NAME}` reference is not a secret: redaction leaves it readable.
 _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -233,8 +236,10 @@ def _parse_url(url: str) -> DbUrl:
         user, colon, pw = userinfo.partition(":")
         username = unquote(user)
         password = unquote(pw) if colon else None
-    host, port = _host_port(hostport, ":", url)
     pairs = tuple(parse_qsl(query, keep_blank_values=True))
+    if kind == "postgres" and "," in hostport:  # libpq's a:5432,b:5433: kept as host=a,b&port=…
+        hostport, pairs = "", _multi_host(hostport, url) + pairs
+    host, port = _host_port(hostport, ":", url)
     parsed = DbUrl(
         kind,
         driver or None,
@@ -253,6 +258,15 @@ def _parse_url(url: str) -> DbUrl:
             inner, kind=kind, driver=driver or None, form="url", query=inner.query + rest_query
         )
     return parsed
+
+
+def _multi_host(hostport: str, original: str) -> tuple[tuple[str, str], ...]:
+    """libpq's `a:5432,b:5433` host list as the `host=a,b` and `port=5432,5433` it means."""
+    hosts = [_host_port(part, ":", original) for part in hostport.split(",")]
+    pairs = [("host", ",".join(h or "" for h, _p in hosts))]
+    if any(p for _h, p in hosts):
+        pairs.append(("port", ",".join(str(p or "") for _h, p in hosts)))
+    return tuple(pairs)
 
 
 def _split_first(text: str, stops: str) -> tuple[str, str, str]:
@@ -297,7 +311,7 @@ def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> st
         host = f"[{host}]"
     port = f":{url.port}" if url.port else ""
     db = "/" + quote(url.database, safe="") if url.database else "/"
-    query = f"?{urlencode(url.query)}" if url.query else ""
+    query = f"?{urlencode(url.query, safe=_QUERY_SAFE, quote_via=quote)}" if url.query else ""
     return f"{head}://{auth}{host}{port}{db}{query}"
 
 

@@ -225,7 +225,7 @@ class _FilePlanner:
         if (
             self.env_file.kind == "compose"
             and place.host is None
-            and (target.url.host or "localhost") in convert.LOCAL_HOSTS
+            and convert.is_local(target.url)
         ):
             self.notes.append(
                 f"{self._where(inner)}: {target.url.host or 'localhost'} inside a container is the container itself; "
