@@ -593,6 +593,13 @@ def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
 )
 @click.option("--db", "database", metavar="NAME", help="Only this database of cutover.toml.")
 @click.option("--check", is_flag=True, help="Exit 1 when anything would change (for CI).")
+@click.option(
+    "--from-env",
+    "from_env",
+    metavar="NAME",
+    multiple=True,
+    help="NAME is exported where the app runs: values reading ${NAME} need not find it in files.",
+)
 @pass_globals
 @handle_errors
 def env_rewrite_cmd(
@@ -603,6 +610,7 @@ def env_rewrite_cmd(
     literal_passwords: bool,
     database: str | None,
     check: bool,
+    from_env: tuple[str, ...],
 ) -> None:
     """Rewrite the configured databases' env values to Postgres URLs (a redacted diff unless --apply)."""
     rewrite = functools.partial(
@@ -612,6 +620,7 @@ def env_rewrite_cmd(
         workdir=g.workdir,
         literal_passwords=literal_passwords,
         database=database,
+        from_env=from_env,
     )
     result = rewrite(apply=apply_ and yes)
     click.echo(result.diff, nl=False)

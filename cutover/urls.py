@@ -25,6 +25,8 @@ from cutover.errors import UnknownChoiceError, UsageError
 REDACTED = "***"
 FORMS = ("url", "odbc", "ado", "jdbc", "conninfo")
 
+_JDBC_KINDS = {"jdbc:sqlserver:": "mssql", "jdbc:jtds:sqlserver:": "mssql"}
+_JDBC_KINDS |= {"jdbc:postgresql:": "postgres", "jdbc:sqlite:": "sqlite"}
 _SCHEME_KINDS = {
     "sqlite": "sqlite",
     "mssql": "mssql",
@@ -107,12 +109,7 @@ def sniff(text: str) -> tuple[str, str] | None:
     except (UsageError, ValueError):
         pass
     lowered = text.strip().lower()
-    for prefix, kind in (
-        ("jdbc:sqlserver:", "mssql"),
-        ("jdbc:jtds:sqlserver:", "mssql"),
-        ("jdbc:postgresql:", "postgres"),
-        ("jdbc:sqlite:", "sqlite"),
-    ):
+    for prefix, kind in _JDBC_KINDS.items():
         if lowered.startswith(prefix):
             return kind, "jdbc"
     if _SCHEME.match(lowered):
@@ -240,16 +237,8 @@ def _parse_url(url: str) -> DbUrl:
     if kind == "postgres" and "," in hostport:  # libpq's a:5432,b:5433: kept as host=a,b&port=…
         hostport, pairs = "", _multi_host(hostport, url) + pairs
     host, port = _host_port(hostport, ":", url)
-    parsed = DbUrl(
-        kind,
-        driver or None,
-        username,
-        password,
-        host,
-        port,
-        unquote(path.lstrip("/")) or None,
-        pairs,
-    )
+    database = unquote(path.lstrip("/")) or None
+    parsed = DbUrl(kind, driver or None, username, password, host, port, database, pairs)
     odbc = parsed.option("odbc_connect")
     if odbc:
         inner = _parse_keywords(odbc)
@@ -317,16 +306,8 @@ def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> st
 
 # --- ODBC and ADO.NET keyword strings, libpq conninfo ------------------------------------------
 
-_HOST_KEYS = (
-    "server",
-    "data source",
-    "address",
-    "addr",
-    "network address",
-    "host",
-    "hostname",
-    "hostaddr",
-)
+_HOST_KEYS = ("server", "data source", "address", "addr", "network address", "host", "hostname")
+_HOST_KEYS += ("hostaddr",)
 _DB_KEYS = ("database", "initial catalog", "dbname")
 _USER_KEYS = ("uid", "user id", "userid", "user", "username", "user name")
 _PASSWORD_KEYS = ("pwd", "password", "passwd")
@@ -547,6 +528,8 @@ def _auth_and_options(
 
 # --- JDBC --------------------------------------------------------------------------------------
 
+_JDBC_TAKEN = ("databasename", "database", "user", "password", "servername", "portnumber")
+_JDBC_TAKEN += ("instancename",)
 _JDBC_MSSQL = re.compile(r"(?i)^jdbc:(?:sqlserver|jtds:sqlserver)://")
 
 
@@ -558,20 +541,7 @@ def _parse_jdbc(text: str) -> DbUrl:
         host, port = _host_port(hostpart, ":", text)
         host, _, instance = (host or "").partition("\\")
         props = [(k, v) for k, v in split_keywords(props_text)] if props_text.strip() else []
-        query = [
-            (k, v)
-            for k, v in props
-            if k.lower()
-            not in (
-                "databasename",
-                "database",
-                "user",
-                "password",
-                "servername",
-                "portnumber",
-                "instancename",
-            )
-        ]
+        query = [(k, v) for k, v in props if k.lower() not in _JDBC_TAKEN]
         instance = instance or (_get(props, ("instancename",)) or "")
         if instance:
             query.append(("instance", instance))

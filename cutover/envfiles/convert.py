@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import pq
 
 from cutover import urls
-from cutover.envfiles import keys
+from cutover.envfiles import keys, resolve
 from cutover.errors import ConfigError, UsageError
 
 DEFAULT_DRIVER = "psycopg"  # SQLAlchemy's psycopg 3 dialect serves sync and async engines alike
@@ -158,11 +158,17 @@ def target_from_config(db: Any) -> Target:
     )
 
 
-def password_text(target: Target, place: Placement) -> str | None:
-    """What goes where the password goes: a ${REF}, or None (the literal, or no password at all)."""
+def password_text(target: Target, place: Placement, *, in_url: bool = True) -> str | None:
+    """What goes where the password goes: a ${REF}, or None (the literal, or no password at all).
+
+    In a URL the reference names the variable holding the percent-encoded password when the
+    password needs encoding (`resolve.url_variable`).
+    """
     if target.url.password is None or (place.literal_passwords and not place.committed):
         return None
-    return "${" + target.password_env + "}"
+    if not in_url:
+        return "${" + target.password_env + "}"
+    return "${" + resolve.url_variable(target.password_env, target.url.password) + "}"
 
 
 def url_value(
@@ -192,9 +198,8 @@ def url_value(
     elif old_url is not None and old_url.host in LOCAL_HOSTS and host in LOCAL_HOSTS:
         host = old_url.host  # 127.0.0.1 and localhost are the same server: no churn
     url = replace(target.url, host=host, port=port, query=tuple(params), form=form)
-    return urls.render_as(
-        url, form, scheme=scheme, password_text=password_text(target, place)
-    ), notes
+    shown = password_text(target, place, in_url=form in ("url", "jdbc"))
+    return urls.render_as(url, form, scheme=scheme, password_text=shown), notes
 
 
 def split_value(
@@ -293,11 +298,13 @@ def _params(
     spelling = _SPELLING[style]
     out: list[tuple[str, str]] = []
     for name, value in libpq.items():
-        spelled = spelling.get(name) or (name if style == "libpq" and name in LIBPQ_PARAMS else None)
+        spelled = spelling.get(name) or (
+            name if style == "libpq" and name in LIBPQ_PARAMS else None
+        )
         if spelled is None and name in _WHERE_PARAMS:
             raise UsageError(
                 f"{name}={value} of database {target.name} cannot be written for {style}",
-                hint="use a libpq driver (driver = \"psycopg\" or \"psycopg2\") for this database",
+                hint='use a libpq driver (driver = "psycopg" or "psycopg2") for this database',
             )
         if spelled is None:
             notes.append(f"{name}={value} has no equivalent for {style} and was left out")
