@@ -33,7 +33,7 @@ URL_SAFE = "-._~!$&'()*+,;="  # RFC 3986 unreserved and sub-delims
 ENCODED_SUFFIX = "_URLENCODED"
 _SHELL_ASSIGN = r"^[ \t]*(?:(?:export|readonly|local|declare(?:[ \t]+-\w+)*)[ \t]+)?{name}="
 _SHELL_DEFAULT = r"\$\{{{name}:?=[^}}]*\}}"  # : "${NAME:=default}"
-_SHELL_SOURCE = re.compile(r"^[ \t]*(?:\.|source)[ \t]+[\"']?([^\s\"';&|]+)", re.M)
+_SHELL_SOURCE = re.compile(r"(?:^|[;&|])[ \t]*(?:\.|source)[ \t]+[\"']?([^\s\"';&|]+)", re.M)
 
 
 @dataclass(frozen=True)
