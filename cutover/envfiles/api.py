@@ -104,13 +104,14 @@ def env_scan(root: Path, *, workdir: Path | None = None) -> ScanResult:
     for code_file in code_files:
         _bom, text = scan.read_text(code_file.path)
         leftovers += scan.leftovers(code_file.rel, text, "code")
+    proposed, proposal_notes = proposals.propose(found, root if root.is_dir() else root.parent)
     return ScanResult(
         root=root,
         files=[ScannedFile(f.rel, f.kind, f.committed) for f in env_files],
         references=[f.ref for f in found],
         leftovers=leftovers,
-        proposals=proposals.propose(found),
-        notes=notes,
+        proposals=proposed,
+        notes=notes + proposal_notes,
     )
 
 
