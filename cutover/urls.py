@@ -306,7 +306,15 @@ def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> st
 
 # --- ODBC and ADO.NET keyword strings, libpq conninfo ------------------------------------------
 
-_HOST_KEYS = ("server", "data source", "address", "addr", "network address", "host", "hostname")
+_HOST_KEYS: tuple[str, ...] = (
+    "server",
+    "data source",
+    "address",
+    "addr",
+    "network address",
+    "host",
+    "hostname",
+)
 _HOST_KEYS += ("hostaddr",)
 _DB_KEYS = ("database", "initial catalog", "dbname")
 _USER_KEYS = ("uid", "user id", "userid", "user", "username", "user name")
@@ -528,7 +536,14 @@ def _auth_and_options(
 
 # --- JDBC --------------------------------------------------------------------------------------
 
-_JDBC_TAKEN = ("databasename", "database", "user", "password", "servername", "portnumber")
+_JDBC_TAKEN: tuple[str, ...] = (
+    "databasename",
+    "database",
+    "user",
+    "password",
+    "servername",
+    "portnumber",
+)
 _JDBC_TAKEN += ("instancename",)
 _JDBC_MSSQL = re.compile(r"(?i)^jdbc:(?:sqlserver|jtds:sqlserver)://")
 
