@@ -306,16 +306,9 @@ def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> st
 
 # --- ODBC and ADO.NET keyword strings, libpq conninfo ------------------------------------------
 
-_HOST_KEYS: tuple[str, ...] = (
-    "server",
-    "data source",
-    "address",
-    "addr",
-    "network address",
-    "host",
-    "hostname",
+_HOST_KEYS = tuple(
+    "server|data source|address|addr|network address|host|hostname|hostaddr".split("|")
 )
-_HOST_KEYS += ("hostaddr",)
 _DB_KEYS = ("database", "initial catalog", "dbname")
 _USER_KEYS = ("uid", "user id", "userid", "user", "username", "user name")
 _PASSWORD_KEYS = ("pwd", "password", "passwd")
@@ -536,15 +529,9 @@ def _auth_and_options(
 
 # --- JDBC --------------------------------------------------------------------------------------
 
-_JDBC_TAKEN: tuple[str, ...] = (
-    "databasename",
-    "database",
-    "user",
-    "password",
-    "servername",
-    "portnumber",
+_JDBC_TAKEN = tuple(
+    "databasename database user password servername portnumber instancename".split()
 )
-_JDBC_TAKEN += ("instancename",)
 _JDBC_MSSQL = re.compile(r"(?i)^jdbc:(?:sqlserver|jtds:sqlserver)://")
 
 
