@@ -21,6 +21,9 @@ demo-stop: $(STAMP)
 	$(VENV)/bin/cutover demo --stop
 
 test: $(STAMP)
+	$(VENV)/bin/ruff format --check cutover tests bench
+	$(VENV)/bin/ruff check cutover tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m mypy cutover
 	$(VENV)/bin/python -m pytest -q
 

@@ -6,11 +6,48 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cutover import config as config_mod
+from cutover import demo as demo_mod
 from cutover import urls
-from cutover.errors import UsageError
+from cutover.embedded import EmbeddedPostgres
+from cutover.envfiles.api import env_restore, env_rewrite, env_scan, env_template
+from cutover.errors import ConfigError, UsageError
+from cutover.load import run as load_run
+from cutover.load.pipeline import Reporter
+from cutover.load.run import LoadReport, Phase2Result
+from cutover.phases import final_report
+from cutover.phases import plan as plan_mod
+from cutover.phases import status as status_mod
+from cutover.phases.checklists import State
+from cutover.phases.plan import Plan
+from cutover.phases.run import run_phase
+from cutover.phases.status import CheckResult, StatusResult
+from cutover.proof import verify as verify_mod
+from cutover.proof.verify import VerifyResult
+
+__all__ = [  # the Python API: one function per subcommand, and what they return
+    "init",
+    "init_from_scan",
+    "plan",
+    "run_phase",
+    "run_phase2",
+    "verify",
+    "check",
+    "status",
+    "report",
+    "demo",
+    "demo_stop",
+    "env_scan",
+    "env_rewrite",
+    "env_restore",
+    "env_template",
+    "InitResult",
+    "ScanInitResult",
+    "LoadReport",
+    "Phase2Result",
+    "DemoResult",
+]
 
 
 @dataclass
@@ -35,7 +72,7 @@ def init(
     """Write (or extend) cutover.toml with one database."""
     src = urls.parse(source)
     tgt = urls.parse(target)
-    if src.kind not in ("sqlite", "mssql"):
+    if src.kind not in urls.SOURCE_KINDS:
         raise UsageError(
             f"the source must be SQLite or SQL Server, not {src.kind}: {urls.redact(source)}"
         )
@@ -66,8 +103,6 @@ class ScanInitResult:
 
 def init_from_scan(config_path: Path, root: Path, *, replace: bool = False) -> ScanInitResult:
     """Write cutover.toml with one database per SQLite/SQL Server URL the env scan finds."""
-    from cutover.errors import ConfigError
-
     found = env_scan(root)
     if not found.proposals:
         raise UsageError(
@@ -105,37 +140,6 @@ def _default_name(src: urls.DbUrl) -> str:
 # -- phase 2: schema and data ------------------------------------------------------------------
 
 
-@dataclass
-class LoadReport:
-    """What phase 2 did to one database."""
-
-    database: str
-    target: str
-    plan: SchemaPlan
-    results: list[TableResult]
-    notes: list[str]
-    revisions_dir: Path | None
-    kept_edits: list[Path]
-    seconds: float
-    rejects_dir: Path
-    resumed: bool = False
-
-    @property
-    def rejected(self) -> int:
-        return sum(r.rejected for r in self.results)
-
-
-@dataclass
-class Phase2Result:
-    """Phase 2 over every selected database."""
-
-    reports: list[LoadReport]
-
-    @property
-    def rejected(self) -> int:
-        return sum(r.rejected for r in self.reports)
-
-
 def run_phase2(
     config: config_mod.Config,
     workdir: Path,
@@ -148,39 +152,16 @@ def run_phase2(
     restart: bool = False,
 ) -> Phase2Result:
     """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2)."""
-    from dataclasses import replace
-
-    from cutover.load import run as phase2
-    from cutover.load.pipeline import NullReporter
-
-    settings = config.settings if on_error is None else replace(config.settings, on_error=on_error)
-    reports = []
-    for db in config.database(database):
-        out = phase2.run(
-            config,
-            db,
-            settings,
-            workdir,
-            yes=yes,
-            restart=restart,
-            jobs=jobs,
-            reporter=reporter or NullReporter(),
-        )
-        reports.append(
-            LoadReport(
-                db.name,
-                urls.redact(db.target),
-                out.plan,
-                out.results,
-                out.notes,
-                out.revisions.directory if out.revisions else None,
-                out.revisions.kept_edits if out.revisions else [],
-                out.seconds,
-                workdir / "rejects" / db.name,
-                out.resumed,
-            )
-        )
-    return Phase2Result(reports)
+    return load_run.run_phase2(
+        config,
+        workdir,
+        database=database,
+        yes=yes,
+        on_error=on_error,
+        reporter=reporter,
+        jobs=jobs,
+        restart=restart,
+    )
 
 
 # -- phase 3: verification ---------------------------------------------------------------------
@@ -194,9 +175,7 @@ def verify(
     table: str | None = None,
 ) -> VerifyResult:
     """Parity of source and target: counts, digests, first differing rows, schema."""
-    from cutover.proof.verify import verify as run_verify
-
-    return run_verify(config, workdir, database=database, table=table)
+    return verify_mod.verify(config, workdir, database=database, table=table)
 
 
 # -- the assessment, the phases and their checklists --------------------------------------------
@@ -204,11 +183,8 @@ def verify(
 
 def plan(config: config_mod.Config, workdir: Path, *, database: str | None = None) -> Plan:
     """Assess what moves, how each column is cast and what will break; loads nothing (exit 1 on a blocker)."""
-    from cutover.phases import plan as plan_mod
-    from cutover.phases.status import record_plan
-
     result = plan_mod.assess(config, workdir, database=database)
-    record_plan(config, workdir, result)
+    status_mod.record_plan(config, workdir, result)
     return result
 
 
@@ -222,27 +198,19 @@ def check(
     undo: bool = False,
 ) -> CheckResult:
     """Tick a checklist item that needs a person, with a note saying what was done (or --undo it)."""
-    from cutover.phases.status import check as check_item
-
-    return check_item(config, workdir, item, note=note, force=force, undo=undo)
+    return status_mod.check(config, workdir, item, note=note, force=force, undo=undo)
 
 
 def status(config: config_mod.Config, workdir: Path) -> StatusResult:
     """The three checklists with progress, what is next, what failed and why."""
-    from cutover.phases.status import status as read_status
-
-    return read_status(config, workdir)
+    return status_mod.status(config, workdir)
 
 
 def report(config: config_mod.Config, workdir: Path) -> tuple[Path, Path]:
     """Write the final report again (Markdown and one HTML page) from what the runs saved."""
-    from cutover.phases import final_report
-    from cutover.phases.checklists import State
-    from cutover.phases.status import next_step
-
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
-    return final_report.write(config, workdir, state, next_step(state))
+    return final_report.write(config, workdir, state)
 
 
 # -- demo -----------------------------------------------------------------------------------------
@@ -261,9 +229,6 @@ class DemoResult:
 
 def demo(workdir: Path, *, reporter: Reporter | None = None, messages: int = 20_000) -> DemoResult:
     """Build a sample chat database, start the embedded Postgres, run phase 2 on it."""
-    from cutover import demo as demo_mod
-    from cutover.embedded import EmbeddedPostgres
-
     home = (workdir / "demo").resolve()
     home.mkdir(parents=True, exist_ok=True)
     db_path = home / "chat.db"
@@ -301,20 +266,8 @@ def _demo_stop_command(workdir: Path) -> str:
 
 def demo_stop(workdir: Path) -> bool:
     """Stop the demo's embedded Postgres; False when it was not running."""
-    from cutover.embedded import EmbeddedPostgres
-
     server = EmbeddedPostgres((workdir / "demo").resolve() / "postgres")
     if not server.is_running():
         return False
     server.stop()
     return True
-
-
-if TYPE_CHECKING:  # pragma: no cover
-    from cutover.load.pipeline import Reporter, TableResult
-    from cutover.phases.plan import Plan
-    from cutover.phases.status import CheckResult, StatusResult
-    from cutover.proof.verify import VerifyResult
-    from cutover.schema.mapping import SchemaPlan
-from cutover.envfiles.api import env_restore, env_rewrite, env_scan, env_template  # noqa: E402,F401
-from cutover.phases.run import run_phase  # noqa: E402,F401  (phases 1, 2, 3 and 'all', gated, ticking the checklists)

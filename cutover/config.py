@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import tomlkit
 
+from cutover.envkeys import postgres_key
 from cutover.errors import ConfigError
 
 DEFAULT_CONFIG = Path("cutover.toml")
@@ -420,8 +421,6 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
         columns[key] = ColumnOverride(**spec)
     split = raw.get("split_keys", {})
     if isinstance(split, list):
-        from cutover.envfiles.keys import postgres_key
-
         split = {k: postgres_key(k) for k in split}
     if not (
         isinstance(split, dict)

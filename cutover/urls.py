@@ -24,6 +24,7 @@ from cutover.errors import UnknownChoiceError, UsageError
 
 REDACTED = "***"
 FORMS = ("url", "odbc", "ado", "jdbc", "conninfo")
+SOURCE_KINDS = ("sqlite", "mssql")  # the databases cutover moves from
 
 _JDBC_KINDS = {"jdbc:sqlserver:": "mssql", "jdbc:jtds:sqlserver:": "mssql"}
 _JDBC_KINDS |= {"jdbc:postgresql:": "postgres", "jdbc:sqlite:": "sqlite"}

@@ -18,10 +18,12 @@ from typing import Any
 from cutover.schema import sqltext
 from cutover.schema.model import Schema, Table, TableProfile
 from cutover.sources import mssql_catalog as catalog
-from cutover.sources.base import Batch, InvalidText, SourceInfo
+from cutover.sources import mssql_facts as facts
+from cutover.sources.base import Batch, SourceInfo
 from cutover.sources.mssql import fill_profile
 from cutover.sources.mssql_sql import ROW_NUMBER, translate_default
 from cutover.sources.mssql_types import datetimeoffset_to_struct, decoder, profile_class
+from cutover.values.coerce import InvalidText
 
 KST = timezone(timedelta(hours=9))
 K, L, U, S = (
@@ -250,7 +252,7 @@ def catalog_rows() -> catalog.CatalogRows:
 
 def reflection() -> catalog.Reflection:
     """The reflected dbo schema."""
-    return catalog.reflect_rows("dbo", catalog_rows(), catalog.DatabaseFacts.from_row(DATABASE))
+    return catalog.reflect_rows("dbo", catalog_rows(), facts.DatabaseFacts.from_row(DATABASE))
 
 
 def _k(text: str) -> bytes:

@@ -9,8 +9,9 @@ import pytest
 
 from cutover import commands
 from cutover import config as config_mod
+from cutover import envkeys as keys
 from cutover.config import DatabaseConfig
-from cutover.envfiles import convert, keys, proposals, scan, templates
+from cutover.envfiles import convert, proposals, scan, templates
 from cutover.envfiles.convert import Placement
 from cutover.errors import ConfigError, UsageError
 

@@ -7,6 +7,7 @@ from mssql_rows import DATABASE, StaticSource, catalog_rows, col, reflection
 from cutover.config import DatabaseConfig, Settings
 from cutover.schema.mapping import map_schema
 from cutover.sources import mssql_catalog as catalog
+from cutover.sources import mssql_facts as facts
 from cutover.sources.mssql_findings import folded_collisions, generated_suggestion
 
 
@@ -144,7 +145,7 @@ def test_unique_not_null_key_pages_a_table_without_primary_key():
         [col(1, "code", "int", nullable=False), col(1, "v", "int")],
         [(1, "UX_T_code", 2, True, False, False, None, False, 1, False, False, "code")],
     )
-    refl = catalog.reflect_rows("dbo", rows, catalog.DatabaseFacts.from_row(DATABASE))
+    refl = catalog.reflect_rows("dbo", rows, facts.DatabaseFacts.from_row(DATABASE))
     assert refl.tables["T"].key == ["code"] and "keyset_on_unique" in codes(
         refl.schema.findings, "T"
     )
@@ -158,7 +159,7 @@ def test_identity_floors_continue_after_the_last_value():
         [col(1, "id", "int", nullable=False, identity=(100, 1, None))],
     )
     assert catalog.reflect_rows(
-        "dbo", unused, catalog.DatabaseFacts.from_row(DATABASE)
+        "dbo", unused, facts.DatabaseFacts.from_row(DATABASE)
     ).sequence_floors() == {"T": 99}
 
 
@@ -167,7 +168,7 @@ def test_identity_on_decimal_is_reported_not_carried():
         [(1, "T", 0, None, False, "DURABLE")],
         [col(1, "id", "decimal", 9, 18, 0, nullable=False, identity=(1, 1, 5))],
     )
-    refl = catalog.reflect_rows("dbo", rows, catalog.DatabaseFacts.from_row(DATABASE))
+    refl = catalog.reflect_rows("dbo", rows, facts.DatabaseFacts.from_row(DATABASE))
     assert not refl.schema.table("T").column("id").autoincrement and "identity_type" in codes(
         refl.schema.findings
     )
@@ -179,7 +180,7 @@ def test_disabled_and_untrusted_foreign_keys():
         (102, "FK_off", "dbo", "Users", "NO_ACTION", "NO_ACTION", True, False, "user_id", "id"),
         (102, "FK_nocheck", "dbo", "Users", "SET_NULL", "CASCADE", False, True, "qty", "id"),
     ]
-    refl = catalog.reflect_rows("dbo", base, catalog.DatabaseFacts.from_row(DATABASE))
+    refl = catalog.reflect_rows("dbo", base, facts.DatabaseFacts.from_row(DATABASE))
     fks = refl.schema.table("Orders").foreign_keys
     assert [(f.name, f.on_delete, f.on_update) for f in fks] == [
         ("FK_nocheck", "SET NULL", "CASCADE")
@@ -195,7 +196,7 @@ def test_snapshot_isolation_on_without_memory_optimized_tables_has_no_finding():
         [col(1, "id", "int", nullable=False)],
         [(1, "PK_T", 1, True, True, False, None, False, 1, False, False, "id")],
     )
-    on = catalog.DatabaseFacts.from_row(DATABASE[:5] + ("ON",) + DATABASE[6:])
+    on = facts.DatabaseFacts.from_row(DATABASE[:5] + ("ON",) + DATABASE[6:])
     assert "no_snapshot" not in codes(catalog.reflect_rows("dbo", rows, on).schema.findings)
 
 

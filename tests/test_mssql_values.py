@@ -29,7 +29,6 @@ from cutover.config import Settings
 from cutover.rows.digest import canon_for
 from cutover.schema.model import Column, Table
 from cutover.schema.typemap import plan_column, wanted_stats
-from cutover.sources.base import InvalidText
 from cutover.sources.mssql import fill_profile
 from cutover.sources.mssql_types import (
     CodePageBytes,
@@ -42,7 +41,7 @@ from cutover.sources.mssql_types import (
     guid,
     profile_class,
 )
-from cutover.values.coerce import build
+from cutover.values.coerce import InvalidText, build
 
 KST = timezone(timedelta(hours=9))
 GUID_TEXT = "6F9619FF-8B86-D011-B42D-00C04FC964FF"  # how SQL Server (and pyodbc's str) spells it

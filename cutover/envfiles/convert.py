@@ -15,8 +15,9 @@ from typing import Any
 
 from psycopg import pq
 
+from cutover import envkeys as keys
 from cutover import urls
-from cutover.envfiles import keys, resolve
+from cutover.envfiles import resolve
 from cutover.errors import ConfigError, UsageError
 
 DEFAULT_DRIVER = "psycopg"  # SQLAlchemy's psycopg 3 dialect serves sync and async engines alike

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import tomlkit
 
+from cutover import envkeys as keys
 from cutover import urls
-from cutover.envfiles import convert, keys
+from cutover.envfiles import convert
 from cutover.envfiles.scan import Found
 from cutover.errors import UsageError
 
-SOURCE_KINDS = ("sqlite", "mssql")
 SUGGESTED_TARGET = "postgresql://postgres:${{POSTGRES_PASSWORD:-}}@localhost:5432/{name}"
 ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # `dburl=` in an alembic command line is not an env key
 
@@ -75,7 +75,7 @@ def _propose(found: list[Found]) -> list[Proposal]:
             item.ref.key
             and ENV_KEY.match(item.ref.key)
             and item.ref.role in ("url", "dsn")
-            and item.ref.kind in SOURCE_KINDS
+            and item.ref.kind in urls.SOURCE_KINDS
         ):
             by_key.setdefault(item.ref.key, []).append(item)
     for key, items in by_key.items():

@@ -10,8 +10,9 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 
+from cutover import envkeys as keys
 from cutover import urls
-from cutover.envfiles import convert, dotenv, keys, resolve, scan
+from cutover.envfiles import convert, dotenv, resolve, scan
 from cutover.envfiles.convert import Placement, Target
 from cutover.envfiles.resolve import Unresolved
 from cutover.envfiles.scan import EnvFile
@@ -428,7 +429,7 @@ def _unmatched(
         f"{env_file.rel}:{found.ref.line}: {found.ref.key or 'inline URL'} ({found.ref.kind}) is not a database of cutover.toml; left as is"
         for found in scan.references(env_file, text, slots)
         if found.ref.role in ("url", "dsn")
-        and found.ref.kind in ("sqlite", "mssql")
+        and found.ref.kind in urls.SOURCE_KINDS
         and found.ref.line not in changed
     ]
 

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cutover import envkeys as keys
 from cutover import urls
-from cutover.envfiles import compose, dotenv, keys, shell
+from cutover.envfiles import compose, dotenv, shell
 from cutover.envfiles.spans import Edit, LineIndex, Slot, value_slots
 
 MAX_FILE_BYTES = 1 << 20  # env files and scripts are small; anything larger is data, not config

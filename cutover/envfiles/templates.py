@@ -13,7 +13,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from cutover.envfiles import convert, dotenv, keys
+from cutover import envkeys as keys
+from cutover.envfiles import convert, dotenv
 from cutover.envfiles.convert import Target
 from cutover.envfiles.spans import apply_edits
 from cutover.errors import UnknownChoiceError, UsageError

@@ -27,8 +27,16 @@ from cutover.load.rejects import RejectLog, merge, part_file, reasons_in
 from cutover.load.state import Chunk
 from cutover.rows.digest import Digests, RowHasher
 from cutover.schema.mapping import SchemaPlan, TablePlan
-from cutover.sources.base import InvalidText, Source
-from cutover.values.coerce import Coercion, Reject, build, compile_row, json_safe, passes_guard
+from cutover.sources.base import Source
+from cutover.values.coerce import (
+    Coercion,
+    InvalidText,
+    Reject,
+    build,
+    compile_row,
+    json_safe,
+    passes_guard,
+)
 
 
 class Reporter(Protocol):

@@ -1,4 +1,4 @@
-"""Phase 2 for one database: schema (revision 1), data (resumable chunks), keys (revision 2), proof data.
+"""Phase 2 per database: schema (revision 1), data (resumable chunks), keys (revision 2), proof data.
 
 A load records its manifest as incomplete before any row moves and complete only at the very
 end; a run that finds an incomplete one resumes it, provided neither the source nor the plan
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
 from cutover.load import keys_build, pipeline, scheduler, state
 from cutover.load import target as tgt
-from cutover.load.pipeline import Reporter, TableResult
+from cutover.load.pipeline import NullReporter, Reporter, TableResult
 from cutover.load.target import ServerInfo
+from cutover.rows.digest import DIGEST_VERSION
 from cutover.schema import migrations
 from cutover.schema.mapping import SchemaPlan, map_schema, tables_in_load_order
 from cutover.schema.typemap import pg_base
@@ -27,20 +29,65 @@ from cutover.sources import open_source
 LOAD_ROUNDS = 3  # a chunk that finished can be undone by a crash of a server that commits asynchronously; load again
 
 
-class LoadOutcome:
+@dataclass
+class LoadReport:
     """What phase 2 did to one database."""
 
-    def __init__(
-        self,
-        plan: SchemaPlan,
-        results: list[TableResult],
-        notes: list[str],
-        revisions: migrations.Revisions | None,
-        resumed: bool,
-        seconds: float,
-    ) -> None:
-        self.plan, self.results, self.notes = plan, results, notes
-        self.revisions, self.resumed, self.seconds = revisions, resumed, seconds
+    database: str
+    target: str  # redacted
+    plan: SchemaPlan
+    results: list[TableResult]
+    notes: list[str]
+    revisions_dir: Path | None
+    kept_edits: list[Path]
+    seconds: float
+    rejects_dir: Path
+    resumed: bool = False
+
+    @property
+    def rejected(self) -> int:
+        return sum(r.rejected for r in self.results)
+
+
+@dataclass
+class Phase2Result:
+    """Phase 2 over every selected database."""
+
+    reports: list[LoadReport]
+
+    @property
+    def rejected(self) -> int:
+        return sum(r.rejected for r in self.reports)
+
+
+def run_phase2(
+    config: Config,
+    workdir: Path,
+    *,
+    database: str | None = None,
+    yes: bool = False,
+    on_error: str | None = None,
+    reporter: Reporter | None = None,
+    jobs: int | None = None,
+    restart: bool = False,
+) -> Phase2Result:
+    """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2)."""
+    settings = config.settings if on_error is None else replace(config.settings, on_error=on_error)
+    return Phase2Result(
+        [
+            run(
+                config,
+                db,
+                settings,
+                workdir,
+                yes=yes,
+                restart=restart,
+                jobs=jobs,
+                reporter=reporter or NullReporter(),
+            )
+            for db in config.database(database)
+        ]
+    )
 
 
 def run(
@@ -53,7 +100,7 @@ def run(
     restart: bool,
     jobs: int | None,
     reporter: Reporter,
-) -> LoadOutcome:
+) -> LoadReport:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
     source = open_source(db.source, config.base_dir)
@@ -75,7 +122,7 @@ def run(
         manifest = plan.manifest(
             source_fingerprint=fingerprint,
             naive_timezone=settings.naive_timezone,
-            digests=settings.digests == "load",
+            digest=DIGEST_VERSION if settings.digests == "load" else None,
         )
         state.ensure(conn)
         previous = state.read_manifest(conn, db.name)
@@ -171,13 +218,17 @@ def run(
         state.save_manifest(conn, manifest, complete=True)
         for r in results.values():
             reporter.table_done(r)
-        return LoadOutcome(
+        return LoadReport(
+            db.name,
+            urls.redact(db.target),
             plan,
             [results[t.name] for t in plan.tables],
             notes,
-            revisions,
-            resume,
+            revisions.directory if revisions else None,
+            revisions.kept_edits if revisions else [],
             time.monotonic() - started,
+            rejects_dir,
+            resume,
         )
     finally:
         workers.close(wait=False)

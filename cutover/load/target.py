@@ -28,6 +28,8 @@ CONNECT_TRANSIENT = (
     "the database system is starting up",
     "the database system is shutting down",
     "the database system is in recovery mode",
+    "the database system is not yet accepting connections",  # crash recovery still replaying WAL
+    "Consistent recovery state has not been yet reached",
     "Connection reset by peer",
     "No route to host",
 )

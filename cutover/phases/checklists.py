@@ -326,3 +326,28 @@ def item_lines(v: ItemView) -> list[str]:
     else:
         return []
     return head + v.evidence
+
+
+def next_step(state: State) -> str:
+    """What the user should do now, from the plan, the phases and the checklists."""
+    plan = state.data.get("plan")
+    statuses = {n: state.phase_status(n) for n in PHASE_TITLES}
+    if statuses[1] == "pending":
+        if plan is None:
+            return "`cutover plan` assesses what moves, how each column is cast and what will break"
+        if not plan["ok"]:
+            return (
+                "fix the plan's blockers (`cutover plan` lists them), then run `cutover plan` again"
+            )
+    for n, st in statuses.items():
+        if st == "failed":
+            return f"fix what failed in phase {n} (the reason is listed under failed), then `cutover run --phase {n}` again"
+        if st != "done":
+            return f"`cutover run --phase {n}`: {PHASE_TITLES[n]}" + (
+                " (answer y to write the files, or add --yes)" if st == "declined" else ""
+            )
+    waiting = [v for v in state.views() if v.status != "done"]
+    if waiting:
+        first = waiting[0]
+        return f'{len(waiting)} checklist item(s) still open; next: {first.item.id} — {first.item.text} → `cutover check {first.item.id} --note "…"`'
+    return "every phase and checklist item is done: attach report/report.html to the change request"

@@ -13,19 +13,28 @@ from typing import Any
 
 from cutover import urls
 from cutover.config import Config
-from cutover.phases.checklists import PHASE_TITLES, State, item_lines, now
+from cutover.envfiles.backup import write_atomic
+from cutover.phases.checklists import PHASE_TITLES, State, item_lines, next_step, now
 from cutover.phases.document import Document, to_html, to_markdown
+from cutover.phases.plan import PLAN_FILE
+from cutover.phases.plan_render import plan_document
+from cutover.phases.results import load_result
 from cutover.proof.report import human_bytes, reasons_text
 
 REPORT_DIR = "report"
 MAX_REJECT_REASONS = 5  # reasons listed per table; the reject file has every row
 
 
-def write(config: Config, workdir: Path, state: State, next_step: str) -> tuple[Path, Path]:
-    """Write report.md and report.html under <workdir>/report/; returns both paths."""
-    from cutover.envfiles.backup import write_atomic
+def finish(config: Config, workdir: Path, state: State) -> Path:
+    """Save the state and checklist copies, and write the final report; returns the HTML page."""
+    state.save()
+    _md, page = write(config, workdir, state)
+    return page
 
-    doc = build(config, workdir, state, next_step)
+
+def write(config: Config, workdir: Path, state: State) -> tuple[Path, Path]:
+    """Write report.md and report.html under <workdir>/report/; returns both paths."""
+    doc = build(config, workdir, state, next_step(state))
     folder = workdir / REPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     md, page = folder / "report.md", folder / "report.html"
@@ -34,15 +43,11 @@ def write(config: Config, workdir: Path, state: State, next_step: str) -> tuple[
     return md, page
 
 
-def build(config: Config, workdir: Path, state: State, next_step: str) -> Document:
+def build(config: Config, workdir: Path, state: State, next_text: str) -> Document:
     """The report as a Document."""
-    from cutover.phases.plan import PLAN_FILE
-    from cutover.phases.plan_render import plan_document
-    from cutover.phases.run import load_result
-
     doc = Document(f"Cutover report — {config.base_dir.name}")
     doc.para(f"Written {now()} from `{config.path}` and `{workdir}`. Passwords are shown as ***.")
-    _summary(doc, state, next_step)
+    _summary(doc, state, next_text)
     doc.heading(1, "Databases")
     doc.table(
         ["database", "env key", "source", "target"],
@@ -72,7 +77,7 @@ def build(config: Config, workdir: Path, state: State, next_step: str) -> Docume
     return doc
 
 
-def _summary(doc: Document, state: State, next_step: str) -> None:
+def _summary(doc: Document, state: State, next_text: str) -> None:
     doc.heading(1, "Summary")
     rows = []
     for n, title in PHASE_TITLES.items():
@@ -96,7 +101,7 @@ def _summary(doc: Document, state: State, next_step: str) -> None:
             ]
         )
     doc.table(["phase", "status", "last run", "seconds", "checklist", "result"], rows, right=(3,))
-    doc.para(f"Next: {next_step}")
+    doc.para(f"Next: {next_text}")
 
 
 def _phase1(doc: Document, data: dict[str, Any]) -> None:

@@ -26,14 +26,13 @@ from cutover.rows.digest import Digests
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
 from cutover.sources import open_source
-from cutover.sources.base import InvalidText, Source
-from cutover.values.coerce import Reject, build, compile_row
+from cutover.sources.base import Source
+from cutover.values.coerce import InvalidText, Reject, build, compile_row
 
 ESTIMATE_ROWS = (
     2000  # rows per table read, coerced and copied to measure throughput: one small batch
 )
 PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copies into (rolled back)
-SOURCE_KINDS = ("sqlite", "mssql")  # references phase 3 requires gone from env files
 PLAN_FILE = "plan.json"
 PLAN_FORMAT_VERSION = 1  # of plan --format json (schemas/plan.schema.json); bumped when a field is removed or changes meaning
 
@@ -626,7 +625,7 @@ def assess_env(config: Config, workdir: Path, database: str | None) -> EnvPlan:
     changed = {(c.path, c.line) for c in result.changes}
     if database is None:
         for ref in scan.references:
-            if ref.kind in SOURCE_KINDS and (ref.path, ref.line) not in changed:
+            if ref.kind in urls.SOURCE_KINDS and (ref.path, ref.line) not in changed:
                 result.findings.append(
                     Finding(
                         "warning",

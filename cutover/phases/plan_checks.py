@@ -17,7 +17,8 @@ from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.schema.model import ColumnProfile, Finding
 from cutover.schema.naming import shorten, snake_case
 from cutover.schema.typemap import ColumnPlan
-from cutover.sources.base import InvalidText, Source
+from cutover.sources.base import Source
+from cutover.values.coerce import InvalidText
 
 # PostgreSQL's reserved key words (pg_get_keywords() catcode R and T): as a table or column name
 # they work only when quoted. cutover quotes every identifier; hand-written SQL in the app may not.

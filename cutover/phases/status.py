@@ -5,10 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cutover import config as config_mod
-from cutover.phases.checklists import COPIES_DIR, PHASE_TITLES, STATE_FILE, ItemView, State, now
+from cutover.phases import final_report
+from cutover.phases import plan as plan_mod
+from cutover.phases.checklists import (
+    COPIES_DIR,
+    PHASE_TITLES,
+    STATE_FILE,
+    ItemView,
+    State,
+    next_step,
+    now,
+)
+from cutover.phases.plan import Plan
 
 
 @dataclass
@@ -105,56 +116,22 @@ def check(
     undo: bool = False,
 ) -> CheckResult:
     """Tick a checklist item by hand with a note (or take the tick back)."""
-    from cutover.phases.run import finish
-
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
     view = state.uncheck(item_id) if undo else state.check(item_id, note or "", force=force)
-    finish(config, workdir, state)
+    final_report.finish(config, workdir, state)
     return CheckResult(view, _phase_view(state, view.item.phase), next_step(state))
 
 
 def record_plan(config: config_mod.Config, workdir: Path, plan: Plan) -> Path:
     """Save the plan under the workdir and note its verdict in the state; returns plan.json."""
-    from cutover.phases import plan as plan_mod
-    from cutover.phases.run import finish
-
     path = plan_mod.save(plan, workdir)
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
     state.data["plan"] = {"at": now(), "ok": plan.ok, "summary": plan.counts, "file": str(path)}
-    finish(config, workdir, state)
+    final_report.finish(config, workdir, state)
     return path
 
 
 def _phase_view(state: State, n: int) -> PhaseView:
     return PhaseView(n, PHASE_TITLES[n], state.phase_status(n), state.runs(n), state.views(n))
-
-
-def next_step(state: State) -> str:
-    """What the user should do now, from the plan, the phases and the checklists."""
-    plan = state.data.get("plan")
-    statuses = {n: state.phase_status(n) for n in PHASE_TITLES}
-    if statuses[1] == "pending":
-        if plan is None:
-            return "`cutover plan` assesses what moves, how each column is cast and what will break"
-        if not plan["ok"]:
-            return (
-                "fix the plan's blockers (`cutover plan` lists them), then run `cutover plan` again"
-            )
-    for n, st in statuses.items():
-        if st == "failed":
-            return f"fix what failed in phase {n} (the reason is listed under failed), then `cutover run --phase {n}` again"
-        if st != "done":
-            return f"`cutover run --phase {n}`: {PHASE_TITLES[n]}" + (
-                " (answer y to write the files, or add --yes)" if st == "declined" else ""
-            )
-    waiting = [v for v in state.views() if v.status != "done"]
-    if waiting:
-        first = waiting[0]
-        return f'{len(waiting)} checklist item(s) still open; next: {first.item.id} — {first.item.text} → `cutover check {first.item.id} --note "…"`'
-    return "every phase and checklist item is done: attach report/report.html to the change request"
-
-
-if TYPE_CHECKING:  # pragma: no cover
-    from cutover.phases.plan import Plan

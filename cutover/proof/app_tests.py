@@ -35,7 +35,7 @@ class AppTests:
 
 def app_environment(config: config_mod.Config) -> tuple[dict[str, str], list[str]]:
     """os.environ with every database's env key (and split keys, password variable) set to its target; and the secrets in it."""
-    from cutover.envfiles.keys import role_of
+    from cutover.envkeys import role_of
 
     env = dict(os.environ)
     secrets: list[str] = []

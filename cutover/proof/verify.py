@@ -29,8 +29,8 @@ from cutover.load.rejects import table_file
 from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests, RowHasher
 from cutover.schema.typemap import pg_base
 from cutover.sources import open_source
-from cutover.sources.base import PROBE_ROWS, InvalidText, Source, rows_within_budget
-from cutover.values.coerce import Reject, build, compile_row, json_safe
+from cutover.sources.base import PROBE_ROWS, Source, rows_within_budget
+from cutover.values.coerce import InvalidText, Reject, build, compile_row, json_safe
 
 STREAM_BATCH = 5000  # rows per fetch from a server-side cursor at most (and about BATCH_BYTES): bounded memory on any table
 MAX_DIFFERENCES = 10  # differing rows reported per table

@@ -10,7 +10,6 @@ from psycopg import sql
 
 from cutover.config import ColumnOverride, DatabaseConfig, Settings
 from cutover.errors import SchemaMismatchError
-from cutover.rows.digest import DIGEST_VERSION
 from cutover.schema import sqltext
 from cutover.schema.model import ColumnProfile, Finding, Schema, Table, Trigger, View
 from cutover.schema.naming import Namer, shorten, snake_case
@@ -122,7 +121,7 @@ class SchemaPlan:
     triggers: list[Trigger] = field(default_factory=list)
 
     def manifest(
-        self, *, source_fingerprint: str, naive_timezone: str, digests: bool = True
+        self, *, source_fingerprint: str, naive_timezone: str, digest: str | None
     ) -> dict[str, Any]:
         """What verify needs to know of this load: names, types, coercions, keys, omissions."""
         omitted = (
@@ -141,9 +140,7 @@ class SchemaPlan:
             "mode": self.mode,
             "source_fingerprint": source_fingerprint,
             "naive_timezone": naive_timezone,
-            "digest": DIGEST_VERSION
-            if digests
-            else None,  # None: the load stored no row digests (digests = "verify")
+            "digest": digest,  # None: the load stored no row digests (digests = "verify")
             "tables": [
                 {
                     "source": t.source.name,

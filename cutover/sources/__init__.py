@@ -20,4 +20,4 @@ def open_source(url: str, base_dir: Path | None = None) -> Source:
         from cutover.sources.mssql import MssqlSource
 
         return MssqlSource(url)
-    raise UnknownChoiceError("source kind", parsed.kind, ["sqlite", "mssql"])
+    raise UnknownChoiceError("source kind", parsed.kind, list(urls.SOURCE_KINDS))

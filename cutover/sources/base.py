@@ -49,18 +49,6 @@ class SourceInfo:
     notes: list[str] = field(default_factory=list)
 
 
-class InvalidText:
-    """Stands in for a text value whose bytes are not valid UTF-8."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-
-    def __repr__(self) -> str:
-        return f"InvalidText({self.raw[:40]!r})"
-
-
 class Source(Protocol):
     """A readable source database.
 

@@ -17,6 +17,7 @@ from cutover.errors import SourceError
 from cutover.schema import sqltext
 from cutover.schema.model import ColumnProfile, Schema, Table, TableProfile
 from cutover.sources import mssql_catalog as catalog
+from cutover.sources import mssql_facts as facts
 from cutover.sources.base import Batch, SourceInfo
 from cutover.sources.mssql_connect import (
     ConnectSpec,
@@ -84,7 +85,7 @@ class MssqlSource:
         if self.spec.dbapi == "pyodbc":
             # datetimeoffset arrives as the driver's struct bytes; without this pyodbc refuses the column
             self.conn.add_output_converter(SQL_SS_TIMESTAMPOFFSET, datetimeoffset_from_struct)
-        self.db = catalog.DatabaseFacts.from_row(self._rows(catalog.DATABASE_SQL)[0])
+        self.db = facts.DatabaseFacts.from_row(self._rows(catalog.DATABASE_SQL)[0])
         self._reflection: catalog.Reflection | None = None
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ class MssqlSource:
     def _table_sql(self, table: Table) -> str:
         return qualified(self.schema_name, table.name)
 
-    def _info(self, table: Table) -> catalog.TableInfo:
+    def _info(self, table: Table) -> facts.TableInfo:
         return self._reflect().tables[table.name]
 
     # -- catalog ---------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ class MssqlSource:
     def _single_pass(
         self,
         table: Table,
-        info: catalog.TableInfo,
+        info: facts.TableInfo,
         selects: list[str],
         decoders: list[Any],
         flag: list[bool],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from cutover.schema.model import (
     CheckConstraint,
@@ -28,6 +27,7 @@ from cutover.schema.model import (
     View,
 )
 from cutover.sources import mssql_findings as find
+from cutover.sources.mssql_facts import DatabaseFacts, Row, TableInfo
 from cutover.sources.mssql_sql import portable_expression, text_concatenation
 from cutover.sources.mssql_types import (
     AS_TEXT,
@@ -40,7 +40,6 @@ from cutover.sources.mssql_types import (
     key_part,
 )
 
-Row = tuple[Any, ...]
 DEFAULT_SCHEMA = "dbo"
 
 # object_id, name, temporal_type (0 none, 1 history, 2 system-versioned), history table name, is_memory_optimized, durability_desc
@@ -147,39 +146,6 @@ _ACTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class DatabaseFacts:
-    """The database-wide facts the reader needs (DATABASE_SQL)."""
-
-    name: str
-    version: str
-    edition: str = ""
-    collation: str = ""
-    code_page: int | None = None
-    snapshot_isolation: str = "OFF"
-    read_committed_snapshot: bool = False
-    compatibility_level: int = 160
-    size_bytes: int | None = None
-
-    @classmethod
-    def from_row(cls, row: Row) -> DatabaseFacts:
-        return cls(
-            row[0],
-            row[1],
-            row[2] or "",
-            row[3] or "",
-            row[4],
-            row[5] or "OFF",
-            bool(row[6]),
-            int(row[7] or 0),
-            int(row[8]) if row[8] is not None else None,
-        )
-
-    @property
-    def major_version(self) -> int:
-        return int(self.version.split(".")[0]) if self.version and self.version[0].isdigit() else 0
-
-
 @dataclass
 class CatalogRows:
     """The rows of every catalog query for one schema."""
@@ -192,19 +158,6 @@ class CatalogRows:
     triggers: list[Row] = field(default_factory=list)
     objects: list[Row] = field(default_factory=list)
     schemas: list[Row] = field(default_factory=list)
-
-
-@dataclass
-class TableInfo:
-    """What the reader knows of a table beyond the neutral model."""
-
-    object_id: int
-    schema: str
-    name: str
-    types: dict[str, ColumnType]
-    memory_optimized: bool = False
-    key: list[str] = field(default_factory=list)
-    identity: tuple[str, int, int, int | None] | None = None  # column, seed, increment, last value
 
 
 @dataclass

@@ -7,15 +7,13 @@ are listed in docs/mssql.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cutover.schema import sqltext
 from cutover.schema.model import Finding, Table
 from cutover.schema.naming import snake_case
+from cutover.sources.mssql_facts import DatabaseFacts, TableInfo
 from cutover.sources.mssql_sql import portable_expression
-
-if TYPE_CHECKING:  # pragma: no cover
-    from cutover.sources.mssql_catalog import DatabaseFacts, TableInfo
 
 ICU_CASE_INSENSITIVE = "CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
 _KINDS = {

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from cutover.errors import SourceError
-from cutover.sources.base import InvalidText
+from cutover.values.coerce import InvalidText
 
 Decoder = Callable[[Any], Any]
 

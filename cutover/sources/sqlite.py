@@ -31,11 +31,11 @@ from cutover.schema.model import (
 from cutover.sources.base import (
     PROBE_ROWS,
     Batch,
-    InvalidText,
     SourceInfo,
     rows_within_budget,
 )
 from cutover.sources.sqlite_profile import Scan, profile_table
+from cutover.values.coerce import InvalidText
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
 _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)

@@ -18,8 +18,6 @@ from operator import is_not
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cutover.sources.base import InvalidText
-
 Coercion = Callable[[Any], Any]
 
 UNIX_EPOCH = datetime(1970, 1, 1)
@@ -29,6 +27,18 @@ PREVIEW_CHARS = 200  # how much of a rejected value a reject file keeps
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
 _INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+class InvalidText:
+    """Stands in for a text value whose bytes are not valid UTF-8."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"InvalidText({self.raw[:40]!r})"
 
 
 class Reject(ValueError):
