@@ -16,7 +16,7 @@ import psycopg
 
 from cutover import __version__, commands
 from cutover import config as config_mod
-from cutover.envfiles.api import RewriteResult
+from cutover.envfiles.api import RewriteResult, refuse_unresolved
 from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
 from cutover.load.progress import ProgressReporter
 from cutover.phases.checklists import PHASE_TITLES
@@ -623,6 +623,8 @@ def env_rewrite_cmd(
         from_env=from_env,
     )
     result = rewrite(apply=apply_ and yes)
+    if apply_:
+        refuse_unresolved(result.unresolved)  # before asking: nothing is written
     click.echo(result.diff, nl=False)
     _echo_notes(result.notes)
     if not result.changed:

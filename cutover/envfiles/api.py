@@ -6,6 +6,7 @@ leave these functions except into the files they are asked to write).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,14 +138,8 @@ def env_rewrite(
     plans, notes, unresolved = rewrite.plan(env_files, targets, literal_passwords=literal_passwords)
     provided = set(from_env) | set(config.settings.from_environment)
     blocking = [u for u in unresolved if u.name not in provided]
-    if apply and blocking:
-        raise UnresolvedError(
-            "these rewritten values would not resolve to the target where they are read:\n  "
-            + "\n  ".join(u.message() for u in blocking),
-            hint="source the env file in the script (set -a; . ./.env; set +a) or define the "
-            "variable in the project's .env; if the environment the app runs in exports it, "
-            f"say so: --from-env {blocking[0].name} (or [settings] from_environment)",
-        )
+    if apply:
+        refuse_unresolved([u.message() for u in blocking])
     changed = [p for p in plans if p.changed]
     result = RewriteResult(
         root=root,
@@ -171,6 +166,21 @@ def env_rewrite(
         result.backup = folder.name
     result.applied = apply
     return result
+
+
+def refuse_unresolved(unresolved: list[str]) -> None:
+    """Stop before any file changes when rewritten values would not resolve where they are read."""
+    if not unresolved:
+        return
+    named = re.search(r"\$\{(\w+)\}", unresolved[0])
+    name = named[1] if named else "NAME"
+    raise UnresolvedError(
+        "these rewritten values would not resolve to the target where they are read:\n  "
+        + "\n  ".join(unresolved),
+        hint="source the env file in the script (set -a; . ./.env; set +a) or define the "
+        "variable in the project's .env; if the environment the app runs in exports it, "
+        f"say so: --from-env {name} (or [settings] from_environment)",
+    )
 
 
 def env_restore(
