@@ -9,7 +9,9 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test,mssql]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,mssql,corpus]'
+	@# SpatiaLite for the corpus (tests/corpus) comes from Debian; without it that one case skips.
+	dpkg -s libsqlite3-mod-spatialite >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-mod-spatialite; } || echo "libsqlite3-mod-spatialite not installed: the SpatiaLite corpus case will skip"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 import pytest
 from psycopg import sql
 
@@ -56,6 +57,38 @@ def pg_url(pg_server: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def pg_url_without_pgvector(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database on the test server that sees no pgvector, as a server without it would.
+
+    PostgreSQL 18's extension_control_path, set for this database alone to an empty folder, hides
+    every extension not yet created: the real server answers "extension is not available".
+    """
+    empty = Path(tempfile.mkdtemp(prefix="cutover-no-extensions-"))
+    (empty / "extension").mkdir()
+    for folder in (empty, empty / "extension"):
+        folder.chmod(0o755)  # the server may run as another user than the tests
+    name = psycopg.conninfo.conninfo_to_dict(postgres_conninfo(pg_url))["dbname"]
+    with psycopg.connect(postgres_conninfo(pg_server_of(pg_url)), autocommit=True) as conn:
+        if conn.info.server_version < 180000:  # no extension_control_path before 18
+            if conn.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
+            ).fetchone():
+                pytest.fail("a server older than 18 with pgvector cannot hide it from one database")
+            return pg_url  # the server itself has no pgvector
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET extension_control_path = {}").format(
+                sql.Identifier(str(name)), sql.Literal(str(empty))
+            )
+        )
+    return pg_url
+
+
+def pg_server_of(url: str) -> str:
+    """The same server's 'postgres' database."""
+    return with_database(url, "postgres")
 
 
 @pytest.fixture

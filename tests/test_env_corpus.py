@@ -23,6 +23,7 @@ from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
 from cutover.envfiles.api import RewriteResult
+from cutover.errors import CutoverError
 
 EXAMPLES = Path(__file__).parent / "examples" / "env"
 CASES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "case.toml").is_file())
@@ -132,8 +133,13 @@ def test_restore_brings_every_byte_back(case: tuple[str, Path, Path]) -> None:
     name, project, workdir = case
     before, modes = _tree(project), _modes(project)
     result = _rewrite(name, project, workdir, apply=True)
-    if not result.changed:
-        pytest.skip("nothing was rewritten")
+    if (
+        not result.changed
+    ):  # nothing written, so nothing to restore: no backup, every byte as it was
+        assert result.backup is None and _tree(project) == before and _modes(project) == modes
+        with pytest.raises(CutoverError):
+            commands.env_restore(workdir)
+        return
     restored = commands.env_restore(workdir)
     assert sorted(restored.restored) == sorted(f.path for f in result.files)
     assert _tree(project) == before and _modes(project) == modes

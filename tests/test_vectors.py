@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
-import uuid
 
 import numpy as np
 import psycopg
@@ -185,49 +183,25 @@ def test_ivfflat_with_lists_from_the_row_count(make_sqlite, load, pg):
     assert opclasses == [("vector_l2_ops",)]
 
 
-def _server_without_pgvector() -> str | None:
-    url = os.environ.get(
-        "CUTOVER_TEST_PG_NO_VECTOR_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    try:
-        with psycopg.connect(url, connect_timeout=2) as conn:
-            if conn.execute(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
-            ).fetchone():
-                return None
-    except psycopg.Error:
-        return None
-    return url
-
-
-def test_a_target_without_pgvector_is_refused_before_any_data_moves(make_sqlite, tmp_path):
-    url = _server_without_pgvector()
-    if url is None:
-        pytest.skip(
-            "no PostgreSQL without pgvector reachable (CI's PostgreSQL 15 on 127.0.0.1:5432 is one)"
-        )
+def test_a_target_without_pgvector_is_refused_before_any_data_moves(
+    make_sqlite, tmp_path, pg_url_without_pgvector
+):
     from cutover import commands
     from cutover import config as config_mod
-    from cutover.urls import with_database
 
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    target = with_database(url, name)
+    target = pg_url_without_pgvector
     src = json_source(make_sqlite, embeddings(5))
     cfg = tmp_path / "cutover.toml"
     cfg.write_text(
         f'[settings]\n{APPLY}\n[[databases]]\nname = "app"\nenv_key = "K"\nsource = "sqlite:///{src}"\ntarget = "{target}"\n'
     )
-    try:
-        with pytest.raises(TargetError) as info:
-            commands.run_phase2(config_mod.load(cfg), tmp_path / "w")
-        assert "no pgvector" in str(info.value) and "nothing was loaded" in str(info.value)
-        assert "postgresql-15-pgvector" in (info.value.hint or "")
-        with psycopg.connect(target) as conn:
-            assert conn.execute(
-                "SELECT count(*) FROM pg_tables WHERE tablename = 'chunks'"
-            ).fetchone() == (0,)
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(name))
-            )
+    with psycopg.connect(target) as conn:
+        major = conn.info.server_version // 10000
+    with pytest.raises(TargetError) as info:
+        commands.run_phase2(config_mod.load(cfg), tmp_path / "w")
+    assert "no pgvector" in str(info.value) and "nothing was loaded" in str(info.value)
+    assert f"postgresql-{major}-pgvector" in (info.value.hint or "")
+    with psycopg.connect(target) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'chunks'"
+        ).fetchone() == (0,)

@@ -19,10 +19,11 @@ from cutover.errors import SourceError, TargetError, UsageError
 from cutover.load import keys_build, pipeline, scheduler, state
 from cutover.load import target as tgt
 from cutover.load.pipeline import NullReporter, Reporter, TableResult
+from cutover.load.preflight import check_target
 from cutover.load.target import ServerInfo
 from cutover.rows.digest import DIGEST_VERSION
 from cutover.schema import migrations
-from cutover.schema.mapping import SchemaPlan, map_schema, tables_in_load_order
+from cutover.schema.mapping import SchemaPlan, map_schema
 from cutover.schema.typemap import pg_base
 from cutover.sources import open_source
 
@@ -103,17 +104,16 @@ def run(
 ) -> LoadReport:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
+    check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
     source = open_source(db.source, config.base_dir)
-    conn = tgt.connect(db.target, autocommit=True, create=True)
+    try:
+        conn = tgt.connect(db.target, autocommit=True, create=True)
+    except BaseException:
+        source.close()
+        raise
     workers = scheduler.Workers.early(source.describe().size_bytes, jobs)
     try:
         info = tgt.server_info(conn, db.target_schema)
-        if not info.can_create:
-            raise TargetError(
-                f"user {info.user} cannot create tables in database {info.database}",
-                database=db.name,
-                hint=f"GRANT CREATE ON DATABASE {info.database} TO {info.user}; GRANT CREATE ON SCHEMA {db.target_schema} TO {info.user}",
-            )
         catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
         reporter.message(f"{db.name}: reading the source schema and profiling its data")
         plan = map_schema(source, db, settings, catalog, load=True)
@@ -158,23 +158,13 @@ def run(
             with conn.transaction():
                 state.create_chunks(conn, db.name, chunks)
         rejects_dir = workdir / "rejects" / db.name
+        ctx = scheduler.LoadContext(
+            db.source, config.base_dir, db.target, plan, settings, rejects_dir
+        )
         snapshot = getattr(source, "snapshot", None)
         with snapshot() if snapshot is not None else nullcontext():
             for _round in range(LOAD_ROUNDS):
-                scheduler.load(
-                    source,
-                    db.source,
-                    config.base_dir,
-                    db.target,
-                    conn,
-                    plan,
-                    tables_in_load_order(plan),
-                    settings,
-                    rejects_dir,
-                    reporter,
-                    jobs,
-                    workers,
-                )
+                scheduler.load(ctx, source, conn, reporter, jobs, workers)
                 # the server may have restarted during the load (the chunks retried through it): start afresh
                 conn.close()
                 conn = tgt.connect(db.target, autocommit=True)

@@ -36,7 +36,7 @@ from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.pipeline import ChunkLoader, Reporter
 from cutover.load.state import Chunk
-from cutover.schema.mapping import SchemaPlan, TablePlan
+from cutover.schema.mapping import SchemaPlan, TablePlan, tables_in_load_order
 from cutover.sources.base import Source
 
 POLL_S = 0.5  # how often the display reads committed progress while workers run
@@ -107,18 +107,25 @@ def connect_for_load(url: str) -> psycopg.Connection[Any]:
     return tgt.connect(url, autocommit=True, application_name=APPLICATION_NAME)
 
 
-@dataclass
-class ChunkJob:
-    """Everything a worker process needs to load one chunk (all picklable)."""
+@dataclass(frozen=True)
+class LoadContext:
+    """One database's load as each of its chunks sees it (picklable: worker processes get it)."""
 
     source_url: str
     base_dir: Path
     target_url: str
     plan: SchemaPlan
-    table: str
-    chunk: int
     settings: Settings
     rejects_dir: Path
+
+
+@dataclass
+class ChunkJob:
+    """One chunk of a load: a worker process needs nothing else."""
+
+    ctx: LoadContext
+    table: str
+    chunk: int
 
 
 def run_chunk(
@@ -128,16 +135,17 @@ def run_chunk(
     from cutover.sources import open_source
 
     own = source is None
-    src = open_source(job.source_url, job.base_dir) if source is None else source
+    ctx = job.ctx
+    src = open_source(ctx.source_url, ctx.base_dir) if source is None else source
     try:
-        tp = next(t for t in job.plan.tables if t.name == job.table)
+        tp = next(t for t in ctx.plan.tables if t.name == job.table)
         loader = ChunkLoader(
             src,
-            partial(connect_for_load, job.target_url),
-            job.plan,
+            partial(connect_for_load, ctx.target_url),
+            ctx.plan,
             tp,
-            job.settings,
-            job.rejects_dir,
+            ctx.settings,
+            ctx.rejects_dir,
             Chunk(job.table, job.chunk, None, None),
             on_progress,
         )
@@ -222,15 +230,9 @@ class Workers:
 
 
 def load(
+    ctx: LoadContext,
     source: Source,
-    source_url: str,
-    base_dir: Path,
-    target_url: str,
     conn: psycopg.Connection[Any],
-    plan: SchemaPlan,
-    tables: list[TablePlan],
-    settings: Settings,
-    rejects_dir: Path,
     reporter: Reporter,
     jobs: int | None,
     workers: Workers | None = None,
@@ -240,6 +242,8 @@ def load(
     Chunks go largest first (by estimated bytes where the source can tell, else rows), so the last
     ones to finish are small and no worker waits long for another (longest-processing-time order).
     """
+    plan = ctx.plan
+    tables = tables_in_load_order(plan)
     chunks = state.load_chunks(conn, plan.database)
     conn.rollback()
     rows = {t.name: t.rows for t in tables}
@@ -252,10 +256,7 @@ def load(
         reporter.table_started(tp.source.name, tp.rows)
         if done_rows[tp.name]:
             reporter.advanced(tp.source.name, done_rows[tp.name])
-    jobs_list = [
-        ChunkJob(source_url, base_dir, target_url, plan, c.table, c.chunk, settings, rejects_dir)
-        for c in pending
-    ]
+    jobs_list = [ChunkJob(ctx, c.table, c.chunk) for c in pending]
     if jobs is None:
         pending_tables = {c.table for c in pending}
         big = (
@@ -324,7 +325,7 @@ def load(
                     )
                     failures.append(f"{names[job.table]} chunk {job.chunk}: {message}")
                 fill()
-                _report_progress(monitor, target_url, plan.database, names, reporter)
+                _report_progress(monitor, ctx.target_url, plan.database, names, reporter)
         except BaseException as exc:
             stop.set()
             queue.clear()

@@ -6,9 +6,8 @@ from dataclasses import asdict
 from typing import Any
 
 from cutover import config as config_mod
-from cutover import urls
-from cutover.errors import CutoverError, TargetError, UsageError
-from cutover.load import target as tgt
+from cutover.errors import TargetError, UsageError
+from cutover.load.preflight import check_target
 from cutover.load.run import LoadReport, Phase2Result, run_phase2
 from cutover.phases.checklists import State, now
 from cutover.phases.outcome import EVIDENCE_LINES, NEXT, PhaseContext, PhaseOutcome, record_failure
@@ -72,39 +71,12 @@ def phase2(ctx: PhaseContext) -> PhaseOutcome:
 
 
 def _preflight(state: State, db: config_mod.DatabaseConfig) -> None:
-    """Connect, read the server's version and privileges, and tick p2.preflight or fail it (run_phase2 raises)."""
-    try:
-        conn = tgt.connect(db.target, autocommit=True, create=True)
-    except CutoverError as exc:
-        state.record("p2.preflight", db.name, "failed", [exc.message])
-        return
-    try:
-        info = tgt.server_info(conn, db.target_schema)
-    finally:
-        conn.close()
-    if not info.can_create:
-        state.record(
-            "p2.preflight",
-            db.name,
-            "failed",
-            [f"user {info.user} may not create tables in database {info.database}"],
-        )
-        return  # run_phase2 raises with the GRANT to run
-    vector = (
-        f"pgvector {info.vector_installed} installed"
-        if info.vector_installed
-        else f"pgvector {info.vector_available} available"
-        if info.vector_available
-        else "no pgvector on the server"
-    )
-    state.record(
-        "p2.preflight",
-        db.name,
-        "done",
-        [
-            f"PostgreSQL {info.version} at {urls.redact(db.target)}; user {info.user} may create tables; {vector}"
-        ],
-    )
+    """Tick p2.preflight with the server, user and pgvector found, or fail it and refuse."""
+    check = check_target(db.target, db.target_schema)
+    if check.blockers:
+        state.record("p2.preflight", db.name, "failed", [p.message for p in check.blockers])
+        check.refuse(db.name)
+    state.record("p2.preflight", db.name, "done", [check.evidence(db.target)])
 
 
 def _tick_phase2(state: State, config: config_mod.Config, rep: LoadReport) -> None:

@@ -21,6 +21,7 @@ from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import CutoverError, SchemaMismatchError
 from cutover.load import target as tgt
+from cutover.load.preflight import check_target
 from cutover.phases.checklists import now
 from cutover.rows.digest import Digests
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
@@ -314,21 +315,22 @@ def _open_source(config: Config, db: DatabaseConfig, result: DatabasePlan) -> So
 def _probe_target(
     db: DatabaseConfig, result: DatabasePlan
 ) -> tuple[psycopg.Connection[Any] | None, tgt.ServerInfo | None]:
-    """Connect and read version, privileges and pgvector; a missing database is checked via 'postgres'."""
-    check = result.target
-    try:
-        conn = tgt.connect(db.target, autocommit=True)
-    except CutoverError as exc:
-        if "does not exist" in exc.message:
-            return None, _probe_missing_database(db, result)
-        check.error = " ".join(urls.redact(exc.message).split())
-        result.findings.append(Finding("blocker", "target_unreachable", check.error, fix=exc.hint))
+    """Phase 2's preflight, as findings; a connection to look further when the database exists."""
+    found = check_target(db.target, db.target_schema)
+    check, info = result.target, found.info
+    check.database, check.database_exists, check.error = (
+        found.database,
+        found.database_exists,
+        found.error,
+    )
+    result.findings.extend(
+        Finding(p.severity, p.code, p.message, fix=p.hint) for p in found.problems
+    )
+    if info is None:
         return None, None
-    info = tgt.server_info(conn, db.target_schema)
-    check.reachable, check.version, check.database, check.user, check.can_create = (
+    check.reachable, check.version, check.user, check.can_create = (
         True,
         info.version,
-        info.database,
         info.user,
         info.can_create,
     )
@@ -338,73 +340,11 @@ def _probe_target(
         if (info.vector_available or info.vector_installed)
         else tgt.vector_install_hint(info.version_num)
     )
+    if not found.database_exists:
+        return None, info
+    conn = tgt.connect(db.target, autocommit=True)
     check.existing_tables = sorted(tgt.existing_tables(conn, db.target_schema))
-    if not info.can_create:
-        result.findings.append(
-            Finding(
-                "blocker",
-                "no_create_privilege",
-                f"user {info.user} may not create tables in database {info.database} (schema {db.target_schema})",
-                fix=f"GRANT CREATE ON DATABASE {info.database} TO {info.user}; GRANT USAGE, CREATE ON SCHEMA {db.target_schema} TO {info.user}",
-            )
-        )
     return conn, info
-
-
-def _probe_missing_database(db: DatabaseConfig, result: DatabasePlan) -> tgt.ServerInfo | None:
-    check = result.target
-    check.database, check.database_exists = urls.parse(db.target).database, False
-    admin = urls.with_database(urls.postgres_conninfo(db.target), "postgres")
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=tgt.CONNECT_TIMEOUT_S) as conn:
-            row = conn.execute(
-                "SELECT current_setting('server_version'), current_setting('server_version_num')::int, current_user, "
-                "(SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), "
-                "(SELECT default_version FROM pg_available_extensions WHERE name = 'vector')"
-            ).fetchone()
-    except psycopg.Error as exc:
-        check.error = urls.redact(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        )
-        result.findings.append(
-            Finding(
-                "blocker",
-                "target_unreachable",
-                f"database {check.database} does not exist and the server's 'postgres' database cannot be reached to create it: {check.error}",
-                fix=f"create it: createdb {check.database}",
-            )
-        )
-        return None
-    assert row is not None
-    version, version_num, user, can_create_db, vector = row
-    check.reachable, check.version, check.user, check.can_create, check.vector_available = (
-        True,
-        version,
-        user,
-        bool(can_create_db),
-        vector,
-    )
-    check.vector_hint = None if vector else tgt.vector_install_hint(version_num)
-    if can_create_db:
-        result.findings.append(
-            Finding(
-                "info",
-                "database_missing",
-                f"database {check.database} does not exist yet; phase 2 creates it",
-            )
-        )
-    else:
-        result.findings.append(
-            Finding(
-                "blocker",
-                "no_create_privilege",
-                f"database {check.database} does not exist and user {user} may not create databases",
-                fix=f"createdb {check.database} (as a user who may), or ALTER ROLE {user} CREATEDB",
-            )
-        )
-    return tgt.ServerInfo(
-        version, version_num, check.database or "", user, bool(can_create_db), vector, None
-    )
 
 
 def _target_findings(

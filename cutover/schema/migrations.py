@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -40,69 +41,14 @@ class XML(sa.types.UserDefinedType):
         return "XML"
 '''
 
-ENV_PY = '''"""Alembic environment written by cutover; safe to edit and commit."""
-
-from __future__ import annotations
-
-import os
-
-from alembic import context
-from sqlalchemy import create_engine, pool
-
-config = context.config
-version_table = config.get_main_option("version_table") or "alembic_version"
-version_schema = config.get_main_option("version_table_schema") or None
+TEMPLATES = (
+    "cutover.alembic"  # the repository's top-level alembic/ folder, installed in the package
+)
 
 
-def run(connection) -> None:
-    context.configure(connection=connection, version_table=version_table, version_table_schema=version_schema, transaction_per_migration=True)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-connection = config.attributes.get("connection")
-if connection is not None:  # cutover passes its own connection
-    run(connection)
-else:
-    url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get(config.get_main_option("url_env") or "DATABASE_URL")
-    if not url:
-        raise SystemExit("pass -x url=postgresql+psycopg://… or set " + (config.get_main_option("url_env") or "DATABASE_URL"))
-    engine = create_engine(url, poolclass=pool.NullPool)
-    with engine.connect() as conn:
-        run(conn)
-'''
-
-MAKO = '''"""${message}
-
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
-"""
-from alembic import op
-import sqlalchemy as sa
-${imports if imports else ""}
-
-revision = ${repr(up_revision)}
-down_revision = ${repr(down_revision)}
-branch_labels = ${repr(branch_labels)}
-depends_on = ${repr(depends_on)}
-
-
-def upgrade() -> None:
-    ${upgrades if upgrades else "pass"}
-
-
-def downgrade() -> None:
-    ${downgrades if downgrades else "pass"}
-'''
-
-INI = """[alembic]
-script_location = %(here)s
-version_table = {version_table}
-version_table_schema = {schema}
-# the env key the app reads its database URL from; used when run without cutover
-url_env = {env_key}
-"""
+def _template(name: str) -> str:
+    """A file of the Alembic environment cutover writes next to each database's revisions."""
+    return resources.files(TEMPLATES).joinpath(name).read_text(encoding="utf-8")
 
 
 @dataclass
@@ -133,10 +79,12 @@ def write(
     versions = directory / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     if not (directory / "env.py").exists():
-        (directory / "env.py").write_text(ENV_PY, encoding="utf-8")
-        (directory / "script.py.mako").write_text(MAKO, encoding="utf-8")
+        (directory / "env.py").write_text(_template("env.py"), encoding="utf-8")
+        (directory / "script.py.mako").write_text(_template("script.py.mako"), encoding="utf-8")
     (directory / "alembic.ini").write_text(
-        INI.format(version_table=version_table, schema=plan.target_schema, env_key=env_key),
+        _template("alembic.ini.template").format(
+            version_table=version_table, schema=plan.target_schema, env_key=env_key
+        ),
         encoding="utf-8",
     )
     rev1, rev2 = revision_ids(plan.database)
@@ -407,8 +355,9 @@ def upgrade(
     revisions: Revisions, target_url: str, revision: str, schema: str, version_table: str
 ) -> list[tuple[str, float]]:
     """Run `alembic upgrade <revision>` with cutover's own connection; returns (DDL, seconds) of index and key builds."""
-    from alembic import command
     from sqlalchemy import event
+
+    from alembic import command
 
     timings: list[tuple[str, float]] = []
 
