@@ -17,7 +17,7 @@ import psycopg
 from cutover import __version__, commands
 from cutover import config as config_mod
 from cutover.envfiles.api import RewriteResult, refuse_unresolved
-from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
+from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError, file_error
 from cutover.load.progress import ProgressReporter
 from cutover.phases.checklists import PHASE_TITLES
 from cutover.phases.run import PHASE_CHOICES, PhaseOutcome, Proof
@@ -34,8 +34,8 @@ class Globals:
     config_path: Path
     workdir: Path
 
-    def load(self) -> config_mod.Config:
-        return config_mod.load(self.config_path)
+    def load(self, *, lenient: bool = False) -> config_mod.Config:
+        return config_mod.load(self.config_path, lenient=lenient)
 
 
 def handle_errors(fn: F) -> F:
@@ -61,8 +61,16 @@ def handle_errors(fn: F) -> F:
             if os.environ.get("CUTOVER_DEBUG"):
                 raise
             sys.exit(EXIT_RUNTIME)
+        except OSError as exc:
+            # a file or folder cutover needs: one line naming the path, never a traceback
+            click.echo(redact(f"error: {file_error(exc).render()}"), err=True)
+            if os.environ.get("CUTOVER_DEBUG"):
+                raise
+            sys.exit(EXIT_RUNTIME)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            click.echo(
+                "interrupted: `cutover status` says where it stopped and what resumes it", err=True
+            )
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
@@ -432,7 +440,7 @@ def status(g: Globals, as_json: bool) -> None:
     """Show the three phase checklists with their progress, what failed and why, and what to do next."""
     from cutover.phases.checklists import item_lines
 
-    result = commands.status(g.load(), g.workdir)
+    result = commands.status(g.load(lenient=True), g.workdir)
     if as_json:
         click.echo(result.to_json())
         return
@@ -464,6 +472,10 @@ def status(g: Globals, as_json: bool) -> None:
         click.echo("\nfailed:")
         for failure in result.failures:
             click.echo(f"  {failure}")
+    if result.notes:
+        click.echo("\nnot checked:")
+        for note in result.notes:
+            click.echo(f"  {note}")
     click.echo(
         f"\nchecklists: {result.checklists}/  ·  state: {result.state_file}  ·  report: {result.report}"
     )
@@ -526,7 +538,7 @@ def finish(g: Globals, database: str | None, yes: bool) -> None:
 @handle_errors
 def report_cmd(g: Globals) -> None:
     """Write the final report again (Markdown and one self-contained HTML page) from the runs so far."""
-    md, page = commands.report(g.load(), g.workdir)
+    md, page = commands.report(g.load(lenient=True), g.workdir)
     click.echo(f"wrote {md}")
     click.echo(f"wrote {page} (one self-contained page, to attach to the change request)")
 

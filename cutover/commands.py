@@ -17,7 +17,7 @@ from cutover.errors import ConfigError, UsageError
 from cutover.load import run as load_run
 from cutover.load.pipeline import Reporter
 from cutover.load.run import LoadReport, Phase2Result
-from cutover.phases import final_report
+from cutover.phases import evidence, final_report
 from cutover.phases import plan as plan_mod
 from cutover.phases import status as status_mod
 from cutover.phases.checklists import State
@@ -217,9 +217,11 @@ def status(config: config_mod.Config, workdir: Path) -> StatusResult:
 
 
 def report(config: config_mod.Config, workdir: Path) -> tuple[Path, Path]:
-    """Write the final report again (Markdown and one HTML page) from what the runs saved."""
+    """Write the final report again (Markdown and one HTML page) from what the runs saved and current evidence."""
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
+    if evidence.reconcile(config, workdir, state).changed:
+        state.save()
     return final_report.write(config, workdir, state)
 
 

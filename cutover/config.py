@@ -102,6 +102,7 @@ class DatabaseConfig:
     password_env: str = "POSTGRES_PASSWORD"
     split_keys: dict[str, str] = field(default_factory=dict)
     line: int | None = None
+    unset: tuple[str, ...] = ()  # variables its URLs need that the environment lacks (lenient load)
 
     def override(self, table: str, column: str) -> ColumnOverride | None:
         """The override for table.column, if the user wrote one."""
@@ -135,8 +136,12 @@ class Config:
         )
 
 
-def load(path: Path, environ: dict[str, str] | None = None) -> Config:
-    """Read and validate cutover.toml; errors name the file and line."""
+def load(path: Path, environ: dict[str, str] | None = None, *, lenient: bool = False) -> Config:
+    """Read and validate cutover.toml; errors name the file and line.
+
+    lenient: an unset ${VAR} in a source or target stays as written and is listed in the
+    database's `unset` (for commands that report without connecting, like `cutover status`).
+    """
     environ = dict(os.environ) if environ is None else environ
     if not path.exists():
         raise ConfigError(
@@ -159,7 +164,7 @@ def load(path: Path, environ: dict[str, str] | None = None) -> Config:
             path=str(path),
             line=locate.key("databases"),
         )
-    databases = [_database(raw, i, locate, environ) for i, raw in enumerate(raw_dbs)]
+    databases = [_database(raw, i, locate, environ, lenient) for i, raw in enumerate(raw_dbs)]
     seen: set[str] = set()
     for db in databases:
         if db.name in seen:
@@ -368,7 +373,9 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
     return settings
 
 
-def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -> DatabaseConfig:
+def _database(
+    raw: Any, index: int, locate: _Locator, environ: dict[str, str], lenient: bool = False
+) -> DatabaseConfig:
     line = locate.db_starts[index] if index < len(locate.db_starts) else None
     if not isinstance(raw, dict):
         raise locate.error("each [[databases]] entry must be a table", line)
@@ -384,7 +391,7 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
             f"database name {raw['name']!r} must start with a letter and hold letters, digits, _ or -",
             locate.db_key(index, "name"),
         )
-    allowed = {f.name for f in fields(DatabaseConfig)} - {"line"}
+    allowed = {f.name for f in fields(DatabaseConfig)} - {"line", "unset"}
     for key in raw:
         if key not in allowed:
             raise locate.error(
@@ -392,7 +399,18 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
                 locate.db_key(index, key),
             )
     values: dict[str, Any] = {}
+    unset: list[str] = []
     for key in ("source", "target", "env_key", "name"):
+        if lenient and key in ("source", "target"):
+            missing = [
+                m["name"]
+                for m in _VAR.finditer(raw[key])
+                if m["name"] not in environ and m["default"] is None
+            ]
+            if missing:
+                unset += [m for m in missing if m not in unset]
+                values[key] = raw[key]
+                continue
         try:
             values[key] = (
                 interpolate_url(raw[key], environ)
@@ -475,6 +493,7 @@ def _database(raw: Any, index: int, locate: _Locator, environ: dict[str, str]) -
         password_env=raw.get("password_env", "POSTGRES_PASSWORD"),
         split_keys=dict(split),
         line=line,
+        unset=tuple(unset),
     )
 
 

@@ -95,3 +95,27 @@ class ChecksFailed(CutoverError):
     """The run finished but something did not reconcile (rejects, parity, blockers)."""
 
     exit_code = EXIT_CHECKS_FAILED
+
+
+class FileError(CutoverError):
+    """A file or folder cutover needs cannot be read or written (permissions, full disk)."""
+
+
+_FILE_HINTS = {
+    13: "make it writable for this user (chmod/chown), or pass --workdir DIR elsewhere",
+    30: "the file system is read-only: pass --workdir DIR on a writable one",
+    28: "free some space there, or pass --workdir DIR on a disk with room",
+    2: "check the path (is the folder there?)",
+}
+
+
+def file_error(exc: OSError, doing: str | None = None) -> FileError:
+    """An OSError as a one-line FileError naming the path (and what cutover was doing)."""
+    path = exc.filename if exc.filename is not None else None
+    reason = exc.strerror or type(exc).__name__
+    text = f"{doing}: {reason}" if doing else reason
+    if path is not None:
+        text += f": {path}"
+        if exc.filename2 is not None:
+            text += f" → {exc.filename2}"
+    return FileError(text, hint=_FILE_HINTS.get(exc.errno or 0))

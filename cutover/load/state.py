@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -360,6 +361,21 @@ def read_manifest(
         return None
     manifest = json.loads(row[0]) if isinstance(row[0], str) else row[0]
     return manifest, bool(row[1])
+
+
+def manifest_status(conn: psycopg.Connection[Any], database: str) -> tuple[bool, datetime] | None:
+    """(complete, loaded_at) of a database's last load, or None when the target holds none."""
+    try:
+        row = conn.execute(
+            sql.SQL("SELECT complete, loaded_at FROM {} WHERE database = %s").format(
+                _t("manifest")
+            ),
+            (database,),
+        ).fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        row = None
+    conn.rollback()
+    return None if row is None else (bool(row[0]), row[1])
 
 
 def forget(conn: psycopg.Connection[Any], database: str) -> None:

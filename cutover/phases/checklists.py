@@ -49,7 +49,7 @@ class Item:
 
 @dataclass
 class ItemView:
-    """An item with its current status: done, open or failed, and why."""
+    """An item with its current status: done, open, stale (un-ticked) or failed, and why."""
 
     item: Item
     status: str
@@ -154,6 +154,12 @@ class State:
             "seconds": None if seconds is None else round(seconds, 3),
         }
 
+    def annotate_run(self, phase: int, database: str, **facts: Any) -> None:
+        """Add facts to the last run of a phase for a database (e.g. which load it verified)."""
+        run = self.data["phases"].get(str(phase), {}).get("runs", {}).get(database)
+        if run is not None:
+            run.update(facts)
+
     def set_seconds(self, phase: int, database: str, seconds: float) -> None:
         """How long the phase's last run took for a database."""
         run = self.data["phases"].get(str(phase), {}).get("runs", {}).get(database)
@@ -161,11 +167,12 @@ class State:
             run["seconds"] = round(seconds, 3)
 
     def phase_status(self, phase: int) -> str:
-        """done (every database), failed (any), partial (some done), declined, or pending."""
+        """done (every database), failed or interrupted (any), partial (some done), declined, or pending."""
         runs = self.runs(phase)
         statuses = [runs[d]["status"] for d in self.databases if d in runs]
-        if any(s == "failed" for s in statuses):
-            return "failed"
+        for bad in ("failed", "interrupted"):
+            if bad in statuses:
+                return bad
         if (
             self.databases
             and len(statuses) == len(self.databases)
@@ -174,7 +181,14 @@ class State:
             return "done"
         if any(s == "done" for s in statuses):
             return "partial"
-        return "declined" if statuses else "pending"
+        return "declined" if "declined" in statuses else "pending"
+
+    def invalidate(self, phase: int, database: str, why: str) -> None:
+        """A done phase whose evidence no longer holds is pending again, saying why."""
+        run = self.data["phases"].get(str(phase), {}).get("runs", {}).get(database)
+        if run is None or run["status"] != "done":
+            return
+        run.update(status="pending", summary=redact(why), was=run["summary"], since=now())
 
     def phase_done(self, phase: int, database: str) -> bool:
         """Whether `phase` last ended done for `database`."""
@@ -192,6 +206,15 @@ class State:
             "evidence": [redact(e) for e in evidence],
         }
         entry.pop("checked", None)  # a new automatic result supersedes an earlier manual tick
+
+    def untick(self, item_id: str, scope: str, why: str) -> None:
+        """Take back an automatic tick whose evidence became untrue (stale), saying why."""
+        entry = self.data["items"].get(item_id, {})
+        result = entry.get("results", {}).get(scope)
+        if result is None or result["status"] != "done":
+            return
+        entry["results"][scope] = {"status": "stale", "at": now(), "evidence": [redact(why)]}
+        entry.pop("checked", None)
 
     def has_results(self, item_id: str) -> bool:
         """Whether a run ever recorded this item."""
@@ -243,6 +266,8 @@ class State:
         status = (
             "failed"
             if "failed" in statuses
+            else "stale"
+            if "stale" in statuses
             else "done"
             if all(s == "done" for s in statuses)
             else "open"
@@ -321,6 +346,8 @@ def item_lines(v: ItemView) -> list[str]:
         head = [f"✓ {v.at} by `cutover run --phase {v.item.phase}`"]
     elif v.status == "failed":
         head = [f"✗ FAILED {v.at} (`cutover run --phase {v.item.phase}`)"]
+    elif v.status == "stale":
+        head = [f"un-ticked {v.at}: no longer true — `cutover run --phase {v.item.phase}` again"]
     elif v.at:
         head = [f'open {v.at}: needs a person — `cutover check {v.item.id} --note "…"`']
     else:
@@ -332,7 +359,14 @@ def next_step(state: State) -> str:
     """What the user should do now, from the plan, the phases and the checklists."""
     plan = state.data.get("plan")
     statuses = {n: state.phase_status(n) for n in PHASE_TITLES}
-    if statuses[1] == "pending":
+    for n, st in statuses.items():
+        if st == "interrupted":
+            return f"phase {n} was interrupted; `cutover run --phase {n}` " + (
+                "resumes the load where it stopped" if n == 2 else "runs it again"
+            )
+        if st == "failed":
+            return f"fix what failed in phase {n} (the reason is listed under failed), then `cutover run --phase {n}` again"
+    if statuses[1] == "pending" and not state.runs(1):
         if plan is None:
             return "`cutover plan` assesses what moves, how each column is cast and what will break"
         if not plan["ok"]:
@@ -340,11 +374,12 @@ def next_step(state: State) -> str:
                 "fix the plan's blockers (`cutover plan` lists them), then run `cutover plan` again"
             )
     for n, st in statuses.items():
-        if st == "failed":
-            return f"fix what failed in phase {n} (the reason is listed under failed), then `cutover run --phase {n}` again"
         if st != "done":
-            return f"`cutover run --phase {n}`: {PHASE_TITLES[n]}" + (
-                " (answer y to write the files, or add --yes)" if st == "declined" else ""
+            why = [r["summary"] for r in state.runs(n).values() if r["status"] == "pending"]
+            return (
+                f"`cutover run --phase {n}`: {PHASE_TITLES[n]}"
+                + (" (answer y to write the files, or add --yes)" if st == "declined" else "")
+                + (f" — {why[0]}" if why else "")
             )
     waiting = [v for v in state.views() if v.status != "done"]
     if waiting:

@@ -105,6 +105,12 @@ def _summary(doc: Document, state: State, next_text: str) -> None:
 
 
 def _phase1(doc: Document, data: dict[str, Any]) -> None:
+    first = data.get("first_rewrite")
+    if first and not any(f["changes"] for f in data["files"]):
+        doc.para(
+            f"The last run ({data['at']}) found nothing left to change; the rewrite below is the one it keeps."
+        )
+        data = {**data, **first}
     changes = [
         [f["path"], str(c["line"]), c["key"] or "(inline)", c["database"], c["before"], c["after"]]
         for f in data["files"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cutover.config import Config
 from cutover.envfiles.api import RewriteResult
-from cutover.errors import CutoverError, UsageError
+from cutover.errors import CutoverError, UsageError, file_error
 from cutover.load.pipeline import Reporter
 from cutover.load.run import Phase2Result
 from cutover.phases.checklists import State
@@ -83,10 +83,23 @@ class PhaseOutcome:
 
 
 def record_failure(state: State, phase: int, names: list[str], exc: BaseException) -> None:
-    """A failed phase is recorded, except a refusal (usage error) after the phase was already done."""
+    """A failed (or interrupted) phase is recorded, except a refusal after the phase was already done."""
+    if isinstance(exc, KeyboardInterrupt):
+        resume = "resumes where it stopped" if phase == 2 else "runs it again"
+        for d in names:
+            state.set_run(
+                phase,
+                d,
+                "interrupted",
+                f"phase {phase} interrupted; `cutover run --phase {phase}` {resume}",
+                error="interrupted (Ctrl-C)",
+            )
+        return
     error = (
         exc.render()
         if isinstance(exc, CutoverError)
+        else file_error(exc).render()
+        if isinstance(exc, OSError)
         else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     )
     for d in names:

@@ -11,6 +11,7 @@ from cutover.load.preflight import check_target
 from cutover.load.run import LoadReport, Phase2Result, run_phase2
 from cutover.phases.checklists import State, now
 from cutover.phases.outcome import EVIDENCE_LINES, NEXT, PhaseContext, PhaseOutcome, record_failure
+from cutover.phases.preflight import preflight_phase2
 from cutover.phases.results import relative, save_result
 from cutover.proof.report import reasons_text
 
@@ -28,6 +29,7 @@ def phase2(ctx: PhaseContext) -> PhaseOutcome:
                 hint="pass --yes to drop the tables and load them again",
             )
         try:
+            preflight_phase2(config, db, workdir)
             _preflight(state, db)
             result = run_phase2(
                 config,

@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 from cutover.envfiles.api import env_scan
 from cutover.phases.checklists import PROJECT, now
+from cutover.phases.evidence import load_stamp
 from cutover.phases.outcome import (
     EVIDENCE_LINES,
     NEXT,
@@ -119,6 +120,8 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
             "parity, schema, env files and app tests proven" if proof.ok else "; ".join(problems),
             error="; ".join(problems) or None,
         )
+        # the load this parity is of: a later reload makes it stale
+        state.annotate_run(3, d, verified_load=load_stamp(config.database(d)[0]))
     state.record(
         "p3.report",
         PROJECT,

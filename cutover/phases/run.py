@@ -19,6 +19,7 @@ from cutover.errors import UnknownChoiceError, UsageError
 from cutover.load.pipeline import Reporter
 from cutover.phases import final_report
 from cutover.phases.checklists import State
+from cutover.phases.evidence import reconcile
 from cutover.phases.outcome import (
     NEXT,
     Confirm,
@@ -30,6 +31,7 @@ from cutover.phases.outcome import (
 from cutover.phases.phase1 import phase1
 from cutover.phases.phase2 import phase2
 from cutover.phases.phase3 import phase3
+from cutover.phases.preflight import preflight_workdir
 
 PHASE_CHOICES = ("1", "2", "3", "all")
 PHASES = {1: phase1, 2: phase2, 3: phase3}
@@ -97,6 +99,8 @@ def run_phase(
         restart=restart,
     )
     ctx = PhaseContext(config, workdir, state, names, database, options)
+    preflight_workdir(workdir)  # before anything changes: the run records into it
+    reconcile(config, workdir, state)  # gates and reruns see what is true now
     outcomes: list[PhaseOutcome] = []
     try:
         for n in phases:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cutover import config as config_mod
-from cutover.phases import final_report
+from cutover.errors import file_error
+from cutover.phases import evidence, final_report
 from cutover.phases import plan as plan_mod
 from cutover.phases.checklists import (
     COPIES_DIR,
@@ -48,12 +49,14 @@ class StatusResult:
     state_file: Path
     checklists: Path
     report: Path
+    notes: list[str] = field(default_factory=list)  # what could not be checked, and why
 
     def to_json(self) -> str:
         """For CI: the same as state.json, plus what is next and what failed."""
         data = {
             "next": self.next,
             "failures": self.failures,
+            "notes": self.notes,
             "plan": self.plan,
             "phases": [
                 {
@@ -81,16 +84,29 @@ class CheckResult:
 
 
 def status(config: config_mod.Config, workdir: Path) -> StatusResult:
-    """The checklists with progress, the next step, and every failure with its reason (reads only)."""
+    """The checklists with progress from current evidence, the next step, and every failure with its reason.
+
+    What became untrue since the last run (env files restored, a reload, a stale verify) is
+    un-ticked and saved when the workdir is writable; a target without its password in the
+    environment is listed as not checked.
+    """
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
+    found = evidence.reconcile(config, workdir, state)
+    notes = list(found.notes)
+    if found.changed and (workdir / STATE_FILE).exists():
+        try:
+            state.save()
+        except OSError as exc:
+            notes.append(f"not saved: {file_error(exc).message}")
     phases = [_phase_view(state, n) for n in PHASE_TITLES]
     failures = []
     for p in phases:
         for db, run in p.runs.items():
-            if run["status"] == "failed":
+            if run["status"] in ("failed", "interrupted"):
                 failures.append(
-                    f"phase {p.phase} ({db}), {run['at']}: {run['error'] or run['summary']}"
+                    f"phase {p.phase} ({db}), {run['at']}: {run['status']}: "
+                    f"{run['summary'] if run['status'] == 'interrupted' else run['error'] or run['summary']}"
                 )
         for v in p.items:
             if v.status == "failed":
@@ -103,6 +119,7 @@ def status(config: config_mod.Config, workdir: Path) -> StatusResult:
         workdir / STATE_FILE,
         workdir / COPIES_DIR,
         workdir / "report" / "report.html",
+        notes,
     )
 
 
