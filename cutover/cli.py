@@ -248,22 +248,26 @@ def run(
     def show(outcome: PhaseOutcome) -> None:
         _render_outcome(outcome, diff_shown=bool(shown))
 
-    result = commands.run_phase(
-        g.load(),
-        g.workdir,
-        phase,
-        database=database,
-        yes=yes,
-        force=force,
-        confirm=confirm,
-        on_error=on_error,
-        allow_rejects=allow_rejects,
-        app_tests=app_tests,
-        reporter=ProgressReporter(),
-        on_outcome=show,
-        jobs=jobs,
-        restart=restart,
-    )
+    progress = ProgressReporter()
+    try:
+        result = commands.run_phase(
+            g.load(),
+            g.workdir,
+            phase,
+            database=database,
+            yes=yes,
+            force=force,
+            confirm=confirm,
+            on_error=on_error,
+            allow_rejects=allow_rejects,
+            app_tests=app_tests,
+            reporter=progress,
+            on_outcome=show,
+            jobs=jobs,
+            restart=restart,
+        )
+    finally:
+        progress.close()
     click.echo(f"\nchecklists: {result.checklists}/  ·  report: {result.report}")
     if result.outcomes:
         click.echo(f"next: {result.outcomes[-1].next}")
@@ -563,7 +567,11 @@ def demo(g: Globals, stop: bool, messages: int) -> None:
     click.echo(
         f"building a sample chat database ({messages:,} messages, Korean and English, a few broken rows) …"
     )
-    result = commands.demo(g.workdir, reporter=ProgressReporter(), messages=messages)
+    progress = ProgressReporter()
+    try:
+        result = commands.demo(g.workdir, reporter=progress, messages=messages)
+    finally:
+        progress.close()
     _render_phase2(result.phase2)
     click.echo(
         "\nThe broken rows above were rejected on purpose: each reject file line names the key, column, value and reason."

@@ -37,7 +37,10 @@ def writable(folder: Path, what: str) -> None:
     try:
         fd, name = tempfile.mkstemp(prefix=".cutover-probe-", dir=probe)
     except OSError as exc:
-        exc.filename, exc.filename2 = str(folder), None  # the folder, not the probe's name
+        exc.filename, exc.filename2 = (
+            str(folder.absolute()),
+            None,
+        )  # the folder, not the probe's name
         raise file_error(exc, f"cannot write in {what}") from None
     os.close(fd)
     os.unlink(name)
