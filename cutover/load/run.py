@@ -155,12 +155,14 @@ def run(
         resume = previous is not None and not previous[1] and bool(recorded) and not restart
         revisions = None
         if plan.mode == "create":
+            folder = revisions_folder(config, db)
             revisions = migrations.write(
                 plan,
-                config.base_dir / settings.alembic_dir / db.name,
+                folder,
                 version_table=settings.version_table,
                 env_key=db.env_key,
                 not_valid_fks=settings.orphans == "keep",
+                owner=revisions_owner(config, db),
             )
         if resume:
             assert previous is not None
@@ -250,6 +252,18 @@ def run(
         source.close()
         snap.remove()
         lock.release()
+
+
+def revisions_folder(config: Config, db: DatabaseConfig) -> Path:
+    """Where a database's Alembic revisions live: <alembic_dir>/<database>/ beside cutover.toml."""
+    return config.base_dir / config.settings.alembic_dir / db.name
+
+
+def revisions_owner(config: Config, db: DatabaseConfig) -> migrations.Owner:
+    """The owner record this config writes into its database's revisions folder."""
+    return migrations.Owner.of(
+        config.path, revisions_folder(config, db), db.name, urls.redact(db.source)
+    )
 
 
 def _plan_of(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from cutover.config import Config, DatabaseConfig
 from cutover.errors import FileError, file_error
+from cutover.load.run import revisions_folder, revisions_owner
+from cutover.schema.migrations import check_owner
 
 # Room a phase 2 needs in the workdir for reject files, results and the report: a load that runs
 # out of space writes its rejects mid-way (after rows were committed), so it must not start below.
@@ -60,10 +62,12 @@ def preflight_phase1(root: Path, paths: list[str], workdir: Path) -> None:
 
 
 def preflight_phase2(config: Config, db: DatabaseConfig, workdir: Path) -> None:
-    """The rejects folder and the revisions folder are writable, and the workdir's disk has room."""
+    """The revisions folder is this config's and writable, so is the rejects folder, and the disk has room."""
     writable(workdir / "rejects" / db.name, "the rejects folder")
     if db.schema_mode == "create":
-        writable(config.base_dir / config.settings.alembic_dir / db.name, "the revisions folder")
+        folder = revisions_folder(config, db)
+        check_owner(folder, revisions_owner(config, db))
+        writable(folder, "the revisions folder")
     free = shutil.disk_usage(workdir).free
     if free < MIN_FREE_BYTES:
         raise FileError(
