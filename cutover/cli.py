@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import os
 import sqlite3
 import sys
@@ -14,13 +16,12 @@ from typing import Any, TypeVar
 import click
 import psycopg
 
-from cutover import __version__, commands
+from cutover import __version__, commands, render
 from cutover import config as config_mod
 from cutover.envfiles.api import RewriteResult, refuse_unresolved
 from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError, file_error
 from cutover.load.progress import ProgressReporter
-from cutover.phases.checklists import PHASE_TITLES
-from cutover.phases.run import PHASE_CHOICES, PhaseOutcome, Proof
+from cutover.phases.run import PHASE_CHOICES, PhaseOutcome
 from cutover.proof import report
 from cutover.urls import redact
 
@@ -141,17 +142,7 @@ def init(
 ) -> None:
     """Write cutover.toml: one database from --source/--target, or every one a scan of the project finds."""
     if source is None and target is None:
-        scanned = commands.init_from_scan(g.config_path, scan_root, replace=yes)
-        for db in scanned.added:
-            click.echo(f"added database {db.name!r} ({db.env_key}): {redact(db.source)}")
-            click.echo(f"  target  {redact(db.target)}   <- check this: a suggestion")
-        for skipped in scanned.skipped:
-            click.echo(f"kept the existing entry {skipped!r} (--yes replaces it)")
-        for note in scanned.notes:
-            click.echo(f"note: {redact(note)}", err=True)
-        click.echo(
-            f"wrote {scanned.path}; check the targets, then `cutover plan` to see what moves and what will break"
-        )
+        render.init_scanned(commands.init_from_scan(g.config_path, scan_root, replace=yes))
         return
     if source is None or target is None:
         raise click.UsageError(
@@ -166,15 +157,7 @@ def init(
         replace=yes,
         snake_case=snake_case,
     )
-    verb = "created" if result.created else "updated"
-    click.echo(
-        f"{verb} {result.path}: database {result.database.name!r} ({result.database.env_key})"
-    )
-    click.echo(f"  source  {redact(result.database.source)}")
-    click.echo(f"  target  {redact(result.database.target)}")
-    click.echo(
-        "next: `cutover plan` assesses what moves, how each column is cast and what will break (nothing is loaded)"
-    )
+    render.init(result)
 
 
 @cli.command()
@@ -246,7 +229,7 @@ def run(
             return False
 
     def show(outcome: PhaseOutcome) -> None:
-        _render_outcome(outcome, diff_shown=bool(shown))
+        render.outcome(outcome, diff_shown=bool(shown))
 
     progress = ProgressReporter()
     try:
@@ -273,74 +256,6 @@ def run(
         click.echo(f"next: {result.outcomes[-1].next}")
     if not result.ok:
         sys.exit(EXIT_CHECKS_FAILED)
-
-
-def _render_outcome(outcome: PhaseOutcome, *, diff_shown: bool) -> None:
-    title = f"phase {outcome.phase} — {PHASE_TITLES[outcome.phase]}"
-    if outcome.rewrite is not None and outcome.status == "done" and not diff_shown:
-        click.echo(outcome.rewrite.diff, nl=False)
-    if outcome.load is not None:
-        _render_phase2(outcome.load)
-        if outcome.load.rejected and not outcome.ok:
-            click.echo(
-                f"{outcome.load.rejected:,} rows were rejected (see the reject files above); pass --allow-rejects to accept that",
-                err=True,
-            )
-    if outcome.proof is not None:
-        _render_proof(outcome.proof)
-    _echo_notes(outcome.notes)
-    click.echo(f"\n{title}: {outcome.status.upper()} — {outcome.summary}")
-
-
-def _render_proof(proof: Proof) -> None:
-    click.echo(report.parity(proof.verify))
-    if proof.env_leftovers:
-        click.echo(
-            f"env files, compose files and scripts still pointing at SQLite/SQL Server ({len(proof.env_leftovers)}):"
-        )
-        click.echo("\n".join(f"  {line}" for line in proof.env_leftovers))
-    else:
-        click.echo("env files, compose files and scripts: no SQLite/SQL Server reference left")
-    if proof.code_leftovers:
-        click.echo(
-            f"code and docs still mention SQLite/SQL Server ({len(proof.code_leftovers)}, warnings; tick p3.code-leftovers once reviewed)"
-        )
-    tests = proof.app_tests
-    if tests is not None:
-        click.echo("\n".join(f"  | {line}" for line in tests.tail[-10:]))
-        verdict = (
-            "passed"
-            if tests.passed
-            else ("timed out" if tests.returncode is None else f"FAILED (exit {tests.returncode})")
-        )
-        click.echo(
-            f"app tests `{tests.command}`: {verdict} in {tests.seconds:.1f}s (log: {tests.log})"
-        )
-
-
-def _render_phase2(result: commands.Phase2Result) -> None:
-    for rep in result.reports:
-        resumed = ", resumed an interrupted load" if rep.resumed else ""
-        click.echo(f"\n{rep.database} → {rep.target}  ({rep.seconds:.1f}s{resumed})")
-        click.echo(report.load_table(rep.results))
-        if rep.plan.findings:
-            click.echo("\nfindings:")
-            click.echo(report.findings(rep.plan.findings))
-        for note in rep.notes:
-            click.echo(f"  {note}")
-        if rep.rejected:
-            click.echo(f"\nrejected rows, with key, column, value and reason: {rep.rejects_dir}/")
-            for r in rep.results:
-                if r.rejected:
-                    reasons = ", ".join(
-                        f"{n} × {why}"
-                        for why, n in sorted(r.reasons.items(), key=lambda kv: -kv[1])
-                    )
-                    click.echo(f"  {r.table}: {r.rejected:,} ({reasons})")
-        if rep.revisions_dir is not None:
-            click.echo(f"\nschema as code: {rep.revisions_dir}/versions/ (commit it with the app)")
-        for kept in rep.kept_edits:
-            click.echo(f"  kept your edited revision {kept.name}")
 
 
 @cli.command("verify")
@@ -407,15 +322,8 @@ def verify_cmd(
 @handle_errors
 def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> None:
     """Assess the cutover, loading nothing: tables, columns, findings, env rewrite, time (exit 1 on a blocker)."""
-    from cutover.phases.document import to_markdown, to_text
-    from cutover.phases.plan_render import plan_document
-
     result = commands.plan(g.load(), g.workdir, database=database)
-    if fmt == "json":
-        text = result.to_json() + "\n"
-    else:
-        doc = plan_document(result.to_dict())
-        text = to_markdown(doc) if fmt == "markdown" else to_text(doc)
+    text = render.plan(result, fmt)
     if output is not None:
         output.write_text(text, encoding="utf-8")
     else:
@@ -442,48 +350,11 @@ def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> Non
 @handle_errors
 def status(g: Globals, as_json: bool) -> None:
     """Show the three phase checklists with their progress, what failed and why, and what to do next."""
-    from cutover.phases.checklists import item_lines
-
     result = commands.status(g.load(lenient=True), g.workdir)
     if as_json:
         click.echo(result.to_json())
-        return
-    plan_info = result.plan
-    if plan_info is None:
-        click.echo("plan: not run yet (`cutover plan`)")
     else:
-        c = plan_info["summary"]
-        click.echo(
-            f"plan: {plan_info['at']}: {c['blocker']} blocker(s), {c['warning']} warning(s), {c['info']} note(s)"
-        )
-    for p in result.phases:
-        click.echo(
-            f"\nPhase {p.phase} — {p.title}: {p.status.upper()} · {p.done}/{len(p.items)} items done"
-        )
-        width = max(len(v.item.id) for v in p.items)
-        for v in p.items:
-            mark = {"done": "[x]", "failed": "[!]"}.get(v.status, "[ ]")
-            who = "" if v.item.auto or v.status == "done" else "  (needs a person)"
-            click.echo(f"  {mark} {v.item.id:<{width}}  {v.item.text}{who}")
-            lines = item_lines(v)
-            for line in lines[:4]:
-                click.echo(f"      {line}")
-            if len(lines) > 4:
-                click.echo(
-                    f"      … {len(lines) - 4} more in {result.checklists}/phase{p.phase}.md"
-                )
-    if result.failures:
-        click.echo("\nfailed:")
-        for failure in result.failures:
-            click.echo(f"  {failure}")
-    if result.notes:
-        click.echo("\nnot checked:")
-        for note in result.notes:
-            click.echo(f"  {note}")
-    click.echo(
-        f"\nchecklists: {result.checklists}/  ·  state: {result.state_file}  ·  report: {result.report}"
-    )
-    click.echo(f"next: {result.next}")
+        render.status(result)
 
 
 @cli.command()
@@ -572,21 +443,10 @@ def demo(g: Globals, stop: bool, messages: int) -> None:
         result = commands.demo(g.workdir, reporter=progress, messages=messages)
     finally:
         progress.close()
-    _render_phase2(result.phase2)
-    click.echo(
-        "\nThe broken rows above were rejected on purpose: each reject file line names the key, column, value and reason."
-    )
-    click.echo(f"source:  {result.source_path}")
-    click.echo(f"config:  {result.config_path}")
-    click.echo(f"look at the result:  {result.psql}")
-    click.echo(f"stop the server:     {result.stop_hint}")
+    render.demo(result)
 
 
 # --- phase 1: the environment (`cutover env …`) ---------------------------------------------------
-
-import collections  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
 
 
 @cli.group()
@@ -606,28 +466,8 @@ def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
         click.echo(
             json.dumps(dataclasses.asdict(result), default=str, indent=2, ensure_ascii=False)
         )
-        return
-    kinds = collections.Counter(f.kind for f in result.files)
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no env files"
-    click.echo(f"scanned {result.root}: {summary}")
-    click.echo(f"database references ({len(result.references)}):")
-    for ref in result.references:
-        where = f"{ref.path}:{ref.line}"
-        context = f"  [{ref.context}]" if ref.context else ""
-        click.echo(
-            f"  {where:<34} {ref.key or '(inline)':<30} {ref.kind:<8} {ref.role:<8} {ref.value}{context}"
-        )
-    if result.leftovers:
-        click.echo(
-            f"references phase 1 does not edit ({len(result.leftovers)}; phase 3 checks they are gone):"
-        )
-        for item in result.leftovers:
-            click.echo(f"  {f'{item.path}:{item.line}':<34} {item.label:<30} {item.text}")
-    if result.proposals:
-        click.echo(f"proposed cutover.toml entries ({len(result.proposals)}; edit each target):")
-        for proposal in result.proposals:
-            click.echo(proposal.toml().rstrip())
-    _echo_notes(result.notes)
+    else:
+        render.env_scan(result)
 
 
 @env.command("rewrite")
@@ -679,7 +519,7 @@ def env_rewrite_cmd(
     if apply_:
         refuse_unresolved(result.unresolved)  # before asking: nothing is written
     click.echo(result.diff, nl=False)
-    _echo_notes(result.notes)
+    render.notes(result.notes)
     if not result.changed:
         click.echo("nothing to change: every configured value already points at Postgres")
         return
@@ -743,11 +583,6 @@ def env_template_cmd(g: Globals, environment: str, output: Path | None, force: b
         click.echo(result.text, nl=False)
     else:
         click.echo(f"wrote {result.written} ({result.env}: {', '.join(result.databases)})")
-
-
-def _echo_notes(notes: list[str]) -> None:
-    for note in notes:
-        click.echo(redact(f"note: {note}"), err=True)
 
 
 def main() -> None:

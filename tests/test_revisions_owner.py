@@ -30,7 +30,11 @@ def test_a_second_config_with_the_same_database_name_cannot_overwrite_the_revisi
     assert result.exit_code == 0, result.output
     folder = tmp_path / "alembic" / "chat"
     owner = json.loads((folder / "cutover-owner.json").read_text())
-    assert owner == {"config": "../../cutover.toml", "database": "chat", "source": "sqlite:///chat.db"}
+    assert owner == {
+        "config": "../../cutover.toml",
+        "database": "chat",
+        "source": "sqlite:///chat.db",
+    }
     before = {p.name: p.read_bytes() for p in (folder / "versions").glob("*.py")}
 
     write_config(tmp_path / "archive.toml", "sqlite:///archive.db", pg_url)
@@ -38,7 +42,9 @@ def test_a_second_config_with_the_same_database_name_cannot_overwrite_the_revisi
     result = runner.invoke(cli, [*args, "--force", "--yes"])
     assert result.exit_code == 2, result.output
     assert "holds the revisions of database 'chat' of" in result.output
-    assert str(tmp_path / "cutover.toml") in result.output and "would overwrite them" in result.output
+    assert (
+        str(tmp_path / "cutover.toml") in result.output and "would overwrite them" in result.output
+    )
     assert 'alembic_dir = "alembic-chat-2"' in result.output
     assert {p.name: p.read_bytes() for p in (folder / "versions").glob("*.py")} == before
 

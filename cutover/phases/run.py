@@ -100,7 +100,7 @@ def run_phase(
     )
     ctx = PhaseContext(config, workdir, state, names, database, options)
     preflight_workdir(workdir)  # before anything changes: the run records into it
-    reconcile(config, workdir, state)  # gates and reruns see what is true now
+    reconcile(config, workdir, state, target=max(phases) >= 2)  # gates see what is true now
     outcomes: list[PhaseOutcome] = []
     try:
         for n in phases:
