@@ -1,4 +1,4 @@
-"""What the command line shows: phase outcomes, loads, proofs, status and scans, rendered with click."""
+"""What the command line shows: phase outcomes, loads, proofs, status, scans (with click)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def outcome(outcome: PhaseOutcome, *, diff_shown: bool) -> None:
         phase2(outcome.load)
         if outcome.load.rejected and not outcome.ok:
             click.echo(
-                f"{outcome.load.rejected:,} rows were rejected (see the reject files above); pass --allow-rejects to accept that",
+                f"{outcome.load.rejected:,} rows were rejected (see the reject files above); "
+                "pass --allow-rejects to accept that",
                 err=True,
             )
     if outcome.proof is not None:
@@ -42,14 +43,16 @@ def proof(proof: Proof) -> None:
     click.echo(report.parity(proof.verify))
     if proof.env_leftovers:
         click.echo(
-            f"env files, compose files and scripts still pointing at SQLite/SQL Server ({len(proof.env_leftovers)}):"
+            "env files, compose files and scripts still pointing at SQLite/SQL Server "
+            f"({len(proof.env_leftovers)}):"
         )
         click.echo("\n".join(f"  {line}" for line in proof.env_leftovers))
     else:
         click.echo("env files, compose files and scripts: no SQLite/SQL Server reference left")
     if proof.code_leftovers:
         click.echo(
-            f"code and docs still mention SQLite/SQL Server ({len(proof.code_leftovers)}, warnings; tick p3.code-leftovers once reviewed)"
+            f"code and docs still mention SQLite/SQL Server ({len(proof.code_leftovers)}, "
+            "warnings; tick p3.code-leftovers once reviewed)"
         )
     tests = proof.app_tests
     if tests is not None:
@@ -98,11 +101,13 @@ def status(result: StatusResult) -> None:
     else:
         c = plan_info["summary"]
         click.echo(
-            f"plan: {plan_info['at']}: {c['blocker']} blocker(s), {c['warning']} warning(s), {c['info']} note(s)"
+            f"plan: {plan_info['at']}: {c['blocker']} blocker(s), "
+            f"{c['warning']} warning(s), {c['info']} note(s)"
         )
     for p in result.phases:
         click.echo(
-            f"\nPhase {p.phase} — {p.title}: {p.status.upper()} · {p.done}/{len(p.items)} items done"
+            f"\nPhase {p.phase} — {p.title}: {p.status.upper()} · "
+            f"{p.done}/{len(p.items)} items done"
         )
         width = max(len(v.item.id) for v in p.items)
         for v in p.items:
@@ -125,7 +130,8 @@ def status(result: StatusResult) -> None:
         for note in result.notes:
             click.echo(f"  {note}")
     click.echo(
-        f"\nchecklists: {result.checklists}/  ·  state: {result.state_file}  ·  report: {result.report}"
+        f"\nchecklists: {result.checklists}/  ·  state: {result.state_file}  ·  "
+        f"report: {result.report}"
     )
     click.echo(f"next: {result.next}")
 
@@ -140,11 +146,13 @@ def env_scan(result: ScanResult) -> None:
         where = f"{ref.path}:{ref.line}"
         context = f"  [{ref.context}]" if ref.context else ""
         click.echo(
-            f"  {where:<34} {ref.key or '(inline)':<30} {ref.kind:<8} {ref.role:<8} {ref.value}{context}"
+            f"  {where:<34} {ref.key or '(inline)':<30} {ref.kind:<8} {ref.role:<8} "
+            f"{ref.value}{context}"
         )
     if result.leftovers:
         click.echo(
-            f"references phase 1 does not edit ({len(result.leftovers)}; phase 3 checks they are gone):"
+            f"references phase 1 does not edit ({len(result.leftovers)}; "
+            "phase 3 checks they are gone):"
         )
         for item in result.leftovers:
             click.echo(f"  {f'{item.path}:{item.line}':<34} {item.label:<30} {item.text}")
@@ -171,7 +179,8 @@ def init_scanned(scanned: ScanInitResult) -> None:
     for note in scanned.notes:
         click.echo(f"note: {redact(note)}", err=True)
     click.echo(
-        f"wrote {scanned.path}; check the targets, then `cutover plan` to see what moves and what will break"
+        f"wrote {scanned.path}; check the targets, "
+        "then `cutover plan` to see what moves and what will break"
     )
 
 
@@ -184,7 +193,8 @@ def init(result: InitResult) -> None:
     click.echo(f"  source  {redact(result.database.source)}")
     click.echo(f"  target  {redact(result.database.target)}")
     click.echo(
-        "next: `cutover plan` assesses what moves, how each column is cast and what will break (nothing is loaded)"
+        "next: `cutover plan` assesses what moves, how each column is cast "
+        "and what will break (nothing is loaded)"
     )
 
 
@@ -200,7 +210,8 @@ def demo(result: DemoResult) -> None:
     """`cutover demo`: the load, then where to look."""
     phase2(result.phase2)
     click.echo(
-        "\nThe broken rows above were rejected on purpose: each reject file line names the key, column, value and reason."
+        "\nThe broken rows above were rejected on purpose: "
+        "each reject file line names the key, column, value and reason."
     )
     click.echo(f"source:  {result.source_path}")
     click.echo(f"config:  {result.config_path}")

@@ -1,4 +1,4 @@
-"""Status and report from current evidence: restored env files, reloads, reruns, Ctrl-C, no password."""
+"""Status and report from current evidence: env restore, reloads, reruns, Ctrl-C, no password."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Check before changing anything: a read-only workdir or revisions folder, a full disk, any OSError is one line."""
+"""Check before changing anything: read-only workdir or revisions, full disk; OSError is a line."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def app(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def mount() -> Iterator[Callable[..., Path]]:
-    """A real read-only (or tiny) file system at a folder: chmod for a user, a tmpfs mount for root."""
+    """A real read-only (or tiny) file system at a folder: chmod for a user, tmpfs for root."""
     mounted: list[Path] = []
 
     def make(folder: Path, *, read_only: bool = True, size: str = "4m") -> Path:
@@ -59,7 +59,8 @@ def mount() -> Iterator[Callable[..., Path]]:
 
 def public_tables(pg) -> int:
     row = pg.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema IN ('public', '_cutover')"
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema IN ('public', '_cutover')"
     ).fetchone()
     return int(row[0])
 

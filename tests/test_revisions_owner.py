@@ -1,4 +1,4 @@
-"""A revisions folder belongs to one config's database: another config of the same name cannot overwrite it."""
+"""A revisions folder is one config's: another's database of the same name cannot overwrite it."""
 
 from __future__ import annotations
 

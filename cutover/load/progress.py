@@ -49,7 +49,7 @@ class _Table:
         return (self.rows - self.base) / (now - self.started)
 
     def line(self, name: str, now: float) -> str:
-        """`name: 250,000/500,000 rows (50.0%), 12,345 rows/s, ETA 20s` (no total past the estimate)."""
+        """`name: 250,000/500,000 rows (50.0%), 12,345 rows/s, ETA 20s` (no total past it)."""
         rate = self.rate(now)
         if self.total and self.rows <= self.total:
             eta = f", ETA {(self.total - self.rows) / rate:,.0f}s" if rate > 0 else ""

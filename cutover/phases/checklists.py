@@ -167,7 +167,7 @@ class State:
             run["seconds"] = round(seconds, 3)
 
     def phase_status(self, phase: int) -> str:
-        """done (every database), failed or interrupted (any), partial (some done), declined, or pending."""
+        """done (every database), failed or interrupted (any), partial, declined, or pending."""
         runs = self.runs(phase)
         statuses = [runs[d]["status"] for d in self.databases if d in runs]
         for bad in ("failed", "interrupted"):

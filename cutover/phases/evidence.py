@@ -40,7 +40,7 @@ class Evidence:
 
 
 def reconcile(config: Config, workdir: Path, state: State, *, target: bool = True) -> Evidence:
-    """Re-derive phases 1–3 from the files, the target and the last verify; un-tick what is untrue."""
+    """Re-derive phases 1–3 from files, target and last verify; un-tick what is untrue."""
     found = Evidence()
     before = repr(state.data["phases"]) + repr(state.data["items"])
     _phase1(config, workdir, state, found)
@@ -123,7 +123,10 @@ def _phase2(db: DatabaseConfig, workdir: Path, state: State, found: Evidence) ->
     status = None if run is None else run["status"]
     if manifest is None:
         if status == "done":
-            why = f"the target holds no load of {db.name} (no `_cutover` manifest): it was dropped or reset"
+            why = (
+                f"the target holds no load of {db.name} (no `_cutover` manifest): "
+                "it was dropped or reset"
+            )
             state.invalidate(2, db.name, why)
             state.untick("p2.data", db.name, why)
             state.invalidate(3, db.name, f"phase 2 no longer holds: {why}")

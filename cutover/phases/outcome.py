@@ -83,7 +83,7 @@ class PhaseOutcome:
 
 
 def record_failure(state: State, phase: int, names: list[str], exc: BaseException) -> None:
-    """A failed (or interrupted) phase is recorded, except a refusal after the phase was already done."""
+    """A failed (or interrupted) phase is recorded, except a refusal after it was already done."""
     if isinstance(exc, KeyboardInterrupt):
         resume = "resumes where it stopped" if phase == 2 else "runs it again"
         for d in names:

@@ -130,7 +130,7 @@ def phase1(ctx: PhaseContext) -> PhaseOutcome:
 
 
 def _first_rewrite(workdir: Path) -> dict[str, Any] | None:
-    """The last phase 1 result that changed files (a rerun that changes nothing keeps it for the report)."""
+    """The last phase 1 result that changed files (a rerun that changes nothing keeps it)."""
     data = load_result(workdir, 1)
     if data is None:
         return None

@@ -1,4 +1,4 @@
-"""Preflight of the files a phase writes: checked before its first change, each failure one line with the path.
+"""Preflight of the files a phase writes: checked before its first change, one line per failure.
 
 The target's side (server, privileges, pgvector) is `load.preflight.check_target`; this module
 checks the local side: the workdir (state, checklists, results, reject files, backups), the
@@ -32,7 +32,7 @@ def preflight_workdir(workdir: Path) -> None:
 
 
 def writable(folder: Path, what: str) -> None:
-    """Raise a FileError naming `folder` unless a file can be created in it (or its nearest parent)."""
+    """A FileError naming `folder` unless a file can be created in it (or its nearest parent)."""
     probe = folder
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
@@ -49,7 +49,7 @@ def writable(folder: Path, what: str) -> None:
 
 
 def preflight_phase1(root: Path, paths: list[str], workdir: Path) -> None:
-    """Every env file phase 1 would rewrite (and its folder) is writable, and so is the backup folder."""
+    """Every env file phase 1 would rewrite (and its folder) and the backup folder are writable."""
     writable(workdir / "backups", "the backup folder")
     for rel in paths:
         path = (root / rel).resolve()
@@ -62,7 +62,7 @@ def preflight_phase1(root: Path, paths: list[str], workdir: Path) -> None:
 
 
 def preflight_phase2(config: Config, db: DatabaseConfig, workdir: Path) -> None:
-    """The revisions folder is this config's and writable, so is the rejects folder, and the disk has room."""
+    """The revisions folder is this config's and writable, so are the rejects; the disk has room."""
     writable(workdir / "rejects" / db.name, "the rejects folder")
     if db.schema_mode == "create":
         folder = revisions_folder(config, db)
@@ -72,5 +72,6 @@ def preflight_phase2(config: Config, db: DatabaseConfig, workdir: Path) -> None:
     if free < MIN_FREE_BYTES:
         raise FileError(
             f"only {free // (1024 * 1024)} MiB free for reject files and results: {workdir}",
-            hint=f"free at least {MIN_FREE_BYTES // (1024 * 1024)} MiB there, or pass --workdir DIR on a disk with room",
+            hint=f"free at least {MIN_FREE_BYTES // (1024 * 1024)} MiB there, "
+            "or pass --workdir DIR on a disk with room",
         )

@@ -84,7 +84,7 @@ class CheckResult:
 
 
 def status(config: config_mod.Config, workdir: Path) -> StatusResult:
-    """The checklists with progress from current evidence, the next step, and every failure with its reason.
+    """The checklists with progress from current evidence, the next step, every failure and why.
 
     What became untrue since the last run (env files restored, a reload, a stale verify) is
     un-ticked and saved when the workdir is writable; a target without its password in the
@@ -104,9 +104,10 @@ def status(config: config_mod.Config, workdir: Path) -> StatusResult:
     for p in phases:
         for db, run in p.runs.items():
             if run["status"] in ("failed", "interrupted"):
+                said = run["summary"] if run["status"] == "interrupted" else None
                 failures.append(
                     f"phase {p.phase} ({db}), {run['at']}: {run['status']}: "
-                    f"{run['summary'] if run['status'] == 'interrupted' else run['error'] or run['summary']}"
+                    f"{said or run['error'] or run['summary']}"
                 )
         for v in p.items:
             if v.status == "failed":

@@ -92,7 +92,7 @@ OWNER_FILE = "cutover-owner.json"  # which config's database a revisions folder 
 
 @dataclass(frozen=True)
 class Owner:
-    """The config (relative to the folder, so a fresh checkout agrees) and database a folder is for."""
+    """The config (relative to the folder: a fresh checkout agrees) and database a folder is for."""
 
     config: str
     database: str
