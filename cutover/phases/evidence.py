@@ -64,9 +64,9 @@ def _phase1(config: Config, workdir: Path, state: State, found: Evidence) -> Non
     except CutoverError as exc:
         found.notes.append(f"phase 1: not checked: {exc.message}")
         return
-    rewritten = _rewritten_keys(workdir)
+    rewritten = _rewritten(workdir)
     for db in done:
-        back = _pointing_back(scan, {db.env_key} | rewritten.get(db.name, set()))
+        back = _pointing_back(scan, rewritten.get(db.name, set()))
         if not back:
             continue
         why = (
@@ -79,20 +79,22 @@ def _phase1(config: Config, workdir: Path, state: State, found: Evidence) -> Non
         state.invalidate(3, db.name, f"phase 1 no longer holds: {why}")
 
 
-def _rewritten_keys(workdir: Path) -> dict[str, set[str]]:
+def _rewritten(workdir: Path) -> dict[str, set[tuple[str, str]]]:
+    """Per database, the (file, key) values phase 1 rewrote (its first real rewrite included)."""
     data = load_result(workdir, 1) or {}
-    keys: dict[str, set[str]] = {}
+    values: dict[str, set[tuple[str, str]]] = {}
     for rewrite in (data, data.get("first_rewrite") or {}):
         for f in rewrite.get("files", []):
             for c in f["changes"]:
                 if c.get("key"):
-                    keys.setdefault(c["database"], set()).add(c["key"])
-    return keys
+                    values.setdefault(c["database"], set()).add((c["path"], c["key"]))
+    return values
 
 
-def _pointing_back(scan: ScanResult, keys: set[str]) -> str | None:
+def _pointing_back(scan: ScanResult, values: set[tuple[str, str]]) -> str | None:
+    """The first value phase 1 rewrote that points at SQLite/SQL Server again, or None."""
     for r in scan.references:
-        if r.key in keys and r.kind in SOURCE_KINDS:
+        if r.key is not None and (r.path, r.key) in values and r.kind in SOURCE_KINDS:
             return f"{r.path}:{r.line} {r.key}"
     return None
 
