@@ -1,0 +1,174 @@
+"""The app's SQL in the plan and in phase 3: found, rewritten for the planned schema, proven.
+
+The planned schema (`SchemaPlan`) becomes the plain `TargetSchema` the app-code engine reads;
+each statement is fitted to the database whose tables it names. Phase 3 proves every rewrite on
+the loaded target against the source (a read-only sqlite3 connection).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import sqlglot
+from psycopg import sql
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from cutover import urls
+from cutover.appcode import (
+    CodeItem,
+    Proof,
+    Rewrite,
+    Statement,
+    TargetSchema,
+    code_item,
+    find_statements,
+    prove_statement,
+    rewrite_statement,
+    scan_engine_options,
+)
+from cutover.config import Config, DatabaseConfig
+from cutover.errors import CutoverError
+from cutover.schema.mapping import SchemaPlan
+from cutover.schema.model import Finding
+
+BLOCKING = ("different", "failed")  # proof statuses that leave p3.code failed
+
+
+@dataclass
+class CodeEntry:
+    """One statement of the app, its rewrite, and the database whose schema it was fitted to."""
+
+    statement: Statement
+    rewrite: Rewrite
+    database: str | None
+
+    def item(self) -> CodeItem:
+        """The plan's `code` item."""
+        return code_item(self.statement, self.rewrite)
+
+
+def target_schema(splan: SchemaPlan) -> TargetSchema:
+    """The planned names, types, keys, rowid alias and NOCASE columns of every source table."""
+    mapping: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
+    keys: dict[str, list[str]] = {}
+    uniques: dict[str, list[list[str]]] = {}
+    rowids: dict[str, str] = {}
+    nocase: dict[str, list[str]] = {}
+    for tp in splan.tables:
+        source = tp.source.name
+        mapping[source] = (tp.name, {c.source: (c.name, c.pg_type) for c in tp.columns})
+        back = {c.name: c.source for c in tp.columns}
+        keys[source] = [back[k] for k in tp.primary_key if k in back]
+        uniques[source] = [
+            [back[c] for c in key]
+            for key in tp.unique_keys
+            if key and all(c in back for c in key) and list(key) != tp.primary_key
+        ]
+        if tp.source.rowid_alias:
+            rowids[source] = tp.source.rowid_alias
+        nocase[source] = [
+            c.name for c in tp.source.columns if (c.collation or "").upper() == "NOCASE"
+        ]
+    return TargetSchema.from_mapping(
+        mapping, keys=keys, uniques=uniques, rowids=rowids, nocase=nocase
+    )
+
+
+def source_kind(config: Config) -> str:
+    """The dialect the app's SQL was written for: that of the first database's source."""
+    for db in config.databases:
+        try:
+            return urls.parse(db.source).kind
+        except CutoverError:  # an unparsable URL is reported by the plan; SQLite is the default
+            continue
+    return "sqlite"
+
+
+def scan_code(config: Config, schemas: dict[str, TargetSchema]) -> list[CodeEntry]:
+    """Every statement under the app's folder, rewritten for the schema of the database it reads."""
+    found = find_statements(config.base_dir, source_kind=source_kind(config))
+    entries = []
+    for statement in found:
+        database = _database_of(statement, schemas)
+        schema = schemas.get(database) if database is not None else None
+        entries.append(CodeEntry(statement, rewrite_statement(statement, schema), database))
+    return entries
+
+
+def code_findings(config: Config) -> list[Finding]:
+    """Engine options, pool settings, dialect types and test fixtures tied to the old database."""
+    return [f.as_finding() for f in scan_engine_options(config.base_dir)]
+
+
+def _database_of(statement: Statement, schemas: dict[str, TargetSchema]) -> str | None:
+    """The database whose planned tables the statement names most (the first on a tie)."""
+    if not schemas:
+        return None
+    try:
+        trees = sqlglot.parse(statement.sql, read=statement.dialect)
+    except (ParseError, TokenError):
+        trees = []
+    names = {t.name for tree in trees if tree is not None for t in tree.find_all(exp.Table)}
+    best, score = next(iter(schemas)), 0
+    for database, schema in schemas.items():
+        hits = sum(schema.table(n) is not None for n in names if n)
+        if hits > score:
+            best, score = database, hits
+    return best
+
+
+@contextmanager
+def proving_sides(
+    config: Config, db: DatabaseConfig
+) -> Iterator[tuple[sqlite3.Connection | None, psycopg.Connection[Any]]]:
+    """The source read-only (None when it is not SQLite) and the target, on its schema."""
+    source = None
+    if urls.parse(db.source).kind == "sqlite":
+        path = urls.sqlite_path(db.source, config.base_dir)
+        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        with psycopg.connect(urls.postgres_conninfo(db.target)) as target:
+            target.execute(
+                sql.SQL("SET search_path TO {}, public").format(sql.Identifier(db.target_schema))
+            )
+            target.commit()
+            yield source, target
+    finally:
+        if source is not None:
+            source.close()
+
+
+def prove_entry(
+    entry: CodeEntry,
+    source: sqlite3.Connection | None,
+    target: psycopg.Connection[Any],
+    schema: TargetSchema | None,
+) -> Proof:
+    """Run the statement on the source and its rewrite on the target; T-SQL left over in a SQLite
+    app is run on the source as SQLite (sqlglot), the baseline the app meant."""
+    if entry.rewrite.postgres_sql is None:
+        return Proof("manual", "; ".join(entry.rewrite.changes))
+    if source is None:
+        return Proof("manual", "the source is not SQLite: proved by hand on SQL Server")
+    statement = entry.statement
+    if statement.dialect == "tsql":
+        try:
+            text = ";\n".join(sqlglot.transpile(statement.sql, read="tsql", write="sqlite"))
+        except (ParseError, TokenError) as exc:
+            return Proof("manual", f"cannot read the T-SQL: {str(exc).splitlines()[0]}")
+        statement = Statement(
+            statement.path, statement.line, "sqlite", text, statement.call, statement.params
+        )
+    return prove_statement(source, target, statement, entry.rewrite, schema)
+
+
+def proof_line(entry: CodeEntry, proof: Proof) -> str:
+    """`path:line status — reason` for the checklist and the report."""
+    where = f"{entry.statement.path}:{entry.statement.line}"
+    return f"{where} {proof.status}" + (f" — {proof.reason}" if proof.reason else "")

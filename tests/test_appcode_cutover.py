@@ -1,0 +1,72 @@
+"""The app-code engine wired into cutover: plan's `code` list, phase 3's proof, `cutover code diff`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+from appcode_schema import build_sqlite
+from click.testing import CliRunner
+from test_appcode_find import APP
+
+from cutover import commands
+from cutover.cli import cli
+from cutover.phases.plan import schema
+
+
+def app_project(tmp_path: Path, target: str) -> Path:
+    """The example app with its SQLite database and a cutover.toml; returns the config path."""
+    root = tmp_path / "project"
+    shutil.copytree(APP, root)
+    build_sqlite(root / "chat.db").close()
+    cfg = root / "cutover.toml"
+    commands.init(
+        cfg, source="sqlite:///chat.db", target=target, name="chat", env_key="RSL_DATABASE_URL"
+    )
+    return cfg
+
+
+def invoke(cfg: Path, *args: str):
+    return CliRunner().invoke(
+        cli, ["--config", str(cfg), "--workdir", str(cfg.parent / ".cutover"), *args]
+    )
+
+
+def test_plan_json_lists_every_statement_with_its_rewrite_and_validates(tmp_path, pg_url):
+    cfg = app_project(tmp_path, pg_url)
+    result = invoke(cfg, "plan", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    jsonschema.validate(data, schema())
+    code = data["code"]
+    by_place = {(c["path"], c["line"]): c for c in code}
+    assert len(code) >= 25
+    export = by_place[("app/legacy_mssql.py", 5)]
+    assert export["dialect"] == "tsql" and export["status"] == "rewritten"
+    assert "LIMIT 5" in export["postgres_sql"] and "[" not in export["postgres_sql"]
+    # the planned types decide: is_active stays integer as declared, so the statement runs as is
+    assert by_place[("app/queries.py", 5)]["status"] == "compatible"
+    user = by_place[("app/queries.py", 3)]
+    assert user["status"] == "rewritten" and "COALESCE" in user["postgres_sql"]
+    assert "IFNULL → COALESCE" in user["changes"]
+    rowid = by_place[("app/repo.py", 58)]
+    assert rowid["status"] == "manual" and rowid["postgres_sql"] is None
+    assert {c["status"] for c in code} <= {"compatible", "rewritten", "manual"}
+    assert all(c["postgres_sql"] is None for c in code if c["status"] == "manual")
+    options = {(f["subject"], f["code"]) for f in data["env"]["findings"]}
+    assert ("app/db.py:12", "dialect_option") in options
+    assert ("tests/conftest.py:7", "sqlite_fixture") in options
+
+
+def test_text_plan_lists_the_apps_sql_by_file(tmp_path, pg_url):
+    cfg = app_project(tmp_path, pg_url)
+    result = invoke(cfg, "plan")
+    assert result.exit_code == 0, result.output
+    text = result.output[result.output.index("The app's SQL") :]
+    assert (
+        text.index("app/legacy_mssql.py") < text.index("app/queries.py") < text.index("app/repo.py")
+    )
+    assert "sql: SELECT TOP 5 [name]" in text
+    assert "postgres: SELECT name, COALESCE(score, 0) AS score FROM users" in text
