@@ -7,10 +7,13 @@ the loaded target against the source (a read-only sqlite3 connection).
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -34,8 +37,10 @@ from cutover.appcode import (
 )
 from cutover.config import Config, DatabaseConfig
 from cutover.errors import CutoverError
-from cutover.schema.mapping import SchemaPlan
+from cutover.load import target as tgt
+from cutover.schema.mapping import SchemaPlan, map_schema
 from cutover.schema.model import Finding
+from cutover.sources import open_source
 
 BLOCKING = ("different", "failed")  # proof statuses that leave p3.code failed
 
@@ -51,6 +56,22 @@ class CodeEntry:
     def item(self) -> CodeItem:
         """The plan's `code` item."""
         return code_item(self.statement, self.rewrite)
+
+
+@dataclass
+class CodeProof:
+    """A statement's rewrite and the verdict of running both sides on the loaded data."""
+
+    entry: CodeEntry
+    proof: Proof
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan's code item, the database, and the proof (status, reason, first differing rows)."""
+        return {
+            **self.entry.item().to_dict(),
+            "database": self.entry.database,
+            "proof": self.proof.to_dict(),
+        }
 
 
 def target_schema(splan: SchemaPlan) -> TargetSchema:
@@ -125,23 +146,57 @@ def _database_of(statement: Statement, schemas: dict[str, TargetSchema]) -> str 
 
 @contextmanager
 def proving_sides(
-    config: Config, db: DatabaseConfig
+    config: Config, db: DatabaseConfig, *, writes: bool = False
 ) -> Iterator[tuple[sqlite3.Connection | None, psycopg.Connection[Any]]]:
-    """The source read-only (None when it is not SQLite) and the target, on its schema."""
+    """The source (None when it is not SQLite) and the target, on its schema.
+
+    The source is opened read-only; when writes are to be proved, on a scratch copy instead
+    (SQLite's backup API), so even a rolled-back write never touches the app's file.
+    """
     source = None
-    if urls.parse(db.source).kind == "sqlite":
-        path = urls.sqlite_path(db.source, config.base_dir)
-        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    with tempfile.TemporaryDirectory(prefix="cutover-prove-") as scratch:
+        if urls.parse(db.source).kind == "sqlite":
+            path = urls.sqlite_path(db.source, config.base_dir)
+            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            if writes:
+                copy = sqlite3.connect(Path(scratch) / "source.db")
+                source.backup(copy)
+                source.close()
+                source = copy
+        try:
+            with psycopg.connect(urls.postgres_conninfo(db.target)) as target:
+                target.execute(
+                    sql.SQL("SET search_path TO {}, public").format(
+                        sql.Identifier(db.target_schema)
+                    )
+                )
+                target.commit()
+                yield source, target
+        finally:
+            if source is not None:
+                source.close()
+
+
+def is_write(statement: Statement) -> bool:
+    """INSERT, UPDATE, DELETE or REPLACE (proved by effect, in a rolled-back transaction)."""
+    return bool(re.match(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", statement.sql, re.I))
+
+
+def _as_sqlite(statement: Statement) -> Statement | str:
+    """T-SQL left over in a SQLite app, as SQLite runs it (dbo. dropped); or why it cannot be."""
     try:
-        with psycopg.connect(urls.postgres_conninfo(db.target)) as target:
-            target.execute(
-                sql.SQL("SET search_path TO {}, public").format(sql.Identifier(db.target_schema))
-            )
-            target.commit()
-            yield source, target
-    finally:
-        if source is not None:
-            source.close()
+        trees = [t for t in sqlglot.parse(statement.sql, read="tsql") if t is not None]
+    except (ParseError, TokenError) as exc:
+        return f"cannot read the T-SQL: {str(exc).splitlines()[0]}"
+    for tree in trees:
+        for table in tree.find_all(exp.Table):
+            db = table.args.get("db")
+            if db is not None and db.name.lower() == "dbo":
+                table.set("db", None)
+    text = ";\n".join(t.sql(dialect="sqlite") for t in trees)
+    return Statement(
+        statement.path, statement.line, "sqlite", text, statement.call, statement.params
+    )
 
 
 def prove_entry(
@@ -158,13 +213,10 @@ def prove_entry(
         return Proof("manual", "the source is not SQLite: proved by hand on SQL Server")
     statement = entry.statement
     if statement.dialect == "tsql":
-        try:
-            text = ";\n".join(sqlglot.transpile(statement.sql, read="tsql", write="sqlite"))
-        except (ParseError, TokenError) as exc:
-            return Proof("manual", f"cannot read the T-SQL: {str(exc).splitlines()[0]}")
-        statement = Statement(
-            statement.path, statement.line, "sqlite", text, statement.call, statement.params
-        )
+        baseline = _as_sqlite(statement)
+        if isinstance(baseline, str):
+            return Proof("manual", baseline)
+        statement = baseline
     return prove_statement(source, target, statement, entry.rewrite, schema)
 
 
@@ -172,3 +224,39 @@ def proof_line(entry: CodeEntry, proof: Proof) -> str:
     """`path:line status — reason` for the checklist and the report."""
     where = f"{entry.statement.path}:{entry.statement.line}"
     return f"{where} {proof.status}" + (f" — {proof.reason}" if proof.reason else "")
+
+
+def planned_schema(config: Config, db: DatabaseConfig, conn: psycopg.Connection[Any]) -> SchemaPlan:
+    """The schema phase 2 planned for a database (fitted to the target's tables in existing mode)."""
+    source = open_source(db.source, config.base_dir)
+    try:
+        catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
+        return map_schema(source, db, config.settings, catalog)
+    finally:
+        source.close()
+
+
+def prove_app_code(config: Config, database: str | None = None) -> list[CodeProof]:
+    """Prove every statement of the app on the loaded target of the database it reads."""
+    dbs = config.database(database)
+    schemas: dict[str, TargetSchema] = {}
+    for db in dbs:
+        with tgt.connect(db.target, autocommit=True) as conn:
+            schemas[db.name] = target_schema(planned_schema(config, db, conn))
+    entries = scan_code(config, schemas)
+    proofs: list[CodeProof] = []
+    for db in dbs:
+        mine = [e for e in entries if e.database == db.name]
+        if not mine:
+            continue
+        with proving_sides(config, db, writes=any(is_write(e.statement) for e in mine)) as (
+            source,
+            target,
+        ):
+            for entry in mine:
+                proofs.append(
+                    CodeProof(entry, prove_entry(entry, source, target, schemas[db.name]))
+                )
+    order = {id(e): i for i, e in enumerate(entries)}
+    proofs.sort(key=lambda p: order[id(p.entry)])
+    return proofs
