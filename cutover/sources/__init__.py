@@ -1,4 +1,9 @@
-"""Source readers: each turns its catalog into the neutral schema model and streams rows."""
+"""Source readers: each turns its catalog into the neutral schema model and streams rows.
+
+`base.py` is the protocol every reader follows (reflect, profile, sample, read in bounded batches);
+`sqlite.py` and `mssql.py` (with its catalog, types, SQL and connection modules) implement it.
+May import `cutover.schema`'s model and SQL text helpers, `cutover.values` and the base modules.
+"""
 
 from __future__ import annotations
 
