@@ -13,6 +13,7 @@ from test_appcode_find import APP
 
 from cutover import commands
 from cutover import config as config_mod
+from cutover.appcode import find_statements
 from cutover.cli import cli
 from cutover.phases.plan import schema
 
@@ -99,3 +100,14 @@ def test_phase_3_proves_every_rewrite_on_the_loaded_data(tmp_path, pg_url):
     assert {c["proof"]["status"] for c in saved["code"]} == {"same", "manual"}
     report = (workdir / "report" / "report.md").read_text(encoding="utf-8")
     assert "The app's SQL" in report and "rewritten · same" in report
+
+
+def test_sql_a_module_sends_to_postgres_already_is_not_rewritten(tmp_path):
+    (tmp_path / "test_app.py").write_text(
+        "import psycopg\n\nwith psycopg.connect('') as conn:\n"
+        "    conn.execute('SELECT count(*) FROM messages')\n"
+    )
+    (tmp_path / "legacy.py").write_text(
+        "import sqlite3\n\nsqlite3.connect('x.db').execute('SELECT IFNULL(a, 0) FROM t')\n"
+    )
+    assert [s.path for s in find_statements(tmp_path)] == ["legacy.py"]

@@ -197,10 +197,13 @@ def _env(doc: Document, env: dict[str, Any]) -> None:
 
 
 def code_section(
-    doc: Document, items: list[dict[str, Any]], proofs: dict[str, dict[str, Any]] | None = None
+    doc: Document,
+    items: list[dict[str, Any]],
+    proofs: dict[str, dict[str, Any]] | None = None,
+    level: int = 1,
 ) -> None:
     """The app's SQL by file: line, dialect, status (and the proof, once phase 3 ran), the rewrite."""
-    doc.heading(1, "The app's SQL")
+    doc.heading(level, "The app's SQL")
     if not items:
         doc.para("No SQL statement found in the app's Python files.")
         return
@@ -212,7 +215,7 @@ def code_section(
     for item in items:
         by_file.setdefault(item["path"], []).append(item)
     for path, found in sorted(by_file.items()):
-        doc.heading(2, path)
+        doc.heading(level + 1, path)
         rows = []
         for i in found:
             proof = (proofs or {}).get(f"{i['path']}:{i['line']}")
