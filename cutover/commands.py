@@ -18,6 +18,7 @@ from cutover.phases import final_report
 from cutover.phases import plan as plan_mod
 from cutover.phases import status as status_mod
 from cutover.phases.checklists import State
+from cutover.phases.db_objects import objects_hook
 from cutover.phases.plan import Plan
 from cutover.phases.run import run_phase
 from cutover.phases.status import CheckResult, StatusResult
@@ -149,7 +150,7 @@ def run_phase2(
     jobs: int | None = None,
     restart: bool = False,
 ) -> Phase2Result:
-    """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2)."""
+    """Schema (revision 1), data (resumable chunks over `jobs` workers), keys (revision 2), views (3)."""
     return load_run.run_phase2(
         config,
         workdir,
@@ -159,6 +160,7 @@ def run_phase2(
         reporter=reporter,
         jobs=jobs,
         restart=restart,
+        objects=objects_hook(config),
     )
 
 

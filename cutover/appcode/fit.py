@@ -60,6 +60,7 @@ def fit_tree(tree: exp.Expr, ctx: Context) -> None:
     _aliases_in_having(tree, ctx)
     _rowid(tree, ctx)
     _time(tree, ctx)
+    _text_affinity(tree, ctx)
     _json(tree, ctx)
     _booleans(tree, ctx)
     _nocase(tree, ctx)
@@ -153,6 +154,22 @@ def _time(tree: exp.Expr, ctx: Context) -> None:
 # SQLite's time functions return ISO text: compared with a text column, they compare as that text.
 _SQLITE_TEXT = {"DATETIME": "YYYY-MM-DD HH24:MI:SS", "DATE": "YYYY-MM-DD"}
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _text_affinity(tree: exp.Expr, ctx: Context) -> None:
+    """A number compared with a text column: SQLite compares it as text ('0'), Postgres refuses."""
+    for cmp in list(tree.find_all(*_COMPARISONS, exp.In)):
+        sides = [cmp.this] + (cmp.expressions if isinstance(cmp, exp.In) else [cmp.expression])
+        sides = [side.unnest() for side in sides]
+        column = next((s for s in sides if isinstance(s, exp.Column)), None)
+        if column is None or ctx.family(column) != "text":
+            continue
+        for side in sides:
+            if isinstance(side, exp.Literal) and not side.is_string:
+                side.replace(exp.Literal.string(side.this))
+                ctx.note(
+                    f"{column.name} is text: the number compared with it is text, as in SQLite"
+                )
 
 
 def _against_text(node: exp.Expr, ctx: Context) -> bool:

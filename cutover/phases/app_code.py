@@ -114,6 +114,8 @@ def source_kind(config: Config) -> str:
 def scan_code(config: Config, schemas: dict[str, TargetSchema]) -> list[CodeEntry]:
     """Every statement under the app's folder, rewritten for the schema of the database it reads."""
     found = find_statements(config.base_dir, source_kind=source_kind(config))
+    ours = Path(config.settings.alembic_dir).as_posix().strip("/") + "/"
+    found = [s for s in found if not s.path.startswith(ours)]  # the revisions cutover wrote
     entries = []
     for statement in found:
         database = _database_of(statement, schemas)
@@ -236,17 +238,23 @@ def planned_schema(config: Config, db: DatabaseConfig, conn: psycopg.Connection[
         source.close()
 
 
-def prove_app_code(config: Config, database: str | None = None) -> list[CodeProof]:
-    """Prove every statement of the app on the loaded target of the database it reads."""
-    dbs = config.database(database)
-    schemas: dict[str, TargetSchema] = {}
-    for db in dbs:
+def planned_schemas(config: Config, database: str | None = None) -> dict[str, SchemaPlan]:
+    """The planned schema of every selected database, by name."""
+    plans = {}
+    for db in config.database(database):
         with tgt.connect(db.target, autocommit=True) as conn:
-            schemas[db.name] = target_schema(planned_schema(config, db, conn))
+            plans[db.name] = planned_schema(config, db, conn)
+    return plans
+
+
+def prove_app_code(config: Config, plans: dict[str, SchemaPlan]) -> list[CodeProof]:
+    """Prove every statement of the app on the loaded target of the database it reads."""
+    schemas = {name: target_schema(plan) for name, plan in plans.items()}
     entries = scan_code(config, schemas)
     proofs: list[CodeProof] = []
-    for db in dbs:
-        mine = [e for e in entries if e.database == db.name]
+    for name in plans:
+        db = config.database(name)[0]
+        mine = [e for e in entries if e.database == name]
         if not mine:
             continue
         with proving_sides(config, db, writes=any(is_write(e.statement) for e in mine)) as (
@@ -254,9 +262,7 @@ def prove_app_code(config: Config, database: str | None = None) -> list[CodeProo
             target,
         ):
             for entry in mine:
-                proofs.append(
-                    CodeProof(entry, prove_entry(entry, source, target, schemas[db.name]))
-                )
+                proofs.append(CodeProof(entry, prove_entry(entry, source, target, schemas[name])))
     order = {id(e): i for i, e in enumerate(entries)}
     proofs.sort(key=lambda p: order[id(p.entry)])
     return proofs

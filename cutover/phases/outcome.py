@@ -13,6 +13,7 @@ from cutover.load.pipeline import Reporter
 from cutover.load.run import Phase2Result
 from cutover.phases.app_code import BLOCKING, CodeProof
 from cutover.phases.checklists import State
+from cutover.phases.db_objects import ViewProof
 from cutover.proof.app_tests import AppTests
 from cutover.proof.verify import VerifyResult
 
@@ -58,6 +59,7 @@ class Proof:
     code_leftovers: list[str]
     app_tests: AppTests | None
     code: list[CodeProof] = field(default_factory=list)
+    views: list[ViewProof] = field(default_factory=list)
 
     @property
     def code_broken(self) -> list[CodeProof]:
@@ -70,6 +72,7 @@ class Proof:
             self.verify.ok
             and not self.env_leftovers
             and not self.code_broken
+            and all(v.proof.status == "same" for v in self.views)
             and (self.app_tests is None or self.app_tests.passed)
         )
 

@@ -6,8 +6,9 @@ import json
 from dataclasses import asdict
 
 from cutover.envfiles.api import env_scan
-from cutover.phases.app_code import CodeProof, proof_line, prove_app_code
+from cutover.phases.app_code import CodeProof, planned_schemas, proof_line, prove_app_code
 from cutover.phases.checklists import PROJECT, now
+from cutover.phases.db_objects import prove_views
 from cutover.phases.outcome import (
     EVIDENCE_LINES,
     NEXT,
@@ -29,7 +30,9 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
     try:
         verified = verify(config, workdir, database=database)
         scan = env_scan(config.base_dir, workdir=workdir)
-        code = prove_app_code(config, database)
+        plans = planned_schemas(config, database)
+        code = prove_app_code(config, plans)
+        views = prove_views(config, plans)
     except BaseException as exc:
         record_failure(state, 3, names, exc)
         raise
@@ -38,10 +41,14 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
             f"{t.table}: rows {t.expected_rows:,} = {t.target_rows:,}" if t.ok else table_summary(t)
             for t in dbp.tables
         ]
+        mine = [v for v in views if v.database == dbp.database]
+        lines += [v.line() for v in mine]
         state.record(
             "p3.parity",
             dbp.database,
-            "done" if all(t.ok for t in dbp.tables) else "failed",
+            "done"
+            if all(t.ok for t in dbp.tables) and all(v.proof.status == "same" for v in mine)
+            else "failed",
             lines[:EVIDENCE_LINES],
         )
         if dbp.schema_issues:
@@ -112,7 +119,7 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
             "done" if tests.passed else "failed",
             [f"`{tests.command}` {how}"] + ([] if tests.passed else tests.tail[-5:]),
         )
-    proof = Proof(verified, env_left, code_left, tests, code)
+    proof = Proof(verified, env_left, code_left, tests, code, views)
     problems = _problems(proof)
     for d in names:
         state.set_run(
@@ -142,6 +149,7 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
             "code_leftovers": code_left,
             "app_tests": asdict(tests) if tests is not None else None,
             "code": [c.to_dict() for c in code],
+            "views": [v.to_dict() for v in views],
         },
     )
     rows = sum(t.target_rows for d in verified.databases for t in d.tables)
@@ -199,6 +207,9 @@ def _problems(proof: Proof) -> list[str]:
         problems.append(
             f"{len(proof.env_leftovers)} SQLite/SQL Server reference(s) left in env files, compose files or scripts"
         )
+    broken_views = [v.name for v in proof.views if v.proof.status != "same"]
+    if broken_views:
+        problems.append(f"view(s) differ on PostgreSQL: {', '.join(broken_views)}")
     if proof.code_broken:
         problems.append(
             f"{len(proof.code_broken)} SQL statement(s) of the app return something else on PostgreSQL, or fail there (`cutover status`, p3.code)"

@@ -25,6 +25,7 @@ from cutover.load import target as tgt
 from cutover.load.preflight import check_target
 from cutover.phases.app_code import code_findings, scan_code, target_schema
 from cutover.phases.checklists import now
+from cutover.phases.db_objects import dialect_of, fit_objects
 from cutover.phases.plan_estimate import ColumnRow, Estimate, TableRow, estimate
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
@@ -233,6 +234,7 @@ def assess_database(
         profile_seconds = time.monotonic() - started
         if schemas is not None:
             schemas[db.name] = target_schema(splan)
+        fit_objects(splan, dialect_of(db.source))
         result.findings += splan.findings + extra_findings(
             source, splan, settings, snake=db.snake_case
         )
