@@ -150,3 +150,47 @@ def test_chinook_views_are_created_and_equal(tmp_path, pg_url):
         "v_customer_spend": "same",
     }, {n: (p.reason, p.source_row, p.target_row) for n, p in proofs.items()}
     assert proofs["v_track_details"].rows == 3503
+
+
+TRIGGERS = """
+CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, updated_at TEXT);
+CREATE TABLE audit (id INTEGER PRIMARY KEY, note_id INTEGER, action TEXT, body TEXT);
+CREATE TRIGGER notes_touch AFTER UPDATE ON notes FOR EACH ROW
+BEGIN
+  UPDATE notes SET updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id;
+END;
+CREATE TRIGGER notes_audit AFTER INSERT ON notes
+BEGIN
+  INSERT INTO audit (note_id, action, body) VALUES (NEW.id, 'insert', NEW.body);
+END;
+CREATE TRIGGER notes_cascade AFTER DELETE ON notes
+BEGIN
+  DELETE FROM audit WHERE note_id = OLD.id;
+END;
+INSERT INTO notes (body, updated_at) VALUES ('first', '2024-01-01 00:00:00');
+"""
+
+
+def test_touch_and_audit_triggers_become_plpgsql_and_others_are_findings(
+    tmp_path, make_sqlite, pg_url
+):
+    source = make_sqlite(TRIGGERS, name="notes.db")
+    cfg = project(tmp_path, source, "", pg_url, "notes")
+    workdir = tmp_path / ".cutover"
+    (db,) = commands.plan(cfg, workdir).databases
+    (other,) = [f for f in db.findings if f.code == "trigger_untranslated"]
+    assert other.subject == "trigger:notes_cascade" and "DELETE FROM audit WHERE note_id = OLD.id" in other.message
+    assert commands.run_phase(cfg, workdir, 1, yes=True).ok
+    assert commands.run_phase(cfg, workdir, 2, allow_rejects=True).ok
+    assert commands.run_phase(cfg, workdir, 3).outcomes[0].ok  # the triggers change nothing loaded
+    with psycopg.connect(postgres_conninfo(pg_url), autocommit=True) as conn:
+        names = {r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+        assert names == {"notes_touch", "notes_audit"}
+        conn.execute("INSERT INTO notes (id, body) VALUES (2, 'second')")
+        assert conn.execute("SELECT note_id, action, body FROM audit ORDER BY id").fetchall() == [
+            (1, "insert", "first"),  # loaded: the source's trigger wrote it
+            (2, "insert", "second"),  # written by the PL/pgSQL trigger
+        ]
+        conn.execute("UPDATE notes SET body = 'changed' WHERE id = 1")
+        (stamp,) = conn.execute("SELECT updated_at FROM notes WHERE id = 1").fetchone()
+        assert stamp != "2024-01-01 00:00:00" and len(stamp) == 19  # SQLite's text form, now
