@@ -18,6 +18,8 @@ from cutover.phases import final_report
 from cutover.phases import plan as plan_mod
 from cutover.phases import status as status_mod
 from cutover.phases.checklists import State
+from cutover.phases.code_diff import CodeDiff
+from cutover.phases.code_diff import code_diff as _code_diff
 from cutover.phases.db_objects import objects_hook
 from cutover.phases.plan import Plan
 from cutover.phases.run import run_phase
@@ -29,6 +31,7 @@ __all__ = [  # the Python API: one function per subcommand, and what they return
     "init",
     "init_from_scan",
     "plan",
+    "code_diff",
     "run_phase",
     "run_phase2",
     "verify",
@@ -162,6 +165,13 @@ def run_phase2(
         restart=restart,
         objects=objects_hook(config),
     )
+
+
+def code_diff(
+    config: config_mod.Config, workdir: Path, *, apply: bool = False, database: str | None = None
+) -> CodeDiff:
+    """The app's SQL replaced by its rewrites proven on the loaded data: a patch, or applied."""
+    return _code_diff(config, workdir, apply=apply, database=database)
 
 
 # -- phase 3: verification ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -111,3 +112,61 @@ def test_sql_a_module_sends_to_postgres_already_is_not_rewritten(tmp_path):
         "import sqlite3\n\nsqlite3.connect('x.db').execute('SELECT IFNULL(a, 0) FROM t')\n"
     )
     assert [s.path for s in find_statements(tmp_path)] == ["legacy.py"]
+
+
+def loaded_app(tmp_path: Path, pg_url: str) -> tuple[Path, Path]:
+    """The example app in a git repository, loaded into Postgres by phase 2; (config, workdir)."""
+    cfg_path = app_project(tmp_path, pg_url)
+    root = cfg_path.parent
+    (root / ".gitignore").write_text(".cutover/\nalembic/\n*.db\ncutover.toml\n")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "app"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    cfg = config_mod.load(cfg_path)
+    workdir = root / ".cutover"
+    assert commands.run_phase(cfg, workdir, 1, yes=True).ok
+    assert commands.run_phase(cfg, workdir, 2, allow_rejects=True).ok
+    return cfg_path, workdir
+
+
+def test_code_diff_is_a_patch_git_applies_and_leaves_manual_sql_alone(tmp_path, pg_url):
+    cfg_path, workdir = loaded_app(tmp_path, pg_url)
+    root = cfg_path.parent
+    before = {p: p.read_bytes() for p in root.rglob("*.py")}
+    result = invoke(cfg_path, "code", "diff")
+    assert result.exit_code == 0, result.output
+    patch = result.stdout
+    assert {p: p.read_bytes() for p in root.rglob("*.py")} == before  # nothing written
+    (tmp_path / "code.patch").write_text(patch)
+    check = subprocess.run(
+        ["git", "apply", "--check", str(tmp_path / "code.patch")], cwd=root, capture_output=True
+    )
+    assert check.returncode == 0, check.stderr
+    assert "+++ b/app/queries.py" in patch and "+++ b/app/legacy_mssql.py" in patch
+    assert '-USER_BY_ID = "SELECT id, IFNULL(name, \'(none)\') AS name FROM users WHERE id = ?"' in patch
+    assert '+USER_BY_ID = "SELECT id, COALESCE(name, \'(none)\') AS name FROM users WHERE id = %s"' in patch
+    changed = [line for line in patch.splitlines() if line[:1] in "+-"]
+    assert not [line for line in changed if "last_insert_rowid" in line or "PRAGMA" in line]
+    assert "left alone: app/repo.py:58 manual" in result.stderr
+    assert "left alone: app/db.py:22 manual" in result.stderr
+    # a triple-quoted statement keeps its quotes and the lines around its SQL
+    assert ' SIGNUPS_BY_MONTH = """\n-SELECT strftime(' in patch
+    assert '+SELECT TO_CHAR(' in patch and '+"""' not in patch
+
+
+def test_code_diff_apply_keeps_a_backup_and_is_idempotent(tmp_path, pg_url):
+    cfg_path, workdir = loaded_app(tmp_path, pg_url)
+    root = cfg_path.parent
+    original = (root / "app" / "repo.py").read_bytes()
+    first = invoke(cfg_path, "code", "diff", "--apply")
+    assert first.exit_code == 0, first.output
+    assert "replaced" in first.stderr and "undo: cutover env restore" in first.stderr
+    changed = (root / "app" / "repo.py").read_bytes()
+    assert changed != original and b"COLLATE \"C\" ILIKE" in changed
+    compile(changed, "repo.py", "exec")  # still Python
+    again = invoke(cfg_path, "code", "diff", "--apply")
+    assert again.exit_code == 0, again.output
+    assert "nothing to replace" in again.stderr
+    assert (root / "app" / "repo.py").read_bytes() == changed
+    restore = invoke(cfg_path, "env", "restore")
+    assert restore.exit_code == 0, restore.output
+    assert (root / "app" / "repo.py").read_bytes() == original
