@@ -23,7 +23,7 @@ from cutover.config import Settings
 from cutover.errors import BadValueError, ChecksFailed, TargetError, TransientError
 from cutover.load import state
 from cutover.load import target as tgt
-from cutover.load.rejects import RejectLog, merge, part_file, reasons_in
+from cutover.load.rejects import RejectLog, loaded_value, merge, part_file, reasons_in
 from cutover.load.state import Chunk
 from cutover.rows.digest import Digests, RowHasher
 from cutover.schema.mapping import SchemaPlan, TablePlan
@@ -380,7 +380,7 @@ class _PostLoad:
                 digests.add_rows(table_hasher(tp, settings.naive_timezone), removed, sign=-1)
                 state.save_digests(conn, self.plan.database, tp.name, digests)
             for row in removed:
-                source_row = {by_target[n]: json_safe(v) for n, v in zip(names, row)}
+                source_row = {by_target[n]: loaded_value(v) for n, v in zip(names, row)}
                 key_cols = tp.source.primary_key or list(source_row)
                 col = by_target.get(column, column) if column else None
                 self.log.add(

@@ -20,7 +20,7 @@ from psycopg import sql
 from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
-from cutover.load import keys_build, pipeline, scheduler, state
+from cutover.load import keys_build, pipeline, scheduler, schema_probe, state
 from cutover.load import target as tgt
 from cutover.load.pipeline import NullReporter, Reporter, TableResult
 from cutover.load.preflight import check_target
@@ -120,9 +120,9 @@ def run(
 ) -> LoadReport:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
-    check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
-    source = open_source(db.source, config.base_dir)
+    source = open_source(db.source, config.base_dir)  # a missing source file is the first error
     try:
+        check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
         conn = tgt.connect(db.target, autocommit=True, create=True)
     except BaseException:
         source.close()
@@ -134,7 +134,9 @@ def run(
         reporter.message(f"{db.name}: reading the source schema and profiling its data")
         plan = map_schema(source, db, settings, catalog, load=True)
         extra = objects(plan) if objects is not None and plan.mode == "create" else None
+        refuse_empty(plan, db)
         refuse_missing_vector(plan, info, db.name)
+        plan.findings += schema_probe.check_defaults(conn, plan)
         fingerprint = source.fingerprint()
         manifest = plan.manifest(
             source_fingerprint=fingerprint,
@@ -374,3 +376,15 @@ def _keep_creatable(
             kept.append(item)
     objects.items = kept
     return refused
+
+
+def refuse_empty(plan: SchemaPlan, db: DatabaseConfig) -> None:
+    """A source with no tables to move (0 bytes, only views, a wrong path) is an error, not a pass."""
+    if plan.tables:
+        return
+    raise SourceError(
+        f"the source {urls.redact(db.source)} holds no tables to move"
+        + (f" (tables = {db.tables} in cutover.toml)" if db.tables else ""),
+        database=db.name,
+        hint="check the source URL names the app's database file; `cutover plan` shows what it found",
+    )

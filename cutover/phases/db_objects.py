@@ -135,3 +135,16 @@ def prove_views(config: Config, plans: dict[str, SchemaPlan]) -> list[ViewProof]
                 )
                 out.append(ViewProof(name, view.name, proof))
     return out
+
+
+def excuse_rejects(views: list[ViewProof], rejected: dict[str, list[str]]) -> None:
+    """A view that differs where the load rejected rows of the database is for a person to judge:
+    the source side still holds the rejected rows (its status becomes `manual`, with both reasons)."""
+    for view in views:
+        tables = rejected.get(view.database) or []
+        if view.proof.status == "different" and tables:
+            view.proof.status = "manual"
+            view.proof.reason = (
+                f"{view.proof.reason}; the load rejected rows of {', '.join(tables)}, "
+                "which the source side still holds: compare by hand"
+            )

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from cutover.envfiles.api import env_scan
 from cutover.phases.app_code import CodeProof, planned_schemas, proof_line, prove_app_code
 from cutover.phases.checklists import PROJECT, now
-from cutover.phases.db_objects import prove_views
+from cutover.phases.db_objects import excuse_rejects, prove_views
 from cutover.phases.outcome import (
     EVIDENCE_LINES,
     NEXT,
@@ -36,6 +36,9 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
     except BaseException as exc:
         record_failure(state, 3, names, exc)
         raise
+    excuse_rejects(
+        views, {d.database: [t.table for t in d.tables if t.rejected] for d in verified.databases}
+    )
     for dbp in verified.databases:
         lines = [
             f"{t.table}: rows {t.expected_rows:,} = {t.target_rows:,}" if t.ok else table_summary(t)
@@ -47,7 +50,8 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
             "p3.parity",
             dbp.database,
             "done"
-            if all(t.ok for t in dbp.tables) and all(v.proof.status == "same" for v in mine)
+            if all(t.ok for t in dbp.tables)
+            and all(v.proof.status in ("same", "manual") for v in mine)
             else "failed",
             lines[:EVIDENCE_LINES],
         )
@@ -207,7 +211,7 @@ def _problems(proof: Proof) -> list[str]:
         problems.append(
             f"{len(proof.env_leftovers)} SQLite/SQL Server reference(s) left in env files, compose files or scripts"
         )
-    broken_views = [v.name for v in proof.views if v.proof.status != "same"]
+    broken_views = [v.name for v in proof.views if v.proof.status in ("different", "failed")]
     if broken_views:
         problems.append(f"view(s) differ on PostgreSQL: {', '.join(broken_views)}")
     if proof.code_broken:

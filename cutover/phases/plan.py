@@ -21,6 +21,7 @@ from cutover import urls
 from cutover.appcode import CodeItem, TargetSchema
 from cutover.config import Config, DatabaseConfig
 from cutover.errors import CutoverError, SchemaMismatchError
+from cutover.load import schema_probe
 from cutover.load import target as tgt
 from cutover.load.preflight import check_target
 from cutover.phases.app_code import code_findings, scan_code, target_schema
@@ -190,7 +191,7 @@ def assess_database(
 
     `schemas` collects the planned target schema under the database's name (for the app's SQL).
     """
-    from cutover.phases.plan_checks import extra_findings
+    from cutover.phases.plan_checks import extra_findings, no_tables
 
     settings = config.settings
     result = DatabasePlan(
@@ -235,9 +236,12 @@ def assess_database(
         if schemas is not None:
             schemas[db.name] = target_schema(splan)
         fit_objects(splan, dialect_of(db.source))
+        if conn is not None:
+            splan.findings += schema_probe.check_defaults(conn, splan)
         result.findings += splan.findings + extra_findings(
             source, splan, settings, snake=db.snake_case
         )
+        result.findings += no_tables(splan, urls.redact(db.source), db.tables)
         _target_findings(db, splan, conn, info, result)
         result.tables = [_table_row(tp) for tp in splan.tables]
         result.estimate = estimate(source, conn, splan, settings, result.tables, profile_seconds)
