@@ -92,9 +92,11 @@ def test_phase_3_proves_every_rewrite_on_the_loaded_data(tmp_path, pg_url):
         k: proofs[k].reason for k in not_same
     }
     assert outcome.ok
-    status = CliRunner().invoke(
-        cli, ["--config", str(cfg_path), "--workdir", str(workdir), "status"]
-    ).output
+    status = (
+        CliRunner()
+        .invoke(cli, ["--config", str(cfg_path), "--workdir", str(workdir), "status"])
+        .output
+    )
     assert "[ ] p3.code" in status and "2 manual" in status
     assert "app/repo.py:58 manual — last_insert_rowid()" in status
     saved = json.loads((workdir / "results" / "phase3.json").read_text(encoding="utf-8"))
@@ -119,7 +121,11 @@ def loaded_app(tmp_path: Path, pg_url: str) -> tuple[Path, Path]:
     cfg_path = app_project(tmp_path, pg_url)
     root = cfg_path.parent
     (root / ".gitignore").write_text(".cutover/\nalembic/\n*.db\ncutover.toml\n")
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "app"]):
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "app"],
+    ):
         subprocess.run(["git", *args], cwd=root, check=True)
     cfg = config_mod.load(cfg_path)
     workdir = root / ".cutover"
@@ -142,15 +148,25 @@ def test_code_diff_is_a_patch_git_applies_and_leaves_manual_sql_alone(tmp_path, 
     )
     assert check.returncode == 0, check.stderr
     assert "+++ b/app/queries.py" in patch and "+++ b/app/legacy_mssql.py" in patch
-    assert '-USER_BY_ID = "SELECT id, IFNULL(name, \'(none)\') AS name FROM users WHERE id = ?"' in patch
-    assert '+USER_BY_ID = "SELECT id, COALESCE(name, \'(none)\') AS name FROM users WHERE id = %s"' in patch
+    assert (
+        "-USER_BY_ID = \"SELECT id, IFNULL(name, '(none)') AS name FROM users WHERE id = ?\""
+        in patch
+    )
+    assert (
+        "+USER_BY_ID = \"SELECT id, COALESCE(name, '(none)') AS name FROM users WHERE id = %s\""
+        in patch
+    )
     changed = [line for line in patch.splitlines() if line[:1] in "+-"]
     assert not [line for line in changed if "last_insert_rowid" in line or "PRAGMA" in line]
     assert "left alone: app/repo.py:58 manual" in result.stderr
     assert "left alone: app/db.py:22 manual" in result.stderr
+    # engine options only SQLite knows go; the SQLite test fixture reads the env key
+    assert '-    connect_args={"check_same_thread": False},\n' in patch
+    assert '+    return create_engine(os.environ["RSL_DATABASE_URL"])' in patch
+    assert "+import os\n" in patch
     # a triple-quoted statement keeps its quotes and the lines around its SQL
     assert ' SIGNUPS_BY_MONTH = """\n-SELECT strftime(' in patch
-    assert '+SELECT TO_CHAR(' in patch and '+"""' not in patch
+    assert "+SELECT TO_CHAR(" in patch and '+"""' not in patch
 
 
 def test_code_diff_apply_keeps_a_backup_and_is_idempotent(tmp_path, pg_url):
@@ -161,8 +177,9 @@ def test_code_diff_apply_keeps_a_backup_and_is_idempotent(tmp_path, pg_url):
     assert first.exit_code == 0, first.output
     assert "replaced" in first.stderr and "undo: cutover env restore" in first.stderr
     changed = (root / "app" / "repo.py").read_bytes()
-    assert changed != original and b"COLLATE \"C\" ILIKE" in changed
-    compile(changed, "repo.py", "exec")  # still Python
+    assert changed != original and b'COLLATE "C" ILIKE' in changed
+    for module in root.rglob("*.py"):
+        compile(module.read_bytes(), str(module), "exec")  # still Python
     again = invoke(cfg_path, "code", "diff", "--apply")
     assert again.exit_code == 0, again.output
     assert "nothing to replace" in again.stderr

@@ -96,7 +96,9 @@ def project(tmp_path: Path, source: Path, views: str, target: str, name: str) ->
 
 def pg_views(url: str) -> set[str]:
     with psycopg.connect(postgres_conninfo(url)) as conn:
-        rows = conn.execute("SELECT table_name FROM information_schema.views WHERE table_schema = 'public'")
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = 'public'"
+        )
         return {r[0] for r in rows}
 
 
@@ -108,7 +110,9 @@ def test_northwind_views_are_revision_3_present_and_equal(tmp_path, pg_url):
     untranslated = [f for f in db.findings if f.code == "view_untranslated"]
     assert [f.subject for f in untranslated] == ["view:Last insert"]
     assert "last_insert_rowid()" in untranslated[0].message
-    assert "CREATE VIEW [Last insert] AS SELECT last_insert_rowid() AS id" in untranslated[0].message
+    assert (
+        "CREATE VIEW [Last insert] AS SELECT last_insert_rowid() AS id" in untranslated[0].message
+    )
     assert not [f for f in db.findings if f.code == "view"]
     assert commands.run_phase(cfg, workdir, 1, yes=True).ok
     assert commands.run_phase(cfg, workdir, 2, allow_rejects=True).ok
@@ -116,7 +120,9 @@ def test_northwind_views_are_revision_3_present_and_equal(tmp_path, pg_url):
     text = revision.read_text(encoding="utf-8")
     assert "down_revision = 'northwind_0002_keys'" in text
     # a view comes after the view it reads
-    assert text.index('VIEW "Current Product List"') < text.index('VIEW "Expensive current products"')
+    assert text.index('VIEW "Current Product List"') < text.index(
+        'VIEW "Expensive current products"'
+    )
     created = {
         "Alphabetical list of products",
         "Current Product List",
@@ -179,7 +185,10 @@ def test_touch_and_audit_triggers_become_plpgsql_and_others_are_findings(
     workdir = tmp_path / ".cutover"
     (db,) = commands.plan(cfg, workdir).databases
     (other,) = [f for f in db.findings if f.code == "trigger_untranslated"]
-    assert other.subject == "trigger:notes_cascade" and "DELETE FROM audit WHERE note_id = OLD.id" in other.message
+    assert (
+        other.subject == "trigger:notes_cascade"
+        and "DELETE FROM audit WHERE note_id = OLD.id" in other.message
+    )
     assert commands.run_phase(cfg, workdir, 1, yes=True).ok
     assert commands.run_phase(cfg, workdir, 2, allow_rejects=True).ok
     assert commands.run_phase(cfg, workdir, 3).outcomes[0].ok  # the triggers change nothing loaded

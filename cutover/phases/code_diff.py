@@ -1,9 +1,10 @@
 """`cutover code diff`: the app's SQL replaced by its proven rewrites, as a patch (or applied).
 
 A statement is replaced only when its rewrite is `rewritten` and running both sides on the loaded
-data proved it `same`; every other statement is left alone and listed with the reason. `--apply`
-writes the files (a backup first, as phase 1 keeps one: `cutover env restore` rolls it back);
-applying again changes nothing.
+data proved it `same`; every other statement is left alone and listed with the reason. Engine
+options only SQLite knows (`connect_args={"check_same_thread": False}`) are dropped, and SQLite
+test fixtures read the database's env key instead. `--apply` writes the files, keeping a backup
+first as phase 1 does (`cutover env restore` rolls it back); applying again changes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cutover.appcode.patch import Replacement, replace_literals, unified_diff
+from cutover.appcode import scan_engine_options
+from cutover.appcode.engine_options import DIALECT_OPTIONS
+from cutover.appcode.patch import (
+    Replacement,
+    apply_spans,
+    engine_spans,
+    literal_spans,
+    unified_diff,
+)
 from cutover.config import Config
 from cutover.envfiles.backup import Written, save, write_atomic
 from cutover.phases.app_code import CodeProof, planned_schemas, proof_line, prove_app_code
@@ -49,19 +58,34 @@ def code_diff(
             Replacement(statement.line, statement.sql, rewrite.postgres_sql)
         )
         result.replaced.append(f"{statement.path}:{statement.line}")
+    options: dict[str, tuple[set[int], set[int]]] = {}
+    for finding in scan_engine_options(root):
+        if finding.code in ("dialect_option", "sqlite_fixture"):
+            lines = options.setdefault(finding.path, (set(), set()))
+            lines[finding.code == "sqlite_fixture"].add(finding.line)
+    env_key = config.databases[0].env_key if config.databases else "DATABASE_URL"
     written: list[Written] = []
     diffs: list[str] = []
-    for rel, replacements in sorted(by_file.items()):
+    for rel in sorted(set(by_file) | set(options)):
         path = root / rel
         before = path.read_bytes()
-        text, missing = replace_literals(before.decode("utf-8"), replacements)
+        text = before.decode("utf-8")
+        spans, missing = literal_spans(text, by_file.get(rel, []))
         for miss in missing:
             result.left.append(f"{rel}:{miss.line} not found where the scan saw it: file changed?")
             result.replaced.remove(f"{rel}:{miss.line}")
-        after = text.encode("utf-8")
+        if rel in options:
+            option_lines, fixture_lines = options[rel]
+            more, fixed = engine_spans(
+                text, option_lines, fixture_lines, set(DIALECT_OPTIONS), env_key
+            )
+            spans += more
+            result.replaced += [f"{rel}:{line} (engine option / test fixture)" for line in fixed]
+        after_text = apply_spans(text, spans)
+        after = after_text.encode("utf-8")
         if after != before:
             written.append(Written(path, rel, before, after))
-            diffs.append(unified_diff(rel, before.decode("utf-8"), text))
+            diffs.append(unified_diff(rel, text, after_text))
     result.diff = "".join(diffs)
     result.files = [w.rel for w in written]
     if apply and written:
