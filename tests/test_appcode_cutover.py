@@ -16,6 +16,7 @@ from cutover import commands
 from cutover import config as config_mod
 from cutover.appcode import find_statements
 from cutover.cli import cli
+from cutover.demo import build_chat_db
 from cutover.phases.plan import schema
 
 
@@ -187,3 +188,23 @@ def test_code_diff_apply_keeps_a_backup_and_is_idempotent(tmp_path, pg_url):
     restore = invoke(cfg_path, "env", "restore")
     assert restore.exit_code == 0, restore.output
     assert (root / "app" / "repo.py").read_bytes() == original
+
+
+def test_a_statement_over_rejected_rows_is_left_to_a_person(tmp_path, pg_url):
+    build_chat_db(tmp_path / "chat.db", messages=300)  # some of its messages are rejected
+    (tmp_path / "app.py").write_text(
+        'import sqlite3\n\nsqlite3.connect("chat.db").execute("SELECT COUNT(*) FROM messages")\n'
+    )
+    cfg_path = tmp_path / "cutover.toml"
+    commands.init(
+        cfg_path, source="sqlite:///chat.db", target=pg_url, name="chat", env_key="DATABASE_URL"
+    )
+    cfg = config_mod.load(cfg_path)
+    workdir = tmp_path / ".cutover"
+    assert commands.run_phase(cfg, workdir, 1, yes=True).ok
+    commands.run_phase(cfg, workdir, 2, allow_rejects=True)
+    (outcome,) = commands.run_phase(cfg, workdir, 3).outcomes
+    (count,) = outcome.proof.code
+    assert count.proof.status == "manual"
+    assert "the load rejected rows of messages" in count.proof.reason
+    assert outcome.ok, outcome.summary

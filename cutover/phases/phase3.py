@@ -6,7 +6,13 @@ import json
 from dataclasses import asdict
 
 from cutover.envfiles.api import env_scan
-from cutover.phases.app_code import CodeProof, planned_schemas, proof_line, prove_app_code
+from cutover.phases.app_code import (
+    CodeProof,
+    excuse_code_rejects,
+    planned_schemas,
+    proof_line,
+    prove_app_code,
+)
 from cutover.phases.checklists import PROJECT, now
 from cutover.phases.db_objects import excuse_rejects, prove_views
 from cutover.phases.outcome import (
@@ -36,9 +42,9 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
     except BaseException as exc:
         record_failure(state, 3, names, exc)
         raise
-    excuse_rejects(
-        views, {d.database: [t.table for t in d.tables if t.rejected] for d in verified.databases}
-    )
+    rejected = {d.database: [t.table for t in d.tables if t.rejected] for d in verified.databases}
+    excuse_rejects(views, rejected)
+    excuse_code_rejects(code, rejected)
     for dbp in verified.databases:
         lines = [
             f"{t.table}: rows {t.expected_rows:,} = {t.target_rows:,}" if t.ok else table_summary(t)
