@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import psycopg
+from click.testing import CliRunner
 from corpus.samples import build_chinook, build_northwind
 
 from cutover import commands
 from cutover import config as config_mod
+from cutover.cli import cli
 from cutover.urls import postgres_conninfo
 
 # Four of the real Northwind views (the SQLite port), with [brackets], joins, p.*, UNION, subqueries.
@@ -156,6 +159,19 @@ def test_chinook_views_are_created_and_equal(tmp_path, pg_url):
         "v_customer_spend": "same",
     }, {n: (p.reason, p.source_row, p.target_row) for n, p in proofs.items()}
     assert proofs["v_track_details"].rows == 3503
+    # `cutover verify` (CI) compares the views too
+    report = tmp_path / "verify.json"
+    result = CliRunner().invoke(
+        cli, ["--config", str(cfg.path), "--workdir", str(workdir), "verify", "--json", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    (db,) = json.loads(report.read_text(encoding="utf-8"))["databases"]
+    assert {(v["view"], v["status"]) for v in db["views"]} == {
+        ("v_track_details", "same"),
+        ("v_customer_spend", "same"),
+    }
+    text = CliRunner().invoke(cli, ["--config", str(cfg.path), "--workdir", str(workdir), "verify"])
+    assert "view v_customer_spend: same — rows 59 = 59" in text.output
 
 
 TRIGGERS = """

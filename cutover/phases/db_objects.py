@@ -18,6 +18,7 @@ from cutover.config import Config
 from cutover.errors import CutoverError
 from cutover.load.run import ObjectsHook
 from cutover.phases.app_code import proving_sides, target_schema
+from cutover.proof.verify import VerifyResult, ViewParity
 from cutover.schema.mapping import SchemaPlan
 from cutover.schema.migrations import Objects, ObjectSQL
 from cutover.schema.model import Finding
@@ -148,3 +149,20 @@ def excuse_rejects(views: list[ViewProof], rejected: dict[str, list[str]]) -> No
                 f"{view.proof.reason}; the load rejected rows of {', '.join(tables)}, "
                 "which the source side still holds: compare by hand"
             )
+
+
+def attach_views(result: VerifyResult, views: list[ViewProof]) -> None:
+    """Each database's view comparisons into verify's result (its ok, JSON, JUnit and report)."""
+    for dbp in result.databases:
+        dbp.views = [
+            ViewParity(
+                v.name,
+                v.proof.status,
+                v.proof.rows,
+                v.proof.reason,
+                v.proof.to_dict()["source_row"],
+                v.proof.to_dict()["target_row"],
+            )
+            for v in views
+            if v.database == dbp.database
+        ]

@@ -14,7 +14,7 @@ from cutover.phases.app_code import (
     prove_app_code,
 )
 from cutover.phases.checklists import PROJECT, now
-from cutover.phases.db_objects import excuse_rejects, prove_views
+from cutover.phases.db_objects import attach_views, excuse_rejects, prove_views
 from cutover.phases.outcome import (
     EVIDENCE_LINES,
     NEXT,
@@ -44,6 +44,7 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
         raise
     rejected = {d.database: [t.table for t in d.tables if t.rejected] for d in verified.databases}
     excuse_rejects(views, rejected)
+    attach_views(verified, views)
     excuse_code_rejects(code, rejected)
     for dbp in verified.databases:
         lines = [

@@ -126,6 +126,11 @@ def parity(result: VerifyResult) -> str:
         for t in db.tables:
             if not t.ok:
                 out.append(table_details(t))
+        for v in db.views:
+            shown = f"rows {v.rows:,} = {v.rows:,}" if v.status == "same" else v.reason
+            out.append(f"  view {v.view}: {v.status} — {shown}")
+            if v.source_row is not None or v.target_row is not None:
+                out.append(f"    source: {v.source_row}\n    target: {v.target_row}")
         if db.accepted:
             out.append(f"  {len(db.accepted)} difference(s) recorded on purpose by the load:")
             out.extend(f"    {a.reason}" for a in db.accepted)
