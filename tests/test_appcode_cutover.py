@@ -55,6 +55,9 @@ def test_plan_json_lists_every_statement_with_its_rewrite_and_validates(tmp_path
     user = by_place[("app/queries.py", 3)]
     assert user["status"] == "rewritten" and "COALESCE" in user["postgres_sql"]
     assert "IFNULL → COALESCE" in user["changes"]
+    audit = by_place[("app/reports.py", 9)]["postgres_sql"]
+    assert audit == 'INSERT INTO "AuditLog" (id, "EventType") VALUES (:id, :event)'
+    assert "value = '1'" in by_place[("app/reports.py", 16)]["postgres_sql"]
     rowid = by_place[("app/repo.py", 58)]
     assert rowid["status"] == "manual" and rowid["postgres_sql"] is None
     assert {c["status"] for c in code} <= {"compatible", "rewritten", "manual"}

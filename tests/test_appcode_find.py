@@ -67,6 +67,9 @@ EXPECTED = [
         "sqlalchemy.text",
         "SELECT id, name FROM users ORDER BY created_at",
     ),
+    ("app/reports.py", 9, "sqlite", "sqlalchemy.text", "INSERT INTO AuditLog (id, EventType)"),
+    ("app/reports.py", 16, "sqlite", "sqlalchemy.text", "SELECT key FROM settings WHERE value"),
+    ("app/reports.py", 21, "sqlite", "sqlalchemy.text", "SELECT p.*, u.email"),
 ]
 
 
