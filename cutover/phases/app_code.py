@@ -114,14 +114,18 @@ def source_kind(config: Config) -> str:
 def scan_code(config: Config, schemas: dict[str, TargetSchema]) -> list[CodeEntry]:
     """Every statement under the app's folder, rewritten for the schema of the database it reads."""
     found = find_statements(config.base_dir, source_kind=source_kind(config))
-    ours = Path(config.settings.alembic_dir).as_posix().strip("/") + "/"
-    found = [s for s in found if not s.path.startswith(ours)]  # the revisions cutover wrote
+    found = [s for s in found if not s.path.startswith(_ours(config))]
     entries = []
     for statement in found:
         database = _database_of(statement, schemas)
         schema = schemas.get(database) if database is not None else None
         entries.append(CodeEntry(statement, rewrite_statement(statement, schema), database))
     return entries
+
+
+def _ours(config: Config) -> str:
+    """The folder of the Alembic revisions cutover writes (its SQL is Postgres already)."""
+    return Path(config.settings.alembic_dir).as_posix().strip("/") + "/"
 
 
 def code_findings(config: Config) -> list[Finding]:
@@ -238,10 +242,36 @@ def planned_schema(config: Config, db: DatabaseConfig, conn: psycopg.Connection[
         source.close()
 
 
-def planned_schemas(config: Config, database: str | None = None) -> dict[str, SchemaPlan]:
-    """The planned schema of every selected database, by name."""
+def has_views(config: Config, db: DatabaseConfig) -> bool:
+    """True when the database's source is SQLite and holds a view (a cheap catalog read)."""
+    if urls.parse(db.source).kind != "sqlite":
+        return False
+    path = urls.sqlite_path(db.source, config.base_dir)
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False  # a missing source is verify's error to report, not this one's
+    try:
+        return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'view'").fetchone())
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def planned_schemas(
+    config: Config, database: str | None = None, *, views_only: bool = False
+) -> dict[str, SchemaPlan]:
+    """The planned schema of every selected database, by name (with views_only: of those whose
+    SQLite source has views; without, of every one when the app has SQL to prove)."""
+    wanted = config.database(database)
+    if views_only or not any(
+        not s.path.startswith(_ours(config))
+        for s in find_statements(config.base_dir, source_kind=source_kind(config))
+    ):
+        wanted = [db for db in wanted if has_views(config, db)]
     plans = {}
-    for db in config.database(database):
+    for db in wanted:
         with tgt.connect(db.target, autocommit=True) as conn:
             plans[db.name] = planned_schema(config, db, conn)
     return plans
