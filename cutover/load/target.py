@@ -12,8 +12,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from cutover import urls
+from cutover.config import PG_SESSION_OPTIONS
 from cutover.errors import TargetError, TransientError
 from cutover.schema.mapping import Catalog, CatalogColumn
 
@@ -71,6 +73,7 @@ def connect(
         "autocommit": autocommit,
         "connect_timeout": CONNECT_TIMEOUT_S,
         "application_name": application_name,
+        "options": session_options(conninfo),
     }
     try:
         return psycopg.connect(conninfo, **options)  # type: ignore[arg-type]
@@ -82,10 +85,18 @@ def connect(
         error = (
             TransientError if any(sign in message for sign in CONNECT_TRANSIENT) else TargetError
         )
+        # libpq's message is "what failed: why\n\thint": keep every line, on one line
+        said = " ".join(line.strip() for line in message.splitlines() if line.strip())
         raise error(
-            f"cannot connect to {urls.redact(url)}: {urls.redact(message.strip().splitlines()[-1] if message.strip() else message)}",
+            f"cannot connect to {urls.redact(url)}: {urls.redact(said)}",
             hint="is the server running and the URL right? `cutover demo` shows a working embedded setup",
         ) from exc
+
+
+def session_options(conninfo: str) -> str:
+    """The URL's own libpq `options`, with TimeZone pinned to UTC after them (so it wins)."""
+    own = conninfo_to_dict(conninfo).get("options")
+    return f"{own} {PG_SESSION_OPTIONS}" if own else PG_SESSION_OPTIONS
 
 
 def create_database(url: str) -> None:
@@ -93,7 +104,9 @@ def create_database(url: str) -> None:
     name = urls.parse(url).database or "postgres"
     admin = urls.with_database(urls.postgres_conninfo(url), "postgres")
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        with psycopg.connect(
+            admin, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, options=PG_SESSION_OPTIONS
+        ) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
         raise TargetError(

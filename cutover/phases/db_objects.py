@@ -18,7 +18,7 @@ from cutover.config import Config
 from cutover.errors import CutoverError
 from cutover.load.run import ObjectsHook
 from cutover.phases.app_code import proving_sides, target_schema
-from cutover.proof.verify import VerifyResult, ViewParity
+from cutover.proof.results import VerifyResult, ViewParity
 from cutover.schema.mapping import SchemaPlan
 from cutover.schema.migrations import Objects, ObjectSQL
 from cutover.schema.model import Finding

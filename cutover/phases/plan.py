@@ -28,6 +28,7 @@ from cutover.phases.app_code import code_findings, scan_code, target_schema
 from cutover.phases.checklists import now
 from cutover.phases.db_objects import dialect_of, fit_objects
 from cutover.phases.plan_estimate import ColumnRow, Estimate, TableRow, estimate
+from cutover.phases.plan_probe import scale_findings, timezone_findings
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
 from cutover.sources import open_source
@@ -243,6 +244,8 @@ def assess_database(
         )
         result.findings += no_tables(splan, urls.redact(db.source), db.tables)
         _target_findings(db, splan, conn, info, result)
+        result.findings += timezone_findings(splan, settings)
+        result.findings += scale_findings(source, splan, settings)
         result.tables = [_table_row(tp) for tp in splan.tables]
         result.estimate = estimate(source, conn, splan, settings, result.tables, profile_seconds)
         return result

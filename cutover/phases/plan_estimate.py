@@ -11,15 +11,10 @@ from psycopg import sql
 
 from cutover.config import Settings
 from cutover.load import target as tgt
-from cutover.load.pipeline import table_hasher
-from cutover.rows.digest import Digests
+from cutover.phases.plan_probe import probe_rows
 from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.sources.base import Source
-from cutover.values.coerce import InvalidText, Reject, build, compile_row
 
-ESTIMATE_ROWS = (
-    2000  # rows per table read, coerced and copied to measure throughput: one small batch
-)
 PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copies into (rolled back)
 
 
@@ -81,9 +76,7 @@ def estimate(
             row.estimate_seconds = 0.0
             continue
         started = time.monotonic()
-        batch = _first_rows(source, tp)
-        out = _coerce(batch, len(source.key_columns(tp.source)), tp)
-        Digests().add_rows(table_hasher(tp, settings.naive_timezone), out)
+        batch, out, _digests = probe_rows(source, tp, settings)
         copied = conn is not None and _copy_probe(conn, tp, out)
         copied_all = copied_all and copied
         elapsed = max(time.monotonic() - started, 1e-6)
@@ -105,29 +98,6 @@ def estimate(
         round(load, 3),
         measured,
     )
-
-
-def _first_rows(source: Source, tp: TablePlan) -> list[tuple[Any, ...]]:
-    """Up to ESTIMATE_ROWS rows from the start of the table (readers size their batches themselves)."""
-    rows: list[tuple[Any, ...]] = []
-    for batch in source.read(tp.source, [c.source for c in tp.columns], batch_size=ESTIMATE_ROWS):
-        rows.extend(batch.rows)
-        if len(rows) >= ESTIMATE_ROWS:
-            break
-    return rows[:ESTIMATE_ROWS]
-
-
-def _coerce(rows: list[tuple[Any, ...]], width: int, tp: TablePlan) -> list[tuple[Any, ...]]:
-    transform = compile_row(width, [build(c.coercion, c.options) for c in tp.columns])
-    out = []
-    for r in rows:
-        if any(isinstance(v, InvalidText) for v in r):
-            continue
-        try:
-            out.append(transform(r))
-        except Reject:
-            continue
-    return out
 
 
 def _copy_probe(conn: psycopg.Connection[Any], tp: TablePlan, rows: list[tuple[Any, ...]]) -> bool:
