@@ -129,7 +129,8 @@ def parity(result: VerifyResult) -> str:
                 out.append(table_details(t))
             for c in t.changed:
                 out.append(
-                    f"  {t.table}: equal under {c.policy}: {c.values:,} value(s) of {c.column} changed on purpose"
+                    f"  {t.table}: equal under {c.policy}: {c.values:,} value(s) of {c.column} "
+                    "changed on purpose"
                 )
         for v in db.views:
             shown = f"rows {v.rows:,} = {v.rows:,}" if v.status == "same" else v.reason

@@ -15,7 +15,9 @@ from cutover.proof.schema_parity import SchemaIssue
 
 @dataclass
 class Difference:
-    """One row that differs: missing on the target, extra there, duplicated, or changed in a column."""
+    """One row that differs: missing on the target, extra there, duplicated, or changed in a
+    column.
+    """
 
     kind: str
     key: dict[str, Any]
@@ -26,7 +28,9 @@ class Difference:
 
 @dataclass
 class PolicyChange:
-    """Values the load changed on purpose, under a policy the user chose (rounding, UTF-8 repair)."""
+    """Values the load changed on purpose, under a policy the user chose (rounding, UTF-8
+    repair).
+    """
 
     column: str
     policy: str
@@ -185,7 +189,8 @@ def table_summary(t: TableParity) -> str:
             f", equal under {under}" if under else ""
         )
     parts = [
-        f"{t.table}: source {t.source_rows:,} − rejected {t.rejected:,} = {t.expected_rows:,}, target {t.target_rows:,}"
+        f"{t.table}: source {t.source_rows:,} − rejected {t.rejected:,} = {t.expected_rows:,}, "
+        f"target {t.target_rows:,}"
     ]
     if t.differing_buckets:
         parts.append(
