@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 import os
 import sqlite3
 import sys
@@ -328,13 +326,7 @@ def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> Non
         output.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
-    counts = result.counts
-    where = f"wrote {output}; " if output is not None else ""
-    click.echo(
-        f"\nplan: {counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} note(s); {where}saved in {g.workdir}/plan.json",
-        err=True,
-    )
-    click.echo(f"next: {result.next_step}", err=True)
+    render.plan_summary(result, output, g.workdir)
     if not result.ok:
         sys.exit(EXIT_CHECKS_FAILED)
 
@@ -461,13 +453,7 @@ def env() -> None:
 @handle_errors
 def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
     """List database references in env files, compose files and scripts under PATH, and leftovers in code."""
-    result = commands.env_scan(path, workdir=g.workdir)
-    if as_json:
-        click.echo(
-            json.dumps(dataclasses.asdict(result), default=str, indent=2, ensure_ascii=False)
-        )
-    else:
-        render.env_scan(result)
+    render.env_scan(commands.env_scan(path, workdir=g.workdir), as_json=as_json)
 
 
 @env.command("rewrite")
@@ -553,16 +539,7 @@ def env_rewrite_cmd(
 @handle_errors
 def env_restore_cmd(g: Globals, backup_id: str | None, force: bool) -> None:
     """Put back the env files, compose files and scripts a rewrite changed."""
-    result = commands.env_restore(g.workdir, backup_id=backup_id, force=force)
-    click.echo(f"restored {len(result.restored)} file(s) from backup {result.backup}")
-    for rel in result.restored:
-        click.echo(f"  {rel}")
-    for rel in result.unchanged:
-        click.echo(f"  {rel} (already as before)")
-    if result.remaining:
-        click.echo(
-            f"{result.remaining} older backup(s) remain; run `cutover env restore` again to go further back"
-        )
+    render.env_restore(commands.env_restore(g.workdir, backup_id=backup_id, force=force))
 
 
 @env.command("template")
@@ -583,6 +560,28 @@ def env_template_cmd(g: Globals, environment: str, output: Path | None, force: b
         click.echo(result.text, nl=False)
     else:
         click.echo(f"wrote {result.written} ({result.env}: {', '.join(result.databases)})")
+
+
+@cli.group()
+def code() -> None:
+    """The app's SQL on Postgres: the proven rewrites as a patch."""
+
+
+@code.command("diff")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Write the files (with a backup); default: print the diff.",
+)
+@click.option("--db", "database", metavar="NAME", help="Only the statements of this database.")
+@pass_globals
+@handle_errors
+def code_diff_cmd(g: Globals, apply_: bool, database: str | None) -> None:
+    """A unified diff (for `git apply`) putting each proven rewrite in place of its SQL."""
+    render.code_diff(
+        commands.code_diff(g.load(), g.workdir, apply=apply_, database=database), shown=not apply_
+    )
 
 
 def main() -> None:

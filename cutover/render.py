@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import collections
+import json
+from dataclasses import asdict
+from pathlib import Path
 
 import click
 
 from cutover.commands import DemoResult, InitResult, ScanInitResult
-from cutover.envfiles.api import ScanResult
+from cutover.envfiles.api import RestoreResult, ScanResult
 from cutover.load.run import Phase2Result
 from cutover.phases.checklists import PHASE_TITLES, item_lines
+from cutover.phases.code_diff import CodeDiff
 from cutover.phases.document import to_markdown, to_text
 from cutover.phases.plan import Plan
 from cutover.phases.plan_render import plan_document
@@ -136,8 +140,11 @@ def status(result: StatusResult) -> None:
     click.echo(f"next: {result.next}")
 
 
-def env_scan(result: ScanResult) -> None:
-    """References, leftovers and proposals found by `cutover env scan`."""
+def env_scan(result: ScanResult, *, as_json: bool = False) -> None:
+    """References, leftovers and proposals found by `cutover env scan` (or all of it as JSON)."""
+    if as_json:
+        click.echo(json.dumps(asdict(result), default=str, indent=2, ensure_ascii=False))
+        return
     kinds = collections.Counter(f.kind for f in result.files)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no env files"
     click.echo(f"scanned {result.root}: {summary}")
@@ -217,3 +224,44 @@ def demo(result: DemoResult) -> None:
     click.echo(f"config:  {result.config_path}")
     click.echo(f"look at the result:  {result.psql}")
     click.echo(f"stop the server:     {result.stop_hint}")
+
+
+def env_restore(result: RestoreResult) -> None:
+    """`cutover env restore`: the files put back, and the backups left."""
+    click.echo(f"restored {len(result.restored)} file(s) from backup {result.backup}")
+    for rel in result.restored:
+        click.echo(f"  {rel}")
+    for rel in result.unchanged:
+        click.echo(f"  {rel} (already as before)")
+    if result.remaining:
+        click.echo(
+            f"{result.remaining} older backup(s) remain; "
+            "run `cutover env restore` again to go further back"
+        )
+
+
+def code_diff(result: CodeDiff, *, shown: bool) -> None:
+    """`cutover code diff`: the patch (unless applied), what was left alone, and the count."""
+    if shown:
+        click.echo(result.diff, nl=False)
+    for line in result.left:
+        click.echo(f"left alone: {line}", err=True)
+    done = f"{len(result.replaced)} statement(s) in {len(result.files)} file(s)"
+    if result.applied:
+        click.echo(f"replaced {done}; backup {result.backup} (undo: cutover env restore)", err=True)
+    elif result.diff:
+        click.echo(f"{done} would change; `git apply` the diff, or run with --apply", err=True)
+    else:
+        click.echo("nothing to replace: no proven rewrite differs from the app's SQL", err=True)
+
+
+def plan_summary(result: Plan, output: Path | None, workdir: Path) -> None:
+    """The plan's counts and next step, on stderr (stdout may be the plan itself)."""
+    counts = result.counts
+    where = f"wrote {output}; " if output is not None else ""
+    click.echo(
+        f"\nplan: {counts['blocker']} blocker(s), {counts['warning']} warning(s), "
+        f"{counts['info']} note(s); {where}saved in {workdir}/plan.json",
+        err=True,
+    )
+    click.echo(f"next: {result.next_step}", err=True)
