@@ -386,6 +386,18 @@ class SqliteSource:
             )
         return list(table.primary_key)
 
+    def key_sql(self, table: Table) -> list[str]:
+        """The stream key columns as SQL (a primary key column quoted, the rowid bare)."""
+        return [_key_sql(table, k) for k in self.key_columns(table)]
+
+    def scratch(self) -> sqlite3.Connection:
+        """A writable in-memory database with this file attached read-only as `src` (plan's anti-joins)."""
+        conn = sqlite3.connect(":memory:", uri=True, check_same_thread=False)
+        conn.execute("ATTACH DATABASE ? AS src", (self._uri,))
+        for name in self.stand_in_collations:
+            conn.create_collation(name, _byte_order)
+        return conn
+
     def key_range(self, table: Table) -> tuple[Any, Any] | None:
         """(min, max) of a single integer stream key, for splitting a table into chunks; else None."""
         keys = self.key_columns(table)
