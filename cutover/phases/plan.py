@@ -274,6 +274,7 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
         profile_seconds = time.monotonic() - started
         if conn is not None:
             splan.findings += schema_probe.check_defaults(conn, splan)
+            splan.findings += schema_probe.check_generated(conn, splan)
         result.findings += splan.findings + extra_findings(
             source, splan, settings, snake=db.snake_case
         )

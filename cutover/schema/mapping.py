@@ -11,6 +11,7 @@ from psycopg import sql
 from cutover.config import ColumnOverride, DatabaseConfig, Settings
 from cutover.errors import SchemaMismatchError
 from cutover.schema import sqltext
+from cutover.schema.generated import plan_generated
 from cutover.schema.model import ColumnProfile, Finding, Schema, Table, Trigger, View
 from cutover.schema.naming import PG_SYSTEM_COLUMNS, Namer, shorten, snake_case
 from cutover.schema.search import search_indexes
@@ -254,6 +255,7 @@ def map_schema(
         by_source = {t.source.name: t for t in plan.tables}
         for tp in plan.tables:
             _keys_and_indexes(tp, relations, plan.findings)
+            plan_generated(tp.source.name, tp.columns, _generated_of(tp.source), plan.findings)
             _vector_indexes(tp, db, settings, relations)
         for tp in plan.tables:
             _foreign_keys(tp, by_source, relations, plan.findings, settings)
@@ -408,6 +410,15 @@ def _map_table(
     if tp.identity_column is not None and table.name in floors:
         tp.sequence_floor = floors[table.name]
     return tp
+
+
+def _generated_of(table: Table) -> dict[str, str]:
+    """SQLite's generated columns and their expressions (SQL Server's computed ones are reported)."""
+    return {
+        c.name: c.generated_expression or ""
+        for c in table.columns
+        if c.generated in ("virtual", "stored")
+    }
 
 
 def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) -> None:

@@ -19,6 +19,7 @@ class Column:
     collation: str | None = None
     generated: str | None = None
     hidden: bool = False
+    generated_expression: str | None = None  # SQLite's GENERATED ALWAYS AS (…), as written
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ class ColumnPlan:
     identity: bool = False
     coercion: str = "identity"
     options: dict[str, Any] = field(default_factory=dict)
+    generated: str | None = None  # GENERATED ALWAYS AS (this) STORED: Postgres computes the value
 
     @property
     def base_type(self) -> str:

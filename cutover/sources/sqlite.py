@@ -65,6 +65,10 @@ ROW_BYTES_SAMPLE = (
 )
 
 
+# PRAGMA table_xinfo's `hidden`: 2 for a VIRTUAL generated column, 3 for a STORED one.
+GENERATED_KINDS = {2: "virtual", 3: "stored"}
+
+
 def _key_sql(table: Table, key: str) -> str:
     """A stream key column in SQL: a primary key column quoted, the rowid by its bare alias."""
     return quote_ident(key) if key in table.primary_key else key
@@ -261,7 +265,7 @@ class SqliteSource:
                     nullable=not notnull,
                     default=default,
                     collation=None,
-                    generated="generated" if hidden in (2, 3) else None,
+                    generated=GENERATED_KINDS.get(hidden),
                 )
             )
             if pk_pos:
