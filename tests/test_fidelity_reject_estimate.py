@@ -109,3 +109,71 @@ def test_plan_text_and_json_show_the_rejects(make_sqlite, tmp_path, pg_url, monk
     data = json.loads(result.stdout)
     tables = {t["source"]: t["rejects"] for t in data["databases"][0]["tables"]}
     assert tables["embeddings"]["rows"] == 24 and tables["embeddings"]["cascade"] == 24
+
+
+def test_plan_foresees_the_corpus_ledgers_rejects(tmp_path, pg_url):
+    from corpus import CASES
+
+    (case,) = [c for c in CASES if c.name == "edge_orphans_dates"]
+    src = case.build(tmp_path)
+    cfg = write_config(tmp_path, src, pg_url)
+    (db,) = commands.plan(cfg, tmp_path / ".cutover").databases
+    foreseen = {t.source: t.rejects.rows for t in db.tables if t.rejects}
+    loaded = commands.run_phase2(cfg, tmp_path / ".cutover", yes=True)
+    rejected = {r.table: r.rejected for r in loaded.reports[0].results if r.rejected}
+    assert foreseen == rejected == {"invoices": 6}
+
+
+TRICKY = [
+    "2024-02-29",
+    "2023-02-29",
+    "2024-02-30",
+    "2024-04-31",
+    "2024-13-01",
+    "2024-00-10",
+    "2024-01-00",
+    "0000-01-01",
+    "2024-01-01 10:00:00",
+    "2024-01-01T10:00:00.123456Z",
+    "2024-01-01T10:00:00.1234567",
+    "2024-01-01T10:00:00.1234560",
+    "2024-01-01 24:00:00",
+    "2024-01-01 23:59:60",
+    "2024-01-01 10:00",
+    "2024-01-01T10:00:00+09:00",
+    "2024-01-01T10:00:00+0900",
+    "2024-01-01T10:00:00+25:00",
+    " 2024-01-01",
+    "yesterday",
+    "2024-1-1",
+    "2024-01-01T10:00:00Zjunk",
+]
+
+
+def test_the_date_filter_never_misses_a_value_the_coercion_refuses(make_sqlite):
+    from cutover.sources import sqlite_dates
+    from cutover.sources.sqlite import SqliteSource
+    from cutover.values.coerce import Reject, build
+
+    src = make_sqlite(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, d DATE, ts TIMESTAMP);",
+        rows={"INSERT INTO t (d, ts) VALUES (?, ?)": [(v, v) for v in TRICKY] + [(5, 1.5)]},
+    )
+    source = SqliteSource(src)
+    (table,) = source.reflect().tables
+    flagged = {
+        (kind, row[0])
+        for kind, col in (("date", "d"), ("timestamp", "ts"))
+        for rows in sqlite_dates.suspects(source, table, {col: kind})
+        for row in rows
+    }
+    for kind in ("date", "timestamp"):
+        refuse = build(kind, {})
+        for rowid, value in enumerate([*TRICKY, 5 if kind == "date" else 1.5], start=1):
+            try:
+                refuse(value)
+            except Reject:
+                assert (kind, rowid) in flagged, (kind, value)
+    # and plainly valid values are not sent back for parsing
+    assert ("timestamp", 1) not in flagged and ("date", 1) not in flagged
+    assert ("timestamp", 10) not in flagged  # 2024-01-01T10:00:00.123456Z

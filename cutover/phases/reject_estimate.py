@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from cutover.config import Settings
+from cutover.errors import SourceError
 from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.schema.model import Finding
 from cutover.schema.typemap import ColumnPlan
+from cutover.sources import sqlite_dates
 from cutover.sources.base import Source
 from cutover.sources.sqlite import SqliteSource
 from cutover.sources.sqlite import quote_ident as q
@@ -85,15 +88,39 @@ def _value_rejects(
         return {}
     reject_invalid = settings.invalid_utf8 == "reject"
     width = len(source.key_columns(tp.source))
+    # SQLite tells plainly valid dates apart in the scan: only the other rows are parsed here
+    dated = {
+        c.source: c.family
+        for c, _ in risky
+        if isinstance(source, SqliteSource)
+        and c.family in sqlite_dates.PLAIN
+        and c.source not in utf8_columns
+    }
+    rest = [(c, fn) for c, fn in risky if c.source not in dated]
+
+    def scan(batches: Iterable[list[tuple[Any, ...]]], checked: list[Any]) -> None:
+        for rows in batches:
+            for row in rows:
+                for (col, fn), value in zip(checked, row[width:]):
+                    reason = _refused(col, fn, value, reject_invalid)
+                    if reason is not None:
+                        found.setdefault(tuple(row[:width]), (col.source, reason))
+                        break
+
+    def read_all(checked: list[Any]) -> Iterator[list[tuple[Any, ...]]]:
+        names = [c.source for c, _ in checked]
+        for batch in source.read(tp.source, names, batch_size=VALUE_PASS_BATCH):
+            yield batch.rows
+
     found: dict[tuple[Any, ...], tuple[str, str]] = {}
-    names = [c.source for c, _ in risky]
-    for batch in source.read(tp.source, names, batch_size=VALUE_PASS_BATCH):
-        for row in batch.rows:
-            for (col, fn), value in zip(risky, row[width:]):
-                reason = _refused(col, fn, value, reject_invalid)
-                if reason is not None:
-                    found[tuple(row[:width])] = (col.source, reason)
-                    break
+    if rest:
+        scan(read_all(rest), rest)
+    if dated and isinstance(source, SqliteSource):
+        checked = [(c, fn) for c, fn in risky if c.source in dated]
+        try:
+            scan(sqlite_dates.suspects(source, tp.source, dated), checked)
+        except SourceError:  # text that is not UTF-8: the lenient reader, every row
+            scan(read_all(checked), checked)
     return found
 
 
