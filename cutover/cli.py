@@ -16,7 +16,7 @@ import psycopg
 
 from cutover import __version__, commands
 from cutover import config as config_mod
-from cutover.envfiles.api import RewriteResult
+from cutover.envfiles.api import RewriteResult, refuse_unresolved
 from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
 from cutover.load.progress import ProgressReporter
 from cutover.phases.checklists import PHASE_TITLES
@@ -80,14 +80,15 @@ def handle_errors(fn: F) -> F:
 @click.option(
     "--workdir",
     type=click.Path(path_type=Path),
-    default=config_mod.DEFAULT_WORKDIR,
-    show_default=True,
-    help="Where runs keep state, rejects and reports.",
+    default=None,
+    help=f"Where runs keep state, rejects and reports.  [default: {config_mod.DEFAULT_WORKDIR} beside the config]",
 )
 @click.version_option(__version__, prog_name="cutover")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path, workdir: Path) -> None:
+def cli(ctx: click.Context, config_path: Path, workdir: Path | None) -> None:
     """Cut an application over from SQLite or SQL Server to PostgreSQL, and prove it."""
+    if workdir is None:  # beside cutover.toml, wherever the command runs from
+        workdir = config_path.parent / config_mod.DEFAULT_WORKDIR
     ctx.obj = Globals(config_path=config_path, workdir=workdir)
 
 
@@ -334,6 +335,14 @@ def _render_phase2(result: commands.Phase2Result) -> None:
 @click.option("--db", "database", help="Only this database from cutover.toml.")
 @click.option("--table", help="Only this table (source or target name).")
 @click.option(
+    "--digests",
+    type=click.Choice(["auto", "source", "load"]),
+    default="auto",
+    show_default=True,
+    help="auto: read the source again when reachable, else use the load's recorded digests; "
+    "source: require the source; load: the load's digests (faster, proves the target against the load).",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(path_type=Path),
@@ -351,11 +360,12 @@ def verify_cmd(
     g: Globals,
     database: str | None,
     table: str | None,
+    digests: str,
     json_path: Path | None,
     junit_path: Path | None,
 ) -> None:
     """Prove the target equals the source: counts, row digests, schema (exit 1 on any difference)."""
-    result = commands.verify(g.load(), g.workdir, database=database, table=table)
+    result = commands.verify(g.load(), g.workdir, database=database, table=table, digests=digests)
     click.echo(report.parity(result))
     if json_path:
         json_path.write_text(result.to_json(), encoding="utf-8")
@@ -488,6 +498,29 @@ def check(g: Globals, item: str, note: str | None, force: bool, undo: bool) -> N
     click.echo(f"next: {result.next}")
 
 
+@cli.command()
+@click.option("--db", "database", help="Only this database from cutover.toml.")
+@click.option("--yes", is_flag=True, help="Remove _cutover without asking.")
+@pass_globals
+@handle_errors
+def finish(g: Globals, database: str | None, yes: bool) -> None:
+    """After a passing verify: save the proof in the report folder, then remove _cutover (asks first)."""
+    result = commands.finish(
+        g.load(), g.workdir, database=database, yes=yes, confirm=lambda q: click.confirm(q)
+    )
+    click.echo(report.parity(result.verification))
+    for db in result.databases:
+        click.echo(f"{db.database}: proof saved in {db.folder} ({len(db.files)} files)")
+        if not db.removed:
+            click.echo(f"{db.database}: _cutover kept in {db.target}")
+        elif db.dropped:
+            click.echo(f"{db.database}: _cutover removed from {db.target}")
+        else:
+            click.echo(
+                f"{db.database}: its run state removed; _cutover stays for the other databases in {db.target}"
+            )
+
+
 @cli.command("report")
 @pass_globals
 @handle_errors
@@ -593,6 +626,13 @@ def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
 )
 @click.option("--db", "database", metavar="NAME", help="Only this database of cutover.toml.")
 @click.option("--check", is_flag=True, help="Exit 1 when anything would change (for CI).")
+@click.option(
+    "--from-env",
+    "from_env",
+    metavar="NAME",
+    multiple=True,
+    help="NAME is exported where the app runs: values reading ${NAME} need not find it in files.",
+)
 @pass_globals
 @handle_errors
 def env_rewrite_cmd(
@@ -603,6 +643,7 @@ def env_rewrite_cmd(
     literal_passwords: bool,
     database: str | None,
     check: bool,
+    from_env: tuple[str, ...],
 ) -> None:
     """Rewrite the configured databases' env values to Postgres URLs (a redacted diff unless --apply)."""
     rewrite = functools.partial(
@@ -612,8 +653,11 @@ def env_rewrite_cmd(
         workdir=g.workdir,
         literal_passwords=literal_passwords,
         database=database,
+        from_env=from_env,
     )
     result = rewrite(apply=apply_ and yes)
+    if apply_:
+        refuse_unresolved(result.unresolved)  # before asking: nothing is written
     click.echo(result.diff, nl=False)
     _echo_notes(result.notes)
     if not result.changed:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +24,9 @@ from cutover.phases.checklists import State
 from cutover.phases.plan import Plan
 from cutover.phases.run import run_phase
 from cutover.phases.status import CheckResult, StatusResult
+from cutover.proof import finish as finish_mod
 from cutover.proof import verify as verify_mod
+from cutover.proof.finish import FinishResult
 from cutover.proof.verify import VerifyResult
 
 __all__ = [  # the Python API: one function per subcommand, and what they return
@@ -31,6 +36,7 @@ __all__ = [  # the Python API: one function per subcommand, and what they return
     "run_phase",
     "run_phase2",
     "verify",
+    "finish",
     "check",
     "status",
     "report",
@@ -44,6 +50,7 @@ __all__ = [  # the Python API: one function per subcommand, and what they return
     "ScanInitResult",
     "LoadReport",
     "Phase2Result",
+    "FinishResult",
     "DemoResult",
 ]
 
@@ -171,9 +178,14 @@ def verify(
     *,
     database: str | None = None,
     table: str | None = None,
+    digests: str = "auto",
 ) -> VerifyResult:
-    """Parity of source and target: counts, digests, first differing rows, schema."""
-    return verify_mod.verify(config, workdir, database=database, table=table)
+    """Parity of source and target: counts, digests, first differing rows, schema.
+
+    digests: "auto" reads the source again when reachable, else uses the load's digests;
+    "source" requires the source; "load" compares with the load's digests.
+    """
+    return verify_mod.verify(config, workdir, database=database, table=table, digests=digests)
 
 
 # -- the assessment, the phases and their checklists --------------------------------------------
@@ -209,6 +221,28 @@ def report(config: config_mod.Config, workdir: Path) -> tuple[Path, Path]:
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
     return final_report.write(config, workdir, state)
+
+
+def finish(
+    config: config_mod.Config,
+    workdir: Path,
+    *,
+    database: str | None = None,
+    yes: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+) -> FinishResult:
+    """After a passing verify: export the proof to the report folder, then remove `_cutover`.
+
+    The schema is removed when `yes` is true or `confirm(question)` answers yes; otherwise the
+    proof is exported and `_cutover` stays.
+    """
+
+    def ask(question: str) -> bool:
+        return yes or (confirm is not None and confirm(question))
+
+    return finish_mod.finish(
+        config, workdir, workdir / final_report.REPORT_DIR, database=database, confirm=ask
+    )
 
 
 # -- demo -----------------------------------------------------------------------------------------
@@ -249,8 +283,17 @@ def demo(workdir: Path, *, reporter: Reporter | None = None, messages: int = 20_
         cfg_path,
         result,
         server.psql_command("chat"),
-        f"cutover demo --stop  (or: {server.stop_command()})",
+        _demo_stop_command(workdir),
     )
+
+
+def _demo_stop_command(workdir: Path) -> str:
+    """The command that stops the demo; the console script may not be on PATH outside the
+    virtualenv, this interpreter always is where it is."""
+    folder = (
+        "" if workdir == config_mod.DEFAULT_WORKDIR else f" --workdir {shlex.quote(str(workdir))}"
+    )
+    return f"{shlex.quote(sys.executable)} -m cutover{folder} demo --stop  (or: make demo-stop)"
 
 
 def demo_stop(workdir: Path) -> bool:

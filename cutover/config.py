@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomlkit
 
@@ -27,6 +29,10 @@ _NAME = re.compile(r"^[^\W\d_][\w\-]*$")
 
 ON_ERROR = ("reject", "abort")
 TIMESTAMPS = ("keep", "timestamptz")
+ROUNDING_POLICIES = ("reject", "round")
+# Every Postgres session cutover opens speaks UTC: a naive value never takes the server's zone
+PG_SESSION_TIMEZONE = "UTC"
+PG_SESSION_OPTIONS = f"-c TimeZone={PG_SESSION_TIMEZONE}"
 TEXT_POLICIES = ("reject", "replace")
 NUL_POLICIES = ("reject", "strip")
 ORPHAN_POLICIES = ("reject", "keep")
@@ -57,8 +63,9 @@ class Settings:
     chunk_rows: int = 250_000
     on_error: str = "reject"
     timestamps: str = "keep"
-    naive_timezone: str = "UTC"
+    source_timezone: str = "UTC"  # the zone naive source date/times are read in
     invalid_utf8: str = "reject"
+    rounding: str = "reject"  # decimals with more places than the column's scale: reject or round
     nul_in_text: str = "reject"
     orphans: str = "reject"
     infer_types: str = "suggest"
@@ -69,6 +76,13 @@ class Settings:
     sample_rows: int = 1000
     alembic_dir: str = "alembic"
     version_table: str = "alembic_version"
+    # Variables the environment the app runs in exports (phase 1 trusts them to be set).
+    from_environment: tuple[str, ...] = ()
+
+    @property
+    def naive_timezone(self) -> str:
+        """The zone naive source values are read in (the earlier name of source_timezone)."""
+        return self.source_timezone
 
 
 @dataclass
@@ -180,8 +194,6 @@ def interpolate(value: str, environ: dict[str, str]) -> str:
 
 def interpolate_url(value: str, environ: dict[str, str]) -> str:
     """Interpolate a URL; values landing in its user:password part are percent-encoded."""
-    from urllib.parse import quote
-
     scheme, sep, rest = value.partition("://")
     authority = rest.split("/", 1)[0].split("?", 1)[0]
     at = authority.rfind("@")
@@ -301,6 +313,8 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
+        if key == "naive_timezone" and "source_timezone" not in raw:  # the earlier name
+            key = "source_timezone"
         if key not in known:
             raise locate.error(
                 f"unknown setting {key!r}; expected one of: {', '.join(sorted(known))}",
@@ -309,6 +323,8 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         default = getattr(Settings, key)
         if key == "infer_types" and isinstance(value, bool):  # the earlier boolean form
             value = "apply" if value else "off"
+        if key == "from_environment" and isinstance(value, list):
+            value = tuple(str(v) for v in value)
         if not isinstance(value, type(default)) or (
             isinstance(default, int) and isinstance(value, bool) and not isinstance(default, bool)
         ):
@@ -321,6 +337,7 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         ("on_error", ON_ERROR),
         ("timestamps", TIMESTAMPS),
         ("invalid_utf8", TEXT_POLICIES),
+        ("rounding", ROUNDING_POLICIES),
         ("nul_in_text", NUL_POLICIES),
         ("orphans", ORPHAN_POLICIES),
         ("infer_types", INFER_TYPES),
@@ -334,6 +351,14 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
                 f"setting {key} = {getattr(settings, key)!r}; expected one of: {', '.join(choices)}",
                 locate.key(key),
             )
+    try:
+        ZoneInfo(settings.source_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise locate.error(
+            f"setting source_timezone = {settings.source_timezone!r} is not a time zone",
+            locate.key("source_timezone"),
+            hint='an IANA name such as "UTC" or "Asia/Seoul"',
+        ) from None
     if settings.batch_size < 1:
         raise locate.error("setting batch_size must be at least 1", locate.key("batch_size"))
     if settings.chunk_rows < settings.batch_size:

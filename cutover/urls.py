@@ -2,11 +2,15 @@
 
 Understood forms (`DbUrl.form`):
 
-- ``url``: SQLAlchemy / libpq URLs (``sqlite:///rel.db``, ``mssql+pyodbc://…``, ``postgresql+psycopg://…``),
+- ``url``: SQLAlchemy / libpq URLs (``sqlite:///rel.db``, ``mssql+pyodbc://…``,
+  ``postgresql+psycopg://…``),
   including ``mssql+pyodbc:///?odbc_connect=<percent-encoded ODBC string>``;
-- ``odbc``: ODBC strings (``DRIVER={ODBC Driver 18 for SQL Server};SERVER=host,1433;…;UID=…;PWD=…``);
-- ``ado``: ADO.NET strings (``Server=…;Database=…;User Id=…;Password=…``, Npgsql's ``Host=…;Username=…``);
-- ``jdbc``: ``jdbc:sqlserver://host:1433;databaseName=…``, ``jdbc:postgresql://…``, ``jdbc:sqlite:…``;
+- ``odbc``: ODBC strings (``DRIVER={ODBC Driver 18 for SQL
+  Server};SERVER=host,1433;…;UID=…;PWD=…``);
+- ``ado``: ADO.NET strings (``Server=…;Database=…;User Id=…;Password=…``, Npgsql's
+  ``Host=…;Username=…``);
+- ``jdbc``: ``jdbc:sqlserver://host:1433;databaseName=…``, ``jdbc:postgresql://…``,
+  ``jdbc:sqlite:…``;
 - ``conninfo``: libpq keyword strings (``host=… port=… dbname=… user=… password=…``).
 
 Every function that returns text meant for people goes through `redact`.
@@ -26,12 +30,17 @@ REDACTED = "***"
 FORMS = ("url", "odbc", "ado", "jdbc", "conninfo")
 SOURCE_KINDS = ("sqlite", "mssql")  # the databases cutover moves from
 
+_JDBC_KINDS = {"jdbc:sqlserver:": "mssql", "jdbc:jtds:sqlserver:": "mssql"}
+_JDBC_KINDS |= {"jdbc:postgresql:": "postgres", "jdbc:sqlite:": "sqlite"}
 _SCHEME_KINDS = {
     "sqlite": "sqlite",
     "mssql": "mssql",
     "postgresql": "postgres",
     "postgres": "postgres",
 }
+# Left readable in query values: socket paths (host=/cloudsql/p:r:i) and host lists (host=a,b),
+# which libpq and SQLAlchemy both read unencoded. Spaces become %20, never "+" (libpq keeps "+").
+_QUERY_SAFE = "/:,"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 # A `${NAME}` reference is not a secret: redaction leaves it readable.
 _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -83,7 +92,9 @@ class DbUrl:
 
 
 def parse(url: str) -> DbUrl:
-    """Parse a connection string in any understood form (SQLAlchemy URL, ODBC, ADO.NET, JDBC, conninfo)."""
+    """Parse a connection string in any understood form (SQLAlchemy URL, ODBC, ADO.NET, JDBC,
+    conninfo).
+    """
     text = url.strip()
     if text[:5].lower() == "jdbc:":
         return _parse_jdbc(text)
@@ -93,24 +104,22 @@ def parse(url: str) -> DbUrl:
         return _parse_keywords(text)
     raise UsageError(
         f"not a database URL: {redact(url)!r}",
-        hint="expected e.g. sqlite:///app.db, postgresql://user@host/db or an ODBC/ADO.NET/JDBC connection string",
+        hint="expected e.g. sqlite:///app.db, postgresql://user@host/db or an ODBC/ADO.NET/JDBC "
+        "connection string",
     )
 
 
 def sniff(text: str) -> tuple[str, str] | None:
-    """(kind, form) of a connection string, from its scheme alone when it does not parse; never raises."""
+    """(kind, form) of a connection string, from its scheme alone when it does not parse; never
+    raises.
+    """
     try:
         parsed = parse(text)
         return parsed.kind, parsed.form
     except (UsageError, ValueError):
         pass
     lowered = text.strip().lower()
-    for prefix, kind in (
-        ("jdbc:sqlserver:", "mssql"),
-        ("jdbc:jtds:sqlserver:", "mssql"),
-        ("jdbc:postgresql:", "postgres"),
-        ("jdbc:sqlite:", "sqlite"),
-    ):
+    for prefix, kind in _JDBC_KINDS.items():
         if lowered.startswith(prefix):
             return kind, "jdbc"
     if _SCHEME.match(lowered):
@@ -126,7 +135,9 @@ def kind_of(text: str) -> str | None:
 
 
 def render(url: DbUrl, *, scheme: str | None = None, hide_password: bool = False) -> str:
-    """Render a parsed URL back to SQLAlchemy URL text; `scheme` replaces the scheme (e.g. 'postgresql')."""
+    """Render a parsed URL back to SQLAlchemy URL text; `scheme` replaces the scheme (e.g.
+    'postgresql').
+    """
     password = REDACTED if hide_password and url.password is not None else None
     return render_as(url, "url", scheme=scheme, password_text=password)
 
@@ -134,7 +145,9 @@ def render(url: DbUrl, *, scheme: str | None = None, hide_password: bool = False
 def render_as(
     url: DbUrl, form: str, *, scheme: str | None = None, password_text: str | None = None
 ) -> str:
-    """Render `url` in `form` (url, odbc, ado, jdbc, conninfo); `password_text` goes in verbatim (e.g. a ${REF})."""
+    """Render `url` in `form` (url, odbc, ado, jdbc, conninfo); `password_text` goes in verbatim
+    (e.g. a ${REF}).
+    """
     renderers = {
         "url": _render_url,
         "jdbc": _render_jdbc,
@@ -153,7 +166,9 @@ def redact(text: str) -> str:
 
 
 def replace_passwords(text: str, replacement: str) -> str:
-    """Put `replacement` where every password in `text` is; ${NAME} references and {…}/quotes stay."""
+    """Put `replacement` where every password in `text` is; ${NAME} references and {…}/quotes
+    stay.
+    """
 
     def swap(match: re.Match[str]) -> str:
         secret = match["pw"]
@@ -234,18 +249,12 @@ def _parse_url(url: str) -> DbUrl:
         user, colon, pw = userinfo.partition(":")
         username = unquote(user)
         password = unquote(pw) if colon else None
-    host, port = _host_port(hostport, ":", url)
     pairs = tuple(parse_qsl(query, keep_blank_values=True))
-    parsed = DbUrl(
-        kind,
-        driver or None,
-        username,
-        password,
-        host,
-        port,
-        unquote(path.lstrip("/")) or None,
-        pairs,
-    )
+    if kind == "postgres" and "," in hostport:  # libpq's a:5432,b:5433: kept as host=a,b&port=…
+        hostport, pairs = "", _multi_host(hostport, url) + pairs
+    host, port = _host_port(hostport, ":", url)
+    database = unquote(path.lstrip("/")) or None
+    parsed = DbUrl(kind, driver or None, username, password, host, port, database, pairs)
     odbc = parsed.option("odbc_connect")
     if odbc:
         inner = _parse_keywords(odbc)
@@ -254,6 +263,15 @@ def _parse_url(url: str) -> DbUrl:
             inner, kind=kind, driver=driver or None, form="url", query=inner.query + rest_query
         )
     return parsed
+
+
+def _multi_host(hostport: str, original: str) -> tuple[tuple[str, str], ...]:
+    """libpq's `a:5432,b:5433` host list as the `host=a,b` and `port=5432,5433` it means."""
+    hosts = [_host_port(part, ":", original) for part in hostport.split(",")]
+    pairs = [("host", ",".join(h or "" for h, _p in hosts))]
+    if any(p for _h, p in hosts):
+        pairs.append(("port", ",".join(str(p or "") for _h, p in hosts)))
+    return tuple(pairs)
 
 
 def _split_first(text: str, stops: str) -> tuple[str, str, str]:
@@ -298,21 +316,14 @@ def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> st
         host = f"[{host}]"
     port = f":{url.port}" if url.port else ""
     db = "/" + quote(url.database, safe="") if url.database else "/"
-    query = f"?{urlencode(url.query)}" if url.query else ""
+    query = f"?{urlencode(url.query, safe=_QUERY_SAFE, quote_via=quote)}" if url.query else ""
     return f"{head}://{auth}{host}{port}{db}{query}"
 
 
 # --- ODBC and ADO.NET keyword strings, libpq conninfo ------------------------------------------
 
-_HOST_KEYS = (
-    "server",
-    "data source",
-    "address",
-    "addr",
-    "network address",
-    "host",
-    "hostname",
-    "hostaddr",
+_HOST_KEYS = tuple(
+    "server|data source|address|addr|network address|host|hostname|hostaddr".split("|")
 )
 _DB_KEYS = ("database", "initial catalog", "dbname")
 _USER_KEYS = ("uid", "user id", "userid", "user", "username", "user name")
@@ -322,7 +333,9 @@ _SQLITE_FILE = re.compile(r"(?i)(\.db|\.sqlite3?|:memory:)$")
 
 
 def split_keywords(text: str) -> list[tuple[str, str]]:
-    """Split an ODBC/ADO.NET string into (key, value) pairs; {braced} and quoted values may hold ';'."""
+    """Split an ODBC/ADO.NET string into (key, value) pairs; {braced} and quoted values may hold
+    ';'.
+    """
     pairs: list[tuple[str, str]] = []
     i, n = 0, len(text)
     while i < n:
@@ -449,7 +462,10 @@ def _from_pairs(pairs: list[tuple[str, str]], kind: str, form: str, original: st
 def _server(
     server: str | None, kind: str, original: str
 ) -> tuple[str | None, int | None, str | None]:
-    """SQL Server's `tcp:host\\INSTANCE,1433` → (host, port, instance); other kinds: the host as is."""
+    """SQL Server's `tcp:host\\INSTANCE,1433` → (host, port, instance).
+
+    Other kinds: the host as is.
+    """
     if not server or kind != "mssql":
         return server, None, None
     server = re.sub(r"(?i)^(tcp|np|lpc|admin):", "", server.strip())
@@ -534,6 +550,9 @@ def _auth_and_options(
 
 # --- JDBC --------------------------------------------------------------------------------------
 
+_JDBC_TAKEN = tuple(
+    "databasename database user password servername portnumber instancename".split()
+)
 _JDBC_MSSQL = re.compile(r"(?i)^jdbc:(?:sqlserver|jtds:sqlserver)://")
 
 
@@ -545,20 +564,7 @@ def _parse_jdbc(text: str) -> DbUrl:
         host, port = _host_port(hostpart, ":", text)
         host, _, instance = (host or "").partition("\\")
         props = [(k, v) for k, v in split_keywords(props_text)] if props_text.strip() else []
-        query = [
-            (k, v)
-            for k, v in props
-            if k.lower()
-            not in (
-                "databasename",
-                "database",
-                "user",
-                "password",
-                "servername",
-                "portnumber",
-                "instancename",
-            )
-        ]
+        query = [(k, v) for k, v in props if k.lower() not in _JDBC_TAKEN]
         instance = instance or (_get(props, ("instancename",)) or "")
         if instance:
             query.append(("instance", instance))
@@ -609,4 +615,5 @@ def _render_jdbc(url: DbUrl, _scheme: str | None, password_text: str | None) -> 
         query.append("password=" + quote(url.password, safe=""))
     query += [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in url.query]
     tail = "?" + "&".join(query) if query else ""
-    return f"jdbc:postgresql://{url.host or 'localhost'}{port}/{quote(url.database or '', safe='')}{tail}"
+    database = quote(url.database or "", safe="")
+    return f"jdbc:postgresql://{url.host or 'localhost'}{port}/{database}{tail}"

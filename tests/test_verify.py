@@ -73,11 +73,42 @@ def table_of(result, name):
     return next(t for t in result.databases[0].tables if t.table == name)
 
 
-def test_clean_load_verifies_from_the_loads_digests(loaded, tmp_path):
+def test_clean_load_verifies_by_reading_the_source_again(loaded, tmp_path):
     result = run_verify(tmp_path)
     assert result.ok, result.to_json()
     t = table_of(result, "t")
+    assert (t.source_rows, t.target_rows, t.digests_from) == (39, 39, "source")
+    assert result.databases[0].compared_with == "the source, read now"
+
+
+def test_clean_load_verifies_from_the_loads_digests_on_request(loaded, tmp_path):
+    result = run_verify(tmp_path, digests="load")
+    assert result.ok, result.to_json()
+    t = table_of(result, "t")
     assert (t.source_rows, t.target_rows, t.digests_from) == (39, 39, "load")
+
+
+def test_a_decommissioned_source_is_verified_from_the_loads_digests(loaded, pg, tmp_path):
+    loaded.rename(loaded.with_suffix(".gone"))
+    result = run_verify(tmp_path)
+    assert result.ok, result.to_json()
+    assert "the digests the load recorded (the source is not reachable" in (
+        result.databases[0].compared_with
+    )
+    t = table_of(result, "t")
+    assert (t.source_rows, t.target_rows, t.digests_from) == (39, 39, "load")
+    pg.execute("UPDATE t SET s = 'edited' WHERE id = 7")
+    result = run_verify(tmp_path)
+    t = table_of(result, "t")
+    assert not result.ok and t.differing_buckets == ["keys 0–9,999"]
+    assert "cannot be named" in (t.note or "")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--config", str(tmp_path / "cutover.toml"), "verify"]).output
+    assert "compared with the digests the load recorded" in out
+    code = runner.invoke(
+        cli, ["--config", str(tmp_path / "cutover.toml"), "verify", "--digests", "source"]
+    ).exit_code
+    assert code != 0
     assert result.databases[0].schema_issues == []
 
 
@@ -206,7 +237,7 @@ def test_changed_source_is_detected_and_read_again(loaded, tmp_path):
     result = run_verify(tmp_path)
     assert result.databases[0].stale_source and not result.ok
     t = table_of(result, "t")
-    assert t.digests_from == "recomputed"
+    assert t.digests_from == "source"
     assert [(d.kind, d.key) for d in t.differences] == [("missing", {"id": 500})]
 
 
@@ -215,10 +246,10 @@ def test_digests_of_another_version_are_recomputed_not_trusted(loaded, pg, tmp_p
         "UPDATE _cutover.manifest SET manifest = jsonb_set(manifest, '{digest}', '\"blake2b-128/0\"')"
     )
     pg.commit()
-    result = run_verify(tmp_path)
+    result = run_verify(tmp_path, digests="load")
     assert result.ok, result.to_json()
     t = table_of(result, "t")
-    assert t.digests_from == "recomputed" and "another cutover version" in t.note
+    assert t.digests_from == "source" and "another cutover version" in t.note
 
 
 def test_cli_exit_codes_json_and_junit(loaded, pg, tmp_path):
@@ -310,7 +341,9 @@ def test_a_load_without_digests_is_verified_from_the_source(
     clean = run_verify(tmp_path)
     assert clean.ok, clean.to_json()
     t = table_of(clean, "t")
-    assert (t.digests_from, t.source_rows, t.target_rows) == ("recomputed", 39, 39)
+    assert (t.digests_from, t.source_rows, t.target_rows) == ("source", 39, 39)
+    t = table_of(run_verify(tmp_path, digests="load"), "t")
+    assert t.digests_from == "source"
     assert t.note is not None and 'digests = "verify"' in t.note
     pg.execute(statement)
     (diff,) = table_of(run_verify(tmp_path), "t").differences
@@ -319,7 +352,7 @@ def test_a_load_without_digests_is_verified_from_the_source(
 
 def test_verify_reads_wide_rows_in_batches_bounded_in_bytes(make_sqlite, load, pg, tmp_path):
     """Blob rows come a few at a time on both sides, so verify's memory does not grow with row width."""
-    from cutover.proof.verify import _target_batches
+    from cutover.proof.sides import target_batches
     from cutover.sources.base import BATCH_BYTES
 
     src = make_sqlite(
@@ -328,8 +361,30 @@ def test_verify_reads_wide_rows_in_batches_bounded_in_bytes(make_sqlite, load, p
     )
     assert load(src).rejected == 0
     t = {"target": "files", "columns": [{"target": "id"}, {"target": "data"}]}
-    batches = list(_target_batches(pg, "public", t))
+    batches = list(target_batches(pg, "public", t))
     assert sum(len(b) for b in batches) == 40 and len(batches) > 1
     assert max(sum(len(r[1]) for r in b) for b in batches) <= BATCH_BYTES
     result = run_verify(tmp_path)
     assert result.ok, result.to_json()
+
+
+def test_a_large_table_is_digested_by_worker_processes_with_the_same_answer(
+    make_sqlite, load, pg, tmp_path, monkeypatch
+):
+    """Both sides over the load's key ranges in worker processes: equal when equal, drift still named."""
+    from cutover.proof import verify as verify_mod
+
+    src = make_sqlite(
+        "CREATE TABLE m (id INTEGER PRIMARY KEY, body TEXT NOT NULL, score REAL);",
+        rows={
+            "INSERT INTO m VALUES (?, ?, ?)": [(i, f"message {i}", i / 7) for i in range(1, 3001)]
+        },
+    )
+    assert load(src, settings="batch_size = 500\nchunk_rows = 1000").rejected == 0
+    assert pg.execute("SELECT count(*) FROM _cutover.chunks WHERE chunk >= 0").fetchone()[0] > 1
+    monkeypatch.setattr(verify_mod, "PARALLEL_MIN_ROWS", 1)
+    result = run_verify(tmp_path)
+    assert result.ok, result.to_json()
+    pg.execute("UPDATE m SET body = 'edited' WHERE id = 2500")
+    (t,) = run_verify(tmp_path).databases[0].tables
+    assert [(d.kind, d.key, d.column) for d in t.differences] == [("changed", {"id": 2500}, "body")]

@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,18 +24,9 @@ from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.rejects import RejectLog, loaded_value, merge, part_file, reasons_in
 from cutover.load.state import Chunk
-from cutover.rows.digest import Digests, RowHasher
+from cutover.rows.path import Policies, RowPath
 from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.sources.base import Source
-from cutover.values.coerce import (
-    Coercion,
-    InvalidText,
-    Reject,
-    build,
-    compile_row,
-    json_safe,
-    passes_guard,
-)
 
 
 class Reporter(Protocol):
@@ -91,14 +81,9 @@ RETRY_FIRST_WAIT_S = 0.5  # doubled after each failure …
 RETRY_MAX_WAIT_S = 15.0  # … up to this; about a minute in all, longer than a server restart takes
 
 
-def table_hasher(tp: TablePlan, naive_timezone: str) -> RowHasher:
-    """The hasher for a table's target rows: its column types, keyed by its primary key."""
-    names = [c.name for c in tp.columns]
-    return RowHasher(
-        [c.pg_type for c in tp.columns],
-        [names.index(k) for k in tp.primary_key if k in names],
-        naive_timezone,
-    )
+def row_path(tp: TablePlan, key_columns: list[str], settings: Settings) -> RowPath:
+    """The row path of a table under the run's settings."""
+    return RowPath.for_plan(tp, key_columns, Policies.from_settings(settings))
 
 
 Connect = Callable[[], "psycopg.Connection[Any]"]
@@ -121,44 +106,15 @@ class ChunkLoader:
         self.source, self.connect, self.plan, self.tp = source, connect, plan, tp
         self.settings, self.rejects_dir, self.chunk_no = settings, rejects_dir, chunk.chunk
         self.on_progress = on_progress
-        self.key_columns = source.key_columns(tp.source)
-        self.width = len(self.key_columns)
-        self.coercions: list[Coercion | None] = [build(c.coercion, c.options) for c in tp.columns]
-        self.transform = compile_row(self.width, self.coercions)
-        # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS)
-        self.guards = [
-            (i, c.options["guard"])
-            for i, c in enumerate(tp.columns)
-            if c.options.get("guard") and self.coercions[i] is not None
-        ]
-        self.variants: dict[tuple[int, ...], Callable[[tuple[Any, ...]], tuple[Any, ...]]] = {
-            (): self.transform
-        }
-        pk_sources = list(tp.source.primary_key)
-        src_cols = [c.source for c in tp.columns]
-        self.pk_positions = [
-            (name, self.width + src_cols.index(name))
-            for name in pk_sources
-            if name in src_cols and name not in self.key_columns
-        ]
+        self.path = row_path(tp, source.key_columns(tp.source), settings)
         self.abort = settings.on_error == "abort"
-        self.hasher = table_hasher(tp, settings.naive_timezone)
         self.rejects: RejectLog | None = None
-
-    def key_of(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        """The key a person would look a row up by: stream key plus primary key values."""
-        key = {k: json_safe(v) for k, v in zip(self.key_columns, row[: self.width])}
-        for name, pos in self.pk_positions:
-            key[name] = json_safe(row[pos])
-        return key
-
-    def row_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        return {c.source: json_safe(v) for c, v in zip(self.tp.columns, row[self.width :])}
+        self.pending: list[state.RejectedKey] = []  # this batch's rejects, committed with it
 
     def reject(
         self, row: tuple[Any, ...], column: str | None, value: Any, reason: str, stage: str
     ) -> None:
-        key = self.key_of(row)
+        key = self.path.key_of(row)
         if self.abort:
             raise BadValueError(
                 f"bad value in {self.tp.source.name}.{column}: {reason}",
@@ -168,8 +124,14 @@ class ChunkLoader:
                 hint="--on-error=reject (the default) sends such rows to the reject file instead",
             )
         assert self.rejects is not None
+        self.pending.append(state.RejectedKey(key, column, reason, stage))
         self.rejects.add(
-            key=key, column=column, value=value, reason=reason, row=self.row_dict(row), stage=stage
+            key=key,
+            column=column,
+            value=value,
+            reason=reason,
+            row=self.path.row_dict(row),
+            stage=stage,
         )
 
     def run(self) -> Chunk:
@@ -245,24 +207,19 @@ class ChunkLoader:
         last_key: tuple[Any, ...],
     ) -> None:
         """Coerce, COPY, digest, reject and record progress for one batch, in one transaction."""
-        tp = self.tp
-        if suspect:
-            rows = [self._fix_invalid_text(r) for r in rows]
-            out, origin = self._coerce_slowly(rows)
-        else:
-            try:
-                out = list(map(self.batch_transform(rows), rows))
-                origin = rows
-            except Reject:
-                out, origin = self._coerce_slowly(rows)
+        tp, path = self.tp, self.path
+        self.pending = []
+        out, origin, rejects = path.coerce_batch(rows, suspect)
+        changes = path.take_changes()
+        for bad in rejects:
+            self.reject(bad.row, bad.column, bad.value, bad.reason, "coerce")
         assert self.rejects is not None
         with conn.transaction():
             refused = writer.copy_isolating(out) if out else []
             if self.settings.digests == "load":
-                digests = Digests()
                 skip = {index for index, _, _ in refused}
-                digests.add_rows(
-                    self.hasher, [r for i, r in enumerate(out) if i not in skip] if skip else out
+                digests = path.digest_batch(
+                    [r for i, r in enumerate(out) if i not in skip] if skip else out
                 )
                 state.save_digests(conn, self.plan.database, tp.name, digests)
             names = [c.name for c in tp.columns]
@@ -270,7 +227,7 @@ class ChunkLoader:
                 row = origin[index]
                 value = None
                 if column in names:
-                    value = row[self.width + names.index(column)]
+                    value = row[path.width + names.index(column)]
                     column = tp.columns[names.index(column)].source
                 self.reject(row, column, value, reason, "copy")
             chunk.rows_read += len(rows)
@@ -278,68 +235,9 @@ class ChunkLoader:
             chunk.rows_written = chunk.rows_read - chunk.rows_rejected
             chunk.last_key = last_key
             self.rejects.sync()
+            state.save_rejects(conn, self.plan.database, tp.name, self.chunk_no, self.pending)
+            state.save_changes(conn, self.plan.database, tp.name, changes)
             state.save_chunk(conn, self.plan.database, chunk)
-
-    def batch_transform(
-        self, rows: list[tuple[Any, ...]]
-    ) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-        """The row transform for this batch: guarded columns whose values all pass are left alone."""
-        if not self.guards:
-            return self.transform
-        passing = tuple(
-            i
-            for i, guard in self.guards
-            if passes_guard(guard, map(itemgetter(self.width + i), rows))
-        )
-        transform = self.variants.get(passing)
-        if transform is None:
-            transform = compile_row(
-                self.width, [None if i in passing else fn for i, fn in enumerate(self.coercions)]
-            )
-            self.variants[passing] = transform
-        return transform
-
-    def _fix_invalid_text(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Apply the invalid_utf8 policy to a batch that failed to decode (bytea keeps raw bytes)."""
-        if not any(isinstance(v, InvalidText) for v in row):
-            return row
-        fixed = list(row)
-        for i, v in enumerate(row):
-            if isinstance(v, InvalidText) and i >= self.width:
-                col = self.tp.columns[i - self.width]
-                if col.family == "bytes":
-                    fixed[i] = v.raw
-                elif self.settings.invalid_utf8 == "replace":
-                    fixed[i] = v.raw.decode("utf-8", errors="replace")
-        return tuple(fixed)
-
-    def _coerce_slowly(
-        self, rows: list[tuple[Any, ...]]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """Row by row, so a bad value rejects its own row only and names its column."""
-        out: list[tuple[Any, ...]] = []
-        origin: list[tuple[Any, ...]] = []
-        for row in rows:
-            if not any(isinstance(v, InvalidText) for v in row):
-                try:
-                    out.append(self.transform(row))
-                    origin.append(row)
-                    continue
-                except Reject:
-                    pass
-            for i, (col, fn) in enumerate(zip(self.tp.columns, self.coercions)):
-                value = row[self.width + i]
-                try:
-                    if isinstance(value, InvalidText):
-                        raise Reject(
-                            f"invalid UTF-8 in text: bytes {value.raw[:40].hex()} (invalid_utf8 = 'reject')"
-                        )
-                    if fn is not None:
-                        fn(value)
-                except Reject as exc:
-                    self.reject(row, col.source, value, exc.reason, "coerce")
-                    break
-        return out, origin
 
 
 class _PostLoad:
@@ -376,21 +274,24 @@ class _PostLoad:
             if not removed:
                 return 0
             if settings.digests == "load":
-                digests = Digests()
-                digests.add_rows(table_hasher(tp, settings.naive_timezone), removed, sign=-1)
+                digests = row_path(tp, [], settings).digest_batch(removed, sign=-1)
                 state.save_digests(conn, self.plan.database, tp.name, digests)
+            recorded = []
             for row in removed:
                 source_row = {by_target[n]: loaded_value(v) for n, v in zip(names, row)}
                 key_cols = tp.source.primary_key or list(source_row)
                 col = by_target.get(column, column) if column else None
+                key = {k: source_row.get(k) for k in key_cols}
+                recorded.append(state.RejectedKey(key, col, reason, stage))
                 self.log.add(
-                    key={k: source_row.get(k) for k in key_cols},
+                    key=key,
                     column=col,
                     value=source_row.get(col) if col else None,
                     reason=reason,
                     row=source_row,
                     stage=stage,
                 )
+            state.save_rejects(conn, self.plan.database, tp.name, state.POST_LOAD_CHUNK, recorded)
             self.chunk.rows_rejected += len(removed)
             self.chunk.rows_written -= len(removed)
             self.log.sync()

@@ -105,7 +105,12 @@ def check_target(url: str, schema: str) -> TargetCheck:
 def _check_missing_database(url: str, name: str) -> TargetCheck:
     admin = urls.with_database(urls.postgres_conninfo(url), "postgres")
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=tgt.CONNECT_TIMEOUT_S) as conn:
+        with psycopg.connect(
+            admin,
+            autocommit=True,
+            connect_timeout=tgt.CONNECT_TIMEOUT_S,
+            options=tgt.session_options(admin),
+        ) as conn:
             row = conn.execute(MISSING_DATABASE_SQL).fetchone()
     except psycopg.Error as exc:
         text = str(exc).strip()

@@ -20,13 +20,18 @@ from cutover.load import keys_build, pipeline, scheduler, schema_probe, state
 from cutover.load import target as tgt
 from cutover.load.pipeline import NullReporter, Reporter, TableResult
 from cutover.load.preflight import check_target
+from cutover.load.snapshot import consistent_source
 from cutover.load.target import ServerInfo
 from cutover.rows.digest import DIGEST_VERSION
+from cutover.rows.path import Policies
 from cutover.schema import migrations
 from cutover.schema.mapping import SchemaPlan, map_schema
 from cutover.schema.typemap import pg_base
 from cutover.sources import open_source
 
+RUN_LOCK_APPLICATION = (
+    "cutover run lock"  # how the connection holding the phase's lock shows in pg_stat_activity
+)
 LOAD_ROUNDS = 3  # a chunk that finished can be undone by a crash of a server that commits asynchronously; load again
 
 
@@ -105,11 +110,27 @@ def run(
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
     source = open_source(db.source, config.base_dir)  # a missing source file is the first error
+    conn = lock = snap = None
     try:
         check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
         conn = tgt.connect(db.target, autocommit=True, create=True)
+        lock = state.RunLock.take(
+            tgt.connect(db.target, autocommit=True, application_name=RUN_LOCK_APPLICATION),
+            db.name,
+        )
+        snap = consistent_source(db.source, config.base_dir, workdir, db.name)
+        if snap.note is not None:
+            reporter.message(snap.note)
+            source.close()
+            source = open_source(snap.url, config.base_dir)
     except BaseException:
         source.close()
+        if snap is not None:
+            snap.remove()
+        if lock is not None:
+            lock.release()
+        if conn is not None:
+            conn.close()
         raise
     workers = scheduler.Workers.early(source.describe().size_bytes, jobs)
     try:
@@ -127,6 +148,7 @@ def run(
             naive_timezone=settings.naive_timezone,
             digest=DIGEST_VERSION if settings.digests == "load" else None,
         )
+        manifest["policies"] = Policies.from_settings(settings).to_manifest()
         state.ensure(conn)
         previous = state.read_manifest(conn, db.name)
         recorded = state.load_chunks(conn, db.name)
@@ -162,7 +184,7 @@ def run(
                 state.create_chunks(conn, db.name, chunks)
         rejects_dir = workdir / "rejects" / db.name
         ctx = scheduler.LoadContext(
-            db.source, config.base_dir, db.target, plan, settings, rejects_dir
+            snap.url, config.base_dir, db.target, plan, settings, rejects_dir
         )
         snapshot = getattr(source, "snapshot", None)
         with snapshot() if snapshot is not None else nullcontext():
@@ -227,6 +249,8 @@ def run(
         workers.close(wait=False)
         conn.close()
         source.close()
+        snap.remove()
+        lock.release()
 
 
 def _plan_of(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -12,14 +12,17 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from cutover import urls
+from cutover.config import PG_SESSION_OPTIONS
 from cutover.errors import TargetError, TransientError
 from cutover.schema.mapping import Catalog, CatalogColumn
 
 STATE_SCHEMA = "_cutover"  # progress and digests live in the target, committed with the rows
 CONNECT_TIMEOUT_S = 10
-# What libpq says when a server is restarting or the network blinks, worth a retry (a wrong password,
+# What libpq says when a server is restarting or the network blinks, worth a retry (a wrong
+# password,
 # a missing database or a pg_hba.conf refusal is not): reconnecting mid-load rides out a restart.
 CONNECT_TRANSIENT = (
     "timeout",
@@ -71,6 +74,7 @@ def connect(
         "autocommit": autocommit,
         "connect_timeout": CONNECT_TIMEOUT_S,
         "application_name": application_name,
+        "options": session_options(conninfo),
     }
     try:
         return psycopg.connect(conninfo, **options)  # type: ignore[arg-type]
@@ -82,10 +86,19 @@ def connect(
         error = (
             TransientError if any(sign in message for sign in CONNECT_TRANSIENT) else TargetError
         )
+        # libpq's message is "what failed: why\n\thint": keep every line, on one line
+        said = " ".join(line.strip() for line in message.splitlines() if line.strip())
         raise error(
-            f"cannot connect to {urls.redact(url)}: {urls.redact(message.strip().splitlines()[-1] if message.strip() else message)}",
-            hint="is the server running and the URL right? `cutover demo` shows a working embedded setup",
+            f"cannot connect to {urls.redact(url)}: {urls.redact(said)}",
+            hint="is the server running and the URL right? `cutover demo` shows a working "
+            "embedded setup",
         ) from exc
+
+
+def session_options(conninfo: str) -> str:
+    """The URL's own libpq `options`, with TimeZone pinned to UTC after them (so it wins)."""
+    own = conninfo_to_dict(conninfo).get("options")
+    return f"{own} {PG_SESSION_OPTIONS}" if own else PG_SESSION_OPTIONS
 
 
 def create_database(url: str) -> None:
@@ -93,7 +106,9 @@ def create_database(url: str) -> None:
     name = urls.parse(url).database or "postgres"
     admin = urls.with_database(urls.postgres_conninfo(url), "postgres")
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        with psycopg.connect(
+            admin, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, options=PG_SESSION_OPTIONS
+        ) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
         raise TargetError(
@@ -138,7 +153,8 @@ def create_schema(conn: psycopg.Connection[Any], schema: str) -> None:
 def existing_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
     """Names of the ordinary tables already in the target schema."""
     rows = conn.execute(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+        "n.nspname = %s AND c.relkind IN ('r', 'p')",
         (schema,),
     ).fetchall()
     conn.rollback()
@@ -146,9 +162,8 @@ def existing_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
 
 
 def catalog(conn: psycopg.Connection[Any], schema: str, *, generated: bool = False) -> Catalog:
-    """Columns of every table in the target schema with their types, as an existing schema to fit.
-
-    Generated columns (which nothing can load into) only with `generated=True`, for schema parity.
+    """Columns of every table in the target schema with their types, as an existing schema to
+    fit. Generated columns (which nothing can load into) only with `generated=True`, for parity.
     """
     rows = conn.execute(
         """
@@ -234,7 +249,9 @@ class CopyWriter:
                 copy.write_row(row if keep is None else [row[i] for i in keep])
 
     def copy_isolating(self, rows: Sequence[Sequence[Any]]) -> list[tuple[int, str, str | None]]:
-        """COPY inside savepoints, bisecting on data errors; returns (index, reason, column) of rows refused."""
+        """COPY inside savepoints, bisecting on data errors; returns (index, reason, column) of
+        rows refused.
+        """
         refused: list[tuple[int, str, str | None]] = []
         self._bisect(rows, 0, refused)
         return refused

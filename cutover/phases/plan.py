@@ -25,18 +25,14 @@ from cutover.load import target as tgt
 from cutover.load.preflight import check_target
 from cutover.phases import reject_estimate
 from cutover.phases.checklists import now
+from cutover.phases.plan_probe import probe_rows, scale_findings, timezone_findings
 from cutover.phases.plan_target import target_findings
 from cutover.phases.reject_estimate import TableRejects
-from cutover.rows.digest import Digests
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
 from cutover.sources import open_source
 from cutover.sources.base import Source
-from cutover.values.coerce import InvalidText, Reject, build, compile_row
 
-ESTIMATE_ROWS = (
-    2000  # rows per table read, coerced and copied to measure throughput: one small batch
-)
 PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copies into (rolled back)
 PLAN_FILE = "plan.json"
 PLAN_FORMAT_VERSION = 1  # of plan --format json (schemas/plan.schema.json); bumped when a field is removed or changes meaning
@@ -280,6 +276,8 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
         )
         result.findings += no_tables(splan, urls.redact(db.source), db.tables)
         target_findings(db, splan, conn, info, result)
+        result.findings += timezone_findings(splan, settings)
+        result.findings += scale_findings(source, splan, settings)
         result.tables = [_table_row(tp) for tp in splan.tables]
         rejects = reject_estimate.estimate(source, splan, settings, result.findings)
         result.findings += reject_estimate.findings(rejects, splan)
@@ -389,17 +387,13 @@ def _estimate(
     profile_seconds: float,
 ) -> Estimate:
     """Time read → coerce → digest → COPY on the first rows of each table; scale by its row count."""
-    from cutover.load.pipeline import table_hasher
-
     copied_all = conn is not None
     for tp, row in zip(splan.tables, rows):
         if not tp.rows:
             row.estimate_seconds = 0.0
             continue
         started = time.monotonic()
-        batch = _first_rows(source, tp)
-        out = _coerce(batch, len(source.key_columns(tp.source)), tp)
-        Digests().add_rows(table_hasher(tp, settings.naive_timezone), out)
+        batch, out, _digests = probe_rows(source, tp, settings)
         copied = conn is not None and _copy_probe(conn, tp, out)
         copied_all = copied_all and copied
         elapsed = max(time.monotonic() - started, 1e-6)
@@ -421,29 +415,6 @@ def _estimate(
         round(load, 3),
         measured,
     )
-
-
-def _first_rows(source: Source, tp: TablePlan) -> list[tuple[Any, ...]]:
-    """Up to ESTIMATE_ROWS rows from the start of the table (readers size their batches themselves)."""
-    rows: list[tuple[Any, ...]] = []
-    for batch in source.read(tp.source, [c.source for c in tp.columns], batch_size=ESTIMATE_ROWS):
-        rows.extend(batch.rows)
-        if len(rows) >= ESTIMATE_ROWS:
-            break
-    return rows[:ESTIMATE_ROWS]
-
-
-def _coerce(rows: list[tuple[Any, ...]], width: int, tp: TablePlan) -> list[tuple[Any, ...]]:
-    transform = compile_row(width, [build(c.coercion, c.options) for c in tp.columns])
-    out = []
-    for r in rows:
-        if any(isinstance(v, InvalidText) for v in r):
-            continue
-        try:
-            out.append(transform(r))
-        except Reject:
-            continue
-    return out
 
 
 def _copy_probe(conn: psycopg.Connection[Any], tp: TablePlan, rows: list[tuple[Any, ...]]) -> bool:

@@ -5,9 +5,10 @@ The load rejects a row for a value its column's coercion refuses (an impossible 
 a rejecting policy), then, after the load, for a foreign key with no parent row, again and again
 until none is left: a rejected user takes its conversations, their messages, their embeddings.
 
-This module counts the same rows on the source. The columns that can refuse a value are read in
-full through the very coercions the load compiles (plus, for date and time columns the loader
-passes through untouched, the parse Postgres would apply). On SQLite the orphans are one anti-join
+This module counts the same rows on the source. The columns that can refuse a value are read
+through the row path's own coercions (rows/path.py; for date and time columns the loader passes
+through untouched, the parse Postgres would apply); on SQLite, only the rows whose dates SQLite
+cannot vouch for are parsed (sources/sqlite_dates.py). On SQLite the orphans are one anti-join
 per foreign key and the cascade is the same anti-join against the parents still standing, repeated
 until nothing changes, in an in-memory database with the source attached read-only. A row counts
 once, under the first reason the load would give it. Unique keys and checks are not estimated
@@ -24,6 +25,7 @@ from typing import Any
 
 from cutover.config import Settings
 from cutover.errors import SourceError
+from cutover.rows.path import Policies, RowPath
 from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.schema.model import Finding
 from cutover.schema.typemap import ColumnPlan
@@ -64,15 +66,18 @@ class TableRejects:
     reasons: list[RejectReason] = field(default_factory=list)
 
 
-def _checker(col: ColumnPlan, settings: Settings) -> Coercion | None:
-    """The function that raises Reject for a value the load would reject in this column."""
-    fn = build(col.coercion, col.options)
+def _checker(col: ColumnPlan, fn: Coercion | None, settings: Settings) -> Coercion | None:
+    """The function that raises Reject for a value the load would reject in this column.
+
+    `fn` is the row path's own coercion; a date or time column without one passes its text to
+    Postgres, which parses it: the same family's coercion refuses what Postgres would.
+    """
     if fn is not None:
         return fn
     if col.family in ("timestamp", "date"):
         base = col.base_type
         name = PASSED_THROUGH.get(base, "timestamptz" if "tz" in base else "timestamp")
-        return build(name, {"naive_timezone": settings.naive_timezone})
+        return build(name, {"naive_timezone": settings.source_timezone})
     if col.family == "time":
         return build("time", {})
     return None
@@ -82,12 +87,13 @@ def _value_rejects(
     source: Source, tp: TablePlan, settings: Settings, utf8_columns: set[str]
 ) -> dict[tuple[Any, ...], tuple[str, str]]:
     """Keys of the rows whose values the load will reject → (column, first reason)."""
-    checks = [(c, _checker(c, settings)) for c in tp.columns]
+    width = len(source.key_columns(tp.source))
+    path = RowPath.for_plan(tp, source.key_columns(tp.source), Policies.from_settings(settings))
+    checks = [(c, _checker(c, fn, settings)) for c, fn in zip(tp.columns, path.coercions)]
     risky = [(c, fn) for c, fn in checks if fn is not None or c.source in utf8_columns]
     if not risky or not tp.rows:
         return {}
     reject_invalid = settings.invalid_utf8 == "reject"
-    width = len(source.key_columns(tp.source))
     # SQLite tells plainly valid dates apart in the scan: only the other rows are parsed here
     dated = {
         c.source: c.family

@@ -30,8 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--cutover-workdir",
-        default=str(config_mod.DEFAULT_WORKDIR),
-        help="cutover's workdir, for reject files (default .cutover/)",
+        default=None,
+        help="cutover's workdir (default .cutover/ beside the config); verify needs none of it",
     )
 
 
@@ -109,7 +109,11 @@ def pytest_collection_modifyitems(
     if not config.getoption("cutover_parity"):
         return
     config_path = Path(config.getoption("cutover_config"))
-    verification = _Verification(config_path, Path(config.getoption("cutover_workdir")))
+    workdir = config.getoption("cutover_workdir")
+    verification = _Verification(
+        config_path,
+        Path(workdir) if workdir else config_path.parent / config_mod.DEFAULT_WORKDIR,
+    )
     try:
         databases = _tables(config_mod.load(config_path))
     except CutoverError as exc:

@@ -100,6 +100,7 @@ def parity(result: VerifyResult) -> str:
     out = []
     for db in result.databases:
         out.append(f"{db.database} → {db.target}: {'OK' if db.ok else 'DIFFERENCES FOUND'}")
+        out.append(f"  compared with {db.compared_with}")
         if db.stale_source:
             out.append("  note: the source changed since the load; it was read again to compare")
         rows = [
@@ -126,6 +127,11 @@ def parity(result: VerifyResult) -> str:
         for t in db.tables:
             if not t.ok:
                 out.append(table_details(t))
+            for c in t.changed:
+                out.append(
+                    f"  {t.table}: equal under {c.policy}: {c.values:,} value(s) of {c.column} "
+                    "changed on purpose"
+                )
         if db.accepted:
             out.append(f"  {len(db.accepted)} difference(s) recorded on purpose by the load:")
             out.extend(f"    {a.reason}" for a in db.accepted)

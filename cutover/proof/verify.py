@@ -1,20 +1,18 @@
 """Parity: prove the Postgres copy equals the source, table by table, and name the first differences.
 
-The load summed per-bucket digests of every row it wrote (cutover.rows.digest); verify streams the
-target once, sums the same digests, and compares. Only when the source changed since the load
-(its fingerprint moved) or the load's digests are missing does it stream the source again. A
-differing bucket is narrowed row by row to keys, columns and values.
+By default verify reads the source again through the load's row path (cutover.rows.path), sums
+per-bucket digests of what the load should have written, streams the target once, and compares:
+the proof is of the target against what the source holds now. When the source is gone
+(decommissioned), the digests the load recorded in `_cutover` stand in for it, and the result says
+so. A differing bucket is narrowed row by row to keys, columns and values.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import psycopg
 from psycopg import sql
@@ -22,229 +20,150 @@ from psycopg.types.json import set_json_loads
 
 from cutover import urls
 from cutover.config import Config, DatabaseConfig
-from cutover.errors import UsageError
+from cutover.errors import CutoverError, UnknownChoiceError, UsageError
 from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.rejects import table_file
-from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests, RowHasher
-from cutover.schema.typemap import pg_base
+from cutover.proof.results import (
+    Accepted,
+    DatabaseParity,
+    Difference,
+    PolicyChange,
+    TableParity,
+    VerifyResult,
+    table_details,
+    table_summary,
+)
+from cutover.proof.schema_parity import SchemaIssue, schema_parity
+from cutover.proof.sides import (
+    SIDES,
+    Workers,
+    json_text,
+    key_text,
+    parallel_jobs,
+    row_path,
+    source_digests,
+    source_rows,
+    target_batches,
+    target_rows,
+)
+from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests
+from cutover.rows.path import Policies, RowPath
 from cutover.sources import open_source
-from cutover.sources.base import PROBE_ROWS, Source, rows_within_budget
-from cutover.values.coerce import InvalidText, Reject, build, compile_row, json_safe
+from cutover.sources.base import Source
+from cutover.values.coerce import json_safe
 
-STREAM_BATCH = 5000  # rows per fetch from a server-side cursor at most (and about BATCH_BYTES): bounded memory on any table
+__all__ = [  # the results are defined in cutover.proof.results; verify is where callers find them
+    "Accepted",
+    "DatabaseParity",
+    "Difference",
+    "PolicyChange",
+    "SchemaIssue",
+    "TableParity",
+    "VerifyResult",
+    "table_details",
+    "table_summary",
+    "verify",
+]
+
+PARALLEL_MIN_ROWS = (
+    200_000  # a table this large is digested by worker processes, both sides at once
+)
 MAX_DIFFERENCES = 10  # differing rows reported per table
 MAX_NARROWED_BUCKETS = 20  # differing buckets examined row by row per table
 PREVIEW = 80  # characters of a value shown in a difference
 
 
-@dataclass
-class Difference:
-    """One row that differs: missing on the target, extra there, duplicated, or changed in a column."""
-
-    kind: str
-    key: dict[str, Any]
-    column: str | None = None
-    source: str | None = None
-    target: str | None = None
-
-
-@dataclass
-class TableParity:
-    """Counts and digests of one table on both sides."""
-
-    table: str
-    target: str
-    source_rows: int = 0
-    rejected: int = 0
-    target_rows: int = 0
-    digests_from: str = "load"
-    differing_buckets: list[str] = field(default_factory=list)
-    differences: list[Difference] = field(default_factory=list)
-    seconds: float = 0.0
-    note: str | None = None
-
-    @property
-    def expected_rows(self) -> int:
-        return self.source_rows - self.rejected
-
-    @property
-    def ok(self) -> bool:
-        return self.target_rows == self.expected_rows and not self.differing_buckets
-
-
-@dataclass
-class SchemaIssue:
-    """A source object without its target counterpart (and no recorded reason)."""
-
-    table: str
-    subject: str
-    problem: str
-
-
-@dataclass
-class Accepted:
-    """A difference the load recorded on purpose, with its reason."""
-
-    table: str | None
-    subject: str | None
-    reason: str
-
-
-@dataclass
-class DatabaseParity:
-    """Everything verify found for one database."""
-
-    database: str
-    target: str
-    stale_source: bool
-    tables: list[TableParity] = field(default_factory=list)
-    schema_issues: list[SchemaIssue] = field(default_factory=list)
-    accepted: list[Accepted] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.schema_issues and all(t.ok for t in self.tables)
-
-
-@dataclass
-class VerifyResult:
-    """Parity of every selected database."""
-
-    databases: list[DatabaseParity]
-
-    @property
-    def ok(self) -> bool:
-        return all(d.ok for d in self.databases)
-
-    def to_json(self) -> str:
-        """Machine-readable form for CI."""
-        data = {
-            "ok": self.ok,
-            "databases": [
-                {
-                    **asdict(d),
-                    "ok": d.ok,
-                    "tables": [
-                        {**asdict(t), "ok": t.ok, "expected_rows": t.expected_rows}
-                        for t in d.tables
-                    ],
-                }
-                for d in self.databases
-            ],
-        }
-        return json.dumps(data, indent=2, ensure_ascii=False, default=str)
-
-    def to_junit(self) -> str:
-        """JUnit XML: a suite per database, a case per table plus one for the schema."""
-        suites = ET.Element("testsuites", name="cutover parity")
-        for db in self.databases:
-            suite = ET.SubElement(
-                suites,
-                "testsuite",
-                name=f"parity.{db.database}",
-                tests=str(len(db.tables) + 1),
-                failures=str(sum(not t.ok for t in db.tables) + bool(db.schema_issues)),
-            )
-            case = ET.SubElement(
-                suite, "testcase", classname=f"parity.{db.database}", name="schema"
-            )
-            if db.schema_issues:
-                ET.SubElement(
-                    case, "failure", message=f"{len(db.schema_issues)} schema differences"
-                ).text = "\n".join(f"{i.table}: {i.subject}: {i.problem}" for i in db.schema_issues)
-            for t in db.tables:
-                case = ET.SubElement(
-                    suite,
-                    "testcase",
-                    classname=f"parity.{db.database}",
-                    name=t.table,
-                    time=f"{t.seconds:.3f}",
-                )
-                if not t.ok:
-                    ET.SubElement(case, "failure", message=table_summary(t)).text = table_details(t)
-        return ET.tostring(suites, encoding="unicode")
-
-
-def table_summary(t: TableParity) -> str:
-    """One line: counts, and what differs."""
-    if t.ok:
-        return f"{t.table}: {t.target_rows:,} rows match"
-    parts = [
-        f"{t.table}: source {t.source_rows:,} − rejected {t.rejected:,} = {t.expected_rows:,}, target {t.target_rows:,}"
-    ]
-    if t.differing_buckets:
-        parts.append(
-            f"{len(t.differing_buckets)} differing range(s): {', '.join(t.differing_buckets[:3])}"
-        )
-    return "; ".join(parts)
-
-
-def table_details(t: TableParity) -> str:
-    """The differing rows, one per line."""
-    lines = [table_summary(t)]
-    if t.note:
-        lines.append(t.note)
-    for d in t.differences:
-        key = json.dumps(d.key, ensure_ascii=False, default=str)
-        if d.kind == "changed":
-            lines.append(
-                f"  changed {key} column {d.column}: source {d.source} ≠ target {d.target}"
-            )
-        else:
-            lines.append(
-                f"  {d.kind} {key}"
-                + (f": {d.source or d.target}" if (d.source or d.target) else "")
-            )
-    return "\n".join(lines)
-
-
 # -- the work ------------------------------------------------------------------------------------
 
 
+VERIFY_MODES = (
+    "auto",
+    "source",
+    "load",
+)  # auto: the source when reachable, else the load's digests
+
+
 def verify(
-    config: Config, workdir: Path, *, database: str | None = None, table: str | None = None
+    config: Config,
+    workdir: Path,
+    *,
+    database: str | None = None,
+    table: str | None = None,
+    digests: str = "auto",
 ) -> VerifyResult:
-    """Compare source and target of every selected database; see VerifyResult.ok."""
+    """Compare source and target of every selected database; see VerifyResult.ok.
+
+    By default the source is read again and compared by content; the digests the load recorded
+    serve when it is not reachable (decommissioned), or on request (`digests="load"`).
+    """
+    if digests not in VERIFY_MODES:
+        raise UnknownChoiceError("verify digests", digests, list(VERIFY_MODES))
     return VerifyResult(
-        [_verify_db(config, db, workdir, table) for db in config.database(database)]
+        [_verify_db(config, db, workdir, table, digests) for db in config.database(database)]
     )
 
 
+def _open_reachable(config: Config, db: DatabaseConfig, mode: str) -> tuple[Source | None, str]:
+    """The source, or None with the reason when it is gone and the mode allows that."""
+    try:
+        return open_source(db.source, config.base_dir), ""
+    except CutoverError as exc:
+        if mode == "source":
+            raise
+        return None, urls.redact(exc.message)
+
+
 def _verify_db(
-    config: Config, db: DatabaseConfig, workdir: Path, only_table: str | None
+    config: Config, db: DatabaseConfig, workdir: Path, only_table: str | None, mode: str
 ) -> DatabaseParity:
-    source = open_source(db.source, config.base_dir)
+    source, unreachable = _open_reachable(config, db, mode)
     conn = tgt.connect(db.target)
     try:
-        set_json_loads(_json_text, conn)
+        set_json_loads(json_text, conn)
         manifest = _manifest(conn, db)
-        stale = source.fingerprint() != manifest["source_fingerprint"]
+        stale = source is not None and source.fingerprint() != manifest["source_fingerprint"]
         result = DatabaseParity(db.name, urls.redact(db.target), stale)
+        if source is None:
+            result.compared_with = (
+                f"the digests the load recorded (the source is not reachable: {unreachable})"
+            )
+        elif mode == "load" and not stale:
+            result.compared_with = "the digests the load recorded (--digests load)"
         tables = manifest["tables"]
         if only_table is not None:
             tables = [t for t in tables if only_table in (t["source"], t["target"])]
             if not tables:
-                from cutover.errors import UnknownChoiceError
-
                 raise UnknownChoiceError(
                     "table", only_table, [t["source"] for t in manifest["tables"]], database=db.name
                 )
         result.accepted = [
             Accepted(o["table"], o["subject"], o["reason"]) for o in manifest["omissions"]
         ]
-        result.schema_issues = _schema_parity(conn, source, db, manifest, tables)
+        result.schema_issues = schema_parity(conn, source, db, manifest, tables)
         rejects_dir = workdir / "rejects" / db.name
-        for t in tables:
-            result.tables.append(_table_parity(conn, source, manifest, t, stale, rejects_dir))
+        workers = Workers()
+        try:
+            for t in tables:
+                result.tables.append(
+                    _table_parity(
+                        conn,
+                        source,
+                        manifest,
+                        t,
+                        stale,
+                        rejects_dir,
+                        read_source=mode != "load",
+                        parallel=(workers, db, config.base_dir),
+                    )
+                )
+        finally:
+            workers.close()
         return result
     finally:
         conn.close()
-        source.close()
-
-
-def _json_text(data: str | bytes) -> str:
-    return data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
+        if source is not None:
+            source.close()
 
 
 def _manifest(conn: psycopg.Connection[Any], db: DatabaseConfig) -> dict[str, Any]:
@@ -265,143 +184,102 @@ def _manifest(conn: psycopg.Connection[Any], db: DatabaseConfig) -> dict[str, An
     return manifest
 
 
-def _hasher(t: dict[str, Any], naive_timezone: str) -> RowHasher:
-    names = [c["target"] for c in t["columns"]]
-    return RowHasher(
-        [c["pg_type"] for c in t["columns"]],
-        [names.index(k) for k in t["key"] if k in names],
-        naive_timezone,
-    )
-
-
-def _rejected_count(conn: psycopg.Connection[Any], database: str, table: str) -> int:
+def _recorded_counts(conn: psycopg.Connection[Any], database: str, table: str) -> tuple[int, int]:
+    """(rows read, rows rejected) as the load recorded them."""
     chunks = state.load_chunks(conn, database, table)
     conn.rollback()
-    return sum(c.rows_rejected for c in chunks)
+    return sum(c.rows_read for c in chunks if c.chunk >= 0), sum(c.rows_rejected for c in chunks)
 
 
-def _target_batches(
-    conn: psycopg.Connection[Any],
-    schema: str,
-    t: dict[str, Any],
-    where: sql.Composable | None = None,
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The target's rows from a server-side cursor, in fetches of at most STREAM_BATCH rows and about BATCH_BYTES."""
-    cols = sql.SQL(", ").join(sql.Identifier(c["target"]) for c in t["columns"])
-    query = sql.SQL("SELECT {} FROM {}").format(cols, tgt.qualified(schema, t["target"]))
-    if where is not None:
-        query = sql.SQL("{} WHERE {}").format(query, where)
-    with conn.transaction(), conn.cursor(name=f"cutover_verify_{id(t)}") as cur:
-        cur.execute(query)
-        size = PROBE_ROWS  # a small first fetch measures the row width, as a source read does
-        while batch := cur.fetchmany(size):
-            yield batch
-            size = rows_within_budget(batch, STREAM_BATCH)
+def _excluded_keys(
+    conn: psycopg.Connection[Any], database: str, t: dict[str, Any], rejects_dir: Path
+) -> set[str]:
+    """The keys of the rows the load rejected, as the target recorded them with the load.
 
-
-def _target_rows(
-    conn: psycopg.Connection[Any],
-    schema: str,
-    t: dict[str, Any],
-    where: sql.Composable | None = None,
-) -> Iterator[tuple[Any, ...]]:
-    for batch in _target_batches(conn, schema, t, where):
-        yield from batch
-
-
-def _source_batches(
-    source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]
-) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
-    """The source's rows as the load would have written them (coerced), minus recorded rejects, a source batch at a time."""
-    keys = source.key_columns(schema_table)
-    width = len(keys)
-    columns = [c["source"] for c in t["columns"]]
-    coercions = [build(c["coercion"], c["options"]) for c in t["columns"]]
-    transform = compile_row(width, coercions)
-    pk = [c for c in schema_table.primary_key if c in columns]
-    for batch in source.read(schema_table, columns, batch_size=STREAM_BATCH):
-        out = []
-        for row in batch.rows:
-            key = {k: json_safe(v) for k, v in zip(keys, row[:width])}
-            pk_key = {c: json_safe(row[width + columns.index(c)]) for c in pk}
-            if excluded and (
-                _key_text(key) in excluded or (pk_key and _key_text(pk_key) in excluded)
-            ):
-                continue
-            if any(isinstance(v, InvalidText) for v in row):
-                continue
-            try:
-                out.append((transform(row), pk_key or key))
-            except Reject:
-                continue
-        yield out
-
-
-def _source_rows(
-    source: Source, schema_table: Any, t: dict[str, Any], excluded: set[str]
-) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
-    for batch in _source_batches(source, schema_table, t, excluded):
-        yield from batch
-
-
-def _key_text(key: dict[str, Any]) -> str:
-    return json.dumps(key, sort_keys=True, default=str)
-
-
-def _excluded_keys(rejects_dir: Path, table: str) -> set[str]:
-    path = table_file(rejects_dir, table)
+    A target loaded before cutover recorded them there falls back to the workdir's reject file.
+    """
+    recorded = state.rejected_keys(conn, database, t["target"])
+    if recorded is not None:
+        return {key_text(r.key) for r in recorded}
+    path = table_file(rejects_dir, t["source"])
     if not path.exists():
         return set()
     keys = set()
     with path.open(encoding="utf-8") as fh:
         for line in fh:
-            keys.add(_key_text(json.loads(line)["key"]))
+            keys.add(key_text(json.loads(line)["key"]))
     return keys
 
 
 def _table_parity(
     conn: psycopg.Connection[Any],
-    source: Source,
+    source: Source | None,
     manifest: dict[str, Any],
     t: dict[str, Any],
     stale: bool,
     rejects_dir: Path,
+    *,
+    read_source: bool,
+    parallel: tuple[Workers, DatabaseConfig, Path] | None = None,
 ) -> TableParity:
     started = time.monotonic()
     database, schema = manifest["database"], manifest["target_schema"]
-    schema_table = source.reflect().table(t["source"])
-    res = TableParity(
-        t["source"],
-        t["target"],
-        source_rows=source.count(schema_table),
-        rejected=_rejected_count(conn, database, t["target"]),
-    )
-    hasher = _hasher(t, manifest["naive_timezone"])
+    read, rejected = _recorded_counts(conn, database, t["target"])
+    res = TableParity(t["source"], t["target"], source_rows=read, rejected=rejected)
+    schema_table = None
+    if source is not None:
+        schema_table = source.reflect().table(t["source"])
+        res.source_rows = source.count(schema_table)
+        path = row_path(source, schema_table, manifest, t)
+    else:
+        path = RowPath.for_manifest(t, [], [], Policies.from_manifest(manifest))
+    hasher = path.hasher
+    res.changed = [
+        PolicyChange(column, path.policies.describe(policy), n)
+        for (column, policy), n in sorted(state.changed_values(conn, database, t["target"]).items())
+    ]
     stored = None
-    same_hash = manifest.get("digest") == DIGEST_VERSION
-    if not stale and same_hash:
+    trusted = manifest.get("digest") == DIGEST_VERSION
+    if trusted and not stale and (source is None or not read_source):
         stored = state.stored_digests(conn, database, t["target"])
         conn.rollback()
-    excluded = _excluded_keys(rejects_dir, t["source"])
+    excluded = _excluded_keys(conn, database, t, rejects_dir)
+    if stored is None and source is None:
+        res.note = "the source is not reachable and the load stored no digests this version of cutover can use"
+        res.differing_buckets = ["(not comparable)"]
+        res.seconds = time.monotonic() - started
+        return res
     if stored is None:
-        res.digests_from = "recomputed"
+        assert source is not None and schema_table is not None
+        res.digests_from = "source"
         if stale:
             res.note = "the source changed since the load; its rows were read again"
-        elif manifest.get("digest") is None:
+        elif not read_source and manifest.get("digest") is None:
             res.note = 'the load stored no row digests (digests = "verify"); the source was read'
-        else:
+        elif not read_source:
             res.note = (
                 "the load's digests were made by another cutover version; the source was read again"
             )
-        stored = Digests()
-        for pairs in _source_batches(source, schema_table, t, excluded):
-            stored.add_rows(hasher, [row for row, _key in pairs])
-        if stale:
-            res.rejected = res.source_rows - stored.rows
-    actual = Digests()
+    actual = None
+    if stored is None and parallel is not None and res.source_rows >= PARALLEL_MIN_ROWS:
+        # both sides at once, over the load's key ranges, one worker process per core
+        assert source is not None and schema_table is not None
+        workers, db, base_dir = parallel
+        keyed = hasher.ranged and path.key_columns == list(schema_table.primary_key)
+        jobs = parallel_jobs(conn, db, base_dir, manifest, t, keyed, excluded, SIDES)
+        stored, actual, problem = workers.digests(jobs)
+        if problem is not None:
+            actual = None  # read again below, where the problem is reported
+    elif stored is None:
+        assert source is not None and schema_table is not None
+        stored = source_digests(source, schema_table, path, excluded)
+    if stale:
+        res.rejected = res.source_rows - stored.rows
     try:
-        for rows in _target_batches(conn, schema, t):
-            actual.add_rows(hasher, rows)
+        if actual is None:
+            actual = Digests()
+            for rows in target_batches(conn, schema, t):
+                actual.add_rows(hasher, rows)
     except psycopg.errors.UndefinedTable:
         conn.rollback()
         res.note = f"target table {t['target']} does not exist"
@@ -419,14 +297,17 @@ def _table_parity(
     res.target_rows = actual.rows
     differing = stored.differing(actual)
     res.differing_buckets = [hasher.describe_bucket(b) for b in differing]
-    if differing:
+    if differing and source is None:
+        res.note = "the source is not reachable, so the differing rows cannot be named"
+    elif differing:
+        assert source is not None and schema_table is not None
         res.differences = _narrow(
             conn,
             source,
             schema_table,
             manifest,
             t,
-            hasher,
+            path,
             differing[:MAX_NARROWED_BUCKETS],
             excluded,
         )
@@ -440,16 +321,17 @@ def _narrow(
     schema_table: Any,
     manifest: dict[str, Any],
     t: dict[str, Any],
-    hasher: RowHasher,
+    path: RowPath,
     buckets: list[int],
     excluded: set[str],
 ) -> list[Difference]:
     """Compare the rows of the differing buckets one by one."""
+    hasher = path.hasher
     wanted = set(buckets)
     names = [c["target"] for c in t["columns"]]
     sources_by_key: dict[tuple[str, ...], list[list[str]]] = {}
     readable: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row, key in _source_rows(source, schema_table, t, excluded):
+    for row, key in source_rows(source, schema_table, path, excluded):
         if hasher.bucket(row) in wanted:
             k = hasher.key(row)
             sources_by_key.setdefault(k, []).append(hasher.parts(row))
@@ -464,7 +346,7 @@ def _narrow(
             for b in buckets
         )
     targets_by_key: dict[tuple[str, ...], list[list[str]]] = {}
-    for row in _target_rows(conn, manifest["target_schema"], t, where):
+    for row in target_rows(conn, manifest["target_schema"], t, where):
         if hasher.bucket(row) in wanted:
             k = hasher.key(row)
             targets_by_key.setdefault(k, []).append(hasher.parts(row))
@@ -538,184 +420,3 @@ def _show(canonical: str) -> str:
     text = "NULL" if canonical is NULL else repr(canonical)
     text = urls.redact(text)
     return text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
-
-
-# -- schema parity -------------------------------------------------------------------------------
-
-
-def _norm_type(pg_type: str) -> str:
-    base = pg_base(pg_type)
-    params = pg_type[pg_type.find("(") :].replace(" ", "") if "(" in pg_type else ""
-    if base in ("timestamp", "timestamptz", "time") and params == "(6)":
-        params = ""
-    return base + params
-
-
-def _constraints(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
-    rows = conn.execute(
-        """
-        SELECT c.relname, con.conname, con.contype,
-               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o)::text[]
-        FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %s
-        """,
-        (schema,),
-    ).fetchall()
-    indexes = conn.execute(
-        "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s", (schema,)
-    ).fetchall()
-    conn.rollback()
-    found: dict[str, Any] = {"p": {}, "u": set(), "f": set(), "c": set(), "i": set()}
-    for table, name, kind, cols in rows:
-        if kind == "p":
-            found["p"][table] = list(cols)
-        elif kind in ("u", "f", "c"):
-            found[kind].add((table, name))
-    for table, name in indexes:
-        found["i"].add((table, name))
-    return found
-
-
-def _schema_parity(
-    conn: psycopg.Connection[Any],
-    source: Source,
-    db: DatabaseConfig,
-    manifest: dict[str, Any],
-    tables: list[dict[str, Any]],
-) -> list[SchemaIssue]:
-    schema = manifest["target_schema"]
-    catalog = tgt.catalog(conn, schema, generated=True)
-    cons = _constraints(conn, schema)
-    omitted = {(o["table"], o["subject"]) for o in manifest["omissions"]}
-    source_schema = source.reflect()
-    issues: list[SchemaIssue] = []
-    carried = {t["source"] for t in manifest["tables"]}
-    by_name = {x.name: x for x in source_schema.tables}
-    for new in source_schema.tables:
-        if new.name not in carried and (db.tables is None or new.name in db.tables):
-            issues.append(
-                SchemaIssue(new.name, "table", "source table was not loaded (new since the load?)")
-            )
-    for t in tables:
-        name = t["target"]
-        if name not in catalog:
-            issues.append(SchemaIssue(t["source"], "table", f"target table {name} is missing"))
-            continue
-        cols = catalog[name]
-        st = by_name.get(t["source"])
-        if st is not None:
-            known = {c["source"] for c in t["columns"]}
-            for c in st.columns:
-                if c.name not in known:
-                    issues.append(
-                        SchemaIssue(
-                            t["source"],
-                            f"column {c.name}",
-                            "source column was not loaded (new since the load?)",
-                        )
-                    )
-        for c in t["columns"]:
-            found = cols.get(c["target"])
-            if found is None:
-                issues.append(
-                    SchemaIssue(
-                        t["source"],
-                        f"column {c['source']}",
-                        f"target column {c['target']} is missing",
-                    )
-                )
-                continue
-            if _norm_type(found.pg_type) != _norm_type(c["pg_type"]):
-                issues.append(
-                    SchemaIssue(
-                        t["source"],
-                        f"column {c['source']}",
-                        f"type is {found.pg_type}, the load made it {c['pg_type']}",
-                    )
-                )
-            if not c["nullable"] and found.nullable:
-                issues.append(
-                    SchemaIssue(t["source"], f"column {c['source']}", "NOT NULL was dropped")
-                )
-        if t["key"] and cons["p"].get(name) != t["key"]:
-            issues.append(
-                SchemaIssue(
-                    t["source"],
-                    "primary key",
-                    f"expected ({', '.join(t['key'])}), found ({', '.join(cons['p'].get(name) or ['none'])})",
-                )
-            )
-        if manifest["mode"] != "create":
-            continue
-        for u in t["uniques"]:
-            if (name, u) not in cons["u"] and (name, u) not in cons["i"]:
-                issues.append(
-                    SchemaIssue(t["source"], f"unique {u}", "unique constraint is missing")
-                )
-        for idx in t["indexes"]:
-            if (name, idx["name"]) not in cons["i"]:
-                issues.append(
-                    SchemaIssue(
-                        t["source"], f"index {idx['source']}", f"index {idx['name']} is missing"
-                    )
-                )
-        for check in t.get("checks", []):
-            if (name, check["name"]) not in cons["c"]:
-                issues.append(
-                    SchemaIssue(
-                        t["source"], f"check {check['name']}", "check constraint is missing"
-                    )
-                )
-        for fk in t["foreign_keys"]:
-            if (name, fk["name"]) not in cons["f"]:
-                issues.append(
-                    SchemaIssue(t["source"], f"foreign key {fk['name']}", "foreign key is missing")
-                )
-        if st is not None:
-            carried_idx = {i["source"] for i in t["indexes"]}
-            for idx in st.indexes:
-                if idx.name not in carried_idx and (st.name, f"index:{idx.name}") not in omitted:
-                    issues.append(
-                        SchemaIssue(
-                            t["source"],
-                            f"index {idx.name}",
-                            "source index has no target index and no recorded reason",
-                        )
-                    )
-            carried_checks = {c["source"] for c in t.get("checks", [])}
-            for check in st.checks:
-                implied = (
-                    check.expression not in carried_checks
-                    and (st.name, f"check:{check.name or check.expression}") not in omitted
-                )
-                if implied and not _is_boolean_domain_check(check.expression, t):
-                    issues.append(
-                        SchemaIssue(
-                            t["source"],
-                            f"check {check.name or check.expression}",
-                            "source CHECK has no target constraint and no recorded reason",
-                        )
-                    )
-            carried_fk = {tuple(f["source_columns"]) for f in t["foreign_keys"]}
-            for fk in st.foreign_keys:
-                if (
-                    tuple(fk.columns) not in carried_fk
-                    and (st.name, "fk:" + ",".join(fk.columns)) not in omitted
-                ):
-                    issues.append(
-                        SchemaIssue(
-                            t["source"],
-                            f"foreign key ({', '.join(fk.columns)})",
-                            "source foreign key has no target foreign key and no recorded reason",
-                        )
-                    )
-    return issues
-
-
-def _is_boolean_domain_check(expression: str, t: dict[str, Any]) -> bool:
-    """`flag IN (0, 1)` on a column loaded as boolean: the type enforces it."""
-    from cutover.schema.sqltext import tokenize
-
-    tokens = tokenize(expression)
-    booleans = {c["source"] for c in t["columns"] if pg_base(c["pg_type"]) == "boolean"}
-    return len(tokens) == 7 and tokens[0].ident in booleans and tokens[1].upper == "IN"

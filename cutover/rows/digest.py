@@ -13,7 +13,7 @@ import struct
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import Context, Decimal
 from operator import methodcaller
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,9 @@ import xxhash
 from cutover.schema.typemap import family_of, pg_base
 from cutover.values.coerce import parse_datetime_text
 
-DIGEST_VERSION = "xxh3-128/1"  # recorded with a load; verify recomputes digests made any other way
+# recorded with a load; verify recomputes digests made any other way (/2: decimals are no longer
+# rounded to the target's scale before hashing)
+DIGEST_VERSION = "xxh3-128/2"
 RANGE_WIDTH = 10_000  # rows per bucket for an integer key: small enough to compare row by row
 HASH_BUCKETS = 1024  # buckets for other keys: a mismatch narrows to ~1/1024 of the table
 NULL = "N"  # every non-null canonical part starts with its length, so this cannot collide
@@ -96,13 +98,8 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
     if family == "float":
         return lambda v: repr(float(v))
     if family == "decimal":
-        scale = _scale(pg_type)
-        if scale is None:
-            return lambda v: _decimal_text(_to_decimal(v))
-        quantum = Decimal(1).scaleb(-scale)
-        return lambda v: _decimal_text(
-            _to_decimal(v).quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT)
-        )
+        # never rounded to the column's scale: a value the column would change must not pass as equal
+        return lambda v: _decimal_text(_to_decimal(v))
     if base == "char":
         width = _scale(pg_type, position=0) or 1
         return lambda v: str(v).ljust(width)

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from cutover.config import PG_SESSION_OPTIONS
 from cutover.errors import TargetError
 from cutover.schema.mapping import SchemaPlan
 from cutover.schema.naming import fit
@@ -377,9 +378,8 @@ def upgrade(
     revisions: Revisions, target_url: str, revision: str, schema: str, version_table: str
 ) -> list[tuple[str, float]]:
     """Run `alembic upgrade <revision>` with cutover's own connection; returns (DDL, seconds) of index and key builds."""
-    from sqlalchemy import event
-
     from alembic import command
+    from sqlalchemy import event
 
     timings: list[tuple[str, float]] = []
 
@@ -429,7 +429,11 @@ def _alembic(
     cfg.set_main_option("script_location", str(revisions.directory))
     cfg.set_main_option("version_table", version_table)
     cfg.set_main_option("version_table_schema", schema)
-    engine = create_engine(sqlalchemy_url(target_url), poolclass=pool.NullPool)
+    engine = create_engine(
+        sqlalchemy_url(target_url),
+        poolclass=pool.NullPool,
+        connect_args={"options": PG_SESSION_OPTIONS},
+    )
     try:
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
@@ -463,7 +467,9 @@ def stamp_base(revisions: Revisions, target_url: str, schema: str, version_table
 
     from cutover.urls import postgres_conninfo
 
-    with psycopg.connect(postgres_conninfo(target_url), autocommit=True) as conn:
+    with psycopg.connect(
+        postgres_conninfo(target_url), autocommit=True, options=PG_SESSION_OPTIONS
+    ) as conn:
         conn.execute(
             sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(version_table)

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import partial
 from operator import is_not
 from typing import Any
@@ -26,6 +26,9 @@ PREVIEW_CHARS = 200  # how much of a rejected value a reject file keeps
 
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
+EXACT_CONTEXT = Context(
+    prec=1100
+)  # beyond numeric's 1000-digit typmod: quantize never rounds twice
 _INT_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
@@ -146,23 +149,52 @@ def float_(**_: Any) -> Coercion:
     return coerce
 
 
-def decimal(**_: Any) -> Coercion:
-    """Exact decimals: reals through their shortest repr (never binary float digits), text parsed."""
+def _exact_decimal(v: Any) -> Any:
+    if v is None or type(v) is int or type(v) is Decimal:
+        return v
+    if type(v) is float:
+        return Decimal(repr(v))
+    if isinstance(v, str):
+        try:
+            d = Decimal(v.strip())
+        except InvalidOperation:
+            raise Reject(f"text {preview(v)!r} is not a decimal number") from None
+        if not d.is_finite():
+            raise Reject(f"text {v!r} is not a finite decimal")
+        return d
+    raise Reject(f"{_kind(v)} is not a decimal number")
+
+
+def decimal(
+    scale: int | None = None,
+    rounding: str = "reject",
+    on_round: Callable[[], None] | None = None,
+    **_: Any,
+) -> Coercion:
+    """Exact decimals: reals through their shortest repr (never binary float digits), text parsed.
+
+    With the target's `scale`, a value with more decimals than it keeps is rejected, or rounded
+    half away from zero (as Postgres would) when `rounding = "round"`, and counted by `on_round`.
+    """
+    if scale is None:
+        return _exact_decimal
+    quantum = Decimal(1).scaleb(-scale)
 
     def coerce(v: Any) -> Any:
-        if v is None or type(v) is int:
-            return v
-        if type(v) is float:
-            return Decimal(repr(v))
-        if isinstance(v, str):
-            try:
-                d = Decimal(v.strip())
-            except InvalidOperation:
-                raise Reject(f"text {preview(v)!r} is not a decimal number") from None
-            if not d.is_finite():
-                raise Reject(f"text {v!r} is not a finite decimal")
+        d = _exact_decimal(v)
+        if d is None or type(d) is int or not d.is_finite() or d.as_tuple().exponent >= -scale:
             return d
-        raise Reject(f"{_kind(v)} is not a decimal number")
+        rounded = d.quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT_CONTEXT)
+        if rounded == d:  # only trailing zeros beyond the scale
+            return rounded
+        if rounding != "round":
+            raise Reject(
+                f"{d} has more than {scale} decimal places; the column would keep {rounded} "
+                "(rounding = 'round' allows that, a numeric type without scale keeps it exact)"
+            )
+        if on_round is not None:
+            on_round()
+        return rounded
 
     return coerce
 
@@ -332,6 +364,8 @@ def _from_epoch(v: float | int, unit: str) -> datetime:
 
 
 def _datetime_of(v: Any, epoch: str | None) -> datetime:
+    if isinstance(v, datetime):  # a driver's value (SQL Server datetime2, datetimeoffset)
+        return v
     if type(v) in (int, float):
         if epoch is None:
             raise Reject(f"number {v!r} in a date/time column (no epoch unit detected)")
