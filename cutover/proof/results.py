@@ -72,6 +72,23 @@ class Accepted:
 
 
 @dataclass
+class ViewParity:
+    """A view's rows on both sides as a multiset, compared by the caller that can run SQL on both
+    (`cutover.phases` hands them in: the app-code comparison, canonical values by target type)."""
+
+    view: str
+    status: str  # same | different | failed | manual (left to a person, with the reason)
+    rows: int = 0
+    reason: str = ""
+    source_row: list[Any] | None = None
+    target_row: list[Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("same", "manual")
+
+
+@dataclass
 class DatabaseParity:
     """Everything verify found for one database."""
 
@@ -82,10 +99,15 @@ class DatabaseParity:
     tables: list[TableParity] = field(default_factory=list)
     schema_issues: list[SchemaIssue] = field(default_factory=list)
     accepted: list[Accepted] = field(default_factory=list)
+    views: list[ViewParity] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.schema_issues and all(t.ok for t in self.tables)
+        return (
+            not self.schema_issues
+            and all(t.ok for t in self.tables)
+            and all(v.ok for v in self.views)
+        )
 
 
 @dataclass
@@ -124,8 +146,12 @@ class VerifyResult:
                 suites,
                 "testsuite",
                 name=f"parity.{db.database}",
-                tests=str(len(db.tables) + 1),
-                failures=str(sum(not t.ok for t in db.tables) + bool(db.schema_issues)),
+                tests=str(len(db.tables) + len(db.views) + 1),
+                failures=str(
+                    sum(not t.ok for t in db.tables)
+                    + sum(not v.ok for v in db.views)
+                    + bool(db.schema_issues)
+                ),
             )
             case = ET.SubElement(
                 suite, "testcase", classname=f"parity.{db.database}", name="schema"
@@ -144,6 +170,14 @@ class VerifyResult:
                 )
                 if not t.ok:
                     ET.SubElement(case, "failure", message=table_summary(t)).text = table_details(t)
+            for v in db.views:
+                case = ET.SubElement(
+                    suite, "testcase", classname=f"parity.{db.database}", name=f"view {v.view}"
+                )
+                if not v.ok:
+                    ET.SubElement(
+                        case, "failure", message=f"{v.status}: {v.reason}"
+                    ).text = f"source: {v.source_row}\ntarget: {v.target_row}"
         return ET.tostring(suites, encoding="unicode")
 
 
