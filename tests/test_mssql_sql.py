@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from cutover.errors import SourceError
+from cutover.sources.base import BATCH_BYTES
 from cutover.sources.mssql import fill_profile, paged
 from cutover.sources.mssql_sql import (
     keyset_params,
@@ -173,18 +174,37 @@ def test_paging_reads_every_row_once_in_bounded_pages():
     model = KeysetModel(list(range(1, 24)))
     parts = _parts(ColumnType("int", 4, 10))
     pages = list(paged(model.fetch, "first", "following", parts, 5, None, "T"))
-    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    assert [len(p) for p in pages] == [4, 5, 5, 5, 4]  # a probe page of PROBE_ROWS first
     assert [r[0] for p in pages for r in p] == list(range(1, 24))
-    assert model.calls[0] == [5] and model.calls[1] == [5, 5]
+    assert model.calls[0] == [4] and model.calls[1] == [5, 4]
 
 
-def test_paging_resumes_after_a_key_and_stops_on_an_exact_multiple():
+def test_paging_resumes_after_a_key_and_stops_on_a_short_page():
     model = KeysetModel(list(range(1, 11)))
     pages = list(
         paged(model.fetch, "first", "following", _parts(ColumnType("int", 4, 10)), 5, (5,), "T")
     )
     assert [r[0] for p in pages for r in p] == [6, 7, 8, 9, 10]
-    assert model.calls[-1] == [5, 10]  # one more query finds nothing after a full last page
+    assert model.calls == [[4, 5], [5, 9]]  # a probe page, then a short one ends the read
+
+
+class WideModel(KeysetModel):
+    """Keys whose rows each hold a 1 MB varbinary(max) value, as pyodbc returns it (bytes)."""
+
+    def fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return [(k, b"\x00" * ROW_BYTES) for k, _ in super().fetch(sql, params)]
+
+
+ROW_BYTES = 1024 * 1024
+
+
+def test_paging_keeps_pages_within_the_byte_budget():
+    model = WideModel(list(range(1, 101)))
+    parts = _parts(ColumnType("int", 4, 10))
+    pages = list(paged(model.fetch, "first", "following", parts, 5_000, None, "T"))
+    assert [r[0] for p in pages for r in p] == list(range(1, 101))
+    assert max(sum(len(r[1]) for r in p) for p in pages) <= BATCH_BYTES
+    assert max(call[0] for call in model.calls) <= BATCH_BYTES // ROW_BYTES
 
 
 def test_paging_that_does_not_advance_stops_with_an_error():

@@ -17,6 +17,7 @@ from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
 from cutover.demo import build_chat_db
+from cutover.phases import plan_target
 from cutover.phases.plan import schema
 from cutover.phases.plan_checks import RESERVED_WORDS
 from cutover.urls import with_database
@@ -43,10 +44,17 @@ def test_plan_json_of_the_demo_database_validates_and_loads_nothing(tmp_path, pg
         cfg, source="sqlite:///chat.db", target=pg_url, name="chat", env_key="RSL_DATABASE_URL"
     )
     result = invoke(cfg, tmp_path / "w", "plan", "--format", "json")
-    assert result.exit_code == 0, result.output
+    # the demo's 11 users hold one invalid JSON value: losing 9 % of a table is a blocker (item 9)
+    assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     jsonschema.validate(data, schema())
-    assert data["ok"] and data["summary"]["blocker"] == 0
+    assert data["summary"]["blocker"] == 1
+    (blocker,) = [f for f in data["databases"][0]["findings"] if f["severity"] == "blocker"]
+    assert (blocker["code"], blocker["table"], blocker["count"]) == (
+        "rejects_over_threshold",
+        "users",
+        1,
+    )
     (db,) = data["databases"]
     assert (
         db["source"]["kind"] == "sqlite"
@@ -90,7 +98,7 @@ def test_plan_json_of_the_demo_database_validates_and_loads_nothing(tmp_path, pg
     assert [(c["path"], c["key"], c["before"]) for c in data["env"]["changes"]] == [
         (".env", "RSL_DATABASE_URL", "sqlite:///chat.db")
     ]
-    assert "cutover run --phase 1" in data["next"]
+    assert "fix the blockers" in data["next"]
     # nothing was loaded: no table, no state schema in the target
     assert (
         rows(
@@ -110,7 +118,7 @@ def test_plan_text_and_markdown_read_in_five_minutes(tmp_path, pg_url):
         cfg, source="sqlite:///chat.db", target=pg_url, name="chat", env_key="RSL_DATABASE_URL"
     )
     text = invoke(cfg, tmp_path / "w", "plan")
-    assert text.exit_code == 0, text.output
+    assert text.exit_code == 1, text.output  # the demo's bad rows: over 1 % of users, messages
     for words in (
         "Database chat (RSL_DATABASE_URL)",
         "phase 2 estimate",
@@ -122,11 +130,11 @@ def test_plan_text_and_markdown_read_in_five_minutes(tmp_path, pg_url):
         "Next",
     ):
         assert words in text.stdout, words
-    assert "plan: 0 blocker(s)" in text.output and "next: `cutover run --phase 1`" in text.output
+    assert "rejects_over_threshold" in text.stdout and "Rows phase 2 will reject" in text.stdout
     md = invoke(
         cfg, tmp_path / "w", "plan", "--format", "markdown", "--output", str(tmp_path / "plan.md")
     )
-    assert md.exit_code == 0 and "wrote" in md.output
+    assert md.exit_code == 1 and "wrote" in md.output
     page = (tmp_path / "plan.md").read_text()
     assert (
         page.startswith("# cutover plan")
@@ -193,7 +201,11 @@ def test_the_plan_finds_reserved_words_blobs_embeddings_and_invalid_utf8(
         and utf8.count == 1
         and "invalid_utf8 = 'replace'" in (utf8.fix or "")
     )
-    assert p.ok
+    # that one row of six is a blocker by the 1 % rule (issue 13 item 9)
+    blockers = [
+        (f.code, f.table, f.count) for f in p.databases[0].findings if f.severity == "blocker"
+    ]
+    assert blockers == [("rejects_over_threshold", "docs", 1)]
     jsonschema.validate(p.to_dict(), schema())
 
 
@@ -325,7 +337,7 @@ def test_a_vector_column_without_pgvector_on_the_server_is_a_blocker(make_sqlite
     without = ServerInfo(
         "16.4", 160004, "app", "app", True, None, None
     )  # what server_info reads from a server without pgvector
-    plan_mod._target_findings(db, splan, None, without, result)
+    plan_target.target_findings(db, splan, None, without, result)
     blocker = next(f for f in result.findings if f.code == "pgvector_missing")
     assert blocker.severity == "blocker" and "docs.emb" in blocker.message
     assert "postgresql-16-pgvector" in (blocker.fix or "") and result.target.vector_needed

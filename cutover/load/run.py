@@ -158,6 +158,7 @@ def run(
         refuse_empty(plan, db)
         refuse_missing_vector(plan, info, db.name)
         plan.findings += schema_probe.check_defaults(conn, plan)
+        plan.findings += schema_probe.check_generated(conn, plan)
         fingerprint = source.fingerprint()
         manifest = plan.manifest(
             source_fingerprint=fingerprint,

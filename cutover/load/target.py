@@ -161,9 +161,9 @@ def existing_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def catalog(conn: psycopg.Connection[Any], schema: str) -> Catalog:
+def catalog(conn: psycopg.Connection[Any], schema: str, *, generated: bool = False) -> Catalog:
     """Columns of every table in the target schema with their types, as an existing schema to
-    fit.
+    fit. Generated columns (which nothing can load into) only with `generated=True`, for parity.
     """
     rows = conn.execute(
         """
@@ -173,10 +173,10 @@ def catalog(conn: psycopg.Connection[Any], schema: str) -> Catalog:
         JOIN pg_class c ON c.oid = a.attrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-          AND a.attgenerated = ''
+          AND (a.attgenerated = '' OR %s)
         ORDER BY c.relname, a.attnum
         """,
-        (schema,),
+        (schema, generated),
     ).fetchall()
     conn.rollback()
     result: Catalog = {}
@@ -231,16 +231,22 @@ class CopyWriter:
         self, conn: psycopg.Connection[Any], schema: str, table: str, columns: Sequence[str]
     ) -> None:
         self.conn = conn
+        # Postgres computes generated columns and refuses values for them: rows keep their
+        # place (they are digested whole), the COPY leaves those positions out
+        computed = generated_columns(conn, schema, table)
+        self.keep = [i for i, c in enumerate(columns) if c not in computed] if computed else None
         self.statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            qualified(schema, table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            qualified(schema, table),
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns if c not in computed),
         )
         self.columns = list(columns)
 
     def copy(self, rows: Sequence[Sequence[Any]]) -> None:
         """Send rows in one COPY; raises psycopg errors as they come."""
+        keep = self.keep
         with self.conn.cursor() as cur, cur.copy(self.statement) as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(row if keep is None else [row[i] for i in keep])
 
     def copy_isolating(self, rows: Sequence[Sequence[Any]]) -> list[tuple[int, str, str | None]]:
         """COPY inside savepoints, bisecting on data errors; returns (index, reason, column) of
@@ -273,6 +279,18 @@ class CopyWriter:
         mid = len(rows) // 2
         self._bisect(rows[:mid], offset, refused)
         self._bisect(rows[mid:], offset + mid, refused)
+
+
+def generated_columns(conn: psycopg.Connection[Any], schema: str, table: str) -> set[str]:
+    """The columns of a table that Postgres computes (GENERATED ALWAYS AS …); empty if none."""
+    name = qualified(schema, table).as_string(conn)
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+            " AND attnum > 0 AND NOT attisdropped AND attgenerated <> ''",
+            (name,),
+        ).fetchall()
+    return {r[0] for r in rows}
 
 
 def _reason(exc: psycopg.Error) -> str:

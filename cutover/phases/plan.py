@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from cutover import urls
 from cutover.appcode import CodeItem, TargetSchema
@@ -24,12 +23,14 @@ from cutover.errors import CutoverError, SchemaMismatchError
 from cutover.load import schema_probe
 from cutover.load import target as tgt
 from cutover.load.preflight import check_target
+from cutover.phases import reject_estimate
 from cutover.phases.app_code import code_findings, scan_code, target_schema
 from cutover.phases.checklists import now
 from cutover.phases.db_objects import dialect_of, fit_objects
 from cutover.phases.plan_estimate import ColumnRow, Estimate, TableRow, estimate
 from cutover.phases.plan_probe import scale_findings, timezone_findings
-from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
+from cutover.phases.plan_target import target_findings
+from cutover.schema.mapping import TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
 from cutover.sources import open_source
 from cutover.sources.base import Source
@@ -239,14 +240,19 @@ def assess_database(
         fit_objects(splan, dialect_of(db.source))
         if conn is not None:
             splan.findings += schema_probe.check_defaults(conn, splan)
+            splan.findings += schema_probe.check_generated(conn, splan)
         result.findings += splan.findings + extra_findings(
             source, splan, settings, snake=db.snake_case
         )
         result.findings += no_tables(splan, urls.redact(db.source), db.tables)
-        _target_findings(db, splan, conn, info, result)
+        target_findings(db, splan, conn, info, result)
         result.findings += timezone_findings(splan, settings)
         result.findings += scale_findings(source, splan, settings)
         result.tables = [_table_row(tp) for tp in splan.tables]
+        rejects = reject_estimate.estimate(source, splan, settings, result.findings)
+        result.findings += reject_estimate.findings(rejects, splan)
+        for row in result.tables:
+            row.rejects = rejects.get(row.source)
         result.estimate = estimate(source, conn, splan, settings, result.tables, profile_seconds)
         return result
     finally:
@@ -320,89 +326,6 @@ def _probe_target(
     conn = tgt.connect(db.target, autocommit=True)
     check.existing_tables = sorted(tgt.existing_tables(conn, db.target_schema))
     return conn, info
-
-
-def _target_findings(
-    db: DatabaseConfig,
-    splan: SchemaPlan,
-    conn: psycopg.Connection[Any] | None,
-    info: tgt.ServerInfo | None,
-    result: DatabasePlan,
-) -> None:
-    """pgvector for vector columns; tables already in the target that phase 2 would replace or empty."""
-    from cutover.load.run import refuse_missing_vector
-    from cutover.schema.typemap import pg_base
-
-    result.target.vector_needed = any(
-        pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec")
-        for t in splan.tables
-        for c in t.columns
-    )
-    if info is not None:
-        try:
-            refuse_missing_vector(splan, info, db.name)
-        except CutoverError as exc:
-            result.findings.append(
-                Finding("blocker", "pgvector_missing", exc.message, fix=exc.hint)
-            )
-    if conn is None:
-        return
-    names = {t.name for t in splan.tables}
-    present = [n for n in result.target.existing_tables if n in names]
-    if splan.mode == "existing":
-        present = [n for n in present if tgt.row_count(conn, db.target_schema, n)]
-        if present:
-            result.findings.append(
-                Finding(
-                    "warning",
-                    "target_not_empty",
-                    f"{len(present)} target table(s) already hold rows and would be emptied (TRUNCATE) by phase 2: {_first(present)}",
-                    count=len(present),
-                    fix="`cutover run --phase 2 --yes` empties them; or point the target at a fresh database",
-                )
-            )
-        return
-    if not present:
-        return
-    loaded_at = _loaded_before(conn, db.name)
-    if loaded_at:
-        result.findings.append(
-            Finding(
-                "info",
-                "existing_tables",
-                f"{len(present)} table(s) in the target were loaded by cutover on {loaded_at}; phase 2 replaces them only with --yes",
-                count=len(present),
-                fix="`cutover run --phase 2 --yes` reloads them",
-            )
-        )
-    else:
-        result.findings.append(
-            Finding(
-                "warning",
-                "existing_tables",
-                f"{len(present)} table(s) already exist in the target and would be dropped and replaced: {_first(present)}",
-                count=len(present),
-                fix="`cutover run --phase 2 --yes` replaces them; or point the target at an empty database",
-            )
-        )
-
-
-def _loaded_before(conn: psycopg.Connection[Any], database: str) -> str | None:
-    """When cutover's own phase 2 last loaded this database into the target (from its manifest)."""
-    row = conn.execute("SELECT to_regclass(%s)", (f"{tgt.STATE_SCHEMA}.manifest",)).fetchone()
-    if not row or row[0] is None:
-        return None
-    found = conn.execute(
-        sql.SQL(
-            "SELECT to_char(loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI UTC') FROM {}.manifest WHERE database = %s"
-        ).format(sql.Identifier(tgt.STATE_SCHEMA)),
-        (database,),
-    ).fetchone()
-    return str(found[0]) if found else None
-
-
-def _first(names: list[str], n: int = 5) -> str:
-    return ", ".join(names[:n]) + (" …" if len(names) > n else "")
 
 
 def _table_row(tp: TablePlan) -> TableRow:

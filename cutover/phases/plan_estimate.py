@@ -12,6 +12,7 @@ from psycopg import sql
 from cutover.config import Settings
 from cutover.load import target as tgt
 from cutover.phases.plan_probe import probe_rows
+from cutover.phases.reject_estimate import TableRejects
 from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.sources.base import Source
 
@@ -44,6 +45,7 @@ class TableRow:
     sampled_rows: int = 0
     rows_per_second: float | None = None
     estimate_seconds: float | None = None
+    rejects: TableRejects | None = None  # the rows phase 2 will reject, foreseen (reject_estimate)
 
 
 @dataclass

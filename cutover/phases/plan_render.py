@@ -108,6 +108,7 @@ def _database(doc: Document, db: dict[str, Any]) -> None:
         ],
         right=(2, 3, 4, 5),
     )
+    _rejects(doc, db["tables"])
     doc.heading(2, "Columns")
     for t in db["tables"]:
         doc.heading(
@@ -127,6 +128,34 @@ def _database(doc: Document, db: dict[str, Any]) -> None:
                 for c in t["columns"]
             ],
         )
+
+
+def _rejects(doc: Document, tables: list[dict[str, Any]]) -> None:
+    """Per table, the rows phase 2 will reject and why (reject_estimate), cascade included."""
+    losing = [t for t in tables if t.get("rejects")]
+    if not losing:
+        return
+    doc.heading(2, "Rows phase 2 will reject")
+    doc.table(
+        ["table", "rows", "rejected", "share", "cascade", "why"],
+        [
+            [
+                t["source"],
+                f"{t['rows']:,}",
+                f"{t['rejects']['rows']:,}",
+                f"{t['rejects']['rows'] / t['rows']:.1%}" if t["rows"] else "",
+                f"{t['rejects']['cascade']:,}",
+                "; ".join(
+                    f"{r['count']:,} {r['kind']}"
+                    + (f" {r['column']}" if r["column"] else "")
+                    + (f": {r['detail']}" if r["detail"] else "")
+                    for r in t["rejects"]["reasons"]
+                ),
+            ]
+            for t in losing
+        ],
+        right=(1, 2, 3, 4),
+    )
 
 
 def _target_line(tgt: dict[str, Any]) -> str:

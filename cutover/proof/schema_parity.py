@@ -71,7 +71,7 @@ def schema_parity(
     tables: list[dict[str, Any]],
 ) -> list[SchemaIssue]:
     schema = manifest["target_schema"]
-    catalog = tgt.catalog(conn, schema)
+    catalog = tgt.catalog(conn, schema, generated=True)
     cons = _constraints(conn, schema)
     omitted = {(o["table"], o["subject"]) for o in manifest["omissions"]}
     source_tables = source.reflect().tables if source is not None else []  # None: source gone

@@ -48,8 +48,14 @@ FITS = {
 }
 
 
+# Families whose coercion goes through Python's datetime, which has no year 0 (1 BC).
+DATED = {"timestamp", "date"}
+
+
 def foreign_values(family: str, p: ColumnProfile) -> int:
     """How many values the declared `family` cannot hold as stored."""
+    if family in DATED:
+        return p.year_zero
     fits = FITS.get(family)
     if fits is None:
         return 0
@@ -61,6 +67,13 @@ def lossless_type(family: str, p: ColumnProfile) -> Lossless | None:
     """The type that holds every value as stored, when the declared `family` cannot; else None."""
     classes = _classes(p, integral_reals_are_integers=family == "integer")
     kinds = set(classes)
+    if family in DATED and p.year_zero and "blob" not in kinds:
+        return Lossless(
+            "text",
+            "text",
+            f"{p.year_zero:,} value(s) dated in year 0 ('0000-…', 1 BC), which the {family} "
+            "coercion cannot carry exactly → text, as the app reads them",
+        )
     fits = FITS.get(family)
     if not kinds or fits is None:
         return None
@@ -93,8 +106,9 @@ def dynamic_typing_finding(
     return Finding(
         "warning",
         "dynamic_typing",
-        f"{table}.{column}: declared {declared or 'untyped'} but holds {_describe(classes)}; "
-        f"carried as {chosen.pg_type} so every value reads back as the app stored it",
+        f"{table}.{column}: declared {declared or 'untyped'} but holds {_describe(classes)}"
+        + (f", {p.year_zero:,} dated in year 0 (1 BC)" if family in DATED and p.year_zero else "")
+        + f"; carried as {chosen.pg_type} so every value reads back as the app stored it",
         table=table,
         column=column,
         count=foreign,

@@ -321,6 +321,8 @@ def _column_code(col: ColumnPlan) -> tuple[str, set[str]]:
         parts.append("autoincrement=False")
     if col.default is not None:
         parts.append(f"server_default=sa.text({_q(col.default)})")
+    if col.generated is not None:  # positional: right after the type
+        parts.insert(2, f"sa.Computed({_q(col.generated)}, persisted=True)")
     parts.append(f"nullable={col.nullable}")
     return f"sa.Column({', '.join(parts)})", imports
 

@@ -148,6 +148,7 @@ class ColumnPlan:
     identity: bool = False
     coercion: str = "identity"
     options: dict[str, Any] = field(default_factory=dict)
+    generated: str | None = None  # GENERATED ALWAYS AS (this) STORED: Postgres computes the value
 
     @property
     def base_type(self) -> str:
@@ -245,8 +246,8 @@ def wanted_stats(
         "decimal": {"classes"},
         "boolean": {"bools"},
         # plain ISO text needs no scan: the loader checks each batch (see _choose_coercion)
-        "timestamp": {"offsets", "num_range"},
-        "date": {"num_range"},
+        "timestamp": {"offsets", "num_range", "year_zero"},
+        "date": {"num_range", "year_zero"},
         "time": set(),
         "text": ({"text_length"} if bounded else set())
         | (set() if nul_in_load else {"nul"})

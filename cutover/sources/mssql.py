@@ -18,7 +18,7 @@ from cutover.schema import sqltext
 from cutover.schema.model import ColumnProfile, Schema, Table, TableProfile
 from cutover.sources import mssql_catalog as catalog
 from cutover.sources import mssql_facts as facts
-from cutover.sources.base import Batch, SourceInfo
+from cutover.sources.base import PROBE_ROWS, Batch, SourceInfo, rows_within_budget
 from cutover.sources.mssql_connect import (
     ConnectSpec,
     connect_spec,
@@ -276,15 +276,17 @@ class MssqlSource:
         text = single_pass_query(self._table_sql(table), selects, order, PARAM)
         transform = compile_row(0, [None] + decoders)
         cur = self._cursor(text, [int(after[0]) if after else 0])
+        limit = min(batch_size, PROBE_ROWS)  # bounded in bytes, as `paged` is
         try:
             while True:
-                raw = cur.fetchmany(batch_size)
+                raw = cur.fetchmany(limit)
                 if not raw:
                     return
                 rows = [transform(tuple(r)) for r in raw]
                 suspect = bool(flag)
                 flag.clear()
                 yield Batch(rows, 1, suspect)
+                limit = rows_within_budget(rows, batch_size)
         finally:
             cur.close()
 
@@ -392,20 +394,27 @@ def paged(
     after: tuple[Any, ...] | None,
     table: str,
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Keyset pagination: a page, then the page after its last key, until a short page; never OFFSET."""
+    """Keyset pagination: a page, then the page after its last key, until a short page; never OFFSET.
+
+    Pages are bounded in bytes as the SQLite reader's are: a first page of PROBE_ROWS measures the
+    rows, and each next page holds as many rows like the last ones as fit in BATCH_BYTES (at most
+    batch_size), so 5,000 varbinary(max) rows never arrive at once.
+    """
     width = len(parts)
     last = after
+    limit = min(batch_size, PROBE_ROWS)
     while True:
         rows = (
-            fetch(first, [batch_size])
+            fetch(first, [limit])
             if last is None
-            else fetch(following, [batch_size, *keyset_params(parts, last)])
+            else fetch(following, [limit, *keyset_params(parts, last)])
         )
         if not rows:
             return
         yield rows
-        if len(rows) < batch_size:
+        if len(rows) < limit:
             return
+        limit = rows_within_budget(rows, batch_size)
         new_last = tuple(rows[-1][:width])
         if new_last == last:
             raise SourceError(

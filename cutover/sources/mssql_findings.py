@@ -305,7 +305,8 @@ def table_findings(table: Table, info: TableInfo) -> list[Finding]:
 def _lossy(table: str, column: str, type_name: str) -> Finding:
     fixes = {
         "sql_variant": (
-            "its values are carried as their text form; the base type of each value is lost",
+            "its values are carried as exact text, each read by its base type (ISO 8601 with "
+            "every fractional digit, floats that read back the same); the base type is not kept",
             "override the column to the type the values really have",
         ),
         "hierarchyid": (

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from cutover.errors import SourceError
+from cutover.sources import mssql_variant
 from cutover.values.coerce import InvalidText
 
 Decoder = Callable[[Any], Any]
@@ -375,6 +376,9 @@ def decoder(ct: ColumnType, flag: list[bool] | None = None) -> Decoder | None:
     n = ct.name
     if n in CHARS:
         return text_decoder(codec_for(ct.collation, ct.code_page), flag)
+    if n == "sql_variant":
+        text = text_decoder("utf-16-le", flag)
+        return lambda v: mssql_variant.decode(text(v))
     if n in NCHARS or n == "xml" or n in AS_TEXT:
         return text_decoder("utf-16-le", flag)
     if n == "uniqueidentifier":
@@ -399,13 +403,10 @@ def select_expression(ct: ColumnType, quoted: str) -> str:
     n = ct.name
     if n in CHARS or n in NCHARS:
         return f"CAST({quoted} AS varbinary(max))"
-    if n == "xml" or n == "sql_variant":
-        inner = (
-            f"CAST({quoted} AS nvarchar(max))"
-            if n == "xml"
-            else f"CAST({quoted} AS nvarchar(4000))"
-        )
-        return f"CAST({inner} AS varbinary(max))"
+    if n == "xml":
+        return f"CAST(CAST({quoted} AS nvarchar(max)) AS varbinary(max))"
+    if n == "sql_variant":
+        return mssql_variant.select(quoted)
     if n == "hierarchyid":
         return f"CAST({quoted}.ToString() AS varbinary(max))"
     if n == UDT:

@@ -65,6 +65,10 @@ ROW_BYTES_SAMPLE = (
 )
 
 
+# PRAGMA table_xinfo's `hidden`: 2 for a VIRTUAL generated column, 3 for a STORED one.
+GENERATED_KINDS = {2: "virtual", 3: "stored"}
+
+
 def _key_sql(table: Table, key: str) -> str:
     """A stream key column in SQL: a primary key column quoted, the rowid by its bare alias."""
     return quote_ident(key) if key in table.primary_key else key
@@ -261,7 +265,7 @@ class SqliteSource:
                     nullable=not notnull,
                     default=default,
                     collation=None,
-                    generated="generated" if hidden in (2, 3) else None,
+                    generated=GENERATED_KINDS.get(hidden),
                 )
             )
             if pk_pos:
@@ -385,6 +389,18 @@ class SqliteSource:
                 table=table.name,
             )
         return list(table.primary_key)
+
+    def key_sql(self, table: Table) -> list[str]:
+        """The stream key columns as SQL (a primary key column quoted, the rowid bare)."""
+        return [_key_sql(table, k) for k in self.key_columns(table)]
+
+    def scratch(self) -> sqlite3.Connection:
+        """A writable in-memory database with this file attached read-only as `src` (plan's anti-joins)."""
+        conn = sqlite3.connect(":memory:", uri=True, check_same_thread=False)
+        conn.execute("ATTACH DATABASE ? AS src", (self._uri,))
+        for name in self.stand_in_collations:
+            conn.create_collation(name, _byte_order)
+        return conn
 
     def key_range(self, table: Table) -> tuple[Any, Any] | None:
         """(min, max) of a single integer stream key, for splitting a table into chunks; else None."""

@@ -38,6 +38,7 @@ class DeclaredConstraints:
         self.unique_names: dict[tuple[str, ...], str] = {}
         self.checks: list[CheckConstraint] = []
         self.foreign_keys: dict[tuple[str, ...], tuple[str | None, bool, bool]] = {}
+        self.generated: dict[str, str] = {}  # column → its GENERATED ALWAYS AS (expression)
 
 
 def parse_table_constraints(sql: str) -> DeclaredConstraints:
@@ -54,7 +55,28 @@ def parse_table_constraints(sql: str) -> DeclaredConstraints:
         table_level = first in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN")
         column = None if table_level else part[0].ident
         _constraint_clauses(part if table_level else part[1:], column, found)
+        if column:
+            expression = _generated_expression(part)
+            if expression is not None:
+                found.generated[column] = expression
     return found
+
+
+def _generated_expression(part: list[sqltext.Token]) -> str | None:
+    """The expression of a column's `[GENERATED ALWAYS] AS (…)`, at the top level of its definition."""
+    depth = 0
+    for k, tok in enumerate(part):
+        if tok.text == "(":
+            depth += 1
+        elif tok.text == ")":
+            depth -= 1
+        elif depth == 0 and tok.upper == "AS" and k + 1 < len(part) and part[k + 1].text == "(":
+            try:
+                end = sqltext.matching_paren(part, k + 1)
+            except ValueError:
+                return None
+            return sqltext.join(part[k + 2 : end])
+    return None
 
 
 def _paren_names(tokens: list[sqltext.Token], at: int) -> tuple[list[str], int]:
@@ -125,6 +147,9 @@ def _constraint_clauses(
 def apply_declared_constraints(table: Table, declared: DeclaredConstraints) -> None:
     table.pk_name = declared.pk_name
     table.checks = declared.checks
+    for col in table.columns:
+        if col.generated:
+            col.generated_expression = declared.generated.get(col.name)
     for u in table.uniques:
         u.name = declared.unique_names.get(tuple(u.columns), u.name)
     for fk in table.foreign_keys:

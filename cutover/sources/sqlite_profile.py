@@ -93,6 +93,9 @@ def _merge(expr: str, values: list[Any]) -> Any:
     raise ValueError(f"no rule merges {expr[:40]!r} across ranges")
 
 
+# A text value dated in year 0 (1 BC), which a timestamp coercion through Python cannot carry.
+_YEAR_ZERO = "typeof({q}) = 'text' AND substr({q}, 1, 5) = '0000-'"
+
 # Statistics pass 1 answers for a one-class column; (field, aggregate of q) each.
 _PURE: dict[str, list[tuple[str, str]]] = {
     "text_length": [("max_text_length", "max(length({q}))")],
@@ -105,6 +108,7 @@ _PURE: dict[str, list[tuple[str, str]]] = {
             "count(CASE WHEN {q} IS NULL THEN NULL WHEN NOT json_valid({q}) THEN 1 END)",
         )
     ],  # json_valid(NULL) is 0
+    "year_zero": [("year_zero", f"count(CASE WHEN {_YEAR_ZERO} THEN 1 END)")],
     "blob_length": [
         ("min_blob_length", "min(length({q}))"),
         ("max_blob_length", "max(length({q}))"),
@@ -232,6 +236,7 @@ def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfi
         if "nul" in stats:
             prof.nul_chars = int(found.get("nul_chars") or 0)
         prof.json_invalid = int(found.get("json_invalid") or 0)
+        prof.year_zero = int(found.get("year_zero") or 0)
     else:
         prof.blobs = count
         prof.min_blob_length, prof.max_blob_length = (
@@ -351,4 +356,6 @@ def _exact_sql(stat: str, q: str) -> list[tuple[str, str]]:
             ("min_blob_length", f"min(CASE WHEN {t} = 'blob' THEN length({q}) END)"),
             ("max_blob_length", f"max(CASE WHEN {t} = 'blob' THEN length({q}) END)"),
         ]
+    if stat == "year_zero":
+        return [("year_zero", f"count(CASE WHEN {_YEAR_ZERO.format(q=q)} THEN 1 END)")]
     raise ValueError(f"unknown profile statistic {stat!r}")

@@ -49,6 +49,8 @@ VARCHAR_DECL = re.compile(
 )
 ROWID_MODULES = {"fts3", "fts4", "fts5", "vec0"}  # virtual tables whose rowid is app data
 READ_AS = {"json": "{}::text", "vector": "{}::text", "float": "{}::float8"}
+# Postgres refuses a user column named like a system column; the one rename the oracle accepts
+PG_SYSTEM_COLUMNS = {"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"}
 MISMATCH = "≠"  # tags a source value its target family cannot hold, so it equals nothing there
 
 
@@ -72,6 +74,7 @@ class TargetTable:
     primary_key: list[str]
     uniques: list[set[str]]
     foreign_keys: list[tuple[list[str], str, list[str]]]
+    renamed: dict[str, str]  # source name → target name (system column names only)
 
 
 def open_sqlite(path: Path, extensions: Sequence[str] = ()) -> sqlite3.Connection:
@@ -176,6 +179,9 @@ def target_table(pg: psycopg.Connection[Any], schema: str, name: str) -> TargetT
     ).fetchall()
     if not cols:
         return None
+    names = {c for c, *_ in cols}
+    renamed = {f"{s}_2": s for s in PG_SYSTEM_COLUMNS if f"{s}_2" in names and s not in names}
+    cols = [(renamed.get(c, c), *rest) for c, *rest in cols]
     keyed = pg.execute(
         "SELECT c.contype, ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o)"
         "   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text[],"
@@ -202,6 +208,7 @@ def target_table(pg: psycopg.Connection[Any], schema: str, name: str) -> TargetT
         primary_key=next((k for t, k, _, _ in keyed if t == "p"), []),
         uniques=[set(k) for t, k, _, _ in keyed if t == "u"] + [set(k) for (k,) in unique_indexes],
         foreign_keys=[(k, p, pk) for t, k, p, pk in keyed if t == "f"],
+        renamed={s: t for t, s in renamed.items()},
     )
 
 
@@ -255,7 +262,9 @@ def compare_rows(
     # floats as float8 (a real shows its float4 rounding instead of its shortest text)
     as_text = [sql.SQL(READ_AS.get(f, "{}")) for f in families]
     query = sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(e.format(sql.Identifier(c)) for e, c in zip(as_text, cols)),
+        sql.SQL(", ").join(
+            e.format(sql.Identifier(tgt.renamed.get(c, c))) for e, c in zip(as_text, cols)
+        ),
         sql.Identifier(schema, t.name),
     )
     target = Counter(
