@@ -10,7 +10,8 @@ import pytest
 from cutover.config import DatabaseConfig, Settings
 from cutover.load import scheduler
 from cutover.load.state import Chunk
-from cutover.schema.mapping import TablePlan, map_schema
+from cutover.schema.mapping import map_schema
+from cutover.schema.target_plan import TablePlan
 from cutover.sources.sqlite import SqliteSource
 
 BLOB = 20_000  # bytes per blob in the test table

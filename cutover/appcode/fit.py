@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlglot import exp
 
+from cutover.appcode.context import Context
 from cutover.appcode.model import TargetTable
 from cutover.appcode.timefns import NoSafeRewrite, rewrite_time, time_call
-
-if TYPE_CHECKING:
-    from cutover.appcode.rewrite import Context
 
 # SQLite functions with no Postgres counterpart, and what to do instead.
 REFUSED_FUNCTIONS = {

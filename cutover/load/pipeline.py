@@ -25,7 +25,7 @@ from cutover.load import target as tgt
 from cutover.load.rejects import RejectLog, loaded_value, merge, part_file, reasons_in
 from cutover.load.state import Chunk
 from cutover.rows.path import Policies, RowPath
-from cutover.schema.mapping import SchemaPlan, TablePlan
+from cutover.schema.target_plan import SchemaPlan, TablePlan
 from cutover.sources.base import Source
 
 

@@ -29,9 +29,10 @@ from cutover.load.target import ServerInfo
 from cutover.rows.digest import DIGEST_VERSION
 from cutover.rows.path import Policies
 from cutover.schema import migrations
-from cutover.schema.mapping import SchemaPlan, map_schema
+from cutover.schema.mapping import map_schema
 from cutover.schema.model import Finding
-from cutover.schema.typemap import pg_base
+from cutover.schema.rules import pg_base
+from cutover.schema.target_plan import SchemaPlan
 from cutover.sources import open_source
 
 VIEW_SQL_SHOWN = 2000  # characters of a refused view's or trigger's SQL in its finding

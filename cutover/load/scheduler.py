@@ -36,7 +36,8 @@ from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.pipeline import ChunkLoader, Reporter
 from cutover.load.state import Chunk
-from cutover.schema.mapping import SchemaPlan, TablePlan, tables_in_load_order
+from cutover.schema.mapping import tables_in_load_order
+from cutover.schema.target_plan import SchemaPlan, TablePlan
 from cutover.sources.base import Source
 
 POLL_S = 0.5  # how often the display reads committed progress while workers run

@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 
 from cutover.schema.generated import plain_column_finding
-from cutover.schema.mapping import SchemaPlan
 from cutover.schema.model import Finding
+from cutover.schema.target_plan import SchemaPlan
 
 
 def _refused(conn: psycopg.Connection[Any], query: sql.Composed) -> str | None:

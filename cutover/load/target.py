@@ -17,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 from cutover import urls
 from cutover.config import PG_SESSION_OPTIONS
 from cutover.errors import TargetError, TransientError
-from cutover.schema.mapping import Catalog, CatalogColumn
+from cutover.schema.target_plan import Catalog, CatalogColumn
 
 STATE_SCHEMA = "_cutover"  # progress and digests live in the target, committed with the rows
 CONNECT_TIMEOUT_S = 10

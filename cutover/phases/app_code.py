@@ -38,8 +38,9 @@ from cutover.appcode import (
 from cutover.config import Config, DatabaseConfig
 from cutover.errors import CutoverError
 from cutover.load import target as tgt
-from cutover.schema.mapping import SchemaPlan, map_schema
+from cutover.schema.mapping import map_schema
 from cutover.schema.model import Finding
+from cutover.schema.target_plan import SchemaPlan
 from cutover.sources import open_source
 
 BLOCKING = ("different", "failed")  # proof statuses that leave p3.code failed

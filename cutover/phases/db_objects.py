@@ -19,9 +19,9 @@ from cutover.errors import CutoverError
 from cutover.load.run import ObjectsHook
 from cutover.phases.app_code import proving_sides, target_schema
 from cutover.proof.results import VerifyResult, ViewParity
-from cutover.schema.mapping import SchemaPlan
 from cutover.schema.migrations import Objects, ObjectSQL
 from cutover.schema.model import Finding
+from cutover.schema.target_plan import SchemaPlan
 
 REPLACED = ("view", "trigger")  # the sources' "not carried" findings, replaced here
 SQL_SHOWN_CHARS = 2000  # of a view's or trigger's SQL in its finding (the source has the rest)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from cutover import urls
-from cutover.appcode import CodeItem, TargetSchema
+from cutover.appcode import TargetSchema
 from cutover.config import Config, DatabaseConfig
 from cutover.errors import CutoverError, SchemaMismatchError
 from cutover.load import schema_probe
@@ -27,130 +26,24 @@ from cutover.phases import reject_estimate
 from cutover.phases.app_code import code_findings, scan_code, target_schema
 from cutover.phases.checklists import now
 from cutover.phases.db_objects import dialect_of, fit_objects
-from cutover.phases.plan_estimate import ColumnRow, Estimate, TableRow, estimate
+from cutover.phases.plan_estimate import ColumnRow, TableRow, estimate
+from cutover.phases.plan_model import (
+    DatabasePlan,
+    EnvChange,
+    EnvPlan,
+    Plan,
+    SourceCheck,
+    TargetCheck,
+)
 from cutover.phases.plan_probe import scale_findings, timezone_findings
 from cutover.phases.plan_target import target_findings
-from cutover.schema.mapping import TablePlan, map_schema
-from cutover.schema.model import SEVERITIES, Finding
+from cutover.schema.mapping import map_schema
+from cutover.schema.model import Finding
+from cutover.schema.target_plan import TablePlan
 from cutover.sources import open_source
 from cutover.sources.base import Source
 
 PLAN_FILE = "plan.json"
-PLAN_FORMAT_VERSION = 1  # of plan --format json (schemas/plan.schema.json); bumped when a field is removed or changes meaning
-
-
-@dataclass
-class SourceCheck:
-    """The source database: kind, version, size, and whether it could be read."""
-
-    url: str
-    kind: str
-    readable: bool = False
-    version: str | None = None
-    size_bytes: int | None = None
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class TargetCheck:
-    """The target server: reachable, version, privileges, pgvector, tables already there."""
-
-    url: str
-    reachable: bool = False
-    error: str | None = None
-    version: str | None = None
-    database: str | None = None
-    database_exists: bool = True
-    user: str | None = None
-    can_create: bool | None = None
-    vector_available: str | None = None
-    vector_installed: str | None = None
-    vector_needed: bool = False
-    vector_hint: str | None = None
-    existing_tables: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DatabasePlan:
-    """Everything the plan found for one database."""
-
-    name: str
-    env_key: str
-    mode: str
-    target_schema: str
-    source: SourceCheck
-    target: TargetCheck
-    tables: list[TableRow] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    estimate: Estimate | None = None
-
-
-@dataclass
-class EnvChange:
-    """One env value phase 1 would rewrite (both sides redacted)."""
-
-    path: str
-    kind: str
-    line: int
-    key: str | None
-    database: str
-    before: str
-    after: str
-
-
-@dataclass
-class EnvPlan:
-    """The env files, compose files and scripts, and the rewrite each would get."""
-
-    root: str
-    files: int = 0
-    changes: list[EnvChange] = field(default_factory=list)
-    code_leftovers: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Plan:
-    """The assessment of a whole cutover."""
-
-    generated_at: str
-    config: str
-    databases: list[DatabasePlan]
-    env: EnvPlan
-    code: list[CodeItem] = field(default_factory=list)
-
-    def all_findings(self) -> list[Finding]:
-        return [f for db in self.databases for f in db.findings] + self.env.findings
-
-    @property
-    def counts(self) -> dict[str, int]:
-        found = self.all_findings()
-        return {s: sum(f.severity == s for f in found) for s in SEVERITIES}
-
-    @property
-    def ok(self) -> bool:
-        """No blocker."""
-        return self.counts["blocker"] == 0
-
-    @property
-    def next_step(self) -> str:
-        if not self.ok:
-            return "fix the blockers above, then run `cutover plan` again"
-        return "`cutover run --phase 1` rewrites the env files to PostgreSQL (it shows the diff and asks first)"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON (schemas/plan.schema.json)."""
-        data = {"version": PLAN_FORMAT_VERSION, **asdict(self)}
-        for db, raw in zip(self.databases, data["databases"]):
-            if db.estimate is not None:
-                raw["estimate"]["total_seconds"] = round(db.estimate.total_seconds, 3)
-        data.update(ok=self.ok, summary=self.counts, next=self.next_step)
-        return data
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
 
 def schema() -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import Any
 
 from cutover.config import Settings
 from cutover.proof.report import human_bytes
-from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.schema.model import ColumnProfile, Finding
 from cutover.schema.naming import shorten, snake_case
+from cutover.schema.target_plan import SchemaPlan, TablePlan
 from cutover.schema.typemap import ColumnPlan
 from cutover.sources.base import Source
 from cutover.values.coerce import InvalidText

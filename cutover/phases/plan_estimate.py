@@ -13,7 +13,7 @@ from cutover.config import Settings
 from cutover.load import target as tgt
 from cutover.phases.plan_probe import probe_rows
 from cutover.phases.reject_estimate import TableRejects
-from cutover.schema.mapping import SchemaPlan, TablePlan
+from cutover.schema.target_plan import SchemaPlan, TablePlan
 from cutover.sources.base import Source
 
 PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copies into (rolled back)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -11,12 +11,10 @@ from cutover.config import DatabaseConfig
 from cutover.errors import CutoverError
 from cutover.load import target as tgt
 from cutover.load.run import refuse_missing_vector
-from cutover.schema.mapping import SchemaPlan
+from cutover.phases.plan_model import DatabasePlan
 from cutover.schema.model import Finding
-from cutover.schema.typemap import pg_base
-
-if TYPE_CHECKING:
-    from cutover.phases.plan import DatabasePlan
+from cutover.schema.rules import pg_base
+from cutover.schema.target_plan import SchemaPlan
 
 
 def target_findings(

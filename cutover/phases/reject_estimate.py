@@ -26,8 +26,8 @@ from typing import Any
 from cutover.config import Settings
 from cutover.errors import SourceError
 from cutover.rows.path import Policies, RowPath
-from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.schema.model import Finding
+from cutover.schema.target_plan import SchemaPlan, TablePlan
 from cutover.schema.typemap import ColumnPlan
 from cutover.sources import sqlite_dates
 from cutover.sources.base import Source

@@ -13,8 +13,8 @@ import psycopg
 
 from cutover.config import DatabaseConfig
 from cutover.load import target as tgt
+from cutover.schema.rules import pg_base
 from cutover.schema.sqltext import tokenize
-from cutover.schema.typemap import pg_base
 from cutover.sources.base import Source
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import xxhash
 
-from cutover.schema.typemap import family_of, pg_base
+from cutover.schema.rules import family_of, pg_base
 from cutover.values.coerce import parse_datetime_text
 
 # recorded with a load; verify recomputes digests made any other way (/2: decimals are no longer

@@ -18,8 +18,8 @@ from typing import Any
 
 from cutover.config import PG_SESSION_TIMEZONE, Settings
 from cutover.rows.digest import Digests, RowHasher
-from cutover.schema.mapping import TablePlan
-from cutover.schema.typemap import family_of, pg_base
+from cutover.schema.rules import family_of, pg_base
+from cutover.schema.target_plan import TablePlan
 from cutover.values.coerce import (
     Coercion,
     InvalidText,

@@ -3,30 +3,11 @@ the findings for those that are not (a parent not in the load, not unique, of an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from cutover.config import ColumnOverride, Settings
 from cutover.schema.model import ColumnProfile, Finding
 from cutover.schema.naming import Namer, shorten
+from cutover.schema.target_plan import ForeignKeyPlan, TablePlan
 from cutover.schema.typemap import plan_column
-
-if TYPE_CHECKING:
-    from cutover.schema.mapping import TablePlan
-
-
-@dataclass
-class ForeignKeyPlan:
-    """A foreign key between target tables."""
-
-    name: str
-    columns: list[str]
-    ref_table: str
-    ref_columns: list[str]
-    on_delete: str | None = None
-    on_update: str | None = None
-    deferrable: bool = False
-    initially_deferred: bool = False
 
 
 def foreign_keys(

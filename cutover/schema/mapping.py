@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
@@ -11,11 +10,19 @@ from psycopg import sql
 from cutover.config import ColumnOverride, DatabaseConfig, Settings
 from cutover.errors import SchemaMismatchError
 from cutover.schema import sqltext
-from cutover.schema.foreign_keys import ForeignKeyPlan, foreign_keys
+from cutover.schema.foreign_keys import foreign_keys
 from cutover.schema.generated import plan_generated
-from cutover.schema.model import ColumnProfile, Finding, Schema, Table, Trigger, View
+from cutover.schema.model import ColumnProfile, Finding, Schema, Table
 from cutover.schema.naming import PG_SYSTEM_COLUMNS, Namer, shorten, snake_case
 from cutover.schema.search import search_indexes
+from cutover.schema.target_plan import (
+    Catalog,
+    CheckPlan,
+    IndexPlan,
+    SchemaPlan,
+    TablePlan,
+    UniquePlan,
+)
 from cutover.schema.typemap import ColumnPlan, plan_column, wanted_stats
 from cutover.sources.base import Source
 
@@ -25,176 +32,6 @@ DATE_SAMPLE_ROWS = (
 VECTOR_SAMPLE_ROWS = (
     100  # lengths are checked on every row; the sample checks the numbers are finite
 )
-
-
-@dataclass
-class IndexPlan:
-    """A secondary index as Postgres will have it; `elements` are SQL (quoted columns or expressions)."""
-
-    name: str
-    source_name: str
-    elements: list[str]
-    columns: list[str]
-    unique: bool = False
-    where: str | None = None
-    descending: list[bool] = field(default_factory=list)
-    using: str | None = None
-    ops: str | None = None
-    options: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def simple(self) -> bool:
-        """Plain ascending columns, no expressions: renderable as op.create_index(columns)."""
-        return len(self.columns) == len(self.elements) and not any(self.descending)
-
-
-@dataclass
-class UniquePlan:
-    """A UNIQUE constraint on target columns."""
-
-    name: str
-    columns: list[str]
-
-
-@dataclass
-class CheckPlan:
-    """A CHECK constraint translated to Postgres SQL (identifiers quoted)."""
-
-    name: str
-    expression: str
-    source_expression: str
-
-
-@dataclass
-class TablePlan:
-    """How one table moves."""
-
-    source: Table
-    name: str
-    columns: list[ColumnPlan]
-    primary_key: list[str] = field(default_factory=list)
-    pk_name: str | None = None
-    uniques: list[UniquePlan] = field(default_factory=list)
-    indexes: list[IndexPlan] = field(default_factory=list)
-    foreign_keys: list[ForeignKeyPlan] = field(default_factory=list)
-    checks: list[CheckPlan] = field(default_factory=list)
-    rows: int = 0
-    sequence_floor: int | None = None
-    profile: dict[str, ColumnProfile] = field(default_factory=dict)
-    unique_keys: list[tuple[str, ...]] = field(default_factory=list)
-    renames: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def column(self, source_name: str) -> ColumnPlan:
-        """The plan of the source column called `source_name`."""
-        for col in self.columns:
-            if col.source == source_name:
-                return col
-        raise KeyError(source_name)
-
-    @property
-    def identity_column(self) -> ColumnPlan | None:
-        return next((c for c in self.columns if c.identity), None)
-
-
-@dataclass
-class SchemaPlan:
-    """The whole target schema of one database."""
-
-    database: str
-    target_schema: str
-    mode: str
-    tables: list[TablePlan]
-    findings: list[Finding] = field(default_factory=list)
-    renames: list[tuple[str, str, str]] = field(default_factory=list)
-    views: list[View] = field(default_factory=list)
-    triggers: list[Trigger] = field(default_factory=list)
-
-    def manifest(
-        self, *, source_fingerprint: str, naive_timezone: str, digest: str | None
-    ) -> dict[str, Any]:
-        """What verify needs to know of this load: names, types, coercions, keys, omissions."""
-        omitted = (
-            "index_untranslated",
-            "check_untranslated",
-            "fk_dangling",
-            "fk_not_unique",
-            "fk_type_mismatch",
-            "view",
-            "trigger",
-            "view_untranslated",
-            "trigger_untranslated",
-            "virtual_table",
-        )
-        return {
-            "database": self.database,
-            "target_schema": self.target_schema,
-            "mode": self.mode,
-            "source_fingerprint": source_fingerprint,
-            "naive_timezone": naive_timezone,
-            "digest": digest,  # None: the load stored no row digests (digests = "verify")
-            "tables": [
-                {
-                    "source": t.source.name,
-                    "target": t.name,
-                    "key": t.primary_key,
-                    "columns": [
-                        {
-                            "source": c.source,
-                            "target": c.name,
-                            "pg_type": c.pg_type,
-                            "nullable": c.nullable,
-                            "coercion": c.coercion,
-                            "options": c.options,
-                            "reason": c.reason,
-                        }
-                        for c in t.columns
-                    ],
-                    "uniques": [u.name for u in t.uniques],
-                    "checks": [{"name": c.name, "source": c.source_expression} for c in t.checks],
-                    "indexes": [{"name": i.name, "source": i.source_name} for i in t.indexes],
-                    "foreign_keys": [
-                        {
-                            "name": f.name,
-                            "columns": f.columns,
-                            "source_columns": [
-                                next(c.source for c in t.columns if c.name == n) for n in f.columns
-                            ],
-                            "ref_table": f.ref_table,
-                        }
-                        for f in t.foreign_keys
-                    ],
-                }
-                for t in self.tables
-            ],
-            "omissions": [
-                {"code": f.code, "table": f.table, "subject": f.subject, "reason": f.message}
-                for f in self.findings
-                if f.code in omitted
-            ],
-        }
-
-    def table(self, source_name: str) -> TablePlan:
-        """The plan of the source table called `source_name`."""
-        for t in self.tables:
-            if t.source.name == source_name:
-                return t
-        from cutover.errors import UnknownChoiceError
-
-        raise UnknownChoiceError("table", source_name, [t.source.name for t in self.tables])
-
-
-@dataclass
-class CatalogColumn:
-    """A column of an existing target table."""
-
-    name: str
-    pg_type: str
-    nullable: bool
-    has_default: bool
-    identity: bool
-
-
-Catalog = dict[str, dict[str, CatalogColumn]]
 
 
 def map_schema(

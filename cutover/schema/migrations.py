@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from cutover.config import PG_SESSION_OPTIONS
 from cutover.errors import TargetError, UsageError
-from cutover.schema.mapping import SchemaPlan
 from cutover.schema.naming import fit
+from cutover.schema.rules import pg_base
 from cutover.schema.search import TRIGRAM_OPS
-from cutover.schema.typemap import ColumnPlan, pg_base
+from cutover.schema.target_plan import SchemaPlan
+from cutover.schema.typemap import ColumnPlan
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
