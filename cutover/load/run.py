@@ -18,6 +18,7 @@ from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
 from cutover.load import keys_build, pipeline, scheduler, state
 from cutover.load import target as tgt
+from cutover.load.native import engine_in_use
 from cutover.load.pipeline import NullReporter, Reporter, TableResult
 from cutover.load.preflight import check_target
 from cutover.load.snapshot import consistent_source
@@ -146,6 +147,7 @@ def run(
             digest=DIGEST_VERSION if settings.digests == "load" else None,
         )
         manifest["policies"] = Policies.from_settings(settings).to_manifest()
+        manifest["engine"] = engine_in_use(settings)
         state.ensure(conn)
         previous = state.read_manifest(conn, db.name)
         recorded = state.load_chunks(conn, db.name)
