@@ -23,7 +23,8 @@ DEFAULT_CONFIG = Path("cutover.toml")
 DEFAULT_WORKDIR = Path(".cutover")
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+# letters of any script (a file called 채팅.db gives a database called 채팅), digits, _ and -
+_NAME = re.compile(r"^[^\W\d_][\w\-]*$")
 
 ON_ERROR = ("reject", "abort")
 TIMESTAMPS = ("keep", "timestamptz")

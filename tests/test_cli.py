@@ -67,7 +67,7 @@ def test_unknown_phase_lists_the_choices():
 
 def test_rejects_make_the_exit_code_non_zero_unless_allowed(make_sqlite, pg_url, tmp_path):
     src = make_sqlite(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1), (2, 'two');"
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n DATE); INSERT INTO t VALUES (1, '2024-01-01'), (2, '2024-02-30');"
     )
     cfg = tmp_path / "cutover.toml"
     runner = CliRunner()

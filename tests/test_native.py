@@ -155,13 +155,21 @@ def test_bad_values_take_the_row_path_with_their_reasons(
     assert result.ok, result.to_json()
 
 
-def test_mixed_storage_classes_keep_the_table_on_the_row_path(make_sqlite, load, engine):
+def test_mixed_storage_classes_keep_the_table_on_the_row_path(
+    make_sqlite, load, pg, engine, native_batches
+):
     src = make_sqlite(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, s TEXT);",
         rows={"INSERT INTO t VALUES (?, ?, ?)": [(1, 1, "a"), (2, "two", "b"), (3, 3, 4.5)]},
     )
     (res,) = load(src).reports[0].results
-    assert (res.read, res.rejected) == (3, 1)
+    assert (res.read, res.rejected) == (3, 0)
+    assert native_batches == []  # n holds integers and text, s text and a real
+    assert pg.execute("SELECT n::text, s FROM t ORDER BY id").fetchall() == [
+        ("1", "a"),
+        ("two", "b"),
+        ("3", "4.5"),
+    ]
 
 
 def test_eligibility_names_what_keeps_a_table_on_the_row_path(make_sqlite, load, pg, tmp_path):

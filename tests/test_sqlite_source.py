@@ -201,13 +201,18 @@ def test_missing_file_is_a_clear_error(tmp_path):
         SqliteSource(tmp_path / "nope.db")
 
 
-def test_virtual_tables_reported_not_carried(make_sqlite):
+def test_virtual_tables_fts_carried_unknown_modules_reported(make_sqlite):
     path = make_sqlite(
         "CREATE VIRTUAL TABLE docs USING fts5(body); CREATE TABLE t (id INTEGER PRIMARY KEY);"
+        "PRAGMA writable_schema = ON;"
+        "INSERT INTO sqlite_schema VALUES ('table', 'vecs', 'vecs', 0,"
+        " 'CREATE VIRTUAL TABLE vecs USING vec0(embedding float[4])');"
     )
     schema = SqliteSource(path).reflect()
-    assert [t.name for t in schema.tables] == ["t"]
-    assert any(f.code == "virtual_table" and "docs" in f.message for f in schema.findings)
+    assert [t.name for t in schema.tables] == ["docs", "t"]  # FTS carried (issue 13 item 4)
+    assert schema.tables[0].module == "fts5" and schema.tables[0].primary_key == ["rowid"]
+    (finding,) = [f for f in schema.findings if f.code == "virtual_table"]
+    assert "vecs" in finding.message and "vec0" in finding.message
 
 
 def test_profile_counts_storage_classes(make_sqlite):

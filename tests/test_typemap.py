@@ -61,9 +61,17 @@ def _plan(declared, profile, name="c", settings=APPLY, override=None, table=None
     return plan_column(table, col, profile, settings, override, name, samples)
 
 
-def test_unknown_type_becomes_text_and_is_reported():
-    plan, findings = _plan("GEOMETRY", ColumnProfile(texts=3))
-    assert plan.pg_type == "text" and plan.reason == "declared"
+@pytest.mark.parametrize(
+    ("profile", "pg_type"),
+    [
+        (ColumnProfile(texts=3), "text"),
+        (ColumnProfile(blobs=3), "bytea"),
+        (ColumnProfile(), "text"),
+    ],
+)
+def test_unknown_type_is_typed_by_its_values_and_reported(profile, pg_type):
+    plan, findings = _plan("GEOMETRY", profile)  # a SpatiaLite POINT column holds blobs
+    assert plan.pg_type == pg_type and plan.reason == "sampled"
     assert [f.code for f in findings] == ["unknown_type"]
 
 

@@ -223,7 +223,7 @@ def test_rejected_rows_are_accounted_not_missing(make_sqlite, load, tmp_path):
     src = make_sqlite(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1), (2, 'two'), (3, 3);"
     )
-    load(src)
+    load(src, 'columns."t.n" = "integer"')  # the declared type enforced: 'two' is rejected
     result = run_verify(tmp_path)
     t = table_of(result, "t")
     assert result.ok and (t.source_rows, t.rejected, t.target_rows) == (3, 1, 2)

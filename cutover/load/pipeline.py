@@ -23,12 +23,11 @@ from cutover.errors import BadValueError, ChecksFailed, TargetError, TransientEr
 from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.native import NativeChunk, native_table
-from cutover.load.rejects import RejectLog, merge, part_file, reasons_in
+from cutover.load.rejects import RejectLog, loaded_value, merge, part_file, reasons_in
 from cutover.load.state import Chunk
 from cutover.rows.path import Policies, RowPath
 from cutover.schema.mapping import SchemaPlan, TablePlan
 from cutover.sources.base import Source
-from cutover.values.coerce import json_safe
 
 
 class Reporter(Protocol):
@@ -328,7 +327,7 @@ class _PostLoad:
                 state.save_digests(conn, self.plan.database, tp.name, digests)
             recorded = []
             for row in removed:
-                source_row = {by_target[n]: json_safe(v) for n, v in zip(names, row)}
+                source_row = {by_target[n]: loaded_value(v) for n, v in zip(names, row)}
                 key_cols = tp.source.primary_key or list(source_row)
                 col = by_target.get(column, column) if column else None
                 key = {k: source_row.get(k) for k in key_cols}

@@ -9,15 +9,32 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
+from uuid import UUID
 
-from cutover.values.coerce import preview
+from cutover.schema.naming import short_hash
+from cutover.values.coerce import json_safe, preview
+
+FILE_MODE = 0o600  # rejected rows are the app's data: readable by their owner only, like backups
+_PLAIN = re.compile(r"[a-z0-9_]{1,100}")  # names that are file names as they are, on any filesystem
+_STEM_CHARS = 100  # room for the hash, the chunk label and ".jsonl" within a 255-byte file name
 
 
 def file_safe(name: str) -> str:
-    """A table name as a file name."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    """A table name as a file name no other table's can equal, even on a case-insensitive disk.
+
+    A lower-case ASCII name is kept (`order_items`); any other gets its ASCII letters, digits and
+    `_` lower-cased, then `.` and 8 hex of its hash (`order_items.1b2c3d4e` for `order items`,
+    `users.5e6f7a8b` for `Users`). A kept name has no `.`, so the two kinds never meet.
+    """
+    if _PLAIN.fullmatch(name):
+        return name
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch == "_") else "_" for ch in name)
+    return f"{safe[:_STEM_CHARS].lower()}.{short_hash(name)}"
 
 
 def table_file(directory: Path, table: str) -> Path:
@@ -29,6 +46,30 @@ def part_file(directory: Path, table: str, chunk: int) -> Path:
     """The file one chunk (or, for chunk -1, the post-load checks) writes while loading."""
     label = "post-load" if chunk < 0 else f"chunk{chunk:04d}"
     return directory / "parts" / f"{file_safe(table)}.{label}.jsonl"
+
+
+def loaded_value(value: Any) -> Any:
+    """A value read back from the target, in the form the source held it, for a reject file.
+
+    Rows rejected after the load (unique and foreign keys, checks) come back from Postgres: JSON
+    as parsed objects, timestamps as datetimes. The file keeps what the source stored: JSON as
+    its text, date and time values in ISO form, decimals and UUIDs as text.
+    """
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (Decimal, UUID)):
+        return str(value)
+    return json_safe(value)
+
+
+def _open_private(path: Path, mode: str) -> IO[Any]:
+    """Open for writing with FILE_MODE (a file that exists is narrowed to it too)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+    fd = os.open(path, flags, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
 
 
 class RejectLog:
@@ -55,7 +96,7 @@ class RejectLog:
         """Append one reject record (the whole row is kept so nothing is lost)."""
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("a", encoding="utf-8")
+            self._fh = _open_private(self.path, "a")
         record = {
             "key": key,
             "column": column,
@@ -101,7 +142,7 @@ def merge(directory: Path, table: str, parts: list[Path]) -> Path:
             target.unlink()
         return target
     tmp = target.with_suffix(".jsonl.tmp")
-    with tmp.open("wb") as out:
+    with _open_private(tmp, "wb") as out:
         for part in existing:
             out.write(part.read_bytes())
     tmp.replace(target)

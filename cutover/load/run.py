@@ -16,7 +16,7 @@ from typing import Any
 from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
-from cutover.load import keys_build, pipeline, scheduler, state
+from cutover.load import keys_build, pipeline, scheduler, schema_probe, state
 from cutover.load import target as tgt
 from cutover.load.native import engine_in_use
 from cutover.load.pipeline import NullReporter, Reporter, TableResult
@@ -110,10 +110,10 @@ def run(
 ) -> LoadReport:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
-    check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
-    source = open_source(db.source, config.base_dir)
+    source = open_source(db.source, config.base_dir)  # a missing source file is the first error
     conn = lock = snap = None
     try:
+        check_target(db.target, db.target_schema).refuse(db.name)  # nothing changes on a blocker
         conn = tgt.connect(db.target, autocommit=True, create=True)
         lock = state.RunLock.take(
             tgt.connect(db.target, autocommit=True, application_name=RUN_LOCK_APPLICATION),
@@ -139,7 +139,9 @@ def run(
         catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
         reporter.message(f"{db.name}: reading the source schema and profiling its data")
         plan = map_schema(source, db, settings, catalog, load=True)
+        refuse_empty(plan, db)
         refuse_missing_vector(plan, info, db.name)
+        plan.findings += schema_probe.check_defaults(conn, plan)
         fingerprint = source.fingerprint()
         manifest = plan.manifest(
             source_fingerprint=fingerprint,
@@ -337,3 +339,15 @@ def refuse_missing_vector(plan: SchemaPlan, info: ServerInfo, database: str) -> 
             hint=tgt.vector_install_hint(info.version_num)
             + "; or keep the columns as text/bytea with a type override in cutover.toml",
         )
+
+
+def refuse_empty(plan: SchemaPlan, db: DatabaseConfig) -> None:
+    """A source with no tables to move (0 bytes, only views, a wrong path) is an error, not a pass."""
+    if plan.tables:
+        return
+    raise SourceError(
+        f"the source {urls.redact(db.source)} holds no tables to move"
+        + (f" (tables = {db.tables} in cutover.toml)" if db.tables else ""),
+        database=db.name,
+        hint="check the source URL names the app's database file; `cutover plan` shows what it found",
+    )

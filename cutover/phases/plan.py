@@ -20,6 +20,7 @@ from psycopg import sql
 from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import CutoverError, SchemaMismatchError
+from cutover.load import schema_probe
 from cutover.load import target as tgt
 from cutover.load.preflight import check_target
 from cutover.phases.checklists import now
@@ -226,7 +227,7 @@ def save(plan: Plan, workdir: Path) -> Path:
 
 def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
     """Source, target, per-table and per-column plan, findings and estimate of one database."""
-    from cutover.phases.plan_checks import extra_findings
+    from cutover.phases.plan_checks import extra_findings, no_tables
 
     settings = config.settings
     result = DatabasePlan(
@@ -268,9 +269,12 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
             )
             return result
         profile_seconds = time.monotonic() - started
+        if conn is not None:
+            splan.findings += schema_probe.check_defaults(conn, splan)
         result.findings += splan.findings + extra_findings(
             source, splan, settings, snake=db.snake_case
         )
+        result.findings += no_tables(splan, urls.redact(db.source), db.tables)
         _target_findings(db, splan, conn, info, result)
         result.findings += _timezone_findings(splan, settings)
         result.findings += _scale_findings(source, splan, settings)

@@ -60,6 +60,19 @@ def extra_findings(
     return found
 
 
+def no_tables(plan: SchemaPlan, source_label: str, listed: list[str] | None) -> list[Finding]:
+    """A blocker when nothing would move: an empty (0-byte) or table-less source, or a bad list."""
+    if plan.tables:
+        return []
+    if listed:
+        message = f"none of the tables cutover.toml lists ({', '.join(listed)}) is in the source"
+        fix = "correct tables = [...] for this database in cutover.toml"
+    else:
+        message = f"the source {source_label} holds no tables: there is nothing to move or prove"
+        fix = "check the source URL names the app's database file (SQLite makes an empty one for a wrong path)"
+    return [Finding("blocker", "no_tables", message, fix=fix)]
+
+
 def name_collisions(plan: SchemaPlan, snake: bool) -> list[Finding]:
     """Names that had to change because another name took theirs (after snake_case or shortening)."""
     found = []

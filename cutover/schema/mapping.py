@@ -12,7 +12,8 @@ from cutover.config import ColumnOverride, DatabaseConfig, Settings
 from cutover.errors import SchemaMismatchError
 from cutover.schema import sqltext
 from cutover.schema.model import ColumnProfile, Finding, Schema, Table, Trigger, View
-from cutover.schema.naming import Namer, shorten, snake_case
+from cutover.schema.naming import PG_SYSTEM_COLUMNS, Namer, shorten, snake_case
+from cutover.schema.search import search_indexes
 from cutover.schema.typemap import ColumnPlan, plan_column, wanted_stats
 from cutover.sources.base import Source
 
@@ -317,7 +318,7 @@ def _map_table(
     }
     profile = source.profile(table, wanted)
     columns: list[ColumnPlan] = []
-    namer = Namer(db.snake_case)
+    namer = Namer(db.snake_case, reserved=PG_SYSTEM_COLUMNS)
     missing: list[str] = []
     # a source whose defaults are not SQLite's (SQL Server's getdate(), newid()) translates its own
     translate_default = getattr(source, "translate_default", sqltext.translate_default)
@@ -505,6 +506,14 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
         if idx.unique and not where and len(plain) == len(elements):
             keys.append(tuple(plain))
     tp.unique_keys = keys
+    indexes, notes = search_indexes(t, tp.name, {c.source: (c.name, c.family) for c in tp.columns})
+    findings.extend(notes)
+    for si in indexes:
+        name = relations.name(si.name, "index", convert=False)
+        columns = [si.column] if si.column else []
+        tp.indexes.append(
+            IndexPlan(name, name, [si.element], columns, False, None, [False], "gin", si.ops)
+        )
     for check in t.checks:
         _check(tp, check.name, check.expression, rename, booleans, relations, findings)
 

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from cutover.config import PG_SESSION_OPTIONS
 from cutover.errors import TargetError
 from cutover.schema.mapping import SchemaPlan
+from cutover.schema.naming import fit
+from cutover.schema.search import TRIGRAM_OPS
 from cutover.schema.typemap import ColumnPlan, pg_base
 
 if TYPE_CHECKING:
@@ -29,6 +31,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 HASH_MARK = "# cutover-hash: "
+
+# alembic_version.version_num is varchar(32): a revision id is the database's slug and a suffix
+VERSION_NUM_CHARS = 32
+TABLES_SUFFIX, KEYS_SUFFIX = "_0001_tables", "_0002_keys"
+SLUG_BYTES = VERSION_NUM_CHARS - max(len(TABLES_SUFFIX), len(KEYS_SUFFIX))
 
 # SQLAlchemy has no Postgres xml type; a revision that needs one defines it (and runs without cutover)
 XML_TYPE = '''
@@ -63,9 +70,17 @@ class Revisions:
 
 
 def revision_ids(database: str) -> tuple[str, str]:
-    """Stable ids: the same database always gets the same two revisions."""
+    """Stable ids that fit alembic_version.version_num: the same database, the same two revisions.
+
+    A short ASCII name keeps its readable slug (and the ids earlier runs recorded); a long one, or
+    one whose slug lost characters (non-ASCII), gets a shortened slug with a hash of the name.
+    """
     slug = re.sub(r"[^0-9a-zA-Z_]", "_", database).lower()
-    return f"{slug}_0001_tables", f"{slug}_0002_keys"
+    lossy = not database.isascii() or not any(ch.isalnum() for ch in slug)
+    if lossy:
+        slug = re.sub(r"_+", "_", slug).strip("_") or "db"
+    slug = fit(slug, SLUG_BYTES, hashed_from=database if lossy else None)
+    return f"{slug}{TABLES_SUFFIX}", f"{slug}{KEYS_SUFFIX}"
 
 
 def write(
@@ -191,6 +206,9 @@ def _column_code(col: ColumnPlan) -> tuple[str, set[str]]:
     parts = [_q(col.name), type_expr]
     if col.identity:
         parts.append("sa.Identity(always=False)")
+    elif col.family == "integer":
+        # else SQLAlchemy makes a lone integer primary key a SERIAL, inventing values for it
+        parts.append("autoincrement=False")
     if col.default is not None:
         parts.append(f"server_default=sa.text({_q(col.default)})")
     parts.append(f"nullable={col.nullable}")
@@ -237,6 +255,8 @@ def render_tables(plan: SchemaPlan, rev: str) -> str:
         for c in t.columns
     ):
         ups.append('op.execute("CREATE EXTENSION IF NOT EXISTS vector")')
+    if any(i.ops == TRIGRAM_OPS for t in plan.tables for i in t.indexes):
+        ups.append('op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")')
     for tp in plan.tables:
         lines = ["op.create_table(", f"    {_q(tp.name)},"]
         for col in tp.columns:

@@ -96,6 +96,8 @@ class Table:
     pk_name: str | None = None
     virtual: bool = False
     sql: str | None = None
+    module: str | None = None  # a carried virtual table's module (fts5, rtree …)
+    module_options: dict[str, str] = field(default_factory=dict)  # its key=value args (tokenize)
 
     def column(self, name: str) -> Column:
         """The column called `name` (exact)."""

@@ -22,23 +22,40 @@ def snake_case(name: str) -> str:
     return out or "col"
 
 
+def short_hash(name: str) -> str:
+    """8 hex characters of a name's SHA-1: what tells two shortened names apart."""
+    return hashlib.sha1(name.encode("utf-8")).hexdigest()[:_HASH_CHARS]
+
+
+def fit(name: str, max_bytes: int, *, hashed_from: str | None = None) -> str:
+    """`name` when it fits in `max_bytes` (UTF-8), else a stable prefix + '_' + 8 hex of its hash.
+
+    hashed_from: the original the hash is taken of, when `name` is already a lossy form of it.
+    """
+    raw = name.encode("utf-8")
+    if len(raw) <= max_bytes and hashed_from is None:
+        return name
+    digest = short_hash(hashed_from if hashed_from is not None else name)
+    budget = max_bytes - _HASH_CHARS - 1
+    prefix = raw[: max(budget, 0)].decode("utf-8", errors="ignore")
+    return f"{prefix}_{digest}" if prefix else digest
+
+
 def shorten(name: str) -> str:
     """The name itself when it fits in 63 bytes, else a stable prefix + '_' + 8 hex of its hash."""
-    raw = name.encode("utf-8")
-    if len(raw) <= PG_MAX_IDENTIFIER_BYTES:
-        return name
-    digest = hashlib.sha1(raw).hexdigest()[:_HASH_CHARS]
-    budget = PG_MAX_IDENTIFIER_BYTES - _HASH_CHARS - 1
-    prefix = raw[:budget].decode("utf-8", errors="ignore")
-    return f"{prefix}_{digest}"
+    return fit(name, PG_MAX_IDENTIFIER_BYTES)
+
+
+# Postgres' system columns: a user column may not take one of these names (an R-tree's xmin)
+PG_SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 
 
 class Namer:
     """Hands out target names within one namespace, recording every change it makes."""
 
-    def __init__(self, snake: bool = False) -> None:
+    def __init__(self, snake: bool = False, reserved: frozenset[str] = frozenset()) -> None:
         self.snake = snake
-        self.taken: set[str] = set()
+        self.taken: set[str] = set(reserved)
         self.changes: list[tuple[str, str, str]] = []
 
     def name(self, source: str, kind: str, *, convert: bool = True) -> str:

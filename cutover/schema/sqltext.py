@@ -261,6 +261,9 @@ def translate_default(default: str, pg_type: str) -> DefaultTranslation:
         sign, tokens = ("-" if tokens[0].text == "-" else ""), tokens[1:]
     if len(tokens) == 1:
         tok = tokens[0]
+        if tok.kind == "qident" and tok.text[0] == '"':
+            # in a DEFAULT there is no column to name: SQLite reads "0" as the string '0'
+            tok = Token("string", "'" + (tok.ident or "").replace("'", "''") + "'")
         if tok.kind == "number":
             if base == "boolean":
                 if tok.text in ("0", "1") and not sign:

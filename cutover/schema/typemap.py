@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cutover.config import ColumnOverride, Settings
-from cutover.schema import vectors
+from cutover.schema import dynamic, vectors
 from cutover.schema.model import Column, ColumnProfile, Finding, Table
 
 INT_RANGES = {
@@ -240,8 +240,9 @@ def wanted_stats(
     bounded = family == "text" and "(" in pg_type
     stats: set[str] = {
         "integer": {"int_range", "flag", "num_range"},
-        "float": set(),
-        "decimal": set(),
+        # the storage classes: text among the numbers makes the column text (schema/dynamic.py)
+        "float": {"classes"},
+        "decimal": {"classes"},
         "boolean": {"bools"},
         # plain ISO text needs no scan: the loader checks each batch (see _choose_coercion)
         "timestamp": {"offsets", "num_range"},
@@ -303,17 +304,14 @@ def plan_column(
     else:
         rule = declared_rule(declared)
         if rule is None:
-            pg_type, family, reason, why = (
-                "text",
-                "text",
-                "declared",
-                f"unknown type name {declared!r} → text",
-            )
+            # SQLite kept the values as stored (a SpatiaLite POINT holds blobs): typed by them
+            pg_type, family, why = _dynamic(profile)
+            reason, why = "sampled", f"unknown type name {declared!r}: " + why.split("; ", 1)[-1]
             findings.append(
                 Finding(
                     "warning",
                     "unknown_type",
-                    f"{tname}.{cname}: unknown type {declared!r} carried as text",
+                    f"{tname}.{cname}: unknown type {declared!r} carried as {pg_type} (by its values)",
                     table=tname,
                     column=cname,
                     fix=f'override it in cutover.toml: columns."{tname}.{cname}" = "…"',
@@ -323,9 +321,22 @@ def plan_column(
             pg_type, family, _note = rule
             reason, why = "declared", f"{declared} → {pg_type}"
 
-    identity = is_rowid_pk or (
-        column.autoincrement and family == "integer" and reason != "override"
-    )  # SQL Server IDENTITY
+    lossless = None
+    if reason == "declared" and not is_rowid_pk and not column.autoincrement:
+        lossless = dynamic.lossless_type(family, profile)
+    if lossless is not None:
+        findings.append(
+            dynamic.dynamic_typing_finding(
+                tname, cname, declared, pg_type, family, lossless, profile
+            )
+        )
+        pg_type, family, reason, why = lossless.pg_type, lossless.family, "sampled", lossless.why
+
+    if is_rowid_pk:
+        # a rowid key that is also a foreign key (a 1:1 extension table) takes its parent's values
+        identity = not any(column.name in fk.columns for fk in table.foreign_keys)
+    else:  # SQL Server IDENTITY, declared for what it is
+        identity = column.autoincrement and family == "integer" and reason != "override"
     plan = ColumnPlan(
         cname,
         target_name,
@@ -336,7 +347,7 @@ def plan_column(
         nullable=column.nullable,
         identity=identity,
     )
-    if reason != "override" and settings.infer_types != "off" and not identity:
+    if reason != "override" and settings.infer_types != "off" and not identity and not lossless:
         _refine(plan, table, column, profile, settings, samples or [], findings)
     _choose_coercion(plan, profile, settings, findings, table, column, override)
     _dynamic_typing_findings(plan, profile, findings, table, column)

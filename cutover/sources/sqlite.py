@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,6 @@ from urllib.request import pathname2url
 from cutover.errors import SourceError
 from cutover.schema import sqltext
 from cutover.schema.model import (
-    CheckConstraint,
     Column,
     Finding,
     ForeignKey,
@@ -34,12 +32,23 @@ from cutover.sources.base import (
     SourceInfo,
     rows_within_budget,
 )
+from cutover.sources.sqlite_ddl import (
+    apply_declared_constraints,
+    parse_index_sql,
+    parse_table_constraints,
+)
 from cutover.sources.sqlite_profile import Scan, profile_table
+from cutover.sources.sqlite_virtual import (
+    CARRIED_MODULES,
+    FTS_KEY,
+    FTS_MODULES,
+    VirtualModule,
+    parse_virtual,
+    shadow_tables,
+)
 from cutover.values.coerce import InvalidText
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
-_WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
-_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
 
 
 def quote_ident(name: str) -> str:
@@ -132,30 +141,34 @@ class SqliteSource:
         """Tables, columns, keys, indexes, views and triggers of the main database."""
         if self._schema is not None:
             return self._schema
-        kinds = {row[1]: row[2] for row in self.conn.execute("PRAGMA main.table_list")}
+        listed = self.conn.execute("PRAGMA main.table_list").fetchall()
+        kinds = {row[1]: row[2] for row in listed}
+        without_rowid = {row[1] for row in listed if row[4]}  # wr: the catalog's own answer
         catalog = self.conn.execute(
             "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid"
         ).fetchall()
         schema = Schema(tables=[])
+        virtuals = {
+            name: vm
+            for obj_type, name, _t, sql in catalog
+            if obj_type == "table"
+            and (kinds.get(name) == "virtual" or (sql or "").upper().startswith("CREATE VIRTUAL"))
+            and (vm := parse_virtual(sql or "")) is not None
+        }
+        shadows = shadow_tables(virtuals)
         for obj_type, name, tbl_name, sql in catalog:
             if obj_type == "table":
                 if name.startswith("sqlite_"):
                     continue
                 kind = kinds.get(name, "table")
-                if kind == "shadow":
+                if kind == "shadow" or name in shadows:
                     continue
                 if kind == "virtual" or (sql or "").upper().startswith("CREATE VIRTUAL"):
-                    schema.findings.append(
-                        Finding(
-                            "warning",
-                            "virtual_table",
-                            f"virtual table {name} is not carried (its module has no Postgres equivalent)",
-                            table=name,
-                            fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN index)",
-                        )
-                    )
+                    table = self._virtual_table(name, sql or "", virtuals.get(name), schema)
+                    if table is not None:
+                        schema.tables.append(table)
                     continue
-                schema.tables.append(self._table(name, sql or ""))
+                schema.tables.append(self._table(name, sql or "", name not in without_rowid))
             elif obj_type == "view":
                 schema.views.append(View(name, sql))
                 schema.findings.append(
@@ -190,12 +203,54 @@ class SqliteSource:
         self._schema = schema
         return schema
 
-    def _table(self, name: str, sql: str) -> Table:
+    def _virtual_table(
+        self, name: str, sql: str, vm: VirtualModule | None, schema: Schema
+    ) -> Table | None:
+        """A full-text or R-tree table as a table to carry, or None with the finding why not."""
+        why = None
+        if vm is None or vm.module not in CARRIED_MODULES:
+            why = f"its module ({vm.module if vm else 'unknown'}) has no Postgres equivalent"
+        elif vm.contentless:
+            why = "it is a contentless FTS table (content=''): it keeps no text to carry"
+        else:
+            try:
+                self.conn.execute(f"SELECT * FROM {quote_ident(name)} LIMIT 0").fetchall()
+            except sqlite3.DatabaseError as exc:
+                why = f"this sqlite3 cannot read it ({exc})"
+        if why is not None:
+            schema.findings.append(
+                Finding(
+                    "warning",
+                    "virtual_table",
+                    f"virtual table {name} is not carried: {why}",
+                    table=name,
+                    fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN index)",
+                    subject=f"virtual:{name}",
+                )
+            )
+            return None
+        assert vm is not None
+        table = self._table(name, sql, True)
+        table.virtual, table.module, table.module_options = True, vm.module, dict(vm.options)
+        if vm.module in FTS_MODULES:
+            # the rowid is how the app finds a match's row (often its content table's key): kept
+            table.columns.insert(0, Column(FTS_KEY, "INTEGER", nullable=False))
+            key = FTS_KEY
+        else:
+            key = table.columns[0].name  # an R-tree's first column is its integer id
+        table.primary_key, table.rowid_alias = [key], key
+        table.column(key).nullable = False
+        return table
+
+    def _table(self, name: str, sql: str, has_rowid: bool) -> Table:
         q = quote_ident(name)
         xinfo = self.conn.execute(f"PRAGMA main.table_xinfo({q})").fetchall()
         columns: list[Column] = []
         pk: list[tuple[int, str]] = []
-        autoincrement = bool(_AUTOINCREMENT.search(sql))
+        # a keyword, not a word inside a string or a name ('autoincrement' as a DEFAULT)
+        autoincrement = any(
+            t.kind == "word" and t.upper == "AUTOINCREMENT" for t in sqltext.tokenize(sql)
+        )
         for _cid, col, decl, notnull, default, pk_pos, hidden in xinfo:
             if hidden == 1:  # a virtual table's hidden column
                 continue
@@ -212,7 +267,6 @@ class SqliteSource:
             if pk_pos:
                 pk.append((pk_pos, col))
         primary_key = [c for _, c in sorted(pk)]
-        has_rowid = not _WITHOUT_ROWID.search(sql)
         table = Table(
             name=name, columns=columns, primary_key=primary_key, has_rowid=has_rowid, sql=sql
         )
@@ -228,7 +282,7 @@ class SqliteSource:
         self._collations(table, sql)
         self._indexes(table)
         self._foreign_keys(table)
-        _apply_declared_constraints(table, parse_table_constraints(sql))
+        apply_declared_constraints(table, parse_table_constraints(sql))
         return table
 
     def _collations(self, table: Table, sql: str) -> None:
@@ -267,7 +321,7 @@ class SqliteSource:
                 "SELECT sql FROM sqlite_schema WHERE type='index' AND name=?", (idx_name,)
             ).fetchone()
             index_sql = sql_row[0] if sql_row else ""
-            elements, where = _parse_index_sql(index_sql)
+            elements, where = parse_index_sql(index_sql)
             cols: list[IndexColumn] = []
             for pos, (_seqno, cid, cname, desc, coll, _key) in enumerate(info):
                 expression = None
@@ -465,7 +519,8 @@ class SqliteSource:
         step = max(1, total // max(limit, 1))
         keys = self.key_columns(table)
         if table.has_rowid and step > 1:
-            sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL AND ({keys[0]} % ?) = 0 LIMIT ?"
+            key = _key_sql(table, keys[0])
+            sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL AND ({key} % ?) = 0 LIMIT ?"
             params: tuple[Any, ...] = (step, limit)
         else:
             sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL LIMIT ?"
@@ -543,130 +598,3 @@ class SqliteSource:
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
-
-
-def _parse_index_sql(sql: str) -> tuple[list[str], str | None]:
-    """The element texts and the WHERE clause of a CREATE INDEX statement."""
-    tokens = sqltext.tokenize(sql)
-    try:
-        on = next(i for i, t in enumerate(tokens) if t.upper == "ON")
-        start = next(i for i in range(on, len(tokens)) if tokens[i].text == "(")
-        end = sqltext.matching_paren(tokens, start)
-    except (StopIteration, ValueError):
-        return [], None
-    elements = []
-    for part in sqltext.split_top_level(tokens[start + 1 : end]):
-        while part and part[-1].upper in ("ASC", "DESC"):
-            part = part[:-1]
-        if len(part) >= 2 and part[-2].upper == "COLLATE":
-            part = part[:-2]
-        elements.append(sqltext.join(part))
-    rest = tokens[end + 1 :]
-    where = None
-    if rest and rest[0].upper == "WHERE":
-        where = sqltext.join([t for t in rest[1:] if t.text != ";"])
-    return elements, where
-
-
-class DeclaredConstraints:
-    """What CREATE TABLE text says that the PRAGMAs do not: names, CHECKs, DEFERRABLE."""
-
-    def __init__(self) -> None:
-        self.pk_name: str | None = None
-        self.unique_names: dict[tuple[str, ...], str] = {}
-        self.checks: list[CheckConstraint] = []
-        self.foreign_keys: dict[tuple[str, ...], tuple[str | None, bool, bool]] = {}
-
-
-def parse_table_constraints(sql: str) -> DeclaredConstraints:
-    """Read constraint names, CHECK expressions and deferrability from a CREATE TABLE statement."""
-    found = DeclaredConstraints()
-    tokens = sqltext.tokenize(sql)
-    try:
-        start = next(i for i, t in enumerate(tokens) if t.text == "(")
-        body = tokens[start + 1 : sqltext.matching_paren(tokens, start)]
-    except (StopIteration, ValueError):
-        return found
-    for part in sqltext.split_top_level(body):
-        first = part[0].upper if part else ""
-        table_level = first in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN")
-        column = None if table_level else part[0].ident
-        _constraint_clauses(part if table_level else part[1:], column, found)
-    return found
-
-
-def _paren_names(tokens: list[sqltext.Token], at: int) -> tuple[list[str], int]:
-    end = sqltext.matching_paren(tokens, at)
-    names = [p[0].ident or "" for p in sqltext.split_top_level(tokens[at + 1 : end]) if p]
-    return names, end + 1
-
-
-def _constraint_clauses(
-    tokens: list[sqltext.Token], column: str | None, found: DeclaredConstraints
-) -> None:
-    i, name = 0, None
-    while i < len(tokens):
-        word = tokens[i].upper
-        if word == "CONSTRAINT" and i + 1 < len(tokens):
-            name, i = tokens[i + 1].ident, i + 2
-            continue
-        if word == "PRIMARY":
-            if name:
-                found.pk_name = name
-            name = None
-        elif word == "UNIQUE":
-            if i + 1 < len(tokens) and tokens[i + 1].text == "(":
-                cols, i = _paren_names(tokens, i + 1)
-                if name:
-                    found.unique_names[tuple(cols)] = name
-                name = None
-                continue
-            if name and column:
-                found.unique_names[(column,)] = name
-            name = None
-        elif word == "CHECK" and i + 1 < len(tokens) and tokens[i + 1].text == "(":
-            end = sqltext.matching_paren(tokens, i + 1)
-            found.checks.append(CheckConstraint(name, sqltext.join(tokens[i + 2 : end])))
-            name, i = None, end + 1
-            continue
-        elif word in ("FOREIGN", "REFERENCES"):
-            cols = [column] if column else []
-            j = i
-            if word == "FOREIGN":
-                j = next((k for k in range(i, len(tokens)) if tokens[k].text == "("), len(tokens))
-                if j < len(tokens):
-                    cols, j = _paren_names(tokens, j)
-            stop = next(
-                (
-                    k
-                    for k in range(j + 1, len(tokens))
-                    if tokens[k].upper in ("CONSTRAINT", "CHECK", "UNIQUE", "PRIMARY")
-                    or (tokens[k].upper == "REFERENCES" and k != j)
-                ),
-                len(tokens),
-            )
-            words = [t.upper for t in tokens[j:stop]]
-            deferrable = "DEFERRABLE" in words and not any(
-                a == "NOT" and b == "DEFERRABLE" for a, b in zip(words, words[1:])
-            )
-            deferred = any(a == "INITIALLY" and b == "DEFERRED" for a, b in zip(words, words[1:]))
-            found.foreign_keys[tuple(c for c in cols if c)] = (
-                name,
-                deferrable,
-                deferrable and deferred,
-            )
-            name, i = None, stop
-            continue
-        i += 1
-
-
-def _apply_declared_constraints(table: Table, declared: DeclaredConstraints) -> None:
-    table.pk_name = declared.pk_name
-    table.checks = declared.checks
-    for u in table.uniques:
-        u.name = declared.unique_names.get(tuple(u.columns), u.name)
-    for fk in table.foreign_keys:
-        name, deferrable, deferred = declared.foreign_keys.get(
-            tuple(fk.columns), (None, False, False)
-        )
-        fk.name, fk.deferrable, fk.initially_deferred = name, deferrable, deferred

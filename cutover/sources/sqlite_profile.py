@@ -161,7 +161,7 @@ def profile_table(scan: Scan, wanted: dict[str, set[str]], quote: Any) -> TableP
             (col, "min_class", f"typeof({low})"),
             (col, "max_class", f"typeof({high})"),
         ]
-        if stats & _NUMERIC:
+        if stats & (_NUMERIC | {"classes"}):
             cheap += [
                 (col, "min", f"CASE WHEN typeof({low}) IN ('integer', 'real') THEN {low} END"),
                 (col, "max", f"CASE WHEN typeof({high}) IN ('integer', 'real') THEN {high} END"),
@@ -205,6 +205,10 @@ def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfi
     low, high = found.get("min"), found.get("max")
     kinds = {_CLASS[found["min_class"]], _CLASS[found["max_class"]]}
     if kinds <= {"integers", "reals"}:
+        reals = int(found.get("reals") or 0)
+        if reals and not stats & _NUMERIC and low is not None and high is not None:
+            prof.integers, prof.reals = count - reals, reals  # only the classes were asked for
+            return prof
         if "reals" not in found or found["reals"] or low is None or high is None:
             return None  # reals among integers (or numbers a text statistic did not expect): count them exactly
         prof.integers = count
