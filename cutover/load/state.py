@@ -420,6 +420,8 @@ class RunLock:
         """Let the next run in (closing the connection would too)."""
         try:
             self.conn.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+        except psycopg.OperationalError:
+            pass  # the server restarted under the run: the lock went with its session
         finally:
             self.conn.close()
 
