@@ -36,6 +36,20 @@ ENGINE_PYTHON = "python"
 ENGINE_ENV = "CUTOVER_ENGINE"
 
 
+# Load processes when the columnar engine runs and --jobs is not given. Measured on the 1M chat
+# bench (2 cores, loaded machine): one process 16.6 s and 244 MB, the main process and a worker
+# 17.7 s and 451 MB summed: the columnar path leaves the other core to the server's COPY, and
+# every process pays ~80 MB for pyarrow and the ADBC driver.
+NATIVE_JOBS = 1
+
+
+def load_jobs(settings: Settings, jobs: int | None) -> int | None:
+    """The load's processes: as asked, else one under the columnar engine (None: the scheduler decides)."""
+    if jobs is None and engine_in_use(settings) != ENGINE_PYTHON:
+        return NATIVE_JOBS
+    return jobs
+
+
 def engine_setting(settings: Settings) -> str:
     """The `engine` setting, or CUTOVER_ENGINE when the environment sets it."""
     return os.environ.get(ENGINE_ENV) or settings.engine
