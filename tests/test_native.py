@@ -195,3 +195,24 @@ def test_eligibility_names_what_keeps_a_table_on_the_row_path(make_sqlite, load,
         )[1]
     assert "price" in reasons["t"]
     assert reasons["u"] == "its stream key is not one integer"
+
+
+def test_a_reader_that_stops_mid_chunk_hands_the_rest_to_the_row_path(
+    chat, load, pg, tmp_path, engine, native_batches, monkeypatch
+):
+    read = native.NativeTable.read
+
+    def stops_after_two(self: native.NativeTable, *args: Any) -> Any:
+        for n, batch in enumerate(read(self, *args)):
+            if n == 2:
+                raise OSError("[SQLite] Type mismatch in column 4: expected INT64 but got STRING")
+            yield batch
+
+    monkeypatch.setattr(native.NativeTable, "read", stops_after_two)
+    result = load(chat)
+    (m, kv) = result.reports[0].results
+    assert (m.read, m.written, m.rejected) == (ROWS, ROWS, 0)
+    if engine == "auto":
+        assert sum(native_batches) == 2 * BATCH_ROWS - 1 + 500  # m's first two batches, all of kv
+    assert pg.execute("SELECT count(*), count(DISTINCT id) FROM m").fetchone() == (ROWS, ROWS)
+    assert run_verify(tmp_path).ok
