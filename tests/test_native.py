@@ -46,7 +46,7 @@ def message(i: int) -> tuple[Any, ...]:
         f"2024-0{1 + i % 9}-1{i % 10} 0{i % 10}:3{i % 10}:00" + (f".{i:06d}" if i % 3 else ""),
         None if i % 4 == 0 else f"2025-01-02T03:04:0{i % 10}",
         None if i % 6 == 0 else i % 2,
-        None if i % 8 == 0 else i / 7,
+        None if i % 8 == 0 else (i / 7, -0.0, i * 1e-7, i * 1.5e12, 1e300 / i)[i % 5],
         None if i % 9 == 0 else bytes([i % 256, 0, 255]),
     )
 
