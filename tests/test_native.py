@@ -13,6 +13,7 @@ import pytest
 
 from cutover import commands
 from cutover import config as config_mod
+from cutover.errors import ReaderStopped
 from cutover.load.native import NativeChunk
 from cutover.rows import native
 
@@ -205,7 +206,9 @@ def test_a_reader_that_stops_mid_chunk_hands_the_rest_to_the_row_path(
     def stops_after_two(self: native.NativeTable, *args: Any) -> Any:
         for n, batch in enumerate(read(self, *args)):
             if n == 2:
-                raise OSError("[SQLite] Type mismatch in column 4: expected INT64 but got STRING")
+                raise ReaderStopped(
+                    "[SQLite] Type mismatch in column 4: expected INT64 but got STRING"
+                )
             yield batch
 
     monkeypatch.setattr(native.NativeTable, "read", stops_after_two)

@@ -19,7 +19,13 @@ import psycopg
 from psycopg import sql
 
 from cutover.config import Settings
-from cutover.errors import BadValueError, ChecksFailed, TargetError, TransientError
+from cutover.errors import (
+    BadValueError,
+    ChecksFailed,
+    ReaderStopped,
+    TargetError,
+    TransientError,
+)
 from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.native import NativeChunk, native_table
@@ -231,7 +237,7 @@ class ChunkLoader:
         while True:
             try:
                 batch = next(batches, None)
-            except (OSError, ValueError) as exc:  # ADBC: a value of another storage class
+            except ReaderStopped as exc:  # ADBC: a value of another storage class, a collation
                 native.fallback_batches += 1
                 self.python_reason = f"the columnar reader stopped: {exc}"
                 self._load_python(conn, writer, chunk, chunk.resume_after, chunk.until)

@@ -29,11 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from cutover.errors import ReaderStopped
 from cutover.rows.digest import HASH_BUCKETS, NULL, RANGE_WIDTH, Digests, canon_for
 from cutover.rows.path import RowPath
 from cutover.schema.mapping import TablePlan
 from cutover.schema.model import ColumnProfile
 from cutover.schema.typemap import INT_RANGES, family_of, pg_base
+from cutover.sources.sqlite import BUILTIN_COLLATIONS
 from cutover.values.coerce import GUARDS
 
 ENGINE_NAME = "arrow"  # recorded in the manifest beside the tables that took this path
@@ -140,6 +142,13 @@ def eligible(tp: TablePlan, key_columns: Sequence[str], path: RowPath) -> list[N
         return "its stream key is not one integer"
     if not tp.columns:
         return "it has no columns"
+    own = [c.collation for c in tp.source.columns]
+    own += [e.collation for i in tp.source.indexes for e in i.columns]
+    custom = sorted({c for c in own if c and c.upper() not in BUILTIN_COLLATIONS})
+    if custom:
+        return (
+            f"it uses the collation {', '.join(custom)}, which only the Python reader stands in for"
+        )
     columns: list[NativeColumn] = []
     for c in tp.columns:
         profile = tp.profile.get(c.source)
@@ -175,20 +184,34 @@ class NativeTable:
     # -- reading -------------------------------------------------------------------------------
 
     def read(self, database: str, query: str, rows: int) -> Iterator[pa.RecordBatch]:
-        """Batches of (key, *columns) from a SQLite query whose first row is the typed sentinel."""
-        db = adbc_driver_sqlite.connect(database)
-        conn = adbc.AdbcConnection(db)
-        stmt = adbc.AdbcStatement(conn)
+        """Batches of (key, *columns) from a SQLite query whose first row is the typed sentinel.
+
+        Any failure of the reader (a value of another storage class than the first batch's, a
+        collation only the Python reader stands in for) is raised as ReaderStopped.
+        """
+        try:
+            db = adbc_driver_sqlite.connect(database)
+            conn = adbc.AdbcConnection(db)
+            stmt = adbc.AdbcStatement(conn)
+        except adbc.Error as exc:
+            raise ReaderStopped(str(exc)) from exc
         try:
             stmt.set_options(**{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(rows)})
             stmt.set_sql_query(query)
             handle, _ = stmt.execute_query()
+            reader = pa.RecordBatchReader._import_from_c(handle.address)
             first = True
-            for batch in pa.RecordBatchReader._import_from_c(handle.address):
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
                 if first:
                     batch, first = batch.slice(1), False
                 if batch.num_rows:
                     yield batch
+        except (adbc.Error, OSError, pa.ArrowException) as exc:
+            raise ReaderStopped(str(exc)) from exc
         finally:
             stmt.close()
             conn.close()
