@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo demo-stop test venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/cutover demo
+
+demo-stop: $(STAMP)
+	$(VENV)/bin/cutover demo --stop
 
 test: $(STAMP)
 	$(VENV)/bin/ruff format --check cutover tests bench

@@ -16,7 +16,7 @@ import psycopg
 
 from cutover import __version__, commands
 from cutover import config as config_mod
-from cutover.envfiles.api import RewriteResult
+from cutover.envfiles.api import RewriteResult, refuse_unresolved
 from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
 from cutover.load.progress import ProgressReporter
 from cutover.phases.checklists import PHASE_TITLES
@@ -626,6 +626,13 @@ def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
 )
 @click.option("--db", "database", metavar="NAME", help="Only this database of cutover.toml.")
 @click.option("--check", is_flag=True, help="Exit 1 when anything would change (for CI).")
+@click.option(
+    "--from-env",
+    "from_env",
+    metavar="NAME",
+    multiple=True,
+    help="NAME is exported where the app runs: values reading ${NAME} need not find it in files.",
+)
 @pass_globals
 @handle_errors
 def env_rewrite_cmd(
@@ -636,6 +643,7 @@ def env_rewrite_cmd(
     literal_passwords: bool,
     database: str | None,
     check: bool,
+    from_env: tuple[str, ...],
 ) -> None:
     """Rewrite the configured databases' env values to Postgres URLs (a redacted diff unless --apply)."""
     rewrite = functools.partial(
@@ -645,8 +653,11 @@ def env_rewrite_cmd(
         workdir=g.workdir,
         literal_passwords=literal_passwords,
         database=database,
+        from_env=from_env,
     )
     result = rewrite(apply=apply_ and yes)
+    if apply_:
+        refuse_unresolved(result.unresolved)  # before asking: nothing is written
     click.echo(result.diff, nl=False)
     _echo_notes(result.notes)
     if not result.changed:

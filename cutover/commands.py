@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,8 +283,17 @@ def demo(workdir: Path, *, reporter: Reporter | None = None, messages: int = 20_
         cfg_path,
         result,
         server.psql_command("chat"),
-        f"cutover demo --stop  (or: {server.stop_command()})",
+        _demo_stop_command(workdir),
     )
+
+
+def _demo_stop_command(workdir: Path) -> str:
+    """The command that stops the demo; the console script may not be on PATH outside the
+    virtualenv, this interpreter always is where it is."""
+    folder = (
+        "" if workdir == config_mod.DEFAULT_WORKDIR else f" --workdir {shlex.quote(str(workdir))}"
+    )
+    return f"{shlex.quote(sys.executable)} -m cutover{folder} demo --stop  (or: make demo-stop)"
 
 
 def demo_stop(workdir: Path) -> bool:

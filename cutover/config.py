@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomlkit
@@ -80,6 +81,8 @@ class Settings:
     sample_rows: int = 1000
     alembic_dir: str = "alembic"
     version_table: str = "alembic_version"
+    # Variables the environment the app runs in exports (phase 1 trusts them to be set).
+    from_environment: tuple[str, ...] = ()
 
     @property
     def naive_timezone(self) -> str:
@@ -196,8 +199,6 @@ def interpolate(value: str, environ: dict[str, str]) -> str:
 
 def interpolate_url(value: str, environ: dict[str, str]) -> str:
     """Interpolate a URL; values landing in its user:password part are percent-encoded."""
-    from urllib.parse import quote
-
     scheme, sep, rest = value.partition("://")
     authority = rest.split("/", 1)[0].split("?", 1)[0]
     at = authority.rfind("@")
@@ -327,6 +328,8 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         default = getattr(Settings, key)
         if key == "infer_types" and isinstance(value, bool):  # the earlier boolean form
             value = "apply" if value else "off"
+        if key == "from_environment" and isinstance(value, list):
+            value = tuple(str(v) for v in value)
         if not isinstance(value, type(default)) or (
             isinstance(default, int) and isinstance(value, bool) and not isinstance(default, bool)
         ):

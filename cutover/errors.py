@@ -61,6 +61,10 @@ class UnknownChoiceError(UsageError):
         self.choices = list(choices)
 
 
+class UnresolvedError(UsageError):
+    """A rewritten env value would not resolve to the target where the app reads it."""
+
+
 class SourceError(CutoverError):
     """The source database cannot be opened or read."""
 

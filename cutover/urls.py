@@ -26,12 +26,17 @@ REDACTED = "***"
 FORMS = ("url", "odbc", "ado", "jdbc", "conninfo")
 SOURCE_KINDS = ("sqlite", "mssql")  # the databases cutover moves from
 
+_JDBC_KINDS = {"jdbc:sqlserver:": "mssql", "jdbc:jtds:sqlserver:": "mssql"}
+_JDBC_KINDS |= {"jdbc:postgresql:": "postgres", "jdbc:sqlite:": "sqlite"}
 _SCHEME_KINDS = {
     "sqlite": "sqlite",
     "mssql": "mssql",
     "postgresql": "postgres",
     "postgres": "postgres",
 }
+# Left readable in query values: socket paths (host=/cloudsql/p:r:i) and host lists (host=a,b),
+# which libpq and SQLAlchemy both read unencoded. Spaces become %20, never "+" (libpq keeps "+").
+_QUERY_SAFE = "/:,"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 # A `${NAME}` reference is not a secret: redaction leaves it readable.
 _REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -105,12 +110,7 @@ def sniff(text: str) -> tuple[str, str] | None:
     except (UsageError, ValueError):
         pass
     lowered = text.strip().lower()
-    for prefix, kind in (
-        ("jdbc:sqlserver:", "mssql"),
-        ("jdbc:jtds:sqlserver:", "mssql"),
-        ("jdbc:postgresql:", "postgres"),
-        ("jdbc:sqlite:", "sqlite"),
-    ):
+    for prefix, kind in _JDBC_KINDS.items():
         if lowered.startswith(prefix):
             return kind, "jdbc"
     if _SCHEME.match(lowered):
@@ -234,18 +234,12 @@ def _parse_url(url: str) -> DbUrl:
         user, colon, pw = userinfo.partition(":")
         username = unquote(user)
         password = unquote(pw) if colon else None
-    host, port = _host_port(hostport, ":", url)
     pairs = tuple(parse_qsl(query, keep_blank_values=True))
-    parsed = DbUrl(
-        kind,
-        driver or None,
-        username,
-        password,
-        host,
-        port,
-        unquote(path.lstrip("/")) or None,
-        pairs,
-    )
+    if kind == "postgres" and "," in hostport:  # libpq's a:5432,b:5433: kept as host=a,b&port=…
+        hostport, pairs = "", _multi_host(hostport, url) + pairs
+    host, port = _host_port(hostport, ":", url)
+    database = unquote(path.lstrip("/")) or None
+    parsed = DbUrl(kind, driver or None, username, password, host, port, database, pairs)
     odbc = parsed.option("odbc_connect")
     if odbc:
         inner = _parse_keywords(odbc)
@@ -254,6 +248,15 @@ def _parse_url(url: str) -> DbUrl:
             inner, kind=kind, driver=driver or None, form="url", query=inner.query + rest_query
         )
     return parsed
+
+
+def _multi_host(hostport: str, original: str) -> tuple[tuple[str, str], ...]:
+    """libpq's `a:5432,b:5433` host list as the `host=a,b` and `port=5432,5433` it means."""
+    hosts = [_host_port(part, ":", original) for part in hostport.split(",")]
+    pairs = [("host", ",".join(h or "" for h, _p in hosts))]
+    if any(p for _h, p in hosts):
+        pairs.append(("port", ",".join(str(p or "") for _h, p in hosts)))
+    return tuple(pairs)
 
 
 def _split_first(text: str, stops: str) -> tuple[str, str, str]:
@@ -298,21 +301,14 @@ def _render_url(url: DbUrl, scheme: str | None, password_text: str | None) -> st
         host = f"[{host}]"
     port = f":{url.port}" if url.port else ""
     db = "/" + quote(url.database, safe="") if url.database else "/"
-    query = f"?{urlencode(url.query)}" if url.query else ""
+    query = f"?{urlencode(url.query, safe=_QUERY_SAFE, quote_via=quote)}" if url.query else ""
     return f"{head}://{auth}{host}{port}{db}{query}"
 
 
 # --- ODBC and ADO.NET keyword strings, libpq conninfo ------------------------------------------
 
-_HOST_KEYS = (
-    "server",
-    "data source",
-    "address",
-    "addr",
-    "network address",
-    "host",
-    "hostname",
-    "hostaddr",
+_HOST_KEYS = tuple(
+    "server|data source|address|addr|network address|host|hostname|hostaddr".split("|")
 )
 _DB_KEYS = ("database", "initial catalog", "dbname")
 _USER_KEYS = ("uid", "user id", "userid", "user", "username", "user name")
@@ -534,6 +530,9 @@ def _auth_and_options(
 
 # --- JDBC --------------------------------------------------------------------------------------
 
+_JDBC_TAKEN = tuple(
+    "databasename database user password servername portnumber instancename".split()
+)
 _JDBC_MSSQL = re.compile(r"(?i)^jdbc:(?:sqlserver|jtds:sqlserver)://")
 
 
@@ -545,20 +544,7 @@ def _parse_jdbc(text: str) -> DbUrl:
         host, port = _host_port(hostpart, ":", text)
         host, _, instance = (host or "").partition("\\")
         props = [(k, v) for k, v in split_keywords(props_text)] if props_text.strip() else []
-        query = [
-            (k, v)
-            for k, v in props
-            if k.lower()
-            not in (
-                "databasename",
-                "database",
-                "user",
-                "password",
-                "servername",
-                "portnumber",
-                "instancename",
-            )
-        ]
+        query = [(k, v) for k, v in props if k.lower() not in _JDBC_TAKEN]
         instance = instance or (_get(props, ("instancename",)) or "")
         if instance:
             query.append(("instance", instance))

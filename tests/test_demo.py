@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -37,6 +39,10 @@ def test_demo_end_to_end():
         # a second demo run replaces the first cleanly
         again = commands.demo(workdir, messages=400)
         assert again.phase2.reports[0].results[2].written == 401
+        # the stop command it prints runs without the virtualenv on PATH
+        stop = shlex.split(again.stop_hint.partition("  (or:")[0])
+        done = subprocess.run(stop, env={"PATH": "/usr/bin:/bin"}, capture_output=True, check=False)
+        assert done.returncode == 0, done.stderr
     finally:
         assert CliRunner().invoke(cli, ["--workdir", str(workdir), "demo", "--stop"]).exit_code == 0
         shutil.rmtree(workdir, ignore_errors=True)

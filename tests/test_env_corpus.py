@@ -73,6 +73,7 @@ def _rewrite(name: str, project: Path, workdir: Path, *, apply: bool) -> Rewrite
         workdir=workdir,
         apply=apply,
         literal_passwords=_case(name)["literal_passwords"],
+        from_env=tuple(_case(name).get("from_env", ())),
     )
 
 
@@ -175,6 +176,7 @@ def test_no_password_in_any_output(case: tuple[str, Path, Path]) -> None:
     cli_config = str(loadable if loadable.exists() else config_path)
     base = ["--config", cli_config, "--workdir", str(workdir)]
     literal = ["--literal-passwords"] if _case(name)["literal_passwords"] else []
+    literal += [f"--from-env={n}" for n in _case(name).get("from_env", ())]
     outputs = [
         runner.invoke(cli, ["env", "scan", str(project)]).output,
         runner.invoke(cli, ["env", "scan", "--json", str(project)]).output,

@@ -71,6 +71,8 @@ def init(pg_url: str) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
+    # start.sh and compose read ${POSTGRES_PASSWORD} from the shell that runs them
+    config_mod.set_setting(Path("cutover.toml"), "from_environment", ["POSTGRES_PASSWORD"])
 
 
 def test_a_new_user_walks_the_demo_project_from_init_to_status(project, pg_url):
@@ -107,6 +109,16 @@ def test_a_new_user_walks_the_demo_project_from_init_to_status(project, pg_url):
         and "phase 2 estimate" in out
     )
     assert "next: `cutover run --phase 1`" in out
+
+    # start.sh and compose would read ${POSTGRES_PASSWORD}, which nothing in the project defines:
+    # phase 1 stops before asking, and writes nothing
+    out = step("run", "--phase", "1", code=2)
+    assert "start.sh:2: bash reads ${POSTGRES_PASSWORD}" in out and "--from-env" in out
+    assert (
+        (project / "start.sh").read_text().startswith("#!/bin/sh\nexport RSL_DATABASE_URL=sqlite")
+    )
+    # the user says the shell they run it from exports it
+    config_mod.set_setting(project / "cutover.toml", "from_environment", ["POSTGRES_PASSWORD"])
 
     out = step("run", "--phase", "1", input="y\n")
     assert (
@@ -301,6 +313,7 @@ def test_phase_3_fails_on_env_leftovers_and_failing_app_tests(project, pg_url):
 def test_a_failed_phase_says_why_and_hides_the_password(project):
     (project / "cutover.toml").write_text(
         '[[databases]]\nname = "chat"\nenv_key = "RSL_DATABASE_URL"\nsource = "sqlite:///chat.db"\ntarget = "postgresql://app:hunter2@127.0.0.1:9/chat"\n'
+        '[settings]\nfrom_environment = ["POSTGRES_PASSWORD"]\n'
     )
     runner = CliRunner()
     assert runner.invoke(cli, ["run", "--phase", "1", "--yes"]).exit_code == 0

@@ -7,8 +7,9 @@ from pathlib import Path
 from cutover import commands
 from cutover import config as config_mod
 from cutover.load import state
-from cutover.phases.plan import probe_rows
-from cutover.proof.verify import VerifyResult, _path, source_digests
+from cutover.phases.plan_probe import probe_rows
+from cutover.proof.sides import row_path, source_digests
+from cutover.proof.verify import VerifyResult
 from cutover.schema.mapping import map_schema
 from cutover.sources import open_source
 
@@ -86,7 +87,7 @@ def test_load_verify_and_plan_probe_give_the_same_digests(make_sqlite, load, pg,
     try:
         table = source.reflect().table("t")
         (t,) = manifest["tables"]
-        verified = source_digests(source, table, _path(source, table, manifest, t), set())
+        verified = source_digests(source, table, row_path(source, table, manifest, t), set())
         plan = map_schema(source, db, config.settings, None, load=True)
         _read, _out, probed = probe_rows(source, plan.tables[0], config.settings)
     finally:

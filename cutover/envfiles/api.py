@@ -6,6 +6,7 @@ leave these functions except into the files they are asked to write).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from cutover.envfiles import backup, convert, proposals, rewrite, scan, template
 from cutover.envfiles.proposals import Proposal
 from cutover.envfiles.rewrite import ValueChange
 from cutover.envfiles.scan import CodeReference, EnvFile, EnvReference
-from cutover.errors import UsageError
+from cutover.errors import UnresolvedError, UsageError
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class RewriteResult:
     notes: list[str] = field(default_factory=list)
     backup: str | None = None
     unchanged: int = 0
+    unresolved: list[str] = field(default_factory=list)  # values a consumer would not resolve
 
     @property
     def changed(self) -> bool:
@@ -103,13 +105,14 @@ def env_scan(root: Path, *, workdir: Path | None = None) -> ScanResult:
     for code_file in code_files:
         _bom, text = scan.read_text(code_file.path)
         leftovers += scan.leftovers(code_file.rel, text, "code")
+    proposed, proposal_notes = proposals.propose(found, root if root.is_dir() else root.parent)
     return ScanResult(
         root=root,
         files=[ScannedFile(f.rel, f.kind, f.committed) for f in env_files],
         references=[f.ref for f in found],
         leftovers=leftovers,
-        proposals=proposals.propose(found),
-        notes=notes,
+        proposals=proposed,
+        notes=notes + proposal_notes,
     )
 
 
@@ -121,20 +124,31 @@ def env_rewrite(
     apply: bool = False,
     literal_passwords: bool = False,
     database: str | None = None,
+    from_env: tuple[str, ...] = (),
 ) -> RewriteResult:
-    """Point every env value of the configured databases at Postgres; without `apply`, only the diff."""
+    """Point every env value of the configured databases at Postgres; without `apply`, only the diff.
+
+    A value its consumer (python-dotenv, docker compose, bash) would not resolve to the target
+    stops `apply` before any file changes, unless its variable is in `from_env` (or the
+    `from_environment` setting): the environment the app runs in provides it.
+    """
     root = _existing(root or config.base_dir)
     targets = [convert.target_from_config(db) for db in config.database(database)]
     env_files, _code = _files(root, workdir)
-    plans, notes = rewrite.plan(env_files, targets, literal_passwords=literal_passwords)
+    plans, notes, unresolved = rewrite.plan(env_files, targets, literal_passwords=literal_passwords)
+    provided = set(from_env) | set(config.settings.from_environment)
+    blocking = [u for u in unresolved if u.name not in provided]
+    if apply:
+        refuse_unresolved([u.message() for u in blocking])
     changed = [p for p in plans if p.changed]
     result = RewriteResult(
         root=root,
         applied=False,
         files=[FileResult(p.env_file.rel, p.env_file.kind, p.changes) for p in changed],
         diff=rewrite.diff(changed),
-        notes=notes,
+        notes=notes + [f"{u.message()}; the environment must provide it" for u in unresolved],
         unchanged=len(plans) - len(changed),
+        unresolved=[u.message() for u in blocking],
     )
     if apply and changed:
         written = [
@@ -152,6 +166,21 @@ def env_rewrite(
         result.backup = folder.name
     result.applied = apply
     return result
+
+
+def refuse_unresolved(unresolved: list[str]) -> None:
+    """Stop before any file changes when rewritten values would not resolve where they are read."""
+    if not unresolved:
+        return
+    named = re.search(r"\$\{(\w+)\}", unresolved[0])
+    name = named[1] if named else "NAME"
+    raise UnresolvedError(
+        "these rewritten values would not resolve to the target where they are read:\n  "
+        + "\n  ".join(unresolved),
+        hint="source the env file in the script (set -a; . ./.env; set +a) or define the "
+        "variable in the project's .env; if the environment the app runs in exports it, "
+        f"say so: --from-env {name} (or [settings] from_environment)",
+    )
 
 
 def env_restore(

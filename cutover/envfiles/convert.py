@@ -13,8 +13,11 @@ import posixpath
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from psycopg import pq
+
 from cutover import envkeys as keys
 from cutover import urls
+from cutover.envfiles import resolve
 from cutover.errors import ConfigError, UsageError
 
 DEFAULT_DRIVER = "psycopg"  # SQLAlchemy's psycopg 3 dialect serves sync and async engines alike
@@ -60,7 +63,7 @@ _SPELLING: dict[str, dict[str, str]] = {
             "options",
         )
     },
-    "asyncpg": {"sslmode": "ssl", "connect_timeout": "timeout"},
+    "asyncpg": {"sslmode": "ssl", "connect_timeout": "timeout", "host": "host", "port": "port"},
     "pg8000": {"connect_timeout": "timeout", "application_name": "application_name"},
     "jdbc": {
         "sslmode": "sslmode",
@@ -75,6 +78,10 @@ _SPELLING: dict[str, dict[str, str]] = {
         "sslrootcert": "Root Certificate",
     },
 }
+# Every parameter libpq's own parser knows (psycopg reads them from the libpq it runs on).
+LIBPQ_PARAMS = frozenset(o.keyword.decode() for o in pq.Conninfo.get_defaults())
+# Parameters that say where the server is: never dropped silently.
+_WHERE_PARAMS = ("host", "hostaddr", "port", "service")
 _NPGSQL_SSLMODE = {
     "disable": "Disable",
     "allow": "Allow",
@@ -152,11 +159,17 @@ def target_from_config(db: Any) -> Target:
     )
 
 
-def password_text(target: Target, place: Placement) -> str | None:
-    """What goes where the password goes: a ${REF}, or None (the literal, or no password at all)."""
+def password_text(target: Target, place: Placement, *, in_url: bool = True) -> str | None:
+    """What goes where the password goes: a ${REF}, or None (the literal, or no password at all).
+
+    In a URL the reference names the variable holding the percent-encoded password when the
+    password needs encoding (`resolve.url_variable`).
+    """
     if target.url.password is None or (place.literal_passwords and not place.committed):
         return None
-    return "${" + target.password_env + "}"
+    if not in_url:
+        return "${" + target.password_env + "}"
+    return "${" + resolve.url_variable(target.password_env, target.url.password) + "}"
 
 
 def url_value(
@@ -181,14 +194,13 @@ def url_value(
     style = _style(form, scheme)
     params, notes = _params(old_url, target, place, style)
     host, port = target.url.host, target.url.port
-    if place.host and (host or "localhost") in LOCAL_HOSTS:
+    if place.host and is_local(target.url):
         host, port = place.host, place.port or POSTGRES_PORT
     elif old_url is not None and old_url.host in LOCAL_HOSTS and host in LOCAL_HOSTS:
         host = old_url.host  # 127.0.0.1 and localhost are the same server: no churn
     url = replace(target.url, host=host, port=port, query=tuple(params), form=form)
-    return urls.render_as(
-        url, form, scheme=scheme, password_text=password_text(target, place)
-    ), notes
+    shown = password_text(target, place, in_url=form in ("url", "jdbc"))
+    return urls.render_as(url, form, scheme=scheme, password_text=shown), notes
 
 
 def split_value(
@@ -200,11 +212,13 @@ def split_value(
     POSTGRES_PASSWORD): the old secret must not be carried over under the new name.
     """
     url = target.url
-    local = (url.host or "localhost") in LOCAL_HOSTS and place.host
+    local = is_local(url) and place.host
     if role == "host":
-        return place.host if local else (url.host or "localhost")
+        return place.host if local else (url.host or url.option("host") or "localhost")
     if role == "port":
-        return str(place.port or POSTGRES_PORT) if local else str(url.port or POSTGRES_PORT)
+        if local:
+            return str(place.port or POSTGRES_PORT)
+        return str(url.port or url.option("port") or POSTGRES_PORT)
     if role == "user":
         return url.username
     if role == "database":
@@ -259,7 +273,12 @@ def _style(form: str, scheme: str) -> str:
 def _params(
     old: urls.DbUrl | None, target: Target, place: Placement, style: str
 ) -> tuple[list[tuple[str, str]], list[str]]:
-    """Target options, then options carried or derived from the old value, spelled for `style`."""
+    """Target options, then options carried or derived from the old value, spelled for `style`.
+
+    Every libpq parameter of the target is kept (socket directories, host lists, sslrootcert,
+    target_session_attrs, options…): libpq styles pass them on as they are; a style that cannot
+    say where the server is (host, port) stops rather than connect somewhere else.
+    """
     libpq: dict[str, str] = {}
     notes: list[str] = []
     if old is not None and old.kind == "postgres":
@@ -269,8 +288,7 @@ def _params(
                 libpq[canonical] = _npgsql_to_libpq(value) if canonical == "sslmode" else value
     elif old is not None and old.kind == "mssql":
         derived = _sslmode_from_mssql(old)
-        local = (target.url.host or "localhost") in LOCAL_HOSTS
-        if derived and not local:
+        if derived and not is_local(target.url):
             libpq["sslmode"] = derived
         for name, value in old.query:
             canonical = _ALIASES.get(name.lower())
@@ -281,19 +299,28 @@ def _params(
     spelling = _SPELLING[style]
     out: list[tuple[str, str]] = []
     for name, value in libpq.items():
-        spelled = spelling.get(name)
+        spelled = spelling.get(name) or (
+            name if style == "libpq" and name in LIBPQ_PARAMS else None
+        )
+        if spelled is None and name in _WHERE_PARAMS:
+            raise UsageError(
+                f"{name}={value} of database {target.name} cannot be written for {style}",
+                hint='use a libpq driver (driver = "psycopg" or "psycopg2") for this database',
+            )
         if spelled is None:
             notes.append(f"{name}={value} has no equivalent for {style} and was left out")
             continue
-        out.append(
-            (
-                spelled,
-                _NPGSQL_SSLMODE.get(value, value)
-                if style == "ado" and name == "sslmode"
-                else value,
-            )
-        )
+        if style == "ado" and name == "sslmode":
+            value = _NPGSQL_SSLMODE.get(value, value)
+        out.append((spelled, value))
     return out, notes
+
+
+def is_local(url: urls.DbUrl) -> bool:
+    """True when a Postgres URL names this machine over TCP (not a socket, not a host list)."""
+    if url.host is None and url.option("host") is not None:
+        return False
+    return (url.host or "localhost") in LOCAL_HOSTS
 
 
 def _sslmode_from_mssql(old: urls.DbUrl) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import tomlkit
 
@@ -47,8 +48,26 @@ class Proposal:
         return tomlkit.dumps(doc)
 
 
-def propose(found: list[Found]) -> list[Proposal]:
-    """One proposal per env key holding a SQLite/MSSQL URL, and one per group of MSSQL split keys."""
+def propose(found: list[Found], root: Path | None = None) -> tuple[list[Proposal], list[str]]:
+    """One proposal per distinct SQLite/MSSQL source (every key naming it is rewritten), targets
+    built from the app's own POSTGRES_* keys, and notes (merged keys, missing source files)."""
+    proposals, notes = _merge_same_source(_propose(found))
+    server = _postgres_server(found)
+    if server:
+        proposals = [
+            replace(p, target=_target(server, p.name, len(proposals) == 1)) for p in proposals
+        ]
+    for p in proposals:
+        missing = _missing_sqlite(p.source, root)
+        if missing:
+            notes.append(
+                f"database {p.name}: the SQLite file {missing} does not exist (from {p.env_key} "
+                f"in {', '.join(p.found_in)}); check its source in cutover.toml"
+            )
+    return proposals, notes
+
+
+def _propose(found: list[Found]) -> list[Proposal]:
     proposals: list[Proposal] = []
     by_key: dict[str, list[Found]] = {}
     for item in found:
@@ -85,6 +104,61 @@ def propose(found: list[Found]) -> list[Proposal]:
         else:
             proposals.append(split)
     return _unique_names(proposals)
+
+
+def _merge_same_source(proposals: list[Proposal]) -> tuple[list[Proposal], list[str]]:
+    """Keys naming one database become one proposal: loading it twice would make two targets."""
+    merged: list[Proposal] = []
+    notes: list[str] = []
+    for p in proposals:
+        same = next((m for m in merged if _same_source(m.source, p.source)), None)
+        if same is None:
+            merged.append(p)
+            continue
+        merged[merged.index(same)] = replace(
+            same, found_in=tuple(sorted({*same.found_in, *p.found_in}))
+        )
+        notes.append(
+            f"{p.env_key} names the same database as {same.env_key}: one database "
+            f"({same.name}), and phase 1 rewrites both keys"
+        )
+    return merged, notes
+
+
+def _postgres_server(found: list[Found]) -> dict[str, str]:
+    """role → value of the app's own Postgres split keys (POSTGRES_USER/HOST/PORT/DB…)."""
+    server: dict[str, str] = {}
+    for item in sorted(found, key=lambda i: i.committed):  # a local .env first
+        split = keys.split_key(item.ref.key or "")
+        if split is None or item.ref.form != "split" or split.kind != "postgres":
+            continue
+        if item.raw and not item.raw.startswith("$"):
+            server.setdefault(split.role, item.raw)
+        if split.role == "password" and item.ref.key:
+            server.setdefault("password_env", item.ref.key)
+    return server
+
+
+def _target(server: dict[str, str], name: str, only: bool) -> str:
+    user = server.get("user", "postgres")
+    host = server.get("host", "localhost")
+    port = server.get("port", "5432")
+    database = server.get("database", name) if only else name
+    password = "${" + server.get("password_env", "POSTGRES_PASSWORD") + ":-}"
+    return f"postgresql://{user}:{password}@{host}:{port}/{database}"
+
+
+def _missing_sqlite(source: str, root: Path | None) -> str | None:
+    try:
+        parsed = urls.parse(source)
+    except (UsageError, ValueError):
+        return None
+    if parsed.kind != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database)
+    if not path.is_absolute() and root is not None:
+        path = root / path
+    return None if path.exists() else parsed.database
 
 
 def _same_source(a: str, b: str) -> bool:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cutover import envkeys as keys
 from cutover import urls
-from cutover.envfiles import convert, dotenv, scan
+from cutover.envfiles import convert, dotenv, resolve, scan
 from cutover.envfiles.convert import Placement, Target
+from cutover.envfiles.resolve import Unresolved
 from cutover.envfiles.scan import EnvFile
 from cutover.envfiles.spans import Edit, Slot, apply_edits, value_slots
 from cutover.errors import UsageError
@@ -73,9 +74,11 @@ class _Compose:
 
 def plan(
     env_files: list[EnvFile], targets: list[Target], *, literal_passwords: bool
-) -> tuple[list[FilePlan], list[str]]:
-    """The rewrite of every file (changed or not) and notes for the user (redacted)."""
+) -> tuple[list[FilePlan], list[str], list[Unresolved]]:
+    """The rewrite of every file (changed or not), notes for the user (redacted), and the
+    rewritten values a consumer would not resolve to the target (`resolve`)."""
     texts = {f.path: scan.read_text(f.path) for f in env_files}
+    targets = [_known_password(t, env_files, texts) for t in targets]
     parsed = {f.path: scan.slots_of(f.kind, texts[f.path][1]) for f in env_files}
     hosts = _Compose()
     for compose_slots, info in parsed.values():
@@ -89,6 +92,7 @@ def plan(
                 written.rsplit("/", 1)[-1] == ".env" for written, _line, _service in info.env_files
             )
     plans: list[FilePlan] = []
+    planners: list[_FilePlanner] = []
     notes: list[str] = []
     compose_dirs = {f.path.parent for f in env_files if f.kind == "compose"}
     for env_file in env_files:
@@ -97,6 +101,7 @@ def plan(
         planner = _FilePlanner(env_file, text, targets, hosts, literal_passwords)
         for slot in slots:
             planner.slot(slot)
+        planner.define_encoded()
         after = apply_edits(text, planner.edits)
         plans.append(FilePlan(env_file, bom, text, after, planner.changes))
         notes += (
@@ -106,7 +111,8 @@ def plan(
         )
         if env_file.path.name == ".env" and env_file.path.parent in compose_dirs and hosts.postgres:
             notes += _shared_dotenv_notes(env_file, planner.changes, hosts)
-    return plans, notes
+        planners.append(planner)
+    return plans, notes, _unresolved(plans, planners, compose_dirs)
 
 
 def display_text(kind: str, text: str) -> str:
@@ -156,6 +162,7 @@ class _FilePlanner:
         self.changes: list[ValueChange] = []
         self.notes: list[str] = []
         self.references_written: set[str] = set()
+        self.lines_reading: list[tuple[int, str]] = []  # (line, variable) of references written
 
     def slot(self, slot: Slot) -> None:
         """Plan the edits for one slot: a split key, a database's own key, or a URL naming its source."""
@@ -220,14 +227,12 @@ class _FilePlanner:
     ) -> None:
         old_host = _host_of(inner.value)
         place = self._placement(old_host)
+        if not self._resolves_here(target, inner.line):
+            place = replace(place, literal_passwords=True)
         value, dropped = convert.url_value(inner.value, inner.key, target, place, by_key=by_key)
         for note in dropped:
             self.notes.append(f"{self._where(inner)}: {note}")
-        if (
-            self.env_file.kind == "compose"
-            and place.host is None
-            and (target.url.host or "localhost") in convert.LOCAL_HOSTS
-        ):
+        if self.env_file.kind == "compose" and place.host is None and convert.is_local(target.url):
             self.notes.append(
                 f"{self._where(inner)}: {target.url.host or 'localhost'} inside a container is the container itself; "
                 "add a Postgres service to this compose file (see cutover's docker-compose.yml) or use a reachable host"
@@ -281,8 +286,10 @@ class _FilePlanner:
             )
             return
         self.edits += edits
-        if "${" + target.password_env + "}" in value:
-            self.references_written.add(target.password_env)
+        for name in (target.password_env, target.password_env + resolve.ENCODED_SUFFIX):
+            if "${" + name + "}" in value:
+                self.references_written.add(name)
+                self.lines_reading.append((slot.line, name))
         self.changes.append(
             ValueChange(
                 path=self.env_file.rel,
@@ -297,6 +304,113 @@ class _FilePlanner:
 
     def _where(self, slot: Slot) -> str:
         return f"{self.env_file.rel}:{slot.line}"
+
+    def _local_dotenv(self) -> bool:
+        return (
+            self.env_file.kind == "dotenv"
+            and not self.env_file.committed
+            and not self.env_file.container
+        )
+
+    def _resolves_here(self, target: Target, line: int) -> bool:
+        """False when this local .env holds the password but python-dotenv would not read it
+        into the reference on `line` (assigned below it, or not in the form a URL needs)."""
+        password = target.url.password
+        if not self._local_dotenv() or self.literal or not password:
+            return True
+        name = resolve.url_variable(target.password_env, password)
+        held = [
+            value
+            for key in (name, target.password_env)
+            for _line, value in resolve.dotenv_definitions(self.text, key)
+            if value  # an empty one is a placeholder (a renamed split key's), not the password
+        ]
+        if not held:
+            return True  # the file does not hold it: the app's environment does (see the notes)
+        above = resolve.dotenv_value_above(self.text, name, line)
+        wanted = password if name == target.password_env else resolve.encoded(password)
+        return above == wanted
+
+    def define_encoded(self) -> None:
+        """In a local .env holding a password a URL cannot carry as is, add the variable URLs
+        read (`<password_env>_URLENCODED`, the encoded form) right after it."""
+        if not self._local_dotenv():
+            return
+        for target in self.targets:
+            password = target.url.password
+            name = resolve.url_variable(target.password_env, password)
+            if password is None or name == target.password_env:
+                continue
+            if resolve.dotenv_definitions(self.text, name) or any(
+                c.key == name for c in self.changes
+            ):
+                continue
+            slots = [s for s in dotenv.slots(self.text) if s.key == target.password_env and s.value]
+            if not slots:
+                continue
+            eol = re.compile(r"\r\n|\n").search(self.text, slots[-1].end)
+            line = f"{name}={resolve.encoded(password)}"
+            if eol is None:
+                newline = "\r\n" if "\r\n" in self.text else "\n"
+                self.edits.append(Edit(len(self.text), len(self.text), newline + line))
+            else:
+                self.edits.append(Edit(eol.end(), eol.end(), line + eol.group(0)))
+            self.changes.append(
+                ValueChange(
+                    self.env_file.rel,
+                    slots[-1].line + 1,
+                    name,
+                    target.name,
+                    "",
+                    urls.REDACTED,
+                    "added: URLs read the password percent-encoded from it",
+                )
+            )
+
+
+def _known_password(target: Target, env_files: list[EnvFile], texts: dict) -> Target:
+    """The target with its password; when cutover.toml's is empty (its variable is not exported),
+    the one the project's local .env files assign to the password variable."""
+    if target.url.password != "":
+        return target
+    for env_file in env_files:
+        local = env_file.kind == "dotenv" and not env_file.committed and not env_file.container
+        found = (
+            dotenv.assignments(texts[env_file.path][1]).get(target.password_env) if local else None
+        )
+        if found and not urls.is_reference(found):
+            return replace(target, url=replace(target.url, password=found))
+    return target
+
+
+def _unresolved(
+    plans: list[FilePlan], planners: list[_FilePlanner], compose_dirs: set
+) -> list[Unresolved]:
+    """References written into committed files (compose, scripts) their consumer would not find."""
+    after = {p.env_file.path.resolve(): p.after for p in plans}
+    found: list[Unresolved] = []
+    for item, planner in zip(plans, planners, strict=True):
+        env_file = item.env_file
+        for line, name in planner.lines_reading:
+            if env_file.kind == "shell":
+                ok, why = resolve.shell_check(item.after, name, line, env_file.path, after)
+                consumer = "bash"
+            elif env_file.kind == "compose" or env_file.container:
+                folders = [d for d in compose_dirs if d in env_file.path.parents]
+                project = (
+                    max(folders or [env_file.path.parent], key=lambda d: len(d.parts)) / ".env"
+                )
+                text = after.get(project.resolve())
+                if text is None and project.is_file():
+                    text = scan.read_text(project)[1]
+                ok, why = resolve.compose_check(name, text, ".env")
+                ok = ok or (env_file.container and name in dotenv.assignments(item.after))
+                consumer = "docker compose"
+            else:
+                continue  # .env: python-dotenv (handled while planning); examples are templates
+            if not ok:
+                found.append(Unresolved(env_file.rel, line, name, consumer, why))
+    return found
 
 
 def _host_of(value: str) -> str | None:

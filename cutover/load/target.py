@@ -85,8 +85,10 @@ def connect(
         error = (
             TransientError if any(sign in message for sign in CONNECT_TRANSIENT) else TargetError
         )
+        # libpq's message is "what failed: why\n\thint": keep every line, on one line
+        said = " ".join(line.strip() for line in message.splitlines() if line.strip())
         raise error(
-            f"cannot connect to {urls.redact(url)}: {urls.redact(message.strip().splitlines()[-1] if message.strip() else message)}",
+            f"cannot connect to {urls.redact(url)}: {urls.redact(said)}",
             hint="is the server running and the URL right? `cutover demo` shows a working embedded setup",
         ) from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict
 
-from cutover.envfiles.api import env_rewrite, env_scan
+from cutover.envfiles.api import env_rewrite, env_scan, refuse_unresolved
 from cutover.phases.checklists import PROJECT, now
 from cutover.phases.outcome import NEXT, PhaseContext, PhaseOutcome, record_failure
 from cutover.phases.results import save_result
@@ -24,6 +24,7 @@ def phase1(ctx: PhaseContext) -> PhaseOutcome:
     yes, confirm = ctx.options.yes, ctx.options.confirm
     try:
         preview = env_rewrite(config, workdir=workdir, apply=False, database=database)
+        refuse_unresolved(preview.unresolved)  # before asking: nothing is written
         if preview.changed and not yes and not (confirm is not None and confirm(preview)):
             for d in names:
                 state.set_run(1, d, "declined", "the rewrite was shown but not applied")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,22 @@ from cutover.proof.results import (
     table_summary,
 )
 from cutover.proof.schema_parity import SchemaIssue, schema_parity
+from cutover.proof.sides import (
+    SIDES,
+    Workers,
+    json_text,
+    key_text,
+    parallel_jobs,
+    row_path,
+    source_digests,
+    source_rows,
+    target_batches,
+    target_rows,
+)
 from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests
 from cutover.rows.path import Policies, RowPath
 from cutover.sources import open_source
-from cutover.sources.base import PROBE_ROWS, Source, rows_within_budget
+from cutover.sources.base import Source
 from cutover.values.coerce import json_safe
 
 __all__ = [  # the results are defined in cutover.proof.results; verify is where callers find them
@@ -55,7 +66,9 @@ __all__ = [  # the results are defined in cutover.proof.results; verify is where
     "verify",
 ]
 
-STREAM_BATCH = 5000  # rows per fetch from a server-side cursor at most (and about BATCH_BYTES): bounded memory on any table
+PARALLEL_MIN_ROWS = (
+    200_000  # a table this large is digested by worker processes, both sides at once
+)
 MAX_DIFFERENCES = 10  # differing rows reported per table
 MAX_NARROWED_BUCKETS = 20  # differing buckets examined row by row per table
 PREVIEW = 80  # characters of a value shown in a difference
@@ -107,7 +120,7 @@ def _verify_db(
     source, unreachable = _open_reachable(config, db, mode)
     conn = tgt.connect(db.target)
     try:
-        set_json_loads(_json_text, conn)
+        set_json_loads(json_text, conn)
         manifest = _manifest(conn, db)
         stale = source is not None and source.fingerprint() != manifest["source_fingerprint"]
         result = DatabaseParity(db.name, urls.redact(db.target), stale)
@@ -129,21 +142,28 @@ def _verify_db(
         ]
         result.schema_issues = schema_parity(conn, source, db, manifest, tables)
         rejects_dir = workdir / "rejects" / db.name
-        for t in tables:
-            result.tables.append(
-                _table_parity(
-                    conn, source, manifest, t, stale, rejects_dir, read_source=mode != "load"
+        workers = Workers()
+        try:
+            for t in tables:
+                result.tables.append(
+                    _table_parity(
+                        conn,
+                        source,
+                        manifest,
+                        t,
+                        stale,
+                        rejects_dir,
+                        read_source=mode != "load",
+                        parallel=(workers, db, config.base_dir),
+                    )
                 )
-            )
+        finally:
+            workers.close()
         return result
     finally:
         conn.close()
         if source is not None:
             source.close()
-
-
-def _json_text(data: str | bytes) -> str:
-    return data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
 
 
 def _manifest(conn: psycopg.Connection[Any], db: DatabaseConfig) -> dict[str, Any]:
@@ -164,93 +184,11 @@ def _manifest(conn: psycopg.Connection[Any], db: DatabaseConfig) -> dict[str, An
     return manifest
 
 
-def _path(
-    source: Source, schema_table: Any, manifest: dict[str, Any], t: dict[str, Any]
-) -> RowPath:
-    """The row path the load took for this table, as its manifest recorded it."""
-    return RowPath.for_manifest(
-        t,
-        source.key_columns(schema_table),
-        schema_table.primary_key,
-        Policies.from_manifest(manifest),
-    )
-
-
 def _recorded_counts(conn: psycopg.Connection[Any], database: str, table: str) -> tuple[int, int]:
     """(rows read, rows rejected) as the load recorded them."""
     chunks = state.load_chunks(conn, database, table)
     conn.rollback()
     return sum(c.rows_read for c in chunks if c.chunk >= 0), sum(c.rows_rejected for c in chunks)
-
-
-def _target_batches(
-    conn: psycopg.Connection[Any],
-    schema: str,
-    t: dict[str, Any],
-    where: sql.Composable | None = None,
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The target's rows from a server-side cursor, in fetches of at most STREAM_BATCH rows and about BATCH_BYTES."""
-    cols = sql.SQL(", ").join(sql.Identifier(c["target"]) for c in t["columns"])
-    query = sql.SQL("SELECT {} FROM {}").format(cols, tgt.qualified(schema, t["target"]))
-    if where is not None:
-        query = sql.SQL("{} WHERE {}").format(query, where)
-    with conn.transaction(), conn.cursor(name=f"cutover_verify_{id(t)}") as cur:
-        cur.execute(query)
-        size = PROBE_ROWS  # a small first fetch measures the row width, as a source read does
-        while batch := cur.fetchmany(size):
-            yield batch
-            size = rows_within_budget(batch, STREAM_BATCH)
-
-
-def _target_rows(
-    conn: psycopg.Connection[Any],
-    schema: str,
-    t: dict[str, Any],
-    where: sql.Composable | None = None,
-) -> Iterator[tuple[Any, ...]]:
-    for batch in _target_batches(conn, schema, t, where):
-        yield from batch
-
-
-def _source_batches(
-    source: Source, schema_table: Any, path: RowPath, excluded: set[str]
-) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
-    """The source's rows as the load wrote them (coerced), minus recorded rejects, a source batch at a time."""
-    columns = [c.source for c in path.columns]
-    width = path.width
-    for batch in source.read(schema_table, columns, batch_size=STREAM_BATCH):
-        out, origin, _rejects = path.coerce_batch(batch.rows, batch.suspect)
-        pairs = []
-        for row, src in zip(out, origin):
-            key = {k: json_safe(v) for k, v in zip(path.key_columns, src[:width])}
-            pk_key = path.primary_key_of(src)
-            if excluded and (
-                _key_text(key) in excluded
-                or (pk_key and _key_text(pk_key) in excluded)
-                or _key_text(path.key_of(src)) in excluded
-            ):
-                continue
-            pairs.append((row, pk_key or key))
-        yield pairs
-
-
-def source_digests(source: Source, schema_table: Any, path: RowPath, excluded: set[str]) -> Digests:
-    """Per-bucket digests of the source as the load would write it, minus recorded rejects."""
-    digests = Digests()
-    for pairs in _source_batches(source, schema_table, path, excluded):
-        digests.add_rows(path.hasher, [row for row, _key in pairs])
-    return digests
-
-
-def _source_rows(
-    source: Source, schema_table: Any, path: RowPath, excluded: set[str]
-) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
-    for batch in _source_batches(source, schema_table, path, excluded):
-        yield from batch
-
-
-def _key_text(key: dict[str, Any]) -> str:
-    return json.dumps(key, sort_keys=True, default=str)
 
 
 def _excluded_keys(
@@ -262,14 +200,14 @@ def _excluded_keys(
     """
     recorded = state.rejected_keys(conn, database, t["target"])
     if recorded is not None:
-        return {_key_text(r.key) for r in recorded}
+        return {key_text(r.key) for r in recorded}
     path = table_file(rejects_dir, t["source"])
     if not path.exists():
         return set()
     keys = set()
     with path.open(encoding="utf-8") as fh:
         for line in fh:
-            keys.add(_key_text(json.loads(line)["key"]))
+            keys.add(key_text(json.loads(line)["key"]))
     return keys
 
 
@@ -282,6 +220,7 @@ def _table_parity(
     rejects_dir: Path,
     *,
     read_source: bool,
+    parallel: tuple[Workers, DatabaseConfig, Path] | None = None,
 ) -> TableParity:
     started = time.monotonic()
     database, schema = manifest["database"], manifest["target_schema"]
@@ -291,7 +230,7 @@ def _table_parity(
     if source is not None:
         schema_table = source.reflect().table(t["source"])
         res.source_rows = source.count(schema_table)
-        path = _path(source, schema_table, manifest, t)
+        path = row_path(source, schema_table, manifest, t)
     else:
         path = RowPath.for_manifest(t, [], [], Policies.from_manifest(manifest))
     hasher = path.hasher
@@ -321,13 +260,26 @@ def _table_parity(
             res.note = (
                 "the load's digests were made by another cutover version; the source was read again"
             )
+    actual = None
+    if stored is None and parallel is not None and res.source_rows >= PARALLEL_MIN_ROWS:
+        # both sides at once, over the load's key ranges, one worker process per core
+        assert source is not None and schema_table is not None
+        workers, db, base_dir = parallel
+        keyed = hasher.ranged and path.key_columns == list(schema_table.primary_key)
+        jobs = parallel_jobs(conn, db, base_dir, manifest, t, keyed, excluded, SIDES)
+        stored, actual, problem = workers.digests(jobs)
+        if problem is not None:
+            actual = None  # read again below, where the problem is reported
+    elif stored is None:
+        assert source is not None and schema_table is not None
         stored = source_digests(source, schema_table, path, excluded)
-        if stale:
-            res.rejected = res.source_rows - stored.rows
-    actual = Digests()
+    if stale:
+        res.rejected = res.source_rows - stored.rows
     try:
-        for rows in _target_batches(conn, schema, t):
-            actual.add_rows(hasher, rows)
+        if actual is None:
+            actual = Digests()
+            for rows in target_batches(conn, schema, t):
+                actual.add_rows(hasher, rows)
     except psycopg.errors.UndefinedTable:
         conn.rollback()
         res.note = f"target table {t['target']} does not exist"
@@ -379,7 +331,7 @@ def _narrow(
     names = [c["target"] for c in t["columns"]]
     sources_by_key: dict[tuple[str, ...], list[list[str]]] = {}
     readable: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row, key in _source_rows(source, schema_table, path, excluded):
+    for row, key in source_rows(source, schema_table, path, excluded):
         if hasher.bucket(row) in wanted:
             k = hasher.key(row)
             sources_by_key.setdefault(k, []).append(hasher.parts(row))
@@ -394,7 +346,7 @@ def _narrow(
             for b in buckets
         )
     targets_by_key: dict[tuple[str, ...], list[list[str]]] = {}
-    for row in _target_rows(conn, manifest["target_schema"], t, where):
+    for row in target_rows(conn, manifest["target_schema"], t, where):
         if hasher.bucket(row) in wanted:
             k = hasher.key(row)
             targets_by_key.setdefault(k, []).append(hasher.parts(row))

@@ -376,9 +376,8 @@ def upgrade(
     revisions: Revisions, target_url: str, revision: str, schema: str, version_table: str
 ) -> list[tuple[str, float]]:
     """Run `alembic upgrade <revision>` with cutover's own connection; returns (DDL, seconds) of index and key builds."""
-    from sqlalchemy import event
-
     from alembic import command
+    from sqlalchemy import event
 
     timings: list[tuple[str, float]] = []
 
