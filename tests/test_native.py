@@ -219,3 +219,25 @@ def test_a_reader_that_stops_mid_chunk_hands_the_rest_to_the_row_path(
         assert sum(native_batches) == 2 * BATCH_ROWS - 1 + 500  # m's first two batches, all of kv
     assert pg.execute("SELECT count(*), count(DISTINCT id) FROM m").fetchone() == (ROWS, ROWS)
     assert run_verify(tmp_path).ok
+
+
+def test_a_batch_postgres_refuses_is_loaded_by_the_row_path_once(
+    chat, load, pg, tmp_path, engine, native_batches, monkeypatch
+):
+    encode = native.NativeTable.encode
+    seen: list[int] = []
+
+    def third_is_garbled(self: native.NativeTable, batch: Any) -> list[bytes]:
+        parts = encode(self, batch)
+        seen.append(batch.num_rows)
+        if len(seen) == 3:  # a row that claims more fields than the table has: Postgres refuses
+            parts[1] = b"\x00\x7f" + parts[1][2:]
+        return parts
+
+    monkeypatch.setattr(native.NativeTable, "encode", third_is_garbled)
+    (m, _kv) = load(chat).reports[0].results
+    assert (m.read, m.written, m.rejected) == (ROWS, ROWS, 0)
+    if engine == "auto":
+        assert sum(native_batches) == ROWS + 500 - seen[2]
+    assert pg.execute("SELECT count(*), count(DISTINCT id) FROM m").fetchone() == (ROWS, ROWS)
+    assert run_verify(tmp_path, digests="load").ok
