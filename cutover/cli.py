@@ -730,6 +730,37 @@ def _echo_notes(notes: list[str]) -> None:
         click.echo(redact(f"note: {note}"), err=True)
 
 
+@cli.group()
+def code() -> None:
+    """The app's SQL on Postgres: the proven rewrites as a patch."""
+
+
+@code.command("diff")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Write the files (with a backup); default: print the diff.",
+)
+@click.option("--db", "database", metavar="NAME", help="Only the statements of this database.")
+@pass_globals
+@handle_errors
+def code_diff_cmd(g: Globals, apply_: bool, database: str | None) -> None:
+    """A unified diff (for `git apply`) putting each proven rewrite in place of its SQL."""
+    result = commands.code_diff(g.load(), g.workdir, apply=apply_, database=database)
+    if not apply_:
+        click.echo(result.diff, nl=False)
+    for line in result.left:
+        click.echo(f"left alone: {line}", err=True)
+    done = f"{len(result.replaced)} statement(s) in {len(result.files)} file(s)"
+    if result.applied:
+        click.echo(f"replaced {done}; backup {result.backup} (undo: cutover env restore)", err=True)
+    elif result.diff:
+        click.echo(f"{done} would change; `git apply` the diff, or run with --apply", err=True)
+    else:
+        click.echo("nothing to replace: no proven rewrite differs from the app's SQL", err=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

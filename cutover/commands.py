@@ -20,7 +20,11 @@ from cutover.load.run import LoadReport, Phase2Result
 from cutover.phases import final_report
 from cutover.phases import plan as plan_mod
 from cutover.phases import status as status_mod
+from cutover.phases.app_code import planned_schemas
 from cutover.phases.checklists import State
+from cutover.phases.code_diff import CodeDiff
+from cutover.phases.code_diff import code_diff as _code_diff
+from cutover.phases.db_objects import attach_views, excuse_rejects, objects_hook, prove_views
 from cutover.phases.plan import Plan
 from cutover.phases.run import run_phase
 from cutover.phases.status import CheckResult, StatusResult
@@ -33,6 +37,7 @@ __all__ = [  # the Python API: one function per subcommand, and what they return
     "init",
     "init_from_scan",
     "plan",
+    "code_diff",
     "run_phase",
     "run_phase2",
     "verify",
@@ -156,7 +161,7 @@ def run_phase2(
     jobs: int | None = None,
     restart: bool = False,
 ) -> Phase2Result:
-    """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2)."""
+    """Schema (revision 1), data (resumable chunks over `jobs` workers), keys (revision 2), views (3)."""
     return load_run.run_phase2(
         config,
         workdir,
@@ -166,7 +171,15 @@ def run_phase2(
         reporter=reporter,
         jobs=jobs,
         restart=restart,
+        objects=objects_hook(config),
     )
+
+
+def code_diff(
+    config: config_mod.Config, workdir: Path, *, apply: bool = False, database: str | None = None
+) -> CodeDiff:
+    """The app's SQL replaced by its rewrites proven on the loaded data: a patch, or applied."""
+    return _code_diff(config, workdir, apply=apply, database=database)
 
 
 # -- phase 3: verification ---------------------------------------------------------------------
@@ -180,12 +193,19 @@ def verify(
     table: str | None = None,
     digests: str = "auto",
 ) -> VerifyResult:
-    """Parity of source and target: counts, digests, first differing rows, schema.
+    """Parity of source and target: counts, digests, first differing rows, schema, views.
 
     digests: "auto" reads the source again when reachable, else uses the load's digests;
-    "source" requires the source; "load" compares with the load's digests.
+    "source" requires the source; "load" compares with the load's digests. Views are compared
+    whenever the source is read (their rows are not digested by the load).
     """
-    return verify_mod.verify(config, workdir, database=database, table=table, digests=digests)
+    result = verify_mod.verify(config, workdir, database=database, table=table, digests=digests)
+    if table is None and digests != "load":
+        views = prove_views(config, planned_schemas(config, database, views_only=True))
+        rejected = {d.database: [t.table for t in d.tables if t.rejected] for d in result.databases}
+        excuse_rejects(views, rejected)
+        attach_views(result, views)
+    return result
 
 
 # -- the assessment, the phases and their checklists --------------------------------------------

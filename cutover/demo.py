@@ -110,7 +110,8 @@ def build_chat_db(
     conn = sqlite3.connect(path)
     conn.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
     conn.executemany(
-        "INSERT INTO users (id, email, display_name, locale, is_admin, settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO users (id, email, display_name, locale, is_admin, settings, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             (
                 i,
@@ -127,7 +128,8 @@ def build_chat_db(
         ),
     )
     conn.executemany(
-        "INSERT INTO conversations (id, user_id, title, model, archived, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO conversations (id, user_id, title, model, archived, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             (
                 i,
@@ -143,7 +145,8 @@ def build_chat_db(
     )
     for chunk in _chunks(_messages(rng, messages, n_conversations)):
         conn.executemany(
-            "INSERT INTO messages (id, conversation_id, role, content, metadata, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (id, conversation_id, role, content, metadata, tokens, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             chunk,
         )
     low, high = attachment_bytes
@@ -160,7 +163,8 @@ def build_chat_db(
         for size in (rng.randint(low, high),)
     ):
         conn.executemany(
-            "INSERT INTO attachments (id, message_id, filename, mime_type, size_bytes, data) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO attachments (id, message_id, filename, mime_type, size_bytes, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             chunk,
         )
     if embedding_every:
@@ -237,11 +241,14 @@ def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, .
 def _add_bad_rows(conn: sqlite3.Connection, n_users: int, messages: int) -> None:
     """One row per kind of damage a real SQLite file accumulates."""
     conn.execute(
-        "INSERT INTO users (email, display_name, settings, created_at) VALUES ('broken-json@example.com', 'Broken JSON', '{\"theme\": \"dark\",}', '2024-02-01 10:00:00')"
+        "INSERT INTO users (email, display_name, settings, created_at) VALUES "
+        "('broken-json@example.com', 'Broken JSON', '{\"theme\": \"dark\",}', '2024-02-01 "
+        "10:00:00')"
     )
     base = messages + 1
     conn.executemany(
-        "INSERT INTO messages (id, conversation_id, role, content, metadata, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (id, conversation_id, role, content, metadata, tokens, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 base,

@@ -87,7 +87,8 @@ class EmbeddedPostgres:
             log = self.datadir / "server.log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise TargetError(
-                f"embedded Postgres: {args[0]} failed: {exc.stderr.strip() or exc.stdout.strip()}\n{tail}",
+                f"embedded Postgres: {args[0]} failed: "
+                f"{exc.stderr.strip() or exc.stdout.strip()}\n{tail}",
                 path=str(self.datadir),
             ) from exc
 

@@ -95,7 +95,9 @@ _RENAMED_ROLE_WORDS = {
 
 @dataclass(frozen=True)
 class SplitKey:
-    """A key read as part of a split connection: `prefix` (MSSQL_), `role` (host…), `kind` if the name says."""
+    """A key read as part of a split connection: `prefix` (MSSQL_), `role` (host…), `kind` if the
+    name says.
+    """
 
     key: str
     prefix: str
@@ -137,7 +139,9 @@ def is_secret(key: str) -> bool:
 
 
 def postgres_key(key: str) -> str:
-    """The Postgres split key a source split key becomes: MSSQL_SERVER → POSTGRES_HOST; DB_HOST, PG keys kept."""
+    """The Postgres split key a source split key becomes: MSSQL_SERVER → POSTGRES_HOST; DB_HOST,
+    PG keys kept.
+    """
     found = split_key(key)
     if found is None or found.kind in ("", "postgres") or found.role == "option":
         return key  # generic DB_HOST-style keys are read by the app under that name: keep it
@@ -146,7 +150,9 @@ def postgres_key(key: str) -> str:
 
 
 def database_name(key: str) -> str:
-    """A cutover.toml database name from an env key: RSL_DATABASE_URL → rsl, MODEL_REGISTRY_URL → model_registry."""
+    """A cutover.toml database name from an env key: RSL_DATABASE_URL → rsl, MODEL_REGISTRY_URL →
+    model_registry.
+    """
     stem = re.sub(r"(?i)(_?(DATABASE|DB))?_?(URL|URI|DSN|CONNECTION_STRING|CONN_STR)$", "", key)
     stem = re.sub(r"(?i)^(DATABASE|DB)$", "", stem)
     cleaned = re.sub(r"[^a-z0-9_]+", "_", stem.lower()).strip("_")

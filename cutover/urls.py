@@ -2,11 +2,15 @@
 
 Understood forms (`DbUrl.form`):
 
-- ``url``: SQLAlchemy / libpq URLs (``sqlite:///rel.db``, ``mssql+pyodbc://…``, ``postgresql+psycopg://…``),
+- ``url``: SQLAlchemy / libpq URLs (``sqlite:///rel.db``, ``mssql+pyodbc://…``,
+  ``postgresql+psycopg://…``),
   including ``mssql+pyodbc:///?odbc_connect=<percent-encoded ODBC string>``;
-- ``odbc``: ODBC strings (``DRIVER={ODBC Driver 18 for SQL Server};SERVER=host,1433;…;UID=…;PWD=…``);
-- ``ado``: ADO.NET strings (``Server=…;Database=…;User Id=…;Password=…``, Npgsql's ``Host=…;Username=…``);
-- ``jdbc``: ``jdbc:sqlserver://host:1433;databaseName=…``, ``jdbc:postgresql://…``, ``jdbc:sqlite:…``;
+- ``odbc``: ODBC strings (``DRIVER={ODBC Driver 18 for SQL
+  Server};SERVER=host,1433;…;UID=…;PWD=…``);
+- ``ado``: ADO.NET strings (``Server=…;Database=…;User Id=…;Password=…``, Npgsql's
+  ``Host=…;Username=…``);
+- ``jdbc``: ``jdbc:sqlserver://host:1433;databaseName=…``, ``jdbc:postgresql://…``,
+  ``jdbc:sqlite:…``;
 - ``conninfo``: libpq keyword strings (``host=… port=… dbname=… user=… password=…``).
 
 Every function that returns text meant for people goes through `redact`.
@@ -88,7 +92,9 @@ class DbUrl:
 
 
 def parse(url: str) -> DbUrl:
-    """Parse a connection string in any understood form (SQLAlchemy URL, ODBC, ADO.NET, JDBC, conninfo)."""
+    """Parse a connection string in any understood form (SQLAlchemy URL, ODBC, ADO.NET, JDBC,
+    conninfo).
+    """
     text = url.strip()
     if text[:5].lower() == "jdbc:":
         return _parse_jdbc(text)
@@ -98,12 +104,15 @@ def parse(url: str) -> DbUrl:
         return _parse_keywords(text)
     raise UsageError(
         f"not a database URL: {redact(url)!r}",
-        hint="expected e.g. sqlite:///app.db, postgresql://user@host/db or an ODBC/ADO.NET/JDBC connection string",
+        hint="expected e.g. sqlite:///app.db, postgresql://user@host/db or an ODBC/ADO.NET/JDBC "
+        "connection string",
     )
 
 
 def sniff(text: str) -> tuple[str, str] | None:
-    """(kind, form) of a connection string, from its scheme alone when it does not parse; never raises."""
+    """(kind, form) of a connection string, from its scheme alone when it does not parse; never
+    raises.
+    """
     try:
         parsed = parse(text)
         return parsed.kind, parsed.form
@@ -126,7 +135,9 @@ def kind_of(text: str) -> str | None:
 
 
 def render(url: DbUrl, *, scheme: str | None = None, hide_password: bool = False) -> str:
-    """Render a parsed URL back to SQLAlchemy URL text; `scheme` replaces the scheme (e.g. 'postgresql')."""
+    """Render a parsed URL back to SQLAlchemy URL text; `scheme` replaces the scheme (e.g.
+    'postgresql').
+    """
     password = REDACTED if hide_password and url.password is not None else None
     return render_as(url, "url", scheme=scheme, password_text=password)
 
@@ -134,7 +145,9 @@ def render(url: DbUrl, *, scheme: str | None = None, hide_password: bool = False
 def render_as(
     url: DbUrl, form: str, *, scheme: str | None = None, password_text: str | None = None
 ) -> str:
-    """Render `url` in `form` (url, odbc, ado, jdbc, conninfo); `password_text` goes in verbatim (e.g. a ${REF})."""
+    """Render `url` in `form` (url, odbc, ado, jdbc, conninfo); `password_text` goes in verbatim
+    (e.g. a ${REF}).
+    """
     renderers = {
         "url": _render_url,
         "jdbc": _render_jdbc,
@@ -153,7 +166,9 @@ def redact(text: str) -> str:
 
 
 def replace_passwords(text: str, replacement: str) -> str:
-    """Put `replacement` where every password in `text` is; ${NAME} references and {…}/quotes stay."""
+    """Put `replacement` where every password in `text` is; ${NAME} references and {…}/quotes
+    stay.
+    """
 
     def swap(match: re.Match[str]) -> str:
         secret = match["pw"]
@@ -318,7 +333,9 @@ _SQLITE_FILE = re.compile(r"(?i)(\.db|\.sqlite3?|:memory:)$")
 
 
 def split_keywords(text: str) -> list[tuple[str, str]]:
-    """Split an ODBC/ADO.NET string into (key, value) pairs; {braced} and quoted values may hold ';'."""
+    """Split an ODBC/ADO.NET string into (key, value) pairs; {braced} and quoted values may hold
+    ';'.
+    """
     pairs: list[tuple[str, str]] = []
     i, n = 0, len(text)
     while i < n:
@@ -445,7 +462,10 @@ def _from_pairs(pairs: list[tuple[str, str]], kind: str, form: str, original: st
 def _server(
     server: str | None, kind: str, original: str
 ) -> tuple[str | None, int | None, str | None]:
-    """SQL Server's `tcp:host\\INSTANCE,1433` → (host, port, instance); other kinds: the host as is."""
+    """SQL Server's `tcp:host\\INSTANCE,1433` → (host, port, instance).
+
+    Other kinds: the host as is.
+    """
     if not server or kind != "mssql":
         return server, None, None
     server = re.sub(r"(?i)^(tcp|np|lpc|admin):", "", server.strip())
@@ -595,4 +615,5 @@ def _render_jdbc(url: DbUrl, _scheme: str | None, password_text: str | None) -> 
         query.append("password=" + quote(url.password, safe=""))
     query += [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in url.query]
     tail = "?" + "&".join(query) if query else ""
-    return f"jdbc:postgresql://{url.host or 'localhost'}{port}/{quote(url.database or '', safe='')}{tail}"
+    database = quote(url.database or "", safe="")
+    return f"jdbc:postgresql://{url.host or 'localhost'}{port}/{database}{tail}"

@@ -67,6 +67,9 @@ EXPECTED = [
         "sqlalchemy.text",
         "SELECT id, name FROM users ORDER BY created_at",
     ),
+    ("app/reports.py", 9, "sqlite", "sqlalchemy.text", "INSERT INTO AuditLog (id, EventType)"),
+    ("app/reports.py", 16, "sqlite", "sqlalchemy.text", "SELECT key FROM settings WHERE value"),
+    ("app/reports.py", 21, "sqlite", "sqlalchemy.text", "SELECT p.*, u.email"),
 ]
 
 
@@ -142,16 +145,16 @@ def test_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
 
 
 ENGINE_FINDINGS = [
-    ("app/db.py", 8, "sqlite-url", "sqlite:///./chat.db"),
-    ("app/db.py", 10, "pool-setting", "without pool_pre_ping"),
-    ("app/db.py", 12, "dialect-option", "check_same_thread"),
-    ("app/db.py", 13, "pool-setting", "pool_size=5; the DB standards say 20 from DB_POOL_SIZE"),
-    ("app/db.py", 15, "pool-setting", "pool_recycle defaults to 1800 (DB_POOL_RECYCLE)"),
-    ("app/db.py", 28, "dialect-option", "check_same_thread"),
-    ("app/legacy_mssql.py", 11, "dialect-option", "fast_executemany is a pyodbc option"),
-    ("app/models.py", 4, "dialect-type", "JSON from sqlalchemy.dialects.sqlite"),
-    ("tests/conftest.py", 7, "dialect-option", "check_same_thread"),
-    ("tests/conftest.py", 7, "sqlite-fixture", "sqlite:///:memory:"),
+    ("app/db.py", 8, "sqlite_url", "sqlite:///./chat.db"),
+    ("app/db.py", 10, "pool_setting", "without pool_pre_ping"),
+    ("app/db.py", 12, "dialect_option", "check_same_thread"),
+    ("app/db.py", 13, "pool_setting", "pool_size=5; the DB standards say 20 from DB_POOL_SIZE"),
+    ("app/db.py", 15, "pool_setting", "pool_recycle defaults to 1800 (DB_POOL_RECYCLE)"),
+    ("app/db.py", 28, "dialect_option", "check_same_thread"),
+    ("app/legacy_mssql.py", 11, "dialect_option", "fast_executemany is a pyodbc option"),
+    ("app/models.py", 4, "dialect_type", "JSON from sqlalchemy.dialects.sqlite"),
+    ("tests/conftest.py", 7, "dialect_option", "check_same_thread"),
+    ("tests/conftest.py", 7, "sqlite_fixture", "sqlite:///:memory:"),
 ]
 
 

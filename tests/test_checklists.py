@@ -25,6 +25,7 @@ AUTO = {
     "p3.schema",
     "p3.env-leftovers",
     "p3.code-leftovers",
+    "p3.code",
     "p3.app-tests",
     "p3.report",
 }

@@ -54,6 +54,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Canon = tuple[Any, ...]
 
 
+FLOAT_DIGITS = 15  # significant digits a double always keeps (DBL_DIG)
+
+
 def family_of_oid(oid: int) -> str:
     """The comparison family of a Postgres result column type."""
     return OID_FAMILIES.get(oid, "other")
@@ -108,7 +111,9 @@ def _number(value: Any) -> Canon:
             return ("num", float(value))
         if value == value.to_integral_value():
             return ("num", int(value))
-    as_float = float(value)
+    # A double holds 15 significant digits for sure: SQLite's float SUM/AVG of REAL values and
+    # Postgres' exact numeric of the same values agree there (37.620000000000005 vs 37.62).
+    as_float = float(f"{float(value):.{FLOAT_DIGITS}g}")
     return ("num", int(as_float) if as_float.is_integer() else as_float)
 
 

@@ -108,7 +108,7 @@ def _scan_module(rel: str, tree: ast.Module) -> list[CodeFinding]:
                     CodeFinding(
                         rel,
                         node.lineno,
-                        "sqlite-fixture",
+                        "sqlite_fixture",
                         "warning",
                         f"test fixture on a SQLite URL ({node.value}): the app's tests do not run on Postgres",
                         "point the fixture at Postgres (a per-test database on the CI server, CUTOVER_TEST_PG_URL)",
@@ -119,7 +119,7 @@ def _scan_module(rel: str, tree: ast.Module) -> list[CodeFinding]:
                     CodeFinding(
                         rel,
                         node.lineno,
-                        "sqlite-url",
+                        "sqlite_url",
                         "warning",
                         f"SQLite URL in the code ({node.value}): a default that outlives the cutover",
                         "read the URL from the env key only, or default to the Postgres URL",
@@ -139,7 +139,7 @@ def _name(func: ast.expr) -> str | None:
 def _option_finding(rel: str, line: int, option: str) -> CodeFinding:
     driver, fix = DIALECT_OPTIONS[option]
     return CodeFinding(
-        rel, line, "dialect-option", "warning", f"{option} is a {driver} option", fix
+        rel, line, "dialect_option", "warning", f"{option} is a {driver} option", fix
     )
 
 
@@ -157,7 +157,7 @@ def _dialect_options(rel: str, call: ast.Call) -> list[CodeFinding]:
                 CodeFinding(
                     rel,
                     kw.value.lineno,
-                    "single-connection-pool",
+                    "single_connection_pool",
                     "warning",
                     f"poolclass={_name(kw.value)} keeps one connection, a SQLite habit",
                     "drop poolclass: Postgres wants the default QueuePool sized by the DB standards",
@@ -180,7 +180,7 @@ def _pool(rel: str, call: ast.Call) -> list[CodeFinding]:
                 CodeFinding(
                     rel,
                     call.lineno,
-                    "pool-setting",
+                    "pool_setting",
                     "warning",
                     f"create_engine without {std.argument}: the DB standards set it {where}",
                     f"{std.argument}={_suggest(std)}",
@@ -193,7 +193,7 @@ def _pool(rel: str, call: ast.Call) -> list[CodeFinding]:
                 CodeFinding(
                     rel,
                     value.lineno,
-                    "pool-setting",
+                    "pool_setting",
                     "warning",
                     problem,
                     f"{std.argument}={_suggest(std)}",
@@ -264,7 +264,7 @@ def _dialect_types(rel: str, node: ast.ImportFrom | ast.Import) -> list[CodeFind
                 CodeFinding(
                     rel,
                     node.lineno,
-                    "dialect-type",
+                    "dialect_type",
                     "warning",
                     f"{name} from sqlalchemy.dialects.{parts[2]}: a {parts[2]}-only type",
                     f"use {fix}",

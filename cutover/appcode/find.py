@@ -31,6 +31,8 @@ EXECUTE_METHODS = frozenset({"execute", "executemany", "executescript"})
 READ_SQL = frozenset({"read_sql", "read_sql_query"})
 DRIVERS = {"sqlite3": "sqlite3", "pyodbc": "pyodbc", "pymssql": "pymssql", "aiosqlite": "sqlite3"}
 TSQL_DRIVERS = frozenset({"pyodbc", "pymssql"})
+# A module that speaks only to Postgres already (the app's new tests, say) has nothing to rewrite.
+POSTGRES_DRIVERS = frozenset({"psycopg", "psycopg2", "asyncpg", "pg8000"})
 
 _SQL_START = re.compile(
     r"^\s*(?:--[^\n]*\n\s*)*(SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE|CREATE|DROP|ALTER|PRAGMA|MERGE"
@@ -167,14 +169,14 @@ class _Module:
                 for alias in node.names:
                     top = alias.name.split(".")[0]
                     self.aliases[alias.asname or top] = alias.name
-                    if top in DRIVERS:
-                        self.drivers.add(DRIVERS[top])
+                    if top in DRIVERS or top in POSTGRES_DRIVERS:
+                        self.drivers.add(DRIVERS.get(top, "postgres"))
             elif isinstance(node, ast.ImportFrom) and node.module:
                 top = node.module.split(".")[0]
                 for alias in node.names:
                     self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-                if top in DRIVERS:
-                    self.drivers.add(DRIVERS[top])
+                if top in DRIVERS or top in POSTGRES_DRIVERS:
+                    self.drivers.add(DRIVERS.get(top, "postgres"))
 
     def _constants(self, body: list[ast.stmt], into: dict[str, ast.Constant]) -> None:
         """Names bound once to a string literal in this block (module, class or function)."""
@@ -233,7 +235,7 @@ class _Module:
             return literal, "sqlalchemy.exec_driver_sql", _literal(_arg(node, 1, "parameters"))
         if method in READ_SQL:
             return literal, f"pandas.{method}", _literal(_arg(node, 2, "params"))
-        if method in EXECUTE_METHODS and "." in name:
+        if method in EXECUTE_METHODS and "." in name and self.drivers != {"postgres"}:
             return literal, f"{self._driver()}.{method}", _literal(_arg(node, 1, "parameters"))
         return None
 
@@ -251,7 +253,7 @@ class _Module:
             self.imported_sql[origin] = ("sqlalchemy.exec_driver_sql", None)
         elif method in READ_SQL:
             self.imported_sql[origin] = (f"pandas.{method}", None)
-        elif method in EXECUTE_METHODS and "." in name:
+        elif method in EXECUTE_METHODS and "." in name and self.drivers != {"postgres"}:
             self.imported_sql[origin] = (
                 f"{self._driver()}.{method}",
                 _literal(_arg(node, 1, "parameters")),
@@ -263,9 +265,10 @@ class _Module:
         return origin.startswith("sqlalchemy") or name in ("sa.text", "sqlalchemy.text")
 
     def _driver(self) -> str:
-        if len(self.drivers) == 1:
-            return next(iter(self.drivers))
-        if "sqlite3" in self.drivers:
+        drivers = self.drivers - {"postgres"}
+        if len(drivers) == 1:
+            return next(iter(drivers))
+        if "sqlite3" in drivers:
             return "sqlite3"  # several drivers: the source's own wins the label; the dialect is per statement
         return "dbapi"
 

@@ -60,6 +60,7 @@ def fit_tree(tree: exp.Expr, ctx: Context) -> None:
     _aliases_in_having(tree, ctx)
     _rowid(tree, ctx)
     _time(tree, ctx)
+    _text_affinity(tree, ctx)
     _json(tree, ctx)
     _booleans(tree, ctx)
     _nocase(tree, ctx)
@@ -131,8 +132,53 @@ def _time(tree: exp.Expr, ctx: Context) -> None:
         if call is None or (ctx.dialect != "sqlite"):
             continue
         new, change = rewrite_time(call[0], call[1], ctx.lookup)
+        if call[0] in _SQLITE_TEXT and _against_text(node, ctx):
+            instant = (
+                new
+                if call[0] == "DATE"
+                else exp.AtTimeZone(this=new, zone=exp.Literal.string("UTC"))
+            )
+            new = exp.func("TO_CHAR", instant, exp.Literal.string(_SQLITE_TEXT[call[0]]))
+            change = f"{call[0].lower()}(…) compared with a text column → ISO text in UTC, as SQLite compares"
         node.replace(new)
         ctx.note(change)
+    for now in list(tree.find_all(exp.CurrentTimestamp)):
+        if _against_text(now, ctx):
+            utc = exp.AtTimeZone(this=now.copy(), zone=exp.Literal.string("UTC"))
+            now.replace(exp.func("TO_CHAR", utc, exp.Literal.string(_SQLITE_TEXT["DATETIME"])))
+            ctx.note(
+                "CURRENT_TIMESTAMP compared with a text column → ISO text in UTC, as SQLite compares"
+            )
+
+
+# SQLite's time functions return ISO text: compared with a text column, they compare as that text.
+_SQLITE_TEXT = {"DATETIME": "YYYY-MM-DD HH24:MI:SS", "DATE": "YYYY-MM-DD"}
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _text_affinity(tree: exp.Expr, ctx: Context) -> None:
+    """A number compared with a text column: SQLite compares it as text ('0'), Postgres refuses."""
+    for cmp in list(tree.find_all(*_COMPARISONS, exp.In)):
+        sides = [cmp.this] + (cmp.expressions if isinstance(cmp, exp.In) else [cmp.expression])
+        sides = [side.unnest() for side in sides]
+        column = next((s for s in sides if isinstance(s, exp.Column)), None)
+        if column is None or ctx.family(column) != "text":
+            continue
+        for side in sides:
+            if isinstance(side, exp.Literal) and not side.is_string:
+                side.replace(exp.Literal.string(side.this))
+                ctx.note(
+                    f"{column.name} is text: the number compared with it is text, as in SQLite"
+                )
+
+
+def _against_text(node: exp.Expr, ctx: Context) -> bool:
+    """True when the node is one side of a comparison whose other side is a text column."""
+    parent = node.parent
+    if not isinstance(parent, _COMPARISONS):
+        return False
+    other = parent.expression if parent.this is node else parent.this
+    return isinstance(other, exp.Column) and ctx.family(other) == "text"
 
 
 def _json_subject(node: exp.Expr, ctx: Context) -> exp.Expr:

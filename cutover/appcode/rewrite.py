@@ -204,6 +204,18 @@ def _set_name(ident: exp.Identifier, name: str) -> None:
 
 def _identifiers(tree: exp.Expr, ctx: Context) -> None:
     """Tables and columns named as planned, quoted where Postgres needs it; `dbo.` dropped."""
+    for insert in list(tree.find_all(exp.Insert)):
+        target = insert.this
+        if not (isinstance(target, exp.Schema) and isinstance(target.this, exp.Table)):
+            continue
+        planned_table = ctx.tables.get(target.this.name.casefold(), (None, None))[1]
+        for ident in target.expressions:
+            if not isinstance(ident, exp.Identifier):
+                continue
+            col = planned_table.column(ident.name) if planned_table else None
+            if col is not None and (col.name != ident.name or needs_quotes(col.name)):
+                ctx.note(f"column {ident.name} → {_shown(col.name)} (as planned)")
+            _set_name(ident, col.name if col is not None else ident.name)
     for table in list(tree.find_all(exp.Table)):
         planned = ctx.tables.get(table.name.casefold(), (None, None))[1] if table.name else None
         db = table.args.get("db")
@@ -246,12 +258,25 @@ def _identifiers(tree: exp.Expr, ctx: Context) -> None:
                     _set_name(qualifier, qualifier.name)
         elif isinstance(column.this, exp.Identifier):
             _set_name(column.this, column.name)
+        elif isinstance(column.this, exp.Star):
+            _star_qualifier(column, ctx)
     for alias in tree.find_all(exp.Alias, exp.TableAlias):
         ident = alias.args.get("alias") if isinstance(alias, exp.Alias) else alias.this
         if isinstance(ident, exp.Identifier):
             if ident.name != ident.name.lower() and not ident.quoted:
                 ctx.note(f"alias {ident.name} quoted: Postgres folds unquoted names to lower case")
             _set_name(ident, ident.name)
+
+
+def _star_qualifier(column: exp.Column, ctx: Context) -> None:
+    """`Products.*`: the qualifier named as the planned table (an alias stays as written)."""
+    qualifier = column.args.get("table")
+    if not isinstance(qualifier, exp.Identifier):
+        return
+    entry = ctx.tables.get(qualifier.name.casefold())
+    is_alias = entry is not None and entry[0].casefold() != qualifier.name.casefold()
+    planned = entry[1] if entry is not None and not is_alias else None
+    _set_name(qualifier, planned.name if planned is not None else qualifier.name)
 
 
 def _shown(name: str) -> str:

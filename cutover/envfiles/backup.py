@@ -45,7 +45,9 @@ class Restored:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one rename; the file's mode is kept, a symlink's target is written."""
+    """Replace `path` with `data` in one rename; the file's mode is kept, a symlink's target is
+    written.
+    """
     real = path.resolve()
     mode = stat.S_IMODE(real.stat().st_mode) if real.exists() else 0o644
     tmp = real.with_name(f".{real.name}.cutover-tmp")
@@ -100,7 +102,9 @@ def backups(workdir: Path) -> list[str]:
 
 
 def restore(workdir: Path, backup: str | None = None, *, force: bool = False) -> Restored:
-    """Put back the files of one backup (the latest by default); refuses files edited since, unless `force`."""
+    """Put back the files of one backup (the latest by default); refuses files edited since,
+    unless `force`.
+    """
     available = backups(workdir)
     if backup is None:
         if not available:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from cutover.envfiles.spans import Edit, Slot, set_value, split_lines
 
 _KEY = re.compile(
-    r"(?P<key>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s\"'#\-?:,\[\]{}&*!|>%@`][^#]*?|-[^\s#][^#]*?)[ \t]*:(?=[ \t]|$)"
+    r"(?P<key>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'"
+    r"|[^\s\"'#\-?:,\[\]{}&*!|>%@`][^#]*?|-[^\s#][^#]*?)"
+    r"[ \t]*:(?=[ \t]|$)"
 )
 _ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _PROPERTIES = re.compile(r"^(?:&\S+|!\S*)(?:[ \t]+|$)")
@@ -215,7 +217,9 @@ class _Reader:
         )
 
     def _block_line(self, number: int, start: int, content: str) -> None:
-        """A line of a `|` or `>` block scalar: its text is literal, so inline URLs in it are editable."""
+        """A line of a `|` or `>` block scalar: its text is literal, so inline URLs in it are
+        editable.
+        """
         if content:
             service = _service([k for _, k in self.stack])
             self.found.slots.append(
@@ -232,7 +236,9 @@ class _Reader:
             )
 
     def _flow(self, number: int, start: int, raw: str, service: str) -> None:
-        """A one-line flow collection: each quoted or plain item is a free scalar (for inline URLs)."""
+        """A one-line flow collection: each quoted or plain item is a free scalar (for inline
+        URLs).
+        """
         body = raw.split(" #", 1)[0]
         for match in _FLOW_ITEM.finditer(body):
             scalar = _scalar(match.group(0).rstrip(), start + match.start())
@@ -258,7 +264,9 @@ def _service(parents: list[str]) -> str:
 def _list_entry(
     text: str, scalar: _Scalar, key: str, value: str, number: int, service: str
 ) -> Slot:
-    """`- KEY=value`: the value's own span when the raw text has no escapes, else the whole scalar."""
+    """`- KEY=value`: the value's own span when the raw text has no escapes, else the whole
+    scalar.
+    """
     q = len(scalar.quote)
     inner_start = scalar.start + q
     if text[inner_start : scalar.end - q] == scalar.value:
@@ -290,7 +298,9 @@ def _list_entry(
 
 
 def _scalar(raw: str, start: int) -> _Scalar | None:
-    """The scalar at the start of `raw` (a line's remainder); None for an unterminated quoted one."""
+    """The scalar at the start of `raw` (a line's remainder); None for an unterminated quoted
+    one.
+    """
     if raw.startswith('"'):
         i = 1
         while i < len(raw):

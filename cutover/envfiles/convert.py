@@ -139,7 +139,8 @@ def target_from_config(db: Any) -> Target:
     driver = db.driver
     if driver is not None and driver not in DRIVERS:
         raise ConfigError(
-            f"database {db.name}: unknown driver {driver!r}; expected one of: {', '.join(repr(d) for d in DRIVERS)}",
+            f"database {db.name}: unknown driver {driver!r}; expected one of: "
+            f"{', '.join(repr(d) for d in DRIVERS)}",
             database=db.name,
             line=db.line,
         )
@@ -178,7 +179,8 @@ def url_value(
     """The Postgres connection string replacing `old`, and notes on what was dropped.
 
     `by_key`: the value is the database's own env key, so the configured driver applies as is;
-    elsewhere (inline URLs, other keys) an async-only driver is used only where the old URL was async.
+    elsewhere (inline URLs, other keys) an async-only driver is used only where the old URL was
+    async.
     """
     sniffed = urls.sniff(old) if old.strip() else None
     try:
@@ -235,7 +237,9 @@ def split_value(
 
 
 def same_database(a: urls.DbUrl, b: urls.DbUrl) -> bool:
-    """True when two connection strings name the same database (host aliases and default ports equal)."""
+    """True when two connection strings name the same database (host aliases and default ports
+    equal).
+    """
     if a.kind != b.kind:
         return False
     if a.kind == "sqlite":

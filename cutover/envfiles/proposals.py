@@ -20,7 +20,9 @@ ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # `dburl=` in an alembic command li
 
 @dataclass(frozen=True)
 class Proposal:
-    """A database the scan found: name, env key, source (passwords as ${REFS}) and a target to edit."""
+    """A database the scan found: name, env key, source (passwords as ${REFS}) and a target to
+    edit.
+    """
 
     name: str
     env_key: str
@@ -169,7 +171,8 @@ def _same_source(a: str, b: str) -> bool:
 
 
 def safe_source(raw: str, name: str) -> str:
-    """`raw` with its password replaced by a ${NAME_SOURCE_PASSWORD:-} reference (kept if already one).
+    """`raw` with its password replaced by a ${NAME_SOURCE_PASSWORD:-} reference (kept if already
+    one).
 
     The empty default lets phase 1 load cutover.toml before the source password is exported.
     """
@@ -191,7 +194,8 @@ def _split_proposals(found: list[Found]) -> list[Proposal]:
         user = roles["user"].raw if "user" in roles else None
         port = f":{roles['port'].raw}" if "port" in roles else ""
         auth = f"{user}:${{{name.upper()}_SOURCE_PASSWORD:-}}@" if user else ""
-        source = f"mssql+pyodbc://{auth}{roles['host'].raw}{port}/{roles['database'].raw}?driver=ODBC+Driver+18+for+SQL+Server"
+        server = f"{roles['host'].raw}{port}/{roles['database'].raw}"
+        source = f"mssql+pyodbc://{auth}{server}?driver=ODBC+Driver+18+for+SQL+Server"
         split_keys = {
             i.ref.key: keys.postgres_key(i.ref.key)
             for i in roles.values()

@@ -122,7 +122,9 @@ def shell_check(
 
 
 def compose_check(name: str, project_env: str | None, env_name: str) -> tuple[bool, str]:
-    """(resolves, why not) for `${name}` in a compose file whose project `.env` holds `project_env`."""
+    """(resolves, why not) for `${name}` in a compose file whose project `.env` holds
+    `project_env`.
+    """
     if project_env is not None and name in dotenv.assignments(project_env):
         return True, ""
     return False, (

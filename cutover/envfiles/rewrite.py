@@ -43,7 +43,9 @@ class ValueChange:
 
 @dataclass
 class FilePlan:
-    """One file's rewrite: original and new text (never shown: they hold secrets) and the changes."""
+    """One file's rewrite: original and new text (never shown: they hold secrets) and the
+    changes.
+    """
 
     env_file: EnvFile
     bom: str
@@ -165,9 +167,13 @@ class _FilePlanner:
         self.lines_reading: list[tuple[int, str]] = []  # (line, variable) of references written
 
     def slot(self, slot: Slot) -> None:
-        """Plan the edits for one slot: a split key, a database's own key, or a URL naming its source."""
+        """Plan the edits for one slot: a split key, a database's own key, or a URL naming its
+        source.
+        """
         if slot.fmt == "compose" and slot.context and slot.context in self.hosts.postgres_services:
-            return  # the Postgres server's own settings (POSTGRES_USER, POSTGRES_DB) configure the server, not an app
+            # the Postgres server's own settings (POSTGRES_USER, POSTGRES_DB) configure the server,
+            # not an app
+            return
         for target in self.targets:
             split = target.split_target(slot.key) if slot.key else None
             if split is not None and split[0] not in ("url", "dsn"):
@@ -189,7 +195,8 @@ class _FilePlanner:
         ):
             shown = urls.redact(slot.value)
             self.notes.append(
-                f"{self._where(slot)}: {slot.key} is not a connection string ({shown!r}); left as is"
+                f"{self._where(slot)}: {slot.key} is not a connection string ({shown!r}); left "
+                "as is"
             )
 
     def _urls(self, slot: Slot, target: Target, new_key: str) -> None:
@@ -211,7 +218,8 @@ class _FilePlanner:
             if t.source is not None and convert.same_database(parsed, t.source)
         ]
         if not same and inner.key is None and parsed.kind == "sqlite":
-            # container paths differ from host paths: an inline sqlite URL matches by file name when unique
+            # container paths differ from host paths: an inline sqlite URL matches by file name when
+            # unique
             name = (parsed.database or "").rsplit("/", 1)[-1]
             same = [
                 t
@@ -234,8 +242,10 @@ class _FilePlanner:
             self.notes.append(f"{self._where(inner)}: {note}")
         if self.env_file.kind == "compose" and place.host is None and convert.is_local(target.url):
             self.notes.append(
-                f"{self._where(inner)}: {target.url.host or 'localhost'} inside a container is the container itself; "
-                "add a Postgres service to this compose file (see cutover's docker-compose.yml) or use a reachable host"
+                f"{self._where(inner)}: {target.url.host or 'localhost'} inside a container is "
+                "the container itself; "
+                "add a Postgres service to this compose file (see cutover's docker-compose.yml) "
+                "or use a reachable host"
             )
         self._set(inner, target, value, new_key, "url")
 
@@ -246,7 +256,8 @@ class _FilePlanner:
             value = slot.value  # 127.0.0.1 and localhost are the same server: no churn
         if role == "password" and value == "" and not self.env_file.committed:
             self.notes.append(
-                f"{self._where(slot)}: {new_key} is left empty (the old value was {slot.key}'s); set it, or rerun with --literal-passwords"
+                f"{self._where(slot)}: {new_key} is left empty (the old value was "
+                f"{slot.key}'s); set it, or rerun with --literal-passwords"
             )
         stale = (
             role == "password"
@@ -257,7 +268,8 @@ class _FilePlanner:
         )
         if stale and not self.env_file.committed:
             self.notes.append(
-                f"{self._where(slot)}: {slot.key} keeps its value, which is not the target's password; set it, or rerun with --literal-passwords"
+                f"{self._where(slot)}: {slot.key} keeps its value, which is not the target's "
+                "password; set it, or rerun with --literal-passwords"
             )
         self._set(slot, target, slot.value if value is None else value, new_key, role)
 
@@ -282,7 +294,8 @@ class _FilePlanner:
         )
         if edits is None:
             self.notes.append(
-                f"{self._where(slot)}: the new value of {slot.key or 'this URL'} cannot be written in this quoting; edit it by hand"
+                f"{self._where(slot)}: the new value of {slot.key or 'this URL'} cannot be "
+                "written in this quoting; edit it by hand"
             )
             return
         self.edits += edits
@@ -426,7 +439,8 @@ def _unmatched(
     """SQLite/MSSQL connection strings no database of cutover.toml claimed."""
     changed = {c.line for c in changes}
     return [
-        f"{env_file.rel}:{found.ref.line}: {found.ref.key or 'inline URL'} ({found.ref.kind}) is not a database of cutover.toml; left as is"
+        f"{env_file.rel}:{found.ref.line}: {found.ref.key or 'inline URL'} ({found.ref.kind}) "
+        "is not a database of cutover.toml; left as is"
         for found in scan.references(env_file, text, slots)
         if found.ref.role in ("url", "dsn")
         and found.ref.kind in urls.SOURCE_KINDS
@@ -437,14 +451,17 @@ def _unmatched(
 def _shared_dotenv_notes(
     env_file: EnvFile, changes: list[ValueChange], hosts: _Compose
 ) -> list[str]:
-    """A project's .env serves both the host and docker compose; a local host only works on the host."""
+    """A project's .env serves both the host and docker compose; a local host only works on the
+    host.
+    """
     local = [
         c
         for c in changes
         if any(f"@{h}" in c.after or f"Host={h}" in c.after for h in convert.LOCAL_HOSTS)
     ]
     return [
-        f"{env_file.rel}:{c.line}: {c.key} points at localhost, right on the host; docker compose also reads it "
+        f"{env_file.rel}:{c.line}: {c.key} points at localhost, right on the host; docker "
+        "compose also reads it "
         f"from {env_file.rel}, and inside its containers Postgres is {hosts.postgres}:5432"
         for c in local
         if hosts.reads_dotenv or c.key in hosts.reads
@@ -459,10 +476,12 @@ def _reference_notes(env_file: EnvFile, after: str, planner: _FilePlanner) -> li
         or env_file.container
         or not planner.references_written
     ):
-        return []  # committed files must not define it; compose interpolates container env files itself
+        # committed files must not define it; compose interpolates container env files itself
+        return []
     defined = set(dotenv.assignments(after))
     return [
-        f"{env_file.rel} now reads ${{{name}}}, which it does not define: export {name}, add it to {env_file.rel}, "
+        f"{env_file.rel} now reads ${{{name}}}, which it does not define: export {name}, add it "
+        f"to {env_file.rel}, "
         "or rerun with --literal-passwords"
         for name in sorted(planner.references_written - defined)
     ]

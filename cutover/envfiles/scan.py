@@ -1,7 +1,8 @@
 """Find the files phase 1 edits, the database references in them, and the references it leaves.
 
 Env files are `.env`, `.env.*`, `*.env`, `env.example`; compose files are `docker-compose*.yml` and
-`compose*.yaml` (plus every file they name in `env_file`); scripts are `*.sh`, `*.bash`, `.envrc` and
+`compose*.yaml` (plus every file they name in `env_file`); scripts are `*.sh`, `*.bash`, `.envrc`
+and
 files starting with a `#!…sh` line. Python, SQL, docs and config files are read only for leftover
 references (`import sqlite3`, `pyodbc`, `mssql+…`, MSSQL-only options) that phase 3 checks are gone.
 """
@@ -89,7 +90,8 @@ LEFTOVER_PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     (
         "MSSQL-only connection option",
         re.compile(
-            r"\b(?:TrustServerCertificate|MultipleActiveResultSets|Trusted_Connection|ApplicationIntent|MultiSubnetFailover)\b"
+            r"\b(?:TrustServerCertificate|MultipleActiveResultSets|Trusted_Connection"
+            r"|ApplicationIntent|MultiSubnetFailover)\b"
         ),
         False,
     ),
@@ -179,7 +181,9 @@ def classify(path: Path) -> str | None:
 
 
 def is_committed(path: Path, kind: str) -> bool:
-    """Compose files, scripts and example env files are committed; `.env`, `.env.prod`, `.env.local` are not."""
+    """Compose files, scripts and example env files are committed; `.env`, `.env.prod`,
+    `.env.local` are not.
+    """
     if kind != "dotenv":
         return True
     name = path.name.lower()
@@ -218,7 +222,9 @@ def walk(root: Path, skip: tuple[Path, ...] = ()) -> tuple[list[EnvFile], list[E
 
 
 def _one_per_real_file(files: list[EnvFile]) -> list[EnvFile]:
-    """A file reached through symlinks is listed once, under its own path when that is in the tree."""
+    """A file reached through symlinks is listed once, under its own path when that is in the
+    tree.
+    """
     chosen: dict[Path, EnvFile] = {}
     for entry in files:
         real = entry.path.resolve()
@@ -228,7 +234,8 @@ def _one_per_real_file(files: list[EnvFile]) -> list[EnvFile]:
 
 
 def with_compose_env_files(root: Path, env_files: list[EnvFile]) -> list[EnvFile]:
-    """`env_files` plus the files compose `env_file:` entries name, those marked as read in containers.
+    """`env_files` plus the files compose `env_file:` entries name, those marked as read in
+    containers.
 
     A `.env` is also what developers load on the host, so it is never marked.
     """
@@ -260,7 +267,9 @@ def with_compose_env_files(root: Path, env_files: list[EnvFile]) -> list[EnvFile
 
 
 def read_text(path: Path) -> tuple[str, str]:
-    """(byte-order mark, text) of a file; undecodable bytes survive a round trip (surrogateescape)."""
+    """(byte-order mark, text) of a file; undecodable bytes survive a round trip
+    (surrogateescape).
+    """
     text = path.read_bytes().decode("utf-8", "surrogateescape")
     return ("\ufeff", text[1:]) if text.startswith("\ufeff") else ("", text)
 
@@ -345,7 +354,9 @@ def _found(env_file: EnvFile, slot: Slot, kind: str, role: str, form: str) -> Fo
 
 
 def _settle_split_kinds(found: list[Found]) -> list[Found]:
-    """Split keys named only DB_* get their kind from the group's port or driver (1433, SQL Server…)."""
+    """Split keys named only DB_* get their kind from the group's port or driver (1433, SQL
+    Server…).
+    """
     groups: dict[str, str] = {}
     for item in found:
         split = keys.split_key(item.ref.key) if item.ref.key else None

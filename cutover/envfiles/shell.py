@@ -17,7 +17,8 @@ from cutover.envfiles.spans import Edit, LineIndex, Slot, set_value
 _OPERATORS = ";&|()<>"
 _NAME_EQ = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _HEREDOC = re.compile(r"<<(-?)[ \t]*(?:'([^'\n]*)'|\"([^\"\n]*)\"|\\?([A-Za-z_][A-Za-z0-9_]*))")
-# An unquoted shell word that needs no quoting (no globbing, no operators, no expansions but ${NAME}).
+# An unquoted shell word that needs no quoting (no globbing, no operators, no expansions but
+# ${NAME}).
 _PLAIN_SAFE = re.compile(r"^(?:[A-Za-z0-9_./+:@%=,~-]|\$\{[A-Za-z_][A-Za-z0-9_]*\})*\Z")
 
 
@@ -65,7 +66,9 @@ def slots(text: str) -> list[Slot]:
 
 
 def encode(slot: Slot, value: str) -> str | None:
-    """Raw shell text for `value` (with live ${NAME} references) in `slot`'s quoting; None if impossible."""
+    """Raw shell text for `value` (with live ${NAME} references) in `slot`'s quoting; None if
+    impossible.
+    """
     if slot.fmt == "dotenv":  # a heredoc line: the text the script writes is a .env line
         return dotenv.encode(slot, value, live_refs=True)
     escaped = re.sub(r'([\\"`])', r"\\\1", value)

@@ -65,7 +65,9 @@ class LineIndex:
 
 
 def set_value(slot: Slot, raw: str | None, new_key: str | None = None) -> list[Edit] | None:
-    """Edits writing `raw` over the slot's value and `new_key` over its key; None when `raw` is None."""
+    """Edits writing `raw` over the slot's value and `new_key` over its key; None when `raw` is
+    None.
+    """
     if raw is None:
         return None
     edits = [Edit(slot.start, slot.end, raw)]
@@ -116,7 +118,9 @@ def raw_is_literal(text: str, slot: Slot) -> bool:
 
 
 def inner_slot(text: str, slot: Slot, start: int, end: int, context: str) -> Slot | None:
-    """The part value[start:end] of `slot` as its own embedded slot, when raw offsets can be mapped."""
+    """The part value[start:end] of `slot` as its own embedded slot, when raw offsets can be
+    mapped.
+    """
     if not raw_is_literal(text, slot):
         return None
     base = slot.start + (len(slot.quote) if slot.quote and not slot.embedded else 0)
@@ -135,7 +139,9 @@ def inner_slot(text: str, slot: Slot, start: int, end: int, context: str) -> Slo
 
 
 def value_slots(text: str, slot: Slot) -> list[Slot]:
-    """The slots that may hold a connection string: the value, a ${X:-default}'s default, inline URLs."""
+    """The slots that may hold a connection string: the value, a ${X:-default}'s default, inline
+    URLs.
+    """
     match = _DEFAULT.match(slot.value)
     if match:
         inner = inner_slot(

@@ -81,7 +81,8 @@ def _database_lines(target: Target) -> list[str]:
     where = f"{SERVER_REF['user']}{password}@{SERVER_REF['host']}:{SERVER_REF['port']}"
     lines = [
         f"# {target.name}",
-        f"{target.env_key}={scheme}://{where}/{url.database or target.name}?{ssl}=${{POSTGRES_SSLMODE}}",
+        f"{target.env_key}={scheme}://{where}/{url.database or target.name}"
+        f"?{ssl}=${{POSTGRES_SSLMODE}}",
     ]
     for key, new_key in target.split_keys.items():
         role = keys.role_of(new_key or key)

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 KEYS_APPLICATION_NAME = "cutover keys"  # how the key builds' connections show in pg_stat_activity
 
-# The statements of a keys revision as SQLAlchemy renders them for Postgres: names bare or double-quoted.
+# The statements of a keys revision as SQLAlchemy renders them for Postgres: names bare or double-
+# quoted.
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
 _RELATION = rf"{_IDENT}(?:\.{_IDENT})?"
 _INDEX = re.compile(
@@ -35,7 +36,8 @@ _INDEX = re.compile(
     re.IGNORECASE,
 )
 _CONSTRAINT = re.compile(
-    rf"ALTER\s+TABLE\s+(?P<table>{_RELATION})\s+ADD\s+CONSTRAINT\s+(?P<name>{_IDENT})\s+(?P<kind>UNIQUE|CHECK|PRIMARY\s+KEY|FOREIGN\s+KEY)\b"
+    rf"ALTER\s+TABLE\s+(?P<table>{_RELATION})\s+ADD\s+CONSTRAINT\s+(?P<name>{_IDENT})\s+"
+    r"(?P<kind>UNIQUE|CHECK|PRIMARY\s+KEY|FOREIGN\s+KEY)\b"
     rf'(?:\s*\((?:[^()"]|"(?:[^"]|"")*")*\)\s*REFERENCES\s+(?P<ref>{_RELATION}))?',
     re.IGNORECASE,
 )
@@ -48,7 +50,9 @@ _CONTYPES = {"unique": "u", "check": "c", "primary key": "p", "foreign key": "f"
 
 @dataclass(frozen=True)
 class KeyStatement:
-    """One statement of the keys revision as Alembic renders it, and the index or constraint it builds."""
+    """One statement of the keys revision as Alembic renders it, and the index or constraint it
+    builds.
+    """
 
     ddl: str
     kind: str  # index, unique, check, primary key or foreign key
@@ -65,7 +69,9 @@ class KeyStatement:
 def upgrade_keys_parallel(
     revisions: Revisions, target_url: str, schema: str, version_table: str, jobs: int
 ) -> list[tuple[str, float]]:
-    """The keys revision on `jobs` connections (indexes and checks, then foreign keys), skipping what exists; (DDL, seconds) per build."""
+    """The keys revision on `jobs` connections (indexes and checks, then foreign keys), skipping
+    what exists; (DDL, seconds) per build.
+    """
     from alembic import command
 
     keys_file = revisions.directory / "versions" / f"{revisions.keys_rev}.py"
@@ -91,7 +97,10 @@ def upgrade_keys_parallel(
 
 
 class _StatementLog(io.StringIO):
-    """Alembic's offline output one write at a time: it writes each statement in one call, and a literal may hold ';\\n\\n'."""
+    """Alembic's offline output one write at a time.
+
+    Alembic writes each statement in one call, and a literal may hold ';\\n\\n'.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,7 +114,9 @@ class _StatementLog(io.StringIO):
 def _offline_keys(
     revisions: Revisions, target_url: str, schema: str, version_table: str
 ) -> tuple[str | None, list[KeyStatement] | None]:
-    """The database's current revision, and the keys revision's statements as `alembic upgrade --sql` writes them (None: one is not an index or key)."""
+    """The database's current revision, and the keys revision's statements as `alembic upgrade
+    --sql` writes them (None: one is not an index or key).
+    """
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
@@ -171,7 +182,9 @@ def _relation(text: str) -> tuple[str, ...]:
 def _build(
     statements: list[KeyStatement], target_url: str, jobs: int, keys_file: Path
 ) -> dict[KeyStatement, float]:
-    """Run the statements on `jobs` autocommit connections, each its own transaction: indexes and checks first, then foreign keys."""
+    """Run the statements on `jobs` autocommit connections, each its own transaction: indexes and
+    checks first, then foreign keys.
+    """
     from cutover.load import target as tgt
 
     conns: list[psycopg.Connection[Any]] = []
@@ -182,8 +195,10 @@ def _build(
                 tgt.connect(target_url, autocommit=True, application_name=KEYS_APPLICATION_NAME)
             )
         ordered = _largest_first(conns[0], statements)
-        # CREATE INDEX on one table can run side by side; ADD CONSTRAINT takes an exclusive lock and waits its turn.
-        # A foreign key locks its table and the referenced one, so two touching a table never run together.
+        # CREATE INDEX on one table can run side by side; ADD CONSTRAINT takes an exclusive lock and
+        # waits its turn.
+        # A foreign key locks its table and the referenced one, so two touching a table never run
+        # together.
         for batch, exclusive in (
             ([s for s in ordered if s.kind != "foreign key"], False),
             ([s for s in ordered if s.kind == "foreign key"], True),
@@ -202,13 +217,16 @@ def _build(
 def _largest_first(
     conn: psycopg.Connection[Any], statements: list[KeyStatement]
 ) -> list[KeyStatement]:
-    """Builds on the biggest tables first, so the longest ones do not start last (revision order among equals)."""
+    """Builds on the biggest tables first, so the longest ones do not start last (revision order
+    among equals).
+    """
     from psycopg import sql
 
     tables = sorted({s.table for s in statements})
     names = [sql.Identifier(*t).as_string(conn) for t in tables]
     rows = conn.execute(
-        "SELECT coalesce(pg_relation_size(to_regclass(t)), 0) FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+        "SELECT coalesce(pg_relation_size(to_regclass(t)), 0) FROM unnest(%s::text[]) WITH "
+        "ORDINALITY AS u(t, n) ORDER BY n",
         (names,),
     ).fetchall()
     size = {t: row[0] for t, row in zip(tables, rows)}
@@ -216,7 +234,9 @@ def _largest_first(
 
 
 class _Work:
-    """The statements the build threads share; with exclusive=True no two running ones share a table."""
+    """The statements the build threads share; with exclusive=True no two running ones share a
+    table.
+    """
 
     def __init__(self, statements: list[KeyStatement], exclusive: bool) -> None:
         self.pending = list(statements)
@@ -228,7 +248,9 @@ class _Work:
         self.changed = threading.Condition()
 
     def take(self) -> KeyStatement | None:
-        """The next statement free to run, waiting while only blocked ones are left; None when all are taken or one failed."""
+        """The next statement free to run, waiting while only blocked ones are left; None when
+        all are taken or one failed.
+        """
         with self.changed:
             while not self.stopped and self.pending:
                 for i, statement in enumerate(self.pending):
@@ -261,7 +283,9 @@ class _Work:
 
 
 def _run(conns: list[psycopg.Connection[Any]], work: _Work) -> None:
-    """One thread per connection until the work is done; psycopg releases the GIL while the server builds."""
+    """One thread per connection until the work is done; psycopg releases the GIL while the
+    server builds.
+    """
     threads = [
         threading.Thread(target=_worker, args=(conn, work), name=f"cutover-keys-{i}", daemon=True)
         for i, conn in enumerate(conns)
@@ -292,7 +316,8 @@ def _worker(conn: psycopg.Connection[Any], work: _Work) -> None:
         try:
             if not _exists(conn, statement):
                 started = time.monotonic()
-                # Offline, SQLAlchemy doubles every % for psycopg's paramstyle; a parameter mapping, even an
+                # Offline, SQLAlchemy doubles every % for psycopg's paramstyle; a parameter mapping,
+                # even an
                 # empty one, makes psycopg undo it, as it does for Alembic online.
                 conn.execute(statement.ddl, {})
                 seconds = time.monotonic() - started
@@ -303,18 +328,22 @@ def _worker(conn: psycopg.Connection[Any], work: _Work) -> None:
 
 
 def _exists(conn: psycopg.Connection[Any], statement: KeyStatement) -> bool:
-    """Whether the statement's index or constraint is already on its table (built by an interrupted run)."""
+    """Whether the statement's index or constraint is already on its table (built by an
+    interrupted run).
+    """
     from psycopg import sql
 
     table = sql.Identifier(*statement.table).as_string(conn)
     if statement.kind == "index":
         row = conn.execute(
-            "SELECT EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(%s) AND c.relname = %s)",
+            "SELECT EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = to_regclass(%s) AND c.relname = %s)",
             (table, statement.name),
         ).fetchone()
     else:
         row = conn.execute(
-            "SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass(%s) AND conname = %s AND contype = %s)",
+            "SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass(%s) AND "
+            "conname = %s AND contype = %s)",
             (table, statement.name, _CONTYPES[statement.kind]),
         ).fetchone()
     return bool(row and row[0])
@@ -332,5 +361,6 @@ def _failure(statement: KeyStatement, exc: Exception, keys_file: Path) -> Target
             + (f" ({detail})" if detail else "")
         ),
         table=statement.table[-1],
-        hint=f"fix the cause and run phase 2 again: the indexes and keys already built are kept and skipped; the statement comes from {keys_file}",
+        hint="fix the cause and run phase 2 again: the indexes and keys already built are kept "
+        f"and skipped; the statement comes from {keys_file}",
     )

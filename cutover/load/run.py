@@ -8,10 +8,14 @@ changed, chunk by chunk from the last committed batch.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import psycopg
+from psycopg import sql
 
 from cutover import urls
 from cutover.config import Config, DatabaseConfig, Settings
@@ -27,8 +31,13 @@ from cutover.rows.digest import DIGEST_VERSION
 from cutover.rows.path import Policies
 from cutover.schema import migrations
 from cutover.schema.mapping import SchemaPlan, map_schema
+from cutover.schema.model import Finding
 from cutover.schema.typemap import pg_base
 from cutover.sources import open_source
+
+VIEW_SQL_SHOWN = 2000  # characters of a refused view's or trigger's SQL in its finding
+# Views and triggers as DDL for revision 3, from a layer that can translate SQL (phases).
+ObjectsHook = Callable[[SchemaPlan], migrations.Objects]
 
 RUN_LOCK_APPLICATION = (
     "cutover run lock"  # how the connection holding the phase's lock shows in pg_stat_activity
@@ -77,8 +86,13 @@ def run_phase2(
     reporter: Reporter | None = None,
     jobs: int | None = None,
     restart: bool = False,
+    objects: ObjectsHook | None = None,
 ) -> Phase2Result:
-    """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2)."""
+    """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2).
+
+    `objects` turns the planned schema into views and triggers (revision 3, after the keys); it
+    may replace the plan's view and trigger findings with its own before the manifest is made.
+    """
     settings = config.settings if on_error is None else replace(config.settings, on_error=on_error)
     return Phase2Result(
         [
@@ -91,6 +105,7 @@ def run_phase2(
                 restart=restart,
                 jobs=jobs,
                 reporter=reporter or NullReporter(),
+                objects=objects,
             )
             for db in config.database(database)
         ]
@@ -107,6 +122,7 @@ def run(
     restart: bool,
     jobs: int | None,
     reporter: Reporter,
+    objects: ObjectsHook | None = None,
 ) -> LoadReport:
     """Load one database, or resume its interrupted load."""
     started = time.monotonic()
@@ -139,6 +155,7 @@ def run(
         catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
         reporter.message(f"{db.name}: reading the source schema and profiling its data")
         plan = map_schema(source, db, settings, catalog, load=True)
+        extra = objects(plan) if objects is not None and plan.mode == "create" else None
         refuse_empty(plan, db)
         refuse_missing_vector(plan, info, db.name)
         plan.findings += schema_probe.check_defaults(conn, plan)
@@ -230,6 +247,14 @@ def run(
             ):
                 if " USING hnsw " in ddl or " USING ivfflat " in ddl:
                     notes.append(f"vector index built in {seconds:.1f}s: {ddl}")
+            if extra is not None:
+                notes += _keep_creatable(conn, plan, extra)
+            views_rev = migrations.write_views(revisions, plan.database, extra) if extra else None
+            if views_rev is not None:
+                reporter.message(f"{db.name}: alembic upgrade {views_rev} (views and triggers)")
+                migrations.upgrade(
+                    revisions, db.target, views_rev, db.target_schema, settings.version_table
+                )
         results = pipeline.finish_tables(conn, plan, rejects_dir)
         state.save_manifest(conn, manifest, complete=True)
         for r in results.values():
@@ -339,6 +364,44 @@ def refuse_missing_vector(plan: SchemaPlan, info: ServerInfo, database: str) -> 
             hint=tgt.vector_install_hint(info.version_num)
             + "; or keep the columns as text/bytea with a type override in cutover.toml",
         )
+
+
+def _keep_creatable(
+    conn: psycopg.Connection[Any], plan: SchemaPlan, objects: migrations.Objects
+) -> list[str]:
+    """Try each view and trigger on the loaded target (rolled back); those Postgres refuses leave
+    revision 3 and become `view_untranslated` / `trigger_untranslated` findings with the error."""
+    refused: list[str] = []
+    kept: list[migrations.ObjectSQL] = []
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            sql.SQL("SET LOCAL search_path TO {}, public").format(
+                sql.Identifier(plan.target_schema)
+            )
+        )
+        for item in objects.items:
+            try:
+                with conn.transaction():
+                    for statement in item.creates:
+                        conn.execute(statement.encode())
+            except psycopg.Error as exc:
+                error = (exc.diag.message_primary or str(exc)).strip()
+                refused.append(f"{item.kind} {item.name} is not created: PostgreSQL says {error}")
+                plan.findings.append(
+                    Finding(
+                        "warning",
+                        f"{item.kind}_untranslated",
+                        f"{item.kind} {item.name} is not created: PostgreSQL refused its translation ({error}). Its SQL: "
+                        + " ".join(item.source_sql.split())[:VIEW_SQL_SHOWN],
+                        table=item.name,
+                        fix="write it for Postgres in a revision after <db>_0003_views",
+                        subject=f"{item.kind}:{item.name}",
+                    )
+                )
+                continue
+            kept.append(item)
+    objects.items = kept
+    return refused
 
 
 def refuse_empty(plan: SchemaPlan, db: DatabaseConfig) -> None:

@@ -35,7 +35,9 @@ class Snapshot:
 
 
 def is_live(path: Path) -> bool:
-    """WAL mode with a non-empty -wal file: a connection is open (SQLite removes it on the last close)."""
+    """WAL mode with a non-empty -wal file: a connection is open (SQLite removes it on the last
+    close).
+    """
     wal = path.with_name(path.name + "-wal")
     if not wal.exists() or wal.stat().st_size == 0:
         return False
@@ -70,7 +72,8 @@ def consistent_source(url: str, base_dir: Path, workdir: Path, database: str) ->
             f"{path.name} is in use (WAL mode with an open connection) and could not be copied "
             f"to a consistent snapshot: {exc}",
             database=database,
-            hint="stop the application's writers, or free disk space for a copy of the file in the workdir",
+            hint="stop the application's writers, or free disk space for a copy of the file in "
+            "the workdir",
         ) from exc
     taken = time.strftime("%H:%M:%S")
     note = (

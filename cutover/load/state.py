@@ -133,7 +133,8 @@ def create_chunks(conn: psycopg.Connection[Any], database: str, chunks: list[Chu
     with conn.cursor() as cur:
         cur.executemany(
             sql.SQL(
-                "INSERT INTO {} (database, table_name, chunk, after_key, until_key) VALUES (%s, %s, %s, %s, %s)"
+                "INSERT INTO {} (database, table_name, chunk, after_key, until_key) VALUES (%s, "
+                "%s, %s, %s, %s)"
             ).format(_t("chunks")),
             [
                 (database, c.table, c.chunk, key_to_json(c.after), key_to_json(c.until))
@@ -150,9 +151,12 @@ def load_chunks(
     *,
     lock: bool = False,
 ) -> list[Chunk]:
-    """The recorded chunks of a database (or one table, or one chunk, optionally locked FOR UPDATE)."""
+    """The recorded chunks of a database (or one table, or one chunk, optionally locked FOR
+    UPDATE).
+    """
     query = sql.SQL(
-        "SELECT table_name, chunk, after_key, until_key, last_key, rows_read, rows_written, rows_rejected, done FROM {} WHERE database = %s"
+        "SELECT table_name, chunk, after_key, until_key, last_key, rows_read, rows_written, "
+        "rows_rejected, done FROM {} WHERE database = %s"
     ).format(_t("chunks"))
     params: list[Any] = [database]
     if table is not None:
@@ -175,10 +179,13 @@ def save_chunk(conn: psycopg.Connection[Any], database: str, chunk: Chunk) -> No
     """Record a chunk's progress (inside the transaction that wrote its rows)."""
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} AS c (database, table_name, chunk, after_key, until_key, last_key, rows_read, rows_written, rows_rejected, done, started_at, updated_at) "
+            "INSERT INTO {} AS c (database, table_name, chunk, after_key, until_key, last_key, "
+            "rows_read, rows_written, rows_rejected, done, started_at, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), now()) "
-            "ON CONFLICT (database, table_name, chunk) DO UPDATE SET last_key = EXCLUDED.last_key, rows_read = EXCLUDED.rows_read, "
-            "rows_written = EXCLUDED.rows_written, rows_rejected = EXCLUDED.rows_rejected, done = EXCLUDED.done, "
+            "ON CONFLICT (database, table_name, chunk) DO UPDATE SET last_key = "
+            "EXCLUDED.last_key, rows_read = EXCLUDED.rows_read, "
+            "rows_written = EXCLUDED.rows_written, rows_rejected = EXCLUDED.rows_rejected, done "
+            "= EXCLUDED.done, "
             "started_at = coalesce(c.started_at, now()), updated_at = now()"
         ).format(_t("chunks")),
         (
@@ -200,7 +207,8 @@ def table_seconds(conn: psycopg.Connection[Any], database: str) -> dict[str, flo
     """Per table: seconds from its first chunk's start to its last chunk's last commit."""
     rows = conn.execute(
         sql.SQL(
-            "SELECT table_name, extract(epoch FROM max(updated_at) - min(started_at)) FROM {} WHERE database = %s AND chunk >= 0 GROUP BY table_name"
+            "SELECT table_name, extract(epoch FROM max(updated_at) - min(started_at)) FROM {} "
+            "WHERE database = %s AND chunk >= 0 GROUP BY table_name"
         ).format(_t("chunks")),
         (database,),
     ).fetchall()
@@ -210,12 +218,16 @@ def table_seconds(conn: psycopg.Connection[Any], database: str) -> dict[str, flo
 def save_digests(
     conn: psycopg.Connection[Any], database: str, table: str, digests: Digests
 ) -> None:
-    """Add per-bucket counts and digest sums to the stored ones (inside the caller's transaction)."""
+    """Add per-bucket counts and digest sums to the stored ones (inside the caller's
+    transaction).
+    """
     if not digests.buckets:
         return
     statement = sql.SQL(
-        "INSERT INTO {} AS d (database, table_name, bucket, rows, digest) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT (database, table_name, bucket) DO UPDATE SET rows = d.rows + EXCLUDED.rows, digest = d.digest + EXCLUDED.digest"
+        "INSERT INTO {} AS d (database, table_name, bucket, rows, digest) VALUES (%s, %s, %s, "
+        "%s, %s) "
+        "ON CONFLICT (database, table_name, bucket) DO UPDATE SET rows = d.rows + "
+        "EXCLUDED.rows, digest = d.digest + EXCLUDED.digest"
     ).format(_t("digests"))
     with conn.cursor() as cur:
         cur.executemany(
@@ -277,7 +289,8 @@ def save_changes(
         cur.executemany(
             sql.SQL(
                 'INSERT INTO {} AS c (database, table_name, column_name, policy, "values") '
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (database, table_name, column_name, policy) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (database, table_name, column_name, "
+                "policy) "
                 'DO UPDATE SET "values" = c."values" + EXCLUDED."values"'
             ).format(_t("changes")),
             [(database, table, col, policy, n) for (col, policy), n in changes.items()],
@@ -291,7 +304,8 @@ def changed_values(
     try:
         rows = conn.execute(
             sql.SQL(
-                'SELECT column_name, policy, "values" FROM {} WHERE database = %s AND table_name = %s'
+                'SELECT column_name, policy, "values" FROM {} WHERE database = %s AND '
+                "table_name = %s"
             ).format(_t("changes")),
             (database, table),
         ).fetchall()
@@ -308,7 +322,8 @@ def rejected_keys(
     try:
         rows = conn.execute(
             sql.SQL(
-                "SELECT key, column_name, reason, stage FROM {} WHERE database = %s AND table_name = %s"
+                "SELECT key, column_name, reason, stage FROM {} WHERE database = %s AND "
+                "table_name = %s"
             ).format(_t("rejects")),
             (database, table),
         ).fetchall()
@@ -320,7 +335,8 @@ def rejected_keys(
 
 
 def durable(conn: psycopg.Connection[Any]) -> None:
-    """Make the current transaction's commit wait until the WAL is on disk, and with it every earlier commit.
+    """Make the current transaction's commit wait until the WAL is on disk, and with it every
+    earlier commit.
 
     A server with synchronous_commit = off acknowledges commits it can still lose in a crash; a
     chunk whose worker returned must not turn out unfinished afterwards, so the commits that end
@@ -338,7 +354,9 @@ def save_manifest(
         durable(conn)
         conn.execute(
             sql.SQL(
-                "INSERT INTO {} (database, manifest, complete) VALUES (%s, %s, %s) ON CONFLICT (database) DO UPDATE SET manifest = EXCLUDED.manifest, complete = EXCLUDED.complete, loaded_at = now()"
+                "INSERT INTO {} (database, manifest, complete) VALUES (%s, %s, %s) ON CONFLICT "
+                "(database) DO UPDATE SET manifest = EXCLUDED.manifest, complete = "
+                "EXCLUDED.complete, loaded_at = now()"
             ).format(_t("manifest")),
             (manifest["database"], Jsonb(manifest), complete),
         )
@@ -372,17 +390,22 @@ def forget(conn: psycopg.Connection[Any], database: str) -> None:
 
 
 def lock_chunk(conn: psycopg.Connection[Any], database: str, table: str, chunk: int) -> None:
-    """Session advisory lock on one chunk: an orphaned worker and a resumed run never write it at once."""
+    """Session advisory lock on one chunk: an orphaned worker and a resumed run never write it at
+    once.
+    """
     conn.execute(
         "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (database, f"{table}:{chunk}")
     )
 
 
-RUN_LOCK = 0x6375_746F_7665_7232  # "cutover2": one bigint advisory lock, apart from the chunk locks' int pairs
+# "cutover2": one bigint advisory lock, apart from the chunk locks' int pairs
+RUN_LOCK = 0x6375_746F_7665_7232
 
 
 class RunLock:
-    """A session advisory lock held for a whole phase 2 on one target database, on its own connection."""
+    """A session advisory lock held for a whole phase 2 on one target database, on its own
+    connection.
+    """
 
     def __init__(self, conn: psycopg.Connection[Any], database: str) -> None:
         self.conn, self.database = conn, database
@@ -445,7 +468,9 @@ def export(conn: psycopg.Connection[Any], database: str) -> dict[str, list[dict[
 
 
 def remove(conn: psycopg.Connection[Any], database: str) -> bool:
-    """Delete one database's run state; drop `_cutover` when no other database's remains. True if dropped."""
+    """Delete one database's run state; drop `_cutover` when no other database's remains. True if
+    dropped.
+    """
     with conn.transaction():
         for table in STATE_TABLES:
             conn.execute(

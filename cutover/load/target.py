@@ -21,7 +21,8 @@ from cutover.schema.mapping import Catalog, CatalogColumn
 
 STATE_SCHEMA = "_cutover"  # progress and digests live in the target, committed with the rows
 CONNECT_TIMEOUT_S = 10
-# What libpq says when a server is restarting or the network blinks, worth a retry (a wrong password,
+# What libpq says when a server is restarting or the network blinks, worth a retry (a wrong
+# password,
 # a missing database or a pg_hba.conf refusal is not): reconnecting mid-load rides out a restart.
 CONNECT_TRANSIENT = (
     "timeout",
@@ -89,7 +90,8 @@ def connect(
         said = " ".join(line.strip() for line in message.splitlines() if line.strip())
         raise error(
             f"cannot connect to {urls.redact(url)}: {urls.redact(said)}",
-            hint="is the server running and the URL right? `cutover demo` shows a working embedded setup",
+            hint="is the server running and the URL right? `cutover demo` shows a working "
+            "embedded setup",
         ) from exc
 
 
@@ -151,7 +153,8 @@ def create_schema(conn: psycopg.Connection[Any], schema: str) -> None:
 def existing_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
     """Names of the ordinary tables already in the target schema."""
     rows = conn.execute(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+        "n.nspname = %s AND c.relkind IN ('r', 'p')",
         (schema,),
     ).fetchall()
     conn.rollback()
@@ -159,7 +162,9 @@ def existing_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
 
 
 def catalog(conn: psycopg.Connection[Any], schema: str) -> Catalog:
-    """Columns of every table in the target schema with their types, as an existing schema to fit."""
+    """Columns of every table in the target schema with their types, as an existing schema to
+    fit.
+    """
     rows = conn.execute(
         """
         SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
@@ -238,7 +243,9 @@ class CopyWriter:
                 copy.write_row(row)
 
     def copy_isolating(self, rows: Sequence[Sequence[Any]]) -> list[tuple[int, str, str | None]]:
-        """COPY inside savepoints, bisecting on data errors; returns (index, reason, column) of rows refused."""
+        """COPY inside savepoints, bisecting on data errors; returns (index, reason, column) of
+        rows refused.
+        """
         refused: list[tuple[int, str, str | None]] = []
         self._bisect(rows, 0, refused)
         return refused

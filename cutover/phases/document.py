@@ -178,13 +178,29 @@ def _md_cell(text: str) -> str:
 _CHECK = re.compile(r"^\[([ xX!])\] ")
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 _CSS = """
-body{font:15px/1.5 system-ui,-apple-system,"Segoe UI","Noto Sans KR",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1b1f23}
-h1{border-bottom:2px solid #d0d7de;padding-bottom:.3em}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.8em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:13px}th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.r{text-align:right;font-variant-numeric:tabular-nums}
-code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}code{background:#f3f4f6;padding:0 3px;border-radius:3px}
-pre{background:#f6f8fa;padding:.8em;overflow-x:auto;border-radius:4px}ul{padding-left:1.4em}li.task{list-style:none;margin-left:-1.2em}
-.blocker{color:#b42318;font-weight:600}.warning{color:#9a6700}.info{color:#57606a}.ok{color:#1a7f37;font-weight:600}.failed{color:#b42318;font-weight:600}
+body{
+  font:15px/1.5 system-ui,-apple-system,"Segoe UI","Noto Sans KR",sans-serif;
+  max-width:1100px;
+  margin:2em auto;
+  padding:0 1em;
+  color:#1b1f23;
+}
+h1{border-bottom:2px solid #d0d7de;padding-bottom:.3em}
+h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}
+td.r{text-align:right;font-variant-numeric:tabular-nums}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
+code{background:#f3f4f6;padding:0 3px;border-radius:3px}
+pre{background:#f6f8fa;padding:.8em;overflow-x:auto;border-radius:4px}
+ul{padding-left:1.4em}
+li.task{list-style:none;margin-left:-1.2em}
+.blocker{color:#b42318;font-weight:600}
+.warning{color:#9a6700}
+.info{color:#57606a}
+.ok{color:#1a7f37;font-weight:600}
+.failed{color:#b42318;font-weight:600}
 """
 _STATUS_WORDS = {
     "blocker": "blocker",

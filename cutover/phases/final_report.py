@@ -17,7 +17,7 @@ from cutover.envfiles.backup import write_atomic
 from cutover.phases.checklists import PHASE_TITLES, State, item_lines, next_step, now
 from cutover.phases.document import Document, to_html, to_markdown
 from cutover.phases.plan import PLAN_FILE
-from cutover.phases.plan_render import plan_document
+from cutover.phases.plan_render import code_section, plan_document
 from cutover.phases.results import load_result
 from cutover.proof.report import human_bytes, reasons_text
 
@@ -239,6 +239,8 @@ def _phase3(doc: Document, data: dict[str, Any]) -> None:
         + ("none." if not data["code_leftovers"] else f"{len(data['code_leftovers'])}:")
     )
     doc.bullets(data["code_leftovers"])
+    if data.get("code") is not None:
+        _code_proofs(doc, data["code"])
     doc.heading(2, "The application's tests")
     tests = data["app_tests"]
     if tests is None:
@@ -260,6 +262,18 @@ def _phase3(doc: Document, data: dict[str, Any]) -> None:
         )
         if tests["tail"]:
             doc.code("\n".join(tests["tail"]))
+
+
+def _code_proofs(doc: Document, code: list[dict[str, Any]]) -> None:
+    """Each statement's rewrite and what running both sides on the loaded data showed."""
+    proofs = {f"{c['path']}:{c['line']}": c["proof"] for c in code}
+    code_section(doc, code, proofs, level=2)
+    for c in code:
+        proof = c["proof"]
+        if proof["status"] == "different" and proof.get("source_row") is not None:
+            doc.para(
+                f"{c['path']}:{c['line']} first differing row — source: {proof['source_row']}, PostgreSQL: {proof['target_row']}"
+            )
 
 
 def _checklists(doc: Document, state: State) -> None:

@@ -11,7 +11,9 @@ from cutover.envfiles.api import RewriteResult
 from cutover.errors import CutoverError, UsageError
 from cutover.load.pipeline import Reporter
 from cutover.load.run import Phase2Result
+from cutover.phases.app_code import BLOCKING, CodeProof
 from cutover.phases.checklists import State
+from cutover.phases.db_objects import ViewProof
 from cutover.proof.app_tests import AppTests
 from cutover.proof.verify import VerifyResult
 
@@ -50,18 +52,27 @@ class PhaseContext:
 
 @dataclass
 class Proof:
-    """Phase 3: parity, leftovers, app tests."""
+    """Phase 3: parity, leftovers, app tests, the app's SQL on Postgres."""
 
     verify: VerifyResult
     env_leftovers: list[str]
     code_leftovers: list[str]
     app_tests: AppTests | None
+    code: list[CodeProof] = field(default_factory=list)
+    views: list[ViewProof] = field(default_factory=list)
+
+    @property
+    def code_broken(self) -> list[CodeProof]:
+        """Statements whose rewrite returns something else on Postgres, or fails there."""
+        return [c for c in self.code if c.proof.status in BLOCKING]
 
     @property
     def ok(self) -> bool:
         return (
             self.verify.ok
             and not self.env_leftovers
+            and not self.code_broken
+            and all(v.proof.status in ("same", "manual") for v in self.views)
             and (self.app_tests is None or self.app_tests.passed)
         )
 

@@ -10,6 +10,7 @@ from cutover.errors import TargetError, UsageError
 from cutover.load.preflight import check_target
 from cutover.load.run import LoadReport, Phase2Result, run_phase2
 from cutover.phases.checklists import State, now
+from cutover.phases.db_objects import objects_hook
 from cutover.phases.outcome import EVIDENCE_LINES, NEXT, PhaseContext, PhaseOutcome, record_failure
 from cutover.phases.results import relative, save_result
 from cutover.proof.report import reasons_text
@@ -38,6 +39,7 @@ def phase2(ctx: PhaseContext) -> PhaseOutcome:
                 reporter=opts.reporter,
                 jobs=opts.jobs,
                 restart=opts.restart,
+                objects=objects_hook(config),
             )
         except BaseException as exc:
             if isinstance(exc, TargetError) and "pgvector" in exc.message:

@@ -6,7 +6,15 @@ import json
 from dataclasses import asdict
 
 from cutover.envfiles.api import env_scan
+from cutover.phases.app_code import (
+    CodeProof,
+    excuse_code_rejects,
+    planned_schemas,
+    proof_line,
+    prove_app_code,
+)
 from cutover.phases.checklists import PROJECT, now
+from cutover.phases.db_objects import attach_views, excuse_rejects, prove_views
 from cutover.phases.outcome import (
     EVIDENCE_LINES,
     NEXT,
@@ -28,18 +36,30 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
     try:
         verified = verify(config, workdir, database=database)
         scan = env_scan(config.base_dir, workdir=workdir)
+        plans = planned_schemas(config, database)
+        code = prove_app_code(config, plans)
+        views = prove_views(config, plans)
     except BaseException as exc:
         record_failure(state, 3, names, exc)
         raise
+    rejected = {d.database: [t.table for t in d.tables if t.rejected] for d in verified.databases}
+    excuse_rejects(views, rejected)
+    attach_views(verified, views)
+    excuse_code_rejects(code, rejected)
     for dbp in verified.databases:
         lines = [
             f"{t.table}: rows {t.expected_rows:,} = {t.target_rows:,}" if t.ok else table_summary(t)
             for t in dbp.tables
         ]
+        mine = [v for v in views if v.database == dbp.database]
+        lines += [v.line() for v in mine]
         state.record(
             "p3.parity",
             dbp.database,
-            "done" if all(t.ok for t in dbp.tables) else "failed",
+            "done"
+            if all(t.ok for t in dbp.tables)
+            and all(v.proof.status in ("same", "manual") for v in mine)
+            else "failed",
             lines[:EVIDENCE_LINES],
         )
         if dbp.schema_issues:
@@ -95,6 +115,7 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
         )
     else:
         state.record("p3.code-leftovers", PROJECT, "done", ["none in code and docs"])
+    _record_code(ctx, code)
     tests = run_app_tests(config, workdir, app_tests) if app_tests else None
     if tests is not None:
         how = (
@@ -109,7 +130,7 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
             "done" if tests.passed else "failed",
             [f"`{tests.command}` {how}"] + ([] if tests.passed else tests.tail[-5:]),
         )
-    proof = Proof(verified, env_left, code_left, tests)
+    proof = Proof(verified, env_left, code_left, tests, code, views)
     problems = _problems(proof)
     for d in names:
         state.set_run(
@@ -138,6 +159,8 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
             "env_leftovers": env_left,
             "code_leftovers": code_left,
             "app_tests": asdict(tests) if tests is not None else None,
+            "code": [c.to_dict() for c in code],
+            "views": [v.to_dict() for v in views],
         },
     )
     rows = sum(t.target_rows for d in verified.databases for t in d.tables)
@@ -165,6 +188,24 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
     )
 
 
+def _record_code(ctx: PhaseContext, code: list[CodeProof]) -> None:
+    """p3.code: done when every statement is the same on Postgres; open while some are manual."""
+    counts = {
+        s: sum(c.proof.status == s for c in code) for s in ("same", "different", "failed", "manual")
+    }
+    head = [
+        f"{len(code)} statement(s): {counts['same']} same, {counts['different']} different, {counts['failed']} failed, {counts['manual']} manual"
+    ]
+    broken = [
+        proof_line(c.entry, c.proof) for c in code if c.proof.status in ("different", "failed")
+    ]
+    manual = [proof_line(c.entry, c.proof) for c in code if c.proof.status == "manual"]
+    status = "failed" if broken else "open" if manual else "done"
+    if not code:
+        head = [f"no SQL statement found in the Python files under {ctx.config.base_dir}"]
+    ctx.state.record("p3.code", PROJECT, status, (head + broken + manual)[:EVIDENCE_LINES])
+
+
 def _problems(proof: Proof) -> list[str]:
     problems = []
     for d in proof.verify.databases:
@@ -176,6 +217,13 @@ def _problems(proof: Proof) -> list[str]:
     if proof.env_leftovers:
         problems.append(
             f"{len(proof.env_leftovers)} SQLite/SQL Server reference(s) left in env files, compose files or scripts"
+        )
+    broken_views = [v.name for v in proof.views if v.proof.status in ("different", "failed")]
+    if broken_views:
+        problems.append(f"view(s) differ on PostgreSQL: {', '.join(broken_views)}")
+    if proof.code_broken:
+        problems.append(
+            f"{len(proof.code_broken)} SQL statement(s) of the app return something else on PostgreSQL, or fail there (`cutover status`, p3.code)"
         )
     if proof.app_tests is not None and not proof.app_tests.passed:
         problems.append("the app's tests failed on PostgreSQL")

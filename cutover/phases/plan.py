@@ -18,19 +18,22 @@ import psycopg
 from psycopg import sql
 
 from cutover import urls
-from cutover.config import Config, DatabaseConfig, Settings
+from cutover.appcode import CodeItem, TargetSchema
+from cutover.config import Config, DatabaseConfig
 from cutover.errors import CutoverError, SchemaMismatchError
 from cutover.load import schema_probe
 from cutover.load import target as tgt
 from cutover.load.preflight import check_target
+from cutover.phases.app_code import code_findings, scan_code, target_schema
 from cutover.phases.checklists import now
-from cutover.phases.plan_probe import probe_rows, scale_findings, timezone_findings
+from cutover.phases.db_objects import dialect_of, fit_objects
+from cutover.phases.plan_estimate import ColumnRow, Estimate, TableRow, estimate
+from cutover.phases.plan_probe import scale_findings, timezone_findings
 from cutover.schema.mapping import SchemaPlan, TablePlan, map_schema
 from cutover.schema.model import SEVERITIES, Finding
 from cutover.sources import open_source
 from cutover.sources.base import Source
 
-PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copies into (rolled back)
 PLAN_FILE = "plan.json"
 PLAN_FORMAT_VERSION = 1  # of plan --format json (schemas/plan.schema.json); bumped when a field is removed or changes meaning
 
@@ -65,49 +68,6 @@ class TargetCheck:
     vector_needed: bool = False
     vector_hint: str | None = None
     existing_tables: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ColumnRow:
-    """One column: source type → target type, the coercion, and why (declared, sampled, override, catalog)."""
-
-    source: str
-    declared: str
-    target: str
-    pg_type: str
-    nullable: bool
-    coercion: str
-    reason: str
-    why: str
-
-
-@dataclass
-class TableRow:
-    """One table: rows, columns, and the measured load rate."""
-
-    source: str
-    target: str
-    rows: int
-    primary_key: list[str]
-    columns: list[ColumnRow]
-    sampled_rows: int = 0
-    rows_per_second: float | None = None
-    estimate_seconds: float | None = None
-
-
-@dataclass
-class Estimate:
-    """Phase 2's duration: the profiling scan as timed, plus rows ÷ the rate measured on a sample."""
-
-    rows: int
-    sampled_rows: int
-    profile_seconds: float
-    load_seconds: float
-    measured: str
-
-    @property
-    def total_seconds(self) -> float:
-        return self.profile_seconds + self.load_seconds
 
 
 @dataclass
@@ -158,6 +118,7 @@ class Plan:
     config: str
     databases: list[DatabasePlan]
     env: EnvPlan
+    code: list[CodeItem] = field(default_factory=list)
 
     def all_findings(self) -> list[Finding]:
         return [f for db in self.databases for f in db.findings] + self.env.findings
@@ -206,8 +167,12 @@ def schema() -> dict[str, Any]:
 
 def assess(config: Config, workdir: Path, *, database: str | None = None) -> Plan:
     """Assess every selected database and the env files; loads nothing."""
-    dbs = [assess_database(config, db) for db in config.database(database)]
-    return Plan(now(), str(config.path), dbs, assess_env(config, workdir, database))
+    schemas: dict[str, TargetSchema] = {}
+    dbs = [assess_database(config, db, schemas) for db in config.database(database)]
+    plan = Plan(now(), str(config.path), dbs, assess_env(config, workdir, database))
+    plan.code = [entry.item() for entry in scan_code(config, schemas)]
+    plan.env.findings += code_findings(config)
+    return plan
 
 
 def save(plan: Plan, workdir: Path) -> Path:
@@ -220,8 +185,13 @@ def save(plan: Plan, workdir: Path) -> Path:
     return path
 
 
-def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
-    """Source, target, per-table and per-column plan, findings and estimate of one database."""
+def assess_database(
+    config: Config, db: DatabaseConfig, schemas: dict[str, TargetSchema] | None = None
+) -> DatabasePlan:
+    """Source, target, per-table and per-column plan, findings and estimate of one database.
+
+    `schemas` collects the planned target schema under the database's name (for the app's SQL).
+    """
     from cutover.phases.plan_checks import extra_findings, no_tables
 
     settings = config.settings
@@ -264,6 +234,9 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
             )
             return result
         profile_seconds = time.monotonic() - started
+        if schemas is not None:
+            schemas[db.name] = target_schema(splan)
+        fit_objects(splan, dialect_of(db.source))
         if conn is not None:
             splan.findings += schema_probe.check_defaults(conn, splan)
         result.findings += splan.findings + extra_findings(
@@ -274,7 +247,7 @@ def assess_database(config: Config, db: DatabaseConfig) -> DatabasePlan:
         result.findings += timezone_findings(splan, settings)
         result.findings += scale_findings(source, splan, settings)
         result.tables = [_table_row(tp) for tp in splan.tables]
-        result.estimate = _estimate(source, conn, splan, settings, result.tables, profile_seconds)
+        result.estimate = estimate(source, conn, splan, settings, result.tables, profile_seconds)
         return result
     finally:
         if source is not None:
@@ -447,65 +420,6 @@ def _table_row(tp: TablePlan) -> TableRow:
         for c in tp.columns
     ]
     return TableRow(tp.source.name, tp.name, tp.rows, list(tp.primary_key), columns)
-
-
-# -- the estimate ----------------------------------------------------------------------------------
-
-
-def _estimate(
-    source: Source,
-    conn: psycopg.Connection[Any] | None,
-    splan: SchemaPlan,
-    settings: Settings,
-    rows: list[TableRow],
-    profile_seconds: float,
-) -> Estimate:
-    """Time read → coerce → digest → COPY on the first rows of each table; scale by its row count."""
-    copied_all = conn is not None
-    for tp, row in zip(splan.tables, rows):
-        if not tp.rows:
-            row.estimate_seconds = 0.0
-            continue
-        started = time.monotonic()
-        batch, out, _digests = probe_rows(source, tp, settings)
-        copied = conn is not None and _copy_probe(conn, tp, out)
-        copied_all = copied_all and copied
-        elapsed = max(time.monotonic() - started, 1e-6)
-        row.sampled_rows = len(batch)
-        row.rows_per_second = round(len(batch) / elapsed, 1) if batch else None
-        row.estimate_seconds = round(
-            elapsed if len(batch) >= tp.rows else tp.rows * elapsed / max(len(batch), 1), 3
-        )
-    load = sum(r.estimate_seconds or 0.0 for r in rows)
-    measured = (
-        "read, coerce, digest and COPY"
-        if copied_all
-        else "read, coerce and digest (COPY not measured)"
-    )
-    return Estimate(
-        sum(t.rows for t in splan.tables),
-        sum(r.sampled_rows for r in rows),
-        round(profile_seconds, 3),
-        round(load, 3),
-        measured,
-    )
-
-
-def _copy_probe(conn: psycopg.Connection[Any], tp: TablePlan, rows: list[tuple[Any, ...]]) -> bool:
-    """COPY the rows into a temporary table inside a transaction that is always rolled back."""
-    # pg_type comes from the type map or the user's override, as in the Alembic revisions
-    columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in tp.columns
-    )
-    try:
-        with conn.transaction(force_rollback=True):
-            conn.execute(
-                sql.SQL("CREATE TEMP TABLE {} ({})").format(sql.Identifier(PROBE_TABLE), columns)
-            )
-            tgt.CopyWriter(conn, "pg_temp", PROBE_TABLE, [c.name for c in tp.columns]).copy(rows)
-    except psycopg.Error:
-        return False
-    return True
 
 
 # -- the env files ---------------------------------------------------------------------------------

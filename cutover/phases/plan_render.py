@@ -8,6 +8,7 @@ from cutover.phases.document import Document
 from cutover.proof.report import human_bytes
 
 SEVERITY_ORDER = {"blocker": 0, "warning": 1, "info": 2}
+CODE_STATUSES = ("compatible", "rewritten", "manual")
 MAX_LEFTOVERS_SHOWN = 20  # code leftovers listed in the plan; `cutover env scan` lists them all
 
 
@@ -28,6 +29,7 @@ def plan_document(
     for db in data["databases"]:
         _database(doc, db)
     _env(doc, data["env"])
+    code_section(doc, data.get("code", []))
     if next_step:
         doc.heading(1, "Next")
         doc.para(data["next"])
@@ -194,6 +196,48 @@ def _env(doc: Document, env: dict[str, Any]) -> None:
         doc.bullets(shown + ([f"… and {more} more (`cutover env scan`)"] if more > 0 else []))
 
 
+def code_section(
+    doc: Document,
+    items: list[dict[str, Any]],
+    proofs: dict[str, dict[str, Any]] | None = None,
+    level: int = 1,
+) -> None:
+    """The app's SQL by file: line, dialect, status (and the proof, once phase 3 ran), the rewrite."""
+    doc.heading(level, "The app's SQL")
+    if not items:
+        doc.para("No SQL statement found in the app's Python files.")
+        return
+    counts = {s: sum(i["status"] == s for i in items) for s in CODE_STATUSES}
+    doc.para(
+        f"{len(items)} statement(s): {counts['compatible']} run as they are, {counts['rewritten']} rewritten, {counts['manual']} need a person (`cutover code diff` writes the rewrites as a patch)."
+    )
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_file.setdefault(item["path"], []).append(item)
+    for path, found in sorted(by_file.items()):
+        doc.heading(level + 1, path)
+        rows = []
+        for i in found:
+            proof = (proofs or {}).get(f"{i['path']}:{i['line']}")
+            status = i["status"] + (f" · {proof['status']}" if proof else "")
+            why = "; ".join(i["changes"]) + (
+                f" — {proof['reason']}" if proof and proof.get("reason") else ""
+            )
+            rows.append(
+                [
+                    str(i["line"]),
+                    i["dialect"],
+                    status,
+                    _flat(i["sql"]),
+                    _flat(i["postgres_sql"] or "—"),
+                    why,
+                ]
+            )
+        doc.table(
+            ["line", "dialect", "status", "sql", "postgres", "why"], rows, right=(0,), record_keys=3
+        )
+
+
 def _duration(seconds: float) -> str:
     """3.2 s, 4 min 10 s, 2 h 5 min."""
     if seconds < 60:
@@ -201,3 +245,8 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{int(seconds // 60)} min {int(seconds % 60)} s"
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def _flat(sql: str) -> str:
+    """A statement on one line, for a table cell."""
+    return " ".join(sql.split())

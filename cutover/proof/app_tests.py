@@ -1,4 +1,6 @@
-"""Phase 3's `--app-tests "CMD"`: the application's own tests, run with its env keys pointing at PostgreSQL."""
+"""Phase 3's `--app-tests "CMD"`: the application's own tests, run with its env keys pointing at
+PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +36,9 @@ class AppTests:
 
 
 def app_environment(config: config_mod.Config) -> tuple[dict[str, str], list[str]]:
-    """os.environ with every database's env key (and split keys, password variable) set to its target; and the secrets in it."""
+    """os.environ with every database's env key (and split keys, password variable) set to its
+    target; and the secrets in it.
+    """
     from cutover.envkeys import role_of
 
     env = dict(os.environ)
@@ -63,7 +67,9 @@ def app_environment(config: config_mod.Config) -> tuple[dict[str, str], list[str
 
 
 def run_app_tests(config: config_mod.Config, workdir: Path, command: str) -> AppTests:
-    """Run the app's test command in the project folder with its env keys pointing at the targets."""
+    """Run the app's test command in the project folder with its env keys pointing at the
+    targets.
+    """
     env, secrets = app_environment(config)
     started = time.monotonic()
     code: int | None

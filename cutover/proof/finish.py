@@ -50,7 +50,9 @@ def finish(
     database: str | None = None,
     confirm: Callable[[str], bool],
 ) -> FinishResult:
-    """Verify; export each database's proof under report_dir; drop `_cutover` if confirm says yes."""
+    """Verify; export each database's proof under report_dir; drop `_cutover` if confirm says
+    yes.
+    """
     result = verify(config, workdir, database=database)
     if not result.ok:
         raise ChecksFailed(

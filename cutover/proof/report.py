@@ -129,8 +129,14 @@ def parity(result: VerifyResult) -> str:
                 out.append(table_details(t))
             for c in t.changed:
                 out.append(
-                    f"  {t.table}: equal under {c.policy}: {c.values:,} value(s) of {c.column} changed on purpose"
+                    f"  {t.table}: equal under {c.policy}: {c.values:,} value(s) of {c.column} "
+                    "changed on purpose"
                 )
+        for v in db.views:
+            shown = f"rows {v.rows:,} = {v.rows:,}" if v.status == "same" else v.reason
+            out.append(f"  view {v.view}: {v.status} — {shown}")
+            if v.source_row is not None or v.target_row is not None:
+                out.append(f"    source: {v.source_row}\n    target: {v.target_row}")
         if db.accepted:
             out.append(f"  {len(db.accepted)} difference(s) recorded on purpose by the load:")
             out.extend(f"    {a.reason}" for a in db.accepted)

@@ -15,7 +15,9 @@ from cutover.proof.schema_parity import SchemaIssue
 
 @dataclass
 class Difference:
-    """One row that differs: missing on the target, extra there, duplicated, or changed in a column."""
+    """One row that differs: missing on the target, extra there, duplicated, or changed in a
+    column.
+    """
 
     kind: str
     key: dict[str, Any]
@@ -26,7 +28,9 @@ class Difference:
 
 @dataclass
 class PolicyChange:
-    """Values the load changed on purpose, under a policy the user chose (rounding, UTF-8 repair)."""
+    """Values the load changed on purpose, under a policy the user chose (rounding, UTF-8
+    repair).
+    """
 
     column: str
     policy: str
@@ -68,6 +72,23 @@ class Accepted:
 
 
 @dataclass
+class ViewParity:
+    """A view's rows on both sides as a multiset, compared by the caller that can run SQL on both
+    (`cutover.phases` hands them in: the app-code comparison, canonical values by target type)."""
+
+    view: str
+    status: str  # same | different | failed | manual (left to a person, with the reason)
+    rows: int = 0
+    reason: str = ""
+    source_row: list[Any] | None = None
+    target_row: list[Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("same", "manual")
+
+
+@dataclass
 class DatabaseParity:
     """Everything verify found for one database."""
 
@@ -78,10 +99,15 @@ class DatabaseParity:
     tables: list[TableParity] = field(default_factory=list)
     schema_issues: list[SchemaIssue] = field(default_factory=list)
     accepted: list[Accepted] = field(default_factory=list)
+    views: list[ViewParity] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.schema_issues and all(t.ok for t in self.tables)
+        return (
+            not self.schema_issues
+            and all(t.ok for t in self.tables)
+            and all(v.ok for v in self.views)
+        )
 
 
 @dataclass
@@ -120,8 +146,12 @@ class VerifyResult:
                 suites,
                 "testsuite",
                 name=f"parity.{db.database}",
-                tests=str(len(db.tables) + 1),
-                failures=str(sum(not t.ok for t in db.tables) + bool(db.schema_issues)),
+                tests=str(len(db.tables) + len(db.views) + 1),
+                failures=str(
+                    sum(not t.ok for t in db.tables)
+                    + sum(not v.ok for v in db.views)
+                    + bool(db.schema_issues)
+                ),
             )
             case = ET.SubElement(
                 suite, "testcase", classname=f"parity.{db.database}", name="schema"
@@ -140,6 +170,14 @@ class VerifyResult:
                 )
                 if not t.ok:
                     ET.SubElement(case, "failure", message=table_summary(t)).text = table_details(t)
+            for v in db.views:
+                case = ET.SubElement(
+                    suite, "testcase", classname=f"parity.{db.database}", name=f"view {v.view}"
+                )
+                if not v.ok:
+                    ET.SubElement(
+                        case, "failure", message=f"{v.status}: {v.reason}"
+                    ).text = f"source: {v.source_row}\ntarget: {v.target_row}"
         return ET.tostring(suites, encoding="unicode")
 
 
@@ -151,7 +189,8 @@ def table_summary(t: TableParity) -> str:
             f", equal under {under}" if under else ""
         )
     parts = [
-        f"{t.table}: source {t.source_rows:,} − rejected {t.rejected:,} = {t.expected_rows:,}, target {t.target_rows:,}"
+        f"{t.table}: source {t.source_rows:,} − rejected {t.rejected:,} = {t.expected_rows:,}, "
+        f"target {t.target_rows:,}"
     ]
     if t.differing_buckets:
         parts.append(

@@ -1,4 +1,5 @@
-"""Schema parity: every table, column type, NOT NULL, key, check and index the load made is still there.
+"""Schema parity: every table, column type, NOT NULL, key, check and index the load made is still
+there.
 
 Only what the load recorded as left out on purpose (with its reason) is accepted.
 """
@@ -38,8 +39,11 @@ def _constraints(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
     rows = conn.execute(
         """
         SELECT c.relname, con.conname, con.contype,
-               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o)::text[]
-        FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o) JOIN
+                   pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY
+                   k.o)::text[]
+        FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid
+            = c.relnamespace
         WHERE n.nspname = %s
         """,
         (schema,),
@@ -126,7 +130,8 @@ def schema_parity(
                 SchemaIssue(
                     t["source"],
                     "primary key",
-                    f"expected ({', '.join(t['key'])}), found ({', '.join(cons['p'].get(name) or ['none'])})",
+                    f"expected ({', '.join(t['key'])}), found "
+                    f"({', '.join(cons['p'].get(name) or ['none'])})",
                 )
             )
         if manifest["mode"] != "create":

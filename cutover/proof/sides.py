@@ -29,7 +29,9 @@ from cutover.sources import open_source
 from cutover.sources.base import PROBE_ROWS, Source, rows_within_budget
 from cutover.values.coerce import json_safe
 
-STREAM_BATCH = 5000  # rows per fetch from a server-side cursor at most (and about BATCH_BYTES): bounded memory on any table
+# rows per fetch from a server-side cursor at most (and about BATCH_BYTES): bounded memory on any
+# table
+STREAM_BATCH = 5000
 SIDES = ("source", "target")
 
 
@@ -55,7 +57,9 @@ def target_batches(
     t: dict[str, Any],
     where: sql.Composable | None = None,
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """The target's rows from a server-side cursor, in fetches of at most STREAM_BATCH rows and about BATCH_BYTES."""
+    """The target's rows from a server-side cursor, in fetches of at most STREAM_BATCH rows and
+    about BATCH_BYTES.
+    """
     cols = sql.SQL(", ").join(sql.Identifier(c["target"]) for c in t["columns"])
     query = sql.SQL("SELECT {} FROM {}").format(cols, tgt.qualified(schema, t["target"]))
     if where is not None:
@@ -86,7 +90,9 @@ def _source_batches(
     after: tuple[Any, ...] | None = None,
     until: tuple[Any, ...] | None = None,
 ) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
-    """The source's rows as the load wrote them (coerced), minus recorded rejects, a source batch at a time."""
+    """The source's rows as the load wrote them (coerced), minus recorded rejects, a source batch
+    at a time.
+    """
     columns = [c.source for c in path.columns]
     width = path.width
     read = source.read(schema_table, columns, batch_size=STREAM_BATCH, after=after, until=until)
@@ -218,7 +224,9 @@ def parallel_jobs(
     excluded: set[str],
     sides: tuple[str, ...],
 ) -> list[DigestJob]:
-    """Jobs over the load's chunks (key ranges of a table keyed by one integer), or the whole table."""
+    """Jobs over the load's chunks (key ranges of a table keyed by one integer), or the whole
+    table.
+    """
     ranges: list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]] = [(None, None)]
     if keyed:
         chunks = [

@@ -133,6 +133,8 @@ class SchemaPlan:
             "fk_type_mismatch",
             "view",
             "trigger",
+            "view_untranslated",
+            "trigger_untranslated",
             "virtual_table",
         )
         return {

@@ -11,7 +11,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -114,11 +114,70 @@ def write(
     return Revisions(directory, rev1, rev2, kept)
 
 
+@dataclass
+class ObjectSQL:
+    """One view or trigger for revision 3: the DDL that creates it and drops it, and its source SQL."""
+
+    kind: str  # view | trigger
+    name: str
+    creates: list[str]
+    drops: list[str]
+    source_sql: str = ""
+
+
+@dataclass
+class Objects:
+    """Views and triggers for revision 3, in the order they are created."""
+
+    items: list[ObjectSQL] = field(default_factory=list)
+
+
+def views_revision_id(database: str) -> str:
+    """The third revision's stable id: `<db>_0003_views`, after the keys."""
+    return f"{revision_ids(database)[0].removesuffix('_0001_tables')}_0003_views"
+
+
+def write_views(revisions: Revisions, database: str, objects: Objects) -> str | None:
+    """Render revision 3 (views and triggers, in order) after the keys one; its id, or None when empty."""
+    rev = views_revision_id(database)
+    path = revisions.directory / "versions" / f"{rev}.py"
+    if not objects.items:
+        if path.exists() and not _edited(path.read_text(encoding="utf-8")):
+            path.unlink()  # cutover wrote it for views the source no longer has
+        return rev if path.exists() else None
+    creates = [c for item in objects.items for c in item.creates]
+    drops = [d for item in reversed(objects.items) for d in item.drops]
+    ups = [f"op.execute(sa.text({_q(_bind_safe(c))}))" for c in creates]
+    downs = [f"op.execute(sa.text({_q(_bind_safe(d))}))" for d in drops]
+    text = _module(
+        f"views and triggers of {database} (translated from the source)",
+        rev,
+        revisions.keys_rev,
+        set(),
+        ups,
+        downs,
+    )
+    if _write_unless_edited(path, text):
+        revisions.kept_edits.append(path)
+    return rev
+
+
+def _bind_safe(statement: str) -> str:
+    """Colons sa.text() would read as bind parameters, escaped (casts `::` and `:=` stay)."""
+    return re.sub(r"(?<![:\w\\]):(?=\w)", r"\:", statement)
+
+
 def _body_hash(text: str) -> str:
     body = "\n".join(
         line for line in text.splitlines() if not line.startswith((HASH_MARK, "Create Date:"))
     )
     return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _edited(text: str) -> bool:
+    """True when a revision cutover wrote was changed by hand since (or was never cutover's)."""
+    m = re.search(rf"^{re.escape(HASH_MARK)}(\w+)$", text, re.MULTILINE)
+    return m is None or m.group(1) != _body_hash(text)
 
 
 def _write_unless_edited(path: Path, text: str) -> bool:

@@ -42,24 +42,32 @@ from cutover.sources.mssql_types import (
 
 DEFAULT_SCHEMA = "dbo"
 
-# object_id, name, temporal_type (0 none, 1 history, 2 system-versioned), history table name, is_memory_optimized, durability_desc
+# object_id, name, temporal_type (0 none, 1 history, 2 system-versioned), history table name,
+# is_memory_optimized, durability_desc
 TABLES_SQL = """
-SELECT t.object_id, t.name, t.temporal_type, OBJECT_NAME(t.history_table_id), t.is_memory_optimized, t.durability_desc
+SELECT t.object_id, t.name, t.temporal_type, OBJECT_NAME(t.history_table_id), t.is_memory_optimized,
+    t.durability_desc
 FROM sys.tables AS t JOIN sys.schemas AS s ON s.schema_id = t.schema_id
 WHERE s.name = {p} AND t.is_ms_shipped = 0
 ORDER BY t.name
 """
 
-# object_id, name, type name, max_length, precision, scale, collation_name, code page, is_nullable, is_identity,
-# is_computed, is_hidden, generated_always_type, seed, increment, last_value, computed definition, is_persisted,
+# object_id, name, type name, max_length, precision, scale, collation_name, code page, is_nullable,
+# is_identity,
+# is_computed, is_hidden, generated_always_type, seed, increment, last_value, computed definition,
+# is_persisted,
 # default definition, user-defined type name
 COLUMNS_SQL = """
 SELECT c.object_id, c.name,
-       CASE WHEN ty.is_assembly_type = 1 THEN CASE WHEN ty.is_user_defined = 1 THEN 'udt' ELSE ty.name END ELSE TYPE_NAME(c.system_type_id) END,
-       c.max_length, c.precision, c.scale, c.collation_name, CAST(COLLATIONPROPERTY(c.collation_name, 'CodePage') AS int),
+       CASE WHEN ty.is_assembly_type = 1 THEN CASE WHEN ty.is_user_defined = 1 THEN 'udt' ELSE
+           ty.name END ELSE TYPE_NAME(c.system_type_id) END,
+       c.max_length, c.precision, c.scale, c.collation_name,
+           CAST(COLLATIONPROPERTY(c.collation_name, 'CodePage') AS int),
        c.is_nullable, c.is_identity, c.is_computed, c.is_hidden, c.generated_always_type,
-       CAST(ic.seed_value AS decimal(38, 0)), CAST(ic.increment_value AS decimal(38, 0)), CAST(ic.last_value AS decimal(38, 0)),
-       cc.definition, cc.is_persisted, dc.definition, CASE WHEN ty.is_user_defined = 1 THEN ty.name END
+       CAST(ic.seed_value AS decimal(38, 0)), CAST(ic.increment_value AS decimal(38, 0)),
+           CAST(ic.last_value AS decimal(38, 0)),
+       cc.definition, cc.is_persisted, dc.definition, CASE WHEN ty.is_user_defined = 1 THEN ty.name
+           END
 FROM sys.columns AS c
 JOIN sys.tables AS t ON t.object_id = c.object_id
 JOIN sys.schemas AS s ON s.schema_id = t.schema_id
@@ -71,11 +79,13 @@ WHERE s.name = {p} AND t.is_ms_shipped = 0
 ORDER BY c.object_id, c.column_id
 """
 
-# object_id, index name, type (1 clustered, 2 nonclustered, 3 XML, 4 spatial, 5/6 columnstore, 7 hash),
+# object_id, index name, type (1 clustered, 2 nonclustered, 3 XML, 4 spatial, 5/6 columnstore, 7
+# hash),
 # is_unique, is_primary_key, is_unique_constraint, filter_definition, is_disabled,
 # key_ordinal, is_included_column, is_descending_key, column name
 INDEXES_SQL = """
-SELECT i.object_id, i.name, i.type, i.is_unique, i.is_primary_key, i.is_unique_constraint, i.filter_definition, i.is_disabled,
+SELECT i.object_id, i.name, i.type, i.is_unique, i.is_primary_key, i.is_unique_constraint,
+    i.filter_definition, i.is_disabled,
        ic.key_ordinal, ic.is_included_column, ic.is_descending_key, c.name
 FROM sys.indexes AS i
 JOIN sys.tables AS t ON t.object_id = i.object_id
@@ -86,15 +96,20 @@ WHERE s.name = {p} AND t.is_ms_shipped = 0 AND i.type > 0 AND i.is_hypothetical 
 ORDER BY i.object_id, i.index_id, ic.is_included_column, ic.key_ordinal, ic.index_column_id
 """
 
-# parent object_id, name, referenced schema, referenced table, delete action, update action, is_disabled,
+# parent object_id, name, referenced schema, referenced table, delete action, update action,
+# is_disabled,
 # is_not_trusted, column, referenced column
 FOREIGN_KEYS_SQL = """
-SELECT fk.parent_object_id, fk.name, OBJECT_SCHEMA_NAME(fk.referenced_object_id), OBJECT_NAME(fk.referenced_object_id),
-       fk.delete_referential_action_desc, fk.update_referential_action_desc, fk.is_disabled, fk.is_not_trusted, pc.name, rc.name
+SELECT fk.parent_object_id, fk.name, OBJECT_SCHEMA_NAME(fk.referenced_object_id),
+    OBJECT_NAME(fk.referenced_object_id),
+       fk.delete_referential_action_desc, fk.update_referential_action_desc, fk.is_disabled,
+           fk.is_not_trusted, pc.name, rc.name
 FROM sys.foreign_keys AS fk
 JOIN sys.foreign_key_columns AS fkc ON fkc.constraint_object_id = fk.object_id
-JOIN sys.columns AS pc ON pc.object_id = fkc.parent_object_id AND pc.column_id = fkc.parent_column_id
-JOIN sys.columns AS rc ON rc.object_id = fkc.referenced_object_id AND rc.column_id = fkc.referenced_column_id
+JOIN sys.columns AS pc ON pc.object_id = fkc.parent_object_id AND pc.column_id =
+    fkc.parent_column_id
+JOIN sys.columns AS rc ON rc.object_id = fkc.referenced_object_id AND rc.column_id =
+    fkc.referenced_column_id
 WHERE fk.schema_id = SCHEMA_ID({p})
 ORDER BY fk.parent_object_id, fk.object_id, fkc.constraint_column_id
 """
@@ -108,8 +123,10 @@ ORDER BY cc.parent_object_id, cc.name
 
 # parent object_id, name, is_disabled, is_instead_of_trigger, definition
 TRIGGERS_SQL = """
-SELECT tr.parent_id, tr.name, tr.is_disabled, tr.is_instead_of_trigger, OBJECT_DEFINITION(tr.object_id)
-FROM sys.triggers AS tr JOIN sys.tables AS t ON t.object_id = tr.parent_id JOIN sys.schemas AS s ON s.schema_id = t.schema_id
+SELECT tr.parent_id, tr.name, tr.is_disabled, tr.is_instead_of_trigger,
+    OBJECT_DEFINITION(tr.object_id)
+FROM sys.triggers AS tr JOIN sys.tables AS t ON t.object_id = tr.parent_id JOIN sys.schemas AS s ON
+    s.schema_id = t.schema_id
 WHERE s.name = {p}
 ORDER BY tr.parent_id, tr.name
 """
@@ -117,7 +134,8 @@ ORDER BY tr.parent_id, tr.name
 # type (V view, P procedure, FN/IF/TF function, SO sequence, SN synonym), name, definition
 OBJECTS_SQL = """
 SELECT RTRIM(o.type), o.name, OBJECT_DEFINITION(o.object_id) FROM sys.objects AS o
-WHERE o.schema_id = SCHEMA_ID({p}) AND o.is_ms_shipped = 0 AND o.type IN ('V', 'P', 'FN', 'IF', 'TF', 'SO', 'SN')
+WHERE o.schema_id = SCHEMA_ID({p}) AND o.is_ms_shipped = 0 AND o.type IN ('V', 'P', 'FN', 'IF',
+    'TF', 'SO', 'SN')
 ORDER BY o.type, o.name
 """
 
@@ -127,12 +145,15 @@ SELECT s.name, COUNT(*) FROM sys.tables AS t JOIN sys.schemas AS s ON s.schema_i
 WHERE t.is_ms_shipped = 0 GROUP BY s.name ORDER BY s.name
 """
 
-# database, product version, edition, collation, its code page, snapshot isolation, read committed snapshot,
+# database, product version, edition, collation, its code page, snapshot isolation, read committed
+# snapshot,
 # compatibility level, data file bytes
 DATABASE_SQL = """
-SELECT DB_NAME(), CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)), CAST(SERVERPROPERTY('Edition') AS nvarchar(128)),
+SELECT DB_NAME(), CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)),
+    CAST(SERVERPROPERTY('Edition') AS nvarchar(128)),
        CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128)),
-       CAST(COLLATIONPROPERTY(CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128)), 'CodePage') AS int),
+       CAST(COLLATIONPROPERTY(CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128)),
+           'CodePage') AS int),
        d.snapshot_isolation_state_desc, d.is_read_committed_snapshot_on, d.compatibility_level,
        (SELECT SUM(CAST(f.size AS bigint)) * 8192 FROM sys.database_files AS f)
 FROM sys.databases AS d WHERE d.database_id = DB_ID()
@@ -330,7 +351,8 @@ def _indexes(by_id: dict[int, Table], rows: list[Row], findings: list[Finding]) 
                     Finding(
                         "warning",
                         "index_untranslated",
-                        f"index {name} on {table.name} has a filter ({where}) cutover cannot translate safely; it is not created",
+                        f"index {name} on {table.name} has a filter ({where}) cutover cannot "
+                        "translate safely; it is not created",
                         table=table.name,
                         fix="recreate it by hand in the second Alembic revision",
                         subject=f"index:{name}",
@@ -394,7 +416,8 @@ def _checks(
                 Finding(
                     "warning",
                     "check_untranslated",
-                    f"CHECK {definition} on {table.name} uses T-SQL cutover cannot translate safely; it is not created",
+                    f"CHECK {definition} on {table.name} uses T-SQL cutover cannot translate "
+                    "safely; it is not created",
                     table=table.name,
                     fix="add it by hand in the second Alembic revision",
                     subject=f"check:{name}",
@@ -429,7 +452,8 @@ def _objects(schema: Schema, rows: list[Row]) -> None:
 def choose_key(
     table: Table, types: dict[str, ColumnType], database_code_page: int | None
 ) -> list[str]:
-    """The columns rows are paged by: the primary key, else a unique key of NOT NULL columns; [] for none.
+    """The columns rows are paged by: the primary key, else a unique key of NOT NULL columns; [] for
+    none.
 
     A key qualifies only when every column can be compared as a parameter exactly (see key_part).
     """

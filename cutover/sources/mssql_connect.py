@@ -37,7 +37,8 @@ LOGIN_TIMEOUT_S = 30  # a wrong host fails within this, instead of the driver's 
 
 _CUTOVER_OPTIONS = {"schema"}
 _SQLALCHEMY_OPTIONS = {"driver", "odbc_connect", "odbc_autotranslate", "fast_executemany"}
-# ADO.NET / JDBC keywords with an ODBC equivalent (lower-cased, spaces removed); the others are ignored, with a note
+# ADO.NET / JDBC keywords with an ODBC equivalent (lower-cased, spaces removed); the others are
+# ignored, with a note
 _PORTABLE_KEYWORDS = {
     "encrypt": "Encrypt",
     "trustservercertificate": "TrustServerCertificate",
@@ -56,7 +57,9 @@ _BOOLEANS = {"true": "yes", "false": "no", "sspi": "yes"}
 
 @dataclass(frozen=True)
 class ConnectSpec:
-    """Everything needed to connect: which DBAPI, its connection string or arguments, the schema to read."""
+    """Everything needed to connect: which DBAPI, its connection string or arguments, the schema
+    to read.
+    """
 
     dbapi: str
     schema: str
@@ -85,7 +88,9 @@ class ConnectSpec:
 def connect_spec(
     url: str, *, odbc_drivers: list[str] | None = None, pymssql_available: bool = True
 ) -> ConnectSpec:
-    """The connection a source URL asks for; `odbc_drivers` are the installed ODBC drivers (pyodbc.drivers())."""
+    """The connection a source URL asks for; `odbc_drivers` are the installed ODBC drivers
+    (pyodbc.drivers()).
+    """
     parsed = urls.parse(url)
     if parsed.kind != "mssql":
         raise UsageError(f"not a SQL Server URL: {urls.redact(url)}")
@@ -129,7 +134,8 @@ def connect_spec(
             if not pymssql_available:
                 raise SourceError(
                     "no SQL Server driver is installed",
-                    hint="pip install pymssql (needs nothing else), or install unixODBC with ODBC Driver 18 or FreeTDS (docs/mssql.md)",
+                    hint="pip install pymssql (needs nothing else), or install unixODBC with "
+                    "ODBC Driver 18 or FreeTDS (docs/mssql.md)",
                 )
             notes.append("no ODBC driver for SQL Server is installed; using pymssql")
             return ConnectSpec(
@@ -157,7 +163,8 @@ def connect_spec(
         dsn = parsed.option("dsn")
         rest = [(k, v) for k, v in passthrough if k.lower() not in ("driver", "dsn")]
         return ConnectSpec("pyodbc", schema, odbc=odbc_string(driver, parsed, rest, dsn=dsn))
-    # SQLAlchemy URL: ?driver= names the ODBC driver; a host without a database is a DSN (SQLAlchemy's rule)
+    # SQLAlchemy URL: ?driver= names the ODBC driver; a host without a database is a DSN
+    # (SQLAlchemy's rule)
     driver = parsed.option("driver")
     rest = [
         (k, v) for k, v in options if k.lower() not in _SQLALCHEMY_OPTIONS | {"instance", "dsn"}
@@ -168,7 +175,8 @@ def connect_spec(
         if driver is None:
             raise SourceError(
                 f"the URL names no ODBC driver and none is installed: {urls.redact(url)}",
-                hint="add ?driver=ODBC+Driver+18+for+SQL+Server (or FreeTDS), or use mssql+pymssql://… (docs/mssql.md)",
+                hint="add ?driver=ODBC+Driver+18+for+SQL+Server (or FreeTDS), or use "
+                "mssql+pymssql://… (docs/mssql.md)",
             )
         notes.append(f"no ?driver= in the URL; using the installed {driver}")
     return ConnectSpec(
@@ -182,7 +190,8 @@ class UnknownDriver(UsageError):
     def __init__(self, driver: str) -> None:
         super().__init__(
             f"unknown SQL Server driver {driver!r}; expected one of: pymssql, pyodbc",
-            hint="mssql+pyodbc://… (with ?driver=ODBC+Driver+18+for+SQL+Server) or mssql+pymssql://…",
+            hint="mssql+pyodbc://… (with ?driver=ODBC+Driver+18+for+SQL+Server) or "
+            "mssql+pymssql://…",
         )
 
 
@@ -196,7 +205,9 @@ def _server(host: str | None, instance: str | None, port: int | None, sep: str) 
 def odbc_string(
     driver: str | None, parsed: urls.DbUrl, options: list[tuple[str, str]], dsn: str | None = None
 ) -> str:
-    """DRIVER={…};SERVER=…;DATABASE=…;UID=…;PWD=…;… with FreeTDS's own spelling of server and port."""
+    """DRIVER={…};SERVER=…;DATABASE=…;UID=…;PWD=…;… with FreeTDS's own spelling of server and
+    port.
+    """
     parts: list[tuple[str, str]] = []
     freetds = bool(driver and re.search(r"(?i)freetds|tdsodbc", driver))
     if dsn:
@@ -241,7 +252,9 @@ def create_engine(spec: ConnectSpec) -> Any:
         except ImportError as exc:
             raise SourceError(
                 f"pyodbc cannot be loaded: {exc}",
-                hint="install unixODBC and an ODBC driver (apt-get install unixodbc tdsodbc, or Microsoft's msodbcsql18), or use mssql+pymssql://… which needs neither (docs/mssql.md)",
+                hint="install unixODBC and an ODBC driver (apt-get install unixodbc tdsodbc, or "
+                "Microsoft's msodbcsql18), or use mssql+pymssql://… which needs neither "
+                "(docs/mssql.md)",
             ) from exc
         url = sa.engine.URL.create("mssql+pyodbc", query={"odbc_connect": spec.odbc or ""})
         connect_args: dict[str, Any] = {"timeout": spec.timeout}
@@ -271,12 +284,22 @@ def connection_hint(message: str) -> str:
     """What to try, from the text of a driver's connection error."""
     text = message.lower()
     if "certificate" in text or "ssl" in text or "tls" in text:
-        return "ODBC Driver 18 encrypts and checks the server certificate by default: add TrustServerCertificate=yes for a self-signed one (or Encrypt=no on a trusted network)"
+        return (
+            "ODBC Driver 18 encrypts and checks the server certificate by default: add "
+            "TrustServerCertificate=yes for a self-signed one (or Encrypt=no on a trusted "
+            "network)"
+        )
     if "can't open lib" in text or "data source name not found" in text or "file not found" in text:
-        return "the ODBC driver named in the URL is not installed; see docs/mssql.md (odbcinst -q -d lists the installed ones)"
+        return (
+            "the ODBC driver named in the URL is not installed; see docs/mssql.md (odbcinst "
+            "-q -d lists the installed ones)"
+        )
     if "login failed" in text:
         return "check the user name and password (and that SQL Server authentication is enabled)"
-    return "is the server reachable (host, port 1433, firewall) and the URL right? docs/mssql.md shows working URLs"
+    return (
+        "is the server reachable (host, port 1433, firewall) and the URL right? "
+        "docs/mssql.md shows working URLs"
+    )
 
 
 def installed_odbc_drivers() -> list[str]:
