@@ -95,3 +95,10 @@ class ChecksFailed(CutoverError):
     """The run finished but something did not reconcile (rejects, parity, blockers)."""
 
     exit_code = EXIT_CHECKS_FAILED
+
+
+class ReaderStopped(Exception):
+    """A columnar reader gave up on a source (a value of another type, a collation it lacks).
+
+    Never reaches a user: the load hands the rest of the key range to the Python row path.
+    """

@@ -508,6 +508,34 @@ class SqliteSource:
             last = tuple(rows[-1][:width])
             limit = rows_within_budget(rows, batch_size)
 
+    @property
+    def uri(self) -> str:
+        """The read-only URI this source opens (for readers with their own SQLite connection)."""
+        return self._uri
+
+    def range_query(
+        self,
+        table: Table,
+        columns: list[str],
+        after: tuple[Any, ...] | None,
+        until: tuple[Any, ...] | None,
+        first: list[str],
+    ) -> str:
+        """SELECT (key, *columns) over one integer key's range in key order, after a typed first row.
+
+        For columnar readers that cannot bind parameters: the bounds are integers, written as
+        literals; `first` is the SQL of a first row whose values give each column its type.
+        """
+        (key,) = self.key_columns(table)
+        key_sql = _key_sql(table, key)
+        bounds = [f"{key_sql} > {int(after[0])}"] if after is not None else []
+        bounds += [f"{key_sql} < {int(until[0])}"] if until is not None else []
+        where = f"WHERE {' AND '.join(bounds)}" if bounds else ""
+        select = ", ".join([key_sql] + [quote_ident(c) for c in columns])
+        rows = f"SELECT {select} FROM {quote_ident(table.name)} {where} ORDER BY {key_sql}"
+        # SQLite runs a UNION ALL's arms in order, and the subquery keeps its ORDER BY
+        return f"SELECT {', '.join(first)} UNION ALL SELECT * FROM ({rows})"
+
     def _read_lenient(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Re-read a batch whose text is not all UTF-8, marking the bad values."""
         cur = self.conn.cursor()
