@@ -1,5 +1,5 @@
-"""What else ties the app to its old database: dialect-only engine options, pool settings, types,
-fixtures.
+"""What else ties the app to its old database: dialect-
+only engine options, pool settings, types, fixtures.
 
 Pool settings are checked against the teams' DB connection standards (seeds: 데이터베이스 연동
 기준서 §2.2): pool_size from DB_POOL_SIZE (20), max_overflow from DB_MAX_OVERFLOW (10),
@@ -19,8 +19,8 @@ from cutover.errors import UsageError
 
 @dataclass(frozen=True)
 class PoolStandard:
-    """One pool setting of the DB standards: the create_engine argument, its env key, its
-    default.
+    """One pool setting of the DB standards: the
+    create_engine argument, its env key, its default.
     """
 
     argument: str
@@ -68,8 +68,8 @@ OLD_DIALECTS = ("sqlite", "mssql")
 
 
 def scan_engine_options(root: Path | str) -> list[CodeFinding]:
-    """Findings for engine options, pool settings, dialect types and SQLite test fixtures under
-    root.
+    """Findings for engine options, pool settings,
+    dialect types and SQLite test fixtures under root.
     """
     base = Path(root)
     if not base.exists():

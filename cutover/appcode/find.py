@@ -121,8 +121,8 @@ class _Module:
         return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
     def constant_statements(self, wanted: dict[str, tuple[str, Any]]) -> list[Statement]:
-        """Module-level SQL constants not run here: run by an importer, or SQL by their text
-        alone.
+        """Module-level SQL constants not run here: run
+        by an importer, or SQL by their text alone.
         """
         out: list[Statement] = []
         for name, literal in self.constants.items():
@@ -292,8 +292,8 @@ def _walk_block(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 
 def _call_name(func: ast.expr) -> str | None:
-    """'cur.execute', 'sa.text', 'text' — the dotted name a call is made through (last part
-    exact).
+    """'cur.execute', 'sa.text', 'text' — the dotted
+    name a call is made through (last part exact).
     """
     if isinstance(func, ast.Name):
         return func.id

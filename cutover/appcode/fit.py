@@ -1,5 +1,5 @@
-"""The passes that fit a parsed statement to the planned schema (booleans, jsonb, time, LIKE,
-upserts …).
+"""The passes that fit a parsed statement to the planned
+schema (booleans, jsonb, time, LIKE, upserts …).
 """
 
 from __future__ import annotations
@@ -197,8 +197,8 @@ def _json_subject(node: exp.Expr, ctx: Context) -> exp.Expr:
 
 
 def _json(tree: exp.Expr, ctx: Context) -> None:
-    """json_extract(x, '$.a.b') → x -> 'a' ->> 'b' (jsonb), cast to numeric when compared to
-    numbers.
+    """json_extract(x, '$.a.b') → x -> 'a' ->> 'b'
+    (jsonb), cast to numeric when compared to numbers.
     """
     for node in list(tree.find_all(exp.JSONExtractScalar, exp.JSONExtract)):
         path = node.expression
@@ -393,8 +393,8 @@ def _nocase(tree: exp.Expr, ctx: Context) -> None:
 
 
 def _ordering(tree: exp.Expr, ctx: Context) -> None:
-    """SQLite sorts NULLs first ascending, Postgres last: sqlglot says so explicitly, not for
-    keys.
+    """SQLite sorts NULLs first ascending, Postgres
+    last: sqlglot says so explicitly, not for keys.
     """
     for ordered in tree.find_all(exp.Ordered):
         hit = ctx.resolve(ordered.this) if isinstance(ordered.this, exp.Column) else None

@@ -1,5 +1,5 @@
-"""The values the app-code analysis passes around: statements, rewrites, the planned schema,
-findings.
+"""The values the app-code analysis passes around:
+statements, rewrites, the planned schema, findings.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ DIALECTS: tuple[str, ...] = ("sqlite", "tsql")
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL string the app runs: where it is, its dialect, the call, literal parameters if
-    any.
+    """One SQL string the app runs: where it is, its
+    dialect, the call, literal parameters if any.
     """
 
     path: str
@@ -50,8 +50,8 @@ NAMED_CALLS = frozenset({"sqlalchemy.text"})
 
 @dataclass
 class Rewrite:
-    """A statement fitted to Postgres: the SQL (None when manual), what changed and why, the
-    status.
+    """A statement fitted to Postgres: the SQL (None
+    when manual), what changed and why, the status.
     """
 
     postgres_sql: str | None

@@ -69,8 +69,8 @@ def prove_statement(
     result: Rewrite,
     schema: TargetSchema | None = None,
 ) -> Proof:
-    """Prove a found statement's rewrite with the call site's literal parameters, or sampled
-    ones.
+    """Prove a found statement's rewrite with the call
+    site's literal parameters, or sampled ones.
     """
     return prove(
         source,
@@ -97,8 +97,8 @@ def prove(
     paramstyle: str = "format",
     many: bool = False,
 ) -> Proof:
-    """Run `original` on the source and `rewritten` on the target; same / different / failed /
-    manual.
+    """Run `original` on the source and `rewritten` on
+    the target; same / different / failed / manual.
     """
     if dialect not in ("sqlite", "tsql"):
         raise UnknownChoiceError("dialect", dialect, ["sqlite", "tsql"])
@@ -402,8 +402,8 @@ WHERE s.seq IS NOT NULL
 def _sequences(
     target: psycopg.Connection[Any], table: sql.Identifier, columns: list[str]
 ) -> list[tuple[str, int, bool]]:
-    """The identity/serial sequences of the table's columns with their position, to restore
-    after.
+    """The identity/serial sequences of the table's
+    columns with their position, to restore after.
     """
     with target.transaction():
         rows = target.execute(
@@ -455,8 +455,8 @@ def sample_params(
 def _partner(
     ph: exp.Placeholder, tables: dict[str, str], default: str | None
 ) -> tuple[str | None, str | None]:
-    """(column, table) a placeholder stands for: the other side of its comparison, its VALUES
-    slot.
+    """(column, table) a placeholder stands for: the
+    other side of its comparison, its VALUES slot.
     """
     parent = ph.parent
     while isinstance(parent, (exp.Paren, exp.Cast, exp.Collate, exp.Lower)):

@@ -240,8 +240,8 @@ def _shown(name: str) -> str:
 
 
 def _generate(tree: exp.Expr, ctx: Context, paramstyle: str) -> str:
-    """Postgres text with the driver's placeholders: %s / %(name)s for psycopg, :name for
-    SQLAlchemy.
+    """Postgres text with the driver's placeholders: %s
+    / %(name)s for psycopg, :name for SQLAlchemy.
     """
     marks: list[str] = []
     for node in list(tree.find_all(exp.Placeholder)):

@@ -1,5 +1,5 @@
-"""SQLite's date and time functions (date, datetime, time, strftime, unixepoch) as Postgres
-expressions.
+"""SQLite's date and time functions (date, datetime,
+time, strftime, unixepoch) as Postgres expressions.
 
 A SQLite time value is an ISO text, 'now', or a number read with a modifier. On the target it is
 an instant: a timestamptz column as it is, a text column or a literal cast to timestamptz (the

@@ -40,8 +40,8 @@ SQLITE_NOW_TEXT = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
 
 @dataclass
 class ObjectDDL:
-    """A view or trigger on Postgres: the statements that create and drop it, or why it cannot
-    be.
+    """A view or trigger on Postgres: the statements
+    that create and drop it, or why it cannot be.
     """
 
     kind: str  # view | trigger

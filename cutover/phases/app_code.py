@@ -67,8 +67,8 @@ class CodeProof:
     proof: Proof
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan's code item, the database, and the proof (status, reason, first differing
-        rows).
+        """The plan's code item, the database, and the
+        proof (status, reason, first differing rows).
         """
         return {
             **self.entry.item().to_dict(),
@@ -236,8 +236,8 @@ def proof_line(entry: CodeEntry, proof: Proof) -> str:
 
 
 def planned_schema(config: Config, db: DatabaseConfig, conn: psycopg.Connection[Any]) -> SchemaPlan:
-    """The schema phase 2 planned for a database (fitted to the target's tables in existing
-    mode).
+    """The schema phase 2 planned for a database (fitted
+    to the target's tables in existing mode).
     """
     source = open_source(db.source, config.base_dir)
     try:

@@ -42,8 +42,8 @@ def translate_objects(plan: SchemaPlan, dialect: str) -> list[ObjectDDL]:
 
 
 def fit_objects(plan: SchemaPlan, dialect: str) -> Objects:
-    """The DDL of revision 3; the plan's view and trigger findings become those of what does not
-    translate.
+    """The DDL of revision 3; the plan's view and trigger
+    findings become those of what does not translate.
     """
     found = translate_objects(plan, dialect)
     plan.findings = [f for f in plan.findings if f.code not in REPLACED]

@@ -94,8 +94,8 @@ class PhaseOutcome:
 
 
 def record_failure(state: State, phase: int, names: list[str], exc: BaseException) -> None:
-    """A failed phase is recorded, except a refusal (usage error) after the phase was already
-    done.
+    """A failed phase is recorded, except a refusal
+    (usage error) after the phase was already done.
     """
     error = (
         exc.render()

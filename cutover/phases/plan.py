@@ -242,8 +242,8 @@ def _table_row(tp: TablePlan) -> TableRow:
 
 
 def assess_env(config: Config, workdir: Path, database: str | None) -> EnvPlan:
-    """What phase 1 would rewrite, what it leaves pointing at SQLite/SQL Server, and code
-    leftovers.
+    """What phase 1 would rewrite, what it leaves
+    pointing at SQLite/SQL Server, and code leftovers.
     """
     from cutover.envfiles.api import env_rewrite, env_scan
 

@@ -1,5 +1,5 @@
-"""Findings only the plan makes, on top of map_schema's: reserved words, large BLOBs, embeddings,
-invalid UTF-8.
+"""Findings only the plan makes, on top of map_schema's:
+reserved words, large BLOBs, embeddings, invalid UTF-8.
 
 Each reads what the profiling scan already counted, or a small sample of values; none reads a table.
 Severities are explained in docs/phases.md.
@@ -81,8 +81,8 @@ def no_tables(plan: SchemaPlan, source_label: str, listed: list[str] | None) -> 
 
 
 def name_collisions(plan: SchemaPlan, snake: bool) -> list[Finding]:
-    """Names that had to change because another name took theirs (after snake_case or
-    shortening).
+    """Names that had to change because another name
+    took theirs (after snake_case or shortening).
     """
     found = []
     for kind, old, new in plan.renames:

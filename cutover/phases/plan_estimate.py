@@ -1,5 +1,5 @@
-"""The plan's table rows and its estimate of phase 2: read, coerce, digest and COPY a sample,
-timed.
+"""The plan's table rows and its estimate of phase
+2: read, coerce, digest and COPY a sample, timed.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copie
 
 @dataclass
 class ColumnRow:
-    """One column: source type → target type, the coercion, and why (declared, sampled, override,
-    catalog).
+    """One column: source type → target type, the coercion,
+    and why (declared, sampled, override, catalog).
     """
 
     source: str
@@ -54,8 +54,8 @@ class TableRow:
 
 @dataclass
 class Estimate:
-    """Phase 2's duration: the profiling scan as timed, plus rows ÷ the rate measured on a
-    sample.
+    """Phase 2's duration: the profiling scan as timed,
+    plus rows ÷ the rate measured on a sample.
     """
 
     rows: int
@@ -77,8 +77,8 @@ def estimate(
     rows: list[TableRow],
     profile_seconds: float,
 ) -> Estimate:
-    """Time read → coerce → digest → COPY on the first rows of each table; scale by its row
-    count.
+    """Time read → coerce → digest → COPY on the first
+    rows of each table; scale by its row count.
     """
     copied_all = conn is not None
     for tp, row in zip(splan.tables, rows):

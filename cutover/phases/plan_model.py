@@ -1,5 +1,5 @@
-"""What `cutover plan` finds, as plain data: the source, the target, the tables, the env, the
-code.
+"""What `cutover plan` finds, as plain data: the
+source, the target, the tables, the env, the code.
 """
 
 from __future__ import annotations

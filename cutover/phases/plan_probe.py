@@ -1,7 +1,7 @@
 """What plan learns by reading values through the load's row path: probe rows, zones, scales.
 
-May import: `cutover.rows`, `cutover.schema`, `cutover.sources`, `cutover.values` and the base
-modules.
+May import: `cutover.rows`, `cutover.schema`,
+`cutover.sources`, `cutover.values` and the base modules.
 """
 
 from __future__ import annotations

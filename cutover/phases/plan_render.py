@@ -1,5 +1,5 @@
-"""The plan as a Document, built from its plain-data form (so a saved plan.json renders the
-same).
+"""The plan as a Document, built from its plain-data
+form (so a saved plan.json renders the same).
 """
 
 from __future__ import annotations
@@ -244,8 +244,8 @@ def code_section(
     proofs: dict[str, dict[str, Any]] | None = None,
     level: int = 1,
 ) -> None:
-    """The app's SQL by file: line, dialect, status (and the proof, once phase 3 ran), the
-    rewrite.
+    """The app's SQL by file: line, dialect, status
+    (and the proof, once phase 3 ran), the rewrite.
     """
     doc.heading(level, "The app's SQL")
     if not items:

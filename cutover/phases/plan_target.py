@@ -24,8 +24,8 @@ def target_findings(
     info: tgt.ServerInfo | None,
     result: DatabasePlan,
 ) -> None:
-    """pgvector for vector columns; tables already in the target that phase 2 would replace or
-    empty.
+    """pgvector for vector columns; tables already in
+    the target that phase 2 would replace or empty.
     """
     result.target.vector_needed = any(
         pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec")

@@ -290,8 +290,8 @@ class _Cascade:
 
 
 def findings(estimates: dict[str, TableRejects], splan: SchemaPlan) -> list[Finding]:
-    """A blocker for each table that would lose more than REJECT_BLOCKER_SHARE of its rows, else
-    a warning.
+    """A blocker for each table that would lose more than
+    REJECT_BLOCKER_SHARE of its rows, else a warning.
     """
     rows = {tp.source.name: tp.rows for tp in splan.tables}
     found = []

@@ -1,5 +1,5 @@
-"""Parity: prove the Postgres copy equals the source, table by table, and name the first
-differences.
+"""Parity: prove the Postgres copy equals the source,
+table by table, and name the first differences.
 
 By default verify reads the source again through the load's row path (cutover.rows.path), sums
 per-bucket digests of what the load should have written, streams the target once, and compares:

@@ -1,5 +1,5 @@
-"""From a reflected source to a target plan: every table, column, key and index with its Postgres
-form.
+"""From a reflected source to a target plan: every
+table, column, key and index with its Postgres form.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def map_schema(
 ) -> SchemaPlan:
     """Reflect, profile and map every source table; with a catalog, fit an existing target schema.
 
-    load: the plan is for a load, which checks text for NULs itself (a plan for `cutover plan`
-    counts them).
+    load: the plan is for a load, which checks text for
+    NULs itself (a plan for `cutover plan` counts them).
     """
     schema = source.reflect()
     tables = [t for t in schema.tables if db.tables is None or t.name in db.tables]
@@ -251,8 +251,8 @@ def _map_table(
 
 
 def _generated_of(table: Table) -> dict[str, str]:
-    """SQLite's generated columns and their expressions (SQL Server's computed ones are
-    reported).
+    """SQLite's generated columns and their expressions
+    (SQL Server's computed ones are reported).
     """
     return {
         c.name: c.generated_expression or ""
@@ -485,8 +485,8 @@ def _case_collisions(plan: SchemaPlan) -> None:
 
 
 def tables_in_load_order(plan: SchemaPlan) -> list[TablePlan]:
-    """Parents before children (cycles broken by the original order); FKs come after the load
-    anyway.
+    """Parents before children (cycles broken by the
+    original order); FKs come after the load anyway.
     """
     ordered: list[TablePlan] = []
     done: set[str] = set()

@@ -118,8 +118,8 @@ def write(
 
 @dataclass
 class ObjectSQL:
-    """One view or trigger for revision 3: the DDL that creates it and drops it, and its source
-    SQL.
+    """One view or trigger for revision 3: the DDL that
+    creates it and drops it, and its source SQL.
     """
 
     kind: str  # view | trigger
@@ -142,8 +142,8 @@ def views_revision_id(database: str) -> str:
 
 
 def write_views(revisions: Revisions, database: str, objects: Objects) -> str | None:
-    """Render revision 3 (views and triggers, in order) after the keys one; its id, or None when
-    empty.
+    """Render revision 3 (views and triggers, in order)
+    after the keys one; its id, or None when empty.
     """
     rev = views_revision_id(database)
     path = revisions.directory / "versions" / f"{rev}.py"

@@ -1,9 +1,8 @@
 """Source type → Postgres type and coercion: a declarative rule table, refined by the data.
 
-The rule table (schema/rules.py) is documented in docs/typemap.md. Every column plan says why it got
-its
-type: `declared` (the rule table), `sampled` (the data refined it), `override` (cutover.toml),
-or `catalog` (an existing target table).
+The rule table (schema/rules.py) is documented in docs/typemap.md. Every column
+plan says why it got its type: `declared` (the rule table), `sampled` (the data
+refined it), `override` (cutover.toml), or `catalog` (an existing target table).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Embeddings: recognise vector columns in the data, decode packed blobs in bulk, plan their
-indexes.
+"""Embeddings: recognise vector columns in the data,
+decode packed blobs in bulk, plan their indexes.
 
 pgvector's text form is a JSON array of numbers, so JSON-text embeddings go to Postgres as they
 are and the server checks dimensions and finiteness (a bad row is isolated by bisection with

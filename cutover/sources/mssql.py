@@ -183,8 +183,8 @@ class MssqlSource:
         return int(self._rows(f"SELECT COUNT_BIG(*) FROM {self._table_sql(table)}")[0][0])
 
     def key_columns(self, table: Table) -> list[str]:
-        """The primary key (or a unique NOT NULL key); for other tables, the row's number in one
-        ordered pass.
+        """The primary key (or a unique NOT NULL key); for
+        other tables, the row's number in one ordered pass.
         """
         return list(self._info(table).key) or [ROW_NUMBER]
 
@@ -213,8 +213,8 @@ class MssqlSource:
         after: tuple[Any, ...] | None = None,
         until: tuple[Any, ...] | None = None,
     ) -> Iterator[Batch]:
-        """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and <
-        until.
+        """Rows in key order, batch_size at a time, each
+        (*key, *columns); keys > after and < until.
         """
         if until is None:
             yield from self._read(table, columns, batch_size=batch_size, after=after)
@@ -411,8 +411,8 @@ def paged(
     after: tuple[Any, ...] | None,
     table: str,
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Keyset pagination: a page, then the page after its last key, until a short page; never
-    OFFSET.
+    """Keyset pagination: a page, then the page after
+    its last key, until a short page; never OFFSET.
 
     Pages are bounded in bytes as the SQLite reader's are: a first page of PROBE_ROWS measures the
     rows, and each next page holds as many rows like the last ones as fit in BATCH_BYTES (at most

@@ -1,5 +1,5 @@
-"""T-SQL text: quoted identifiers, the reader's queries, and T-SQL defaults and checks made
-portable.
+"""T-SQL text: quoted identifiers, the reader's queries,
+and T-SQL defaults and checks made portable.
 
 Identifiers are always bracket-quoted by `quote` (']' doubled); values are always parameters, in
 the driver's placeholder style ('?' for pyodbc, '%s' for pymssql). Nothing a user or a catalog
@@ -34,8 +34,8 @@ def qualified(schema: str, table: str) -> str:
 
 @dataclass(frozen=True)
 class KeysetQueries:
-    """The first and the following pages of a keyset read; parameters: page size, then the last
-    key.
+    """The first and the following pages of a keyset
+    read; parameters: page size, then the last key.
     """
 
     first: str
@@ -110,8 +110,8 @@ _DASHED_UUID = "-".join(_HEX * n for n in (8, 4, 4, 4, 12))
 def profile_expressions(
     ct: ColumnType, q: str, stats: set[str], json_functions: bool
 ) -> list[tuple[str, str]]:
-    """(ColumnProfile field, T-SQL aggregate) for one column; `nulls` always, the rest as `stats`
-    ask.
+    """(ColumnProfile field, T-SQL aggregate) for one
+    column; `nulls` always, the rest as `stats` ask.
 
     Statistics that cannot apply to the column's type are left out and keep their defaults, except
     `json_invalid`, which counts every value where ISJSON cannot run (so a column overridden to

@@ -169,8 +169,8 @@ def profile_class(ct: ColumnType) -> str | None:
 
 
 def codec_for(collation: str | None, code_page: int | None = None) -> str:
-    """The Python codec of a varchar column's bytes: from the collation's code page (or its
-    name).
+    """The Python codec of a varchar column's bytes:
+    from the collation's code page (or its name).
     """
     if collation and re.search(r"_UTF8$", collation, re.IGNORECASE):
         return "utf-8"
@@ -262,8 +262,8 @@ def undecodable(raw: bytes, codec: str) -> InvalidText:
 
 
 def text_decoder(codec: str, flag: list[bool] | None = None) -> Decoder:
-    """bytes (a varbinary-cast character column) → str, or InvalidText when the code page cannot
-    decode them.
+    """bytes (a varbinary-cast character column) → str, or
+    InvalidText when the code page cannot decode them.
 
     `flag` gets an entry for every undecodable value, so the reader can mark its batch suspect.
     """
@@ -407,8 +407,8 @@ def decoder(ct: ColumnType, flag: list[bool] | None = None) -> Decoder | None:
 
 
 def select_expression(ct: ColumnType, quoted: str) -> str:
-    """What the reader selects for a column: character data as its bytes, CLR types as their
-    text.
+    """What the reader selects for a column: character
+    data as its bytes, CLR types as their text.
     """
     n = ct.name
     if n in CHARS or n in NCHARS:
@@ -444,8 +444,8 @@ _KEY_TEXT_STYLE = {
 
 @dataclass(frozen=True)
 class KeyPart:
-    """How one key column is selected into the key prefix, and compared against the last key
-    seen.
+    """How one key column is selected into the key
+    prefix, and compared against the last key seen.
     """
 
     select: str

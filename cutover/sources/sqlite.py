@@ -381,8 +381,8 @@ class SqliteSource:
         )
 
     def key_columns(self, table: Table) -> list[str]:
-        """The key rows are streamed and resumed by: rowid, or the primary key of a WITHOUT ROWID
-        table.
+        """The key rows are streamed and resumed by: rowid,
+        or the primary key of a WITHOUT ROWID table.
         """
         if table.rowid_alias:
             return [table.rowid_alias]
@@ -402,8 +402,8 @@ class SqliteSource:
         return [_key_sql(table, k) for k in self.key_columns(table)]
 
     def scratch(self) -> sqlite3.Connection:
-        """A writable in-memory database with this file attached read-only as `src` (plan's anti-
-        joins).
+        """A writable in-memory database with this file
+        attached read-only as `src` (plan's anti- joins).
         """
         conn = sqlite3.connect(":memory:", uri=True, check_same_thread=False)
         conn.execute("ATTACH DATABASE ? AS src", (self._uri,))
@@ -412,8 +412,8 @@ class SqliteSource:
         return conn
 
     def key_range(self, table: Table) -> tuple[Any, Any] | None:
-        """(min, max) of a single integer stream key, for splitting a table into chunks; else
-        None.
+        """(min, max) of a single integer stream key,
+        for splitting a table into chunks; else None.
         """
         keys = self.key_columns(table)
         if len(keys) != 1:
@@ -426,8 +426,8 @@ class SqliteSource:
         return (low, high) if isinstance(low, int) and isinstance(high, int) else None
 
     def row_bytes(self, table: Table) -> float | None:
-        """About how many bytes a row holds, from a few short runs of rows spread over the key
-        range.
+        """About how many bytes a row holds, from a few
+        short runs of rows spread over the key range.
 
         length() reads a blob's size from its header, not its content, so even a table of large
         blobs answers in milliseconds; text is counted in characters, close enough for scheduling.
@@ -467,8 +467,8 @@ class SqliteSource:
         after: tuple[Any, ...] | None = None,
         until: tuple[Any, ...] | None = None,
     ) -> Iterator[Batch]:
-        """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and <
-        until.
+        """Rows in key order, batch_size at a time, each
+        (*key, *columns); keys > after and < until.
         """
         keys = self.key_columns(table)
         key_sql = ", ".join(_key_sql(table, k) for k in keys)
@@ -578,8 +578,8 @@ class SqliteSource:
             self.conn.text_factory = previous
 
     def profile(self, table: Table, wanted: dict[str, set[str]]) -> TableProfile:
-        """Per column, the statistics `wanted` names (see sqlite_profile for how few scans that
-        takes).
+        """Per column, the statistics `wanted` names (see
+        sqlite_profile for how few scans that takes).
         """
         bounds = self.key_range(table) if table.has_rowid else None
         if (
@@ -627,8 +627,8 @@ class SqliteSource:
         }
 
     def fingerprint(self) -> str:
-        """Changes when the source's data changes (data_version is per connection; use file
-        state).
+        """Changes when the source's data changes
+        (data_version is per connection; use file state).
         """
         parts = []
         for suffix in ("", "-wal"):

@@ -1,5 +1,5 @@
-"""Profiling a SQLite table: what the data says, in as few and as cheap passes as give exact
-answers.
+"""Profiling a SQLite table: what the data says, in
+as few and as cheap passes as give exact answers.
 
 SQLite evaluates every expression of a scan for every row, without shared subexpressions, so the
 cost of a profile is the number and weight of its expressions. Three passes, each only as wide as
@@ -33,8 +33,8 @@ _CLASS_RANK = {"integer": 0, "real": 0, "text": 1, "blob": 2}
 
 
 class Scan:
-    """Where a profile's statements run: one connection over the whole table, or one per key range
-    at once.
+    """Where a profile's statements run: one connection
+    over the whole table, or one per key range at once.
 
     Every aggregate a profile uses merges across ranges: counts add up, min and max of the parts
     give the whole's, the storage class of the least (greatest) value is the least (greatest) of
@@ -216,8 +216,8 @@ def profile_table(scan: Scan, wanted: dict[str, set[str]], quote: Any) -> TableP
 
 
 def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfile | None:
-    """The column's profile when it holds one storage class (numbers count as one); None when
-    mixed.
+    """The column's profile when it holds one storage
+    class (numbers count as one); None when mixed.
     """
     count = int(found["count"])
     prof = ColumnProfile(nulls=rows - count)
@@ -267,8 +267,8 @@ def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfi
 
 
 def _exact(scan: Scan, columns: dict[str, set[str]], quote: Any) -> dict[str, ColumnProfile]:
-    """One scan counting, per value, its storage class and the statistics of its class (mixed
-    columns).
+    """One scan counting, per value, its storage class
+    and the statistics of its class (mixed columns).
     """
     exprs: list[str] = []
     slots: list[tuple[str, str]] = []
