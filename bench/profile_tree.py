@@ -26,6 +26,13 @@ RATE_HZ = (
 # (part, substrings of a frame that place a sample in it); the first part whose frame is nearest the leaf wins
 PARTS = [
     (
+        "columnar: row digests (canonical text by kernels, xxh3)",
+        ("NativeTable.digest_batch", "NativeTable._canonical", "NativeTable._buckets"),
+    ),
+    ("columnar: kernels (casts and checks)", ("NativeTable.coerce_batch", "NativeTable._coerce")),
+    ("columnar: ADBC SQLite reader", ("NativeTable.read", "NativeChunk.batches")),
+    ("columnar: pgpq encoding, binary COPY", ("NativeTable.encode", "NativeChunk.write")),
+    (
         "row digests (canonical text, encode, xxh3)",
         ("RowHasher.digests", "Digests.add_rows", "canon_for", "<cutover row digest>", " text ("),
     ),

@@ -37,6 +37,10 @@ TEXT_POLICIES = ("reject", "replace")
 NUL_POLICIES = ("reject", "strip")
 ORPHAN_POLICIES = ("reject", "keep")
 INFER_TYPES = ("suggest", "apply", "off")
+ENGINES = (
+    "auto",
+    "python",
+)  # auto: Arrow kernels and binary COPY where a table allows; python: the row path only
 DIGEST_MODES = (
     "load",
     "verify",
@@ -70,6 +74,7 @@ class Settings:
     orphans: str = "reject"
     infer_types: str = "suggest"
     digests: str = "load"
+    engine: str = "auto"  # auto: the columnar (Arrow) path where a table allows it; python: never
     vector_type: str = "vector"
     vector_index: str = "hnsw"
     vector_distance: str = "cosine"
@@ -347,6 +352,7 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         ("orphans", ORPHAN_POLICIES),
         ("infer_types", INFER_TYPES),
         ("digests", DIGEST_MODES),
+        ("engine", ENGINES),
         ("vector_type", ("vector", "halfvec")),
         ("vector_index", ("hnsw", "ivfflat", "none")),
         ("vector_distance", ("cosine", "l2", "ip")),

@@ -95,8 +95,8 @@ _RENAMED_ROLE_WORDS = {
 
 @dataclass(frozen=True)
 class SplitKey:
-    """A key read as part of a split connection: `prefix` (MSSQL_), `role` (host…), `kind` if the
-    name says.
+    """A key read as part of a split connection: `prefix`
+    (MSSQL_), `role` (host…), `kind` if the name says.
     """
 
     key: str

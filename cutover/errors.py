@@ -119,3 +119,10 @@ def file_error(exc: OSError, doing: str | None = None) -> FileError:
         if exc.filename2 is not None:
             text += f" → {exc.filename2}"
     return FileError(text, hint=_FILE_HINTS.get(exc.errno or 0))
+
+
+class ReaderStopped(Exception):
+    """A columnar reader gave up on a source (a value of another type, a collation it lacks).
+
+    Never reaches a user: the load hands the rest of the key range to the Python row path.
+    """

@@ -92,8 +92,8 @@ class DbUrl:
 
 
 def parse(url: str) -> DbUrl:
-    """Parse a connection string in any understood form (SQLAlchemy URL, ODBC, ADO.NET, JDBC,
-    conninfo).
+    """Parse a connection string in any understood form
+    (SQLAlchemy URL, ODBC, ADO.NET, JDBC, conninfo).
     """
     text = url.strip()
     if text[:5].lower() == "jdbc:":
@@ -110,8 +110,8 @@ def parse(url: str) -> DbUrl:
 
 
 def sniff(text: str) -> tuple[str, str] | None:
-    """(kind, form) of a connection string, from its scheme alone when it does not parse; never
-    raises.
+    """(kind, form) of a connection string, from its
+    scheme alone when it does not parse; never raises.
     """
     try:
         parsed = parse(text)
@@ -135,8 +135,8 @@ def kind_of(text: str) -> str | None:
 
 
 def render(url: DbUrl, *, scheme: str | None = None, hide_password: bool = False) -> str:
-    """Render a parsed URL back to SQLAlchemy URL text; `scheme` replaces the scheme (e.g.
-    'postgresql').
+    """Render a parsed URL back to SQLAlchemy URL text;
+    `scheme` replaces the scheme (e.g. 'postgresql').
     """
     password = REDACTED if hide_password and url.password is not None else None
     return render_as(url, "url", scheme=scheme, password_text=password)
@@ -166,8 +166,8 @@ def redact(text: str) -> str:
 
 
 def replace_passwords(text: str, replacement: str) -> str:
-    """Put `replacement` where every password in `text` is; ${NAME} references and {…}/quotes
-    stay.
+    """Put `replacement` where every password in `text`
+    is; ${NAME} references and {…}/quotes stay.
     """
 
     def swap(match: re.Match[str]) -> str:
@@ -333,8 +333,8 @@ _SQLITE_FILE = re.compile(r"(?i)(\.db|\.sqlite3?|:memory:)$")
 
 
 def split_keywords(text: str) -> list[tuple[str, str]]:
-    """Split an ODBC/ADO.NET string into (key, value) pairs; {braced} and quoted values may hold
-    ';'.
+    """Split an ODBC/ADO.NET string into (key, value)
+    pairs; {braced} and quoted values may hold ';'.
     """
     pairs: list[tuple[str, str]] = []
     i, n = 0, len(text)

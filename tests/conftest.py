@@ -23,6 +23,32 @@ from cutover.urls import postgres_conninfo, with_database
 
 pytest_plugins = ["pytester"]  # the cutover pytest plugin is tested with pytest's own harness
 
+# These modules run on both load engines: the columnar (Arrow) one, default where a table allows
+# it, and the Python row path (CUTOVER_ENGINE reaches the subprocesses the fault tests start too).
+BOTH_ENGINES = {
+    "test_faults",
+    "test_load",
+    "test_bad_values",
+    "test_verify",
+    "test_corpus",
+    "test_native",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the modules in BOTH_ENGINES once per engine."""
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in BOTH_ENGINES:
+        metafunc.fixturenames.append("engine")
+        metafunc.parametrize("engine", ["auto", "python"], indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The load engine of this test (set through CUTOVER_ENGINE)."""
+    value: str = getattr(request, "param", "auto")
+    monkeypatch.setenv("CUTOVER_ENGINE", value)
+    return value
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:

@@ -1,4 +1,5 @@
-"""The app's code on Postgres: find the raw SQL an app carries, rewrite it for the planned schema, prove it.
+"""The app's code on Postgres: find the raw SQL an app
+carries, rewrite it for the planned schema, prove it.
 
 - `find` scans the app's Python with `ast` for SQL strings passed to sqlite3 / pyodbc / pymssql
   cursors, SQLAlchemy `text()` and `exec_driver_sql`, and `pandas.read_sql`, and names each

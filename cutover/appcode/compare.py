@@ -1,4 +1,5 @@
-"""Values of a source row and a target row in one canonical form per type family, so equal means equal.
+"""Values of a source row and a target row in one
+canonical form per type family, so equal means equal.
 
 The family is the Postgres result column's type. SQLite's side is read the way the load coerced
 it: 1/0 is a boolean, JSON text is parsed (key order does not matter), ISO or epoch text is an
@@ -63,7 +64,9 @@ def family_of_oid(oid: int) -> str:
 
 
 def canon(value: Any, family: str) -> Canon:
-    """A hashable canonical form of one value read as its family; unreadable values keep their type."""
+    """A hashable canonical form of one value read as
+    its family; unreadable values keep their type.
+    """
     if value is None:
         return ("null",)
     try:

@@ -1,4 +1,5 @@
-"""What else ties the app to its old database: dialect-only engine options, pool settings, types, fixtures.
+"""What else ties the app to its old database: dialect-
+only engine options, pool settings, types, fixtures.
 
 Pool settings are checked against the teams' DB connection standards (seeds: 데이터베이스 연동
 기준서 §2.2): pool_size from DB_POOL_SIZE (20), max_overflow from DB_MAX_OVERFLOW (10),
@@ -18,7 +19,9 @@ from cutover.errors import UsageError
 
 @dataclass(frozen=True)
 class PoolStandard:
-    """One pool setting of the DB standards: the create_engine argument, its env key, its default."""
+    """One pool setting of the DB standards: the
+    create_engine argument, its env key, its default.
+    """
 
     argument: str
     env_key: str | None
@@ -65,7 +68,9 @@ OLD_DIALECTS = ("sqlite", "mssql")
 
 
 def scan_engine_options(root: Path | str) -> list[CodeFinding]:
-    """Findings for engine options, pool settings, dialect types and SQLite test fixtures under root."""
+    """Findings for engine options, pool settings,
+    dialect types and SQLite test fixtures under root.
+    """
     base = Path(root)
     if not base.exists():
         raise UsageError(f"no such folder to scan: {base}", path=str(base))
@@ -110,8 +115,10 @@ def _scan_module(rel: str, tree: ast.Module) -> list[CodeFinding]:
                         node.lineno,
                         "sqlite_fixture",
                         "warning",
-                        f"test fixture on a SQLite URL ({node.value}): the app's tests do not run on Postgres",
-                        "point the fixture at Postgres (a per-test database on the CI server, CUTOVER_TEST_PG_URL)",
+                        f"test fixture on a SQLite URL ({node.value}): the app's tests do not "
+                        "run on Postgres",
+                        "point the fixture at Postgres (a per-test database on the CI server, "
+                        "CUTOVER_TEST_PG_URL)",
                     )
                 )
             else:
@@ -121,7 +128,8 @@ def _scan_module(rel: str, tree: ast.Module) -> list[CodeFinding]:
                         node.lineno,
                         "sqlite_url",
                         "warning",
-                        f"SQLite URL in the code ({node.value}): a default that outlives the cutover",
+                        f"SQLite URL in the code ({node.value}): a default that outlives the "
+                        "cutover",
                         "read the URL from the env key only, or default to the Postgres URL",
                     )
                 )
@@ -160,7 +168,8 @@ def _dialect_options(rel: str, call: ast.Call) -> list[CodeFinding]:
                     "single_connection_pool",
                     "warning",
                     f"poolclass={_name(kw.value)} keeps one connection, a SQLite habit",
-                    "drop poolclass: Postgres wants the default QueuePool sized by the DB standards",
+                    "drop poolclass: Postgres wants the default QueuePool sized by the DB "
+                    "standards",
                 )
             )
     return out

@@ -1,4 +1,6 @@
-"""Find the SQL an app's Python runs: string literals and constants passed to DB-API and SQLAlchemy calls."""
+"""Find the SQL an app's Python runs: string literals and constants passed to DB-API and
+SQLAlchemy calls.
+"""
 
 from __future__ import annotations
 
@@ -35,13 +37,16 @@ TSQL_DRIVERS = frozenset({"pyodbc", "pymssql"})
 POSTGRES_DRIVERS = frozenset({"psycopg", "psycopg2", "asyncpg", "pg8000"})
 
 _SQL_START = re.compile(
-    r"^\s*(?:--[^\n]*\n\s*)*(SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE|CREATE|DROP|ALTER|PRAGMA|MERGE"
+    r"^\s*(?:--[^\n]*\n\s*)*"
+    r"(SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE|CREATE|DROP|ALTER|PRAGMA|MERGE"
     r"|EXEC|EXECUTE|BEGIN|VACUUM|TRUNCATE|DECLARE|SET|ATTACH)\b",
     re.IGNORECASE,
 )
-# T-SQL that SQLite would not accept: TOP n, [bracketed] names, GETDATE(), ISNULL(a, b), dbo., @params.
+# T-SQL that SQLite would not accept: TOP n, [bracketed] names, GETDATE(), ISNULL(a, b), dbo.,
+# @params.
 _TSQL_MARKS = re.compile(
-    r"\bSELECT\s+(?:DISTINCT\s+)?TOP\b|\[[A-Za-z_][^\]\n]*\]|\bGETDATE\s*\(|\bGETUTCDATE\s*\(|\bISNULL\s*\("
+    r"\bSELECT\s+(?:DISTINCT\s+)?TOP\b|\[[A-Za-z_][^\]\n]*\]"
+    r"|\bGETDATE\s*\(|\bGETUTCDATE\s*\(|\bISNULL\s*\("
     r"|\bdbo\s*\.|\bNVARCHAR\b|\bSYSDATETIME\s*\(|\bDATEADD\s*\(|(?<![\w@])@[A-Za-z_]\w*",
     re.IGNORECASE,
 )
@@ -116,7 +121,9 @@ class _Module:
         return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
     def constant_statements(self, wanted: dict[str, tuple[str, Any]]) -> list[Statement]:
-        """Module-level SQL constants not run here: run by an importer, or SQL by their text alone."""
+        """Module-level SQL constants not run here: run
+        by an importer, or SQL by their text alone.
+        """
         out: list[Statement] = []
         for name, literal in self.constants.items():
             text = literal.value
@@ -269,7 +276,8 @@ class _Module:
         if len(drivers) == 1:
             return next(iter(drivers))
         if "sqlite3" in drivers:
-            return "sqlite3"  # several drivers: the source's own wins the label; the dialect is per statement
+            # several drivers: the source's own wins the label; the dialect is per statement
+            return "sqlite3"
         return "dbapi"
 
 
@@ -284,7 +292,9 @@ def _walk_block(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 
 def _call_name(func: ast.expr) -> str | None:
-    """'cur.execute', 'sa.text', 'text' — the dotted name a call is made through (last part exact)."""
+    """'cur.execute', 'sa.text', 'text' — the dotted
+    name a call is made through (last part exact).
+    """
     if isinstance(func, ast.Name):
         return func.id
     if isinstance(func, ast.Attribute):
@@ -300,7 +310,9 @@ def _arg(node: ast.Call, position: int, keyword: str) -> ast.expr | None:
 
 
 def _text_params(node: ast.Call, parents: dict[ast.AST, ast.AST]) -> ast.expr | None:
-    """The parameters a text() clause is executed with: `.execute(text(...), {...})` or `.bindparams(...)`."""
+    """The parameters a text() clause is executed with: `.execute(text(...), {...})` or
+    `.bindparams(...)`.
+    """
     parent = parents.get(node)
     if isinstance(parent, ast.Call) and parent.args and parent.args[0] is node:
         return _arg(parent, 1, "parameters")

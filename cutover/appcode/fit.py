@@ -1,4 +1,6 @@
-"""The passes that fit a parsed statement to the planned schema (booleans, jsonb, time, LIKE, upserts …)."""
+"""The passes that fit a parsed statement to the planned
+schema (booleans, jsonb, time, LIKE, upserts …).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from cutover.appcode.timefns import NoSafeRewrite, rewrite_time, time_call
 
 # SQLite functions with no Postgres counterpart, and what to do instead.
 REFUSED_FUNCTIONS = {
-    "LAST_INSERT_ROWID": "last_insert_rowid() has no Postgres counterpart: use INSERT … RETURNING id",
+    "LAST_INSERT_ROWID": "last_insert_rowid() has no Postgres counterpart: use INSERT … "
+    "RETURNING id",
     "CHANGES": "changes() has no Postgres counterpart: use the cursor's rowcount",
     "TOTAL_CHANGES": "total_changes() has no Postgres counterpart",
-    "JULIANDAY": "julianday() has no Postgres counterpart: use EXTRACT(EPOCH FROM …) / 86400 + 2440587.5 and check the rounding",
+    "JULIANDAY": "julianday() has no Postgres counterpart: use EXTRACT(EPOCH FROM …) / 86400 + "
+    "2440587.5 and check the rounding",
     "SQLITE_VERSION": "sqlite_version(): ask Postgres for version() instead",
     "RANDOMBLOB": "randomblob(): use gen_random_bytes() (pgcrypto)",
     "PRINTF": "printf(): use format() and check each conversion",
@@ -101,7 +105,8 @@ def _aliases_in_having(tree: exp.Expr, ctx: Context) -> None:
                     else aliases[key].copy()
                 )
                 ctx.note(
-                    f"{clause.upper()} {column.name}: Postgres cannot see select aliases there, the expression stands in"
+                    f"{clause.upper()} {column.name}: Postgres cannot see select aliases there, "
+                    "the expression stands in"
                 )
 
 
@@ -115,7 +120,8 @@ def _rowid(tree: exp.Expr, ctx: Context) -> None:
         tables = [t for _, t in ctx.tables.values() if t is not None]
         if len({id(t) for t in tables}) != 1 or tables[0].rowid is None:
             raise NoSafeRewrite(
-                "rowid: Postgres rows have no rowid; this table has no INTEGER PRIMARY KEY to stand in"
+                "rowid: Postgres rows have no rowid; this table has no INTEGER PRIMARY KEY to "
+                "stand in"
             )
         alias_of = tables[0].rowid
         column.set("this", exp.to_identifier(alias_of))
@@ -135,7 +141,10 @@ def _time(tree: exp.Expr, ctx: Context) -> None:
                 else exp.AtTimeZone(this=new, zone=exp.Literal.string("UTC"))
             )
             new = exp.func("TO_CHAR", instant, exp.Literal.string(_SQLITE_TEXT[call[0]]))
-            change = f"{call[0].lower()}(…) compared with a text column → ISO text in UTC, as SQLite compares"
+            change = (
+                f"{call[0].lower()}(…) compared with a text column → ISO text in UTC, as "
+                "SQLite compares"
+            )
         node.replace(new)
         ctx.note(change)
     for now in list(tree.find_all(exp.CurrentTimestamp)):
@@ -143,7 +152,8 @@ def _time(tree: exp.Expr, ctx: Context) -> None:
             utc = exp.AtTimeZone(this=now.copy(), zone=exp.Literal.string("UTC"))
             now.replace(exp.func("TO_CHAR", utc, exp.Literal.string(_SQLITE_TEXT["DATETIME"])))
             ctx.note(
-                "CURRENT_TIMESTAMP compared with a text column → ISO text in UTC, as SQLite compares"
+                "CURRENT_TIMESTAMP compared with a text column → ISO text in UTC, as SQLite "
+                "compares"
             )
 
 
@@ -187,7 +197,9 @@ def _json_subject(node: exp.Expr, ctx: Context) -> exp.Expr:
 
 
 def _json(tree: exp.Expr, ctx: Context) -> None:
-    """json_extract(x, '$.a.b') → x -> 'a' ->> 'b' (jsonb), cast to numeric when compared to numbers."""
+    """json_extract(x, '$.a.b') → x -> 'a' ->> 'b'
+    (jsonb), cast to numeric when compared to numbers.
+    """
     for node in list(tree.find_all(exp.JSONExtractScalar, exp.JSONExtract)):
         path = node.expression
         if not isinstance(path, exp.JSONPath):
@@ -223,7 +235,8 @@ def _json(tree: exp.Expr, ctx: Context) -> None:
             ctx.note("json_extract compared to a number → (->>)::numeric")
         node.replace(value)
         ctx.note(
-            "json_extract → -> (jsonb: numbers stay numbers, strings strings, as SQLite returned them)"
+            "json_extract → -> (jsonb: numbers stay numbers, strings strings, as SQLite "
+            "returned them)"
             if not scalar
             else "json_extract → ->> (text)"
         )
@@ -252,7 +265,8 @@ def _as_boolean(value: exp.Expr, where: str, ctx: Context) -> exp.Expr:
         return exp.Boolean(this=value.name == "1")
     if isinstance(value, exp.Placeholder):
         ctx.note(
-            f"{where} parameter → CAST(CAST(… AS INTEGER) AS BOOLEAN): the app may pass 0/1 or a bool"
+            f"{where} parameter → CAST(CAST(… AS INTEGER) AS BOOLEAN): the app may pass 0/1 or "
+            "a bool"
         )
         return exp.cast(exp.cast(value, "INTEGER"), "BOOLEAN")
     if isinstance(value, (exp.Boolean, exp.Null, exp.Column)):
@@ -287,7 +301,8 @@ def _booleans(tree: exp.Expr, ctx: Context) -> None:
         if ctx.family(agg.this) == "boolean":
             agg.set("this", exp.cast(agg.this, "INTEGER"))
             ctx.note(
-                f"{agg.key.upper()}({agg.this.this.name}) counts 0/1: the boolean is cast to integer"
+                f"{agg.key.upper()}({agg.this.this.name}) counts 0/1: the boolean is cast to "
+                "integer"
             )
     if isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Values):
         table_name = tree.this.this.name if isinstance(tree.this, exp.Schema) else tree.this.name
@@ -324,7 +339,8 @@ def _like(tree: exp.Expr, ctx: Context) -> None:
         if ctx.dialect == "tsql":
             like.replace(exp.ILike(this=like.this, expression=pattern))
             ctx.note(
-                "LIKE → ILIKE: SQL Server's usual collations ignore case (check the column's collation)"
+                "LIKE → ILIKE: SQL Server's usual collations ignore case (check the column's "
+                "collation)"
             )
             continue
         subject = exp.Collate(this=like.this, expression=exp.to_identifier("C", quoted=True))
@@ -336,7 +352,8 @@ def _like(tree: exp.Expr, ctx: Context) -> None:
             ctx.note("ESCAPE '': Postgres reads \\ in a pattern as an escape, SQLite does not")
         like.replace(new)
         ctx.note(
-            'LIKE → COLLATE "C" ILIKE: SQLite ignores ASCII case only (É ≠ é), so does ILIKE under "C"'
+            'LIKE → COLLATE "C" ILIKE: SQLite ignores ASCII case only (É ≠ é), so does ILIKE '
+            'under "C"'
         )
 
 
@@ -376,7 +393,9 @@ def _nocase(tree: exp.Expr, ctx: Context) -> None:
 
 
 def _ordering(tree: exp.Expr, ctx: Context) -> None:
-    """SQLite sorts NULLs first ascending, Postgres last: sqlglot says so explicitly, not for keys."""
+    """SQLite sorts NULLs first ascending, Postgres
+    last: sqlglot says so explicitly, not for keys.
+    """
     for ordered in tree.find_all(exp.Ordered):
         hit = ctx.resolve(ordered.this) if isinstance(ordered.this, exp.Column) else None
         if hit is not None and hit[1].casefold() in {k.casefold() for k in hit[0].primary_key}:
@@ -393,7 +412,8 @@ def _upsert(tree: exp.Expr, ctx: Context) -> None:
         tree.set("alternative", None)
         tree.set("conflict", exp.OnConflict(action=exp.var("DO NOTHING")))
         ctx.note(
-            "INSERT OR IGNORE → ON CONFLICT DO NOTHING (skips unique conflicts; SQLite also skipped NOT NULL/CHECK failures)"
+            "INSERT OR IGNORE → ON CONFLICT DO NOTHING (skips unique conflicts; SQLite also "
+            "skipped NOT NULL/CHECK failures)"
         )
     elif alternative == "REPLACE":
         tree.set("alternative", None)
@@ -416,12 +436,14 @@ def _replace_conflict(tree: exp.Insert, ctx: Context) -> exp.OnConflict:
     key = [k.casefold() for k in planned.primary_key]
     if listed is not None and not set(key) <= listed:
         raise NoSafeRewrite(
-            "INSERT OR REPLACE without the key: SQLite deletes the row and gives the new one a new id"
+            "INSERT OR REPLACE without the key: SQLite deletes the row and gives the new one a "
+            "new id"
         )
     for unique in planned.uniques:
         if listed is None or {u.casefold() for u in unique} & listed:
             raise NoSafeRewrite(
-                f"INSERT OR REPLACE: SQLite also deletes rows that conflict on unique ({', '.join(unique)}); "
+                "INSERT OR REPLACE: SQLite also deletes rows that conflict on unique "
+                f"({', '.join(unique)}); "
                 "Postgres takes one conflict target"
             )
     sets = []
@@ -454,7 +476,8 @@ def _division(tree: exp.Expr, ctx: Context) -> None:
             div.set("safe", False)  # a non-zero constant never divides by zero: no NULLIF needed
         elif div.args.get("safe"):
             ctx.note(
-                "x / y → x / NULLIF(y, 0): SQLite gives NULL for a division by zero, Postgres an error"
+                "x / y → x / NULLIF(y, 0): SQLite gives NULL for a division by zero, Postgres "
+                "an error"
             )
         families = {ctx.family(div.this), ctx.family(divisor)}
         if isinstance(div, exp.Div) and "decimal" in families:
@@ -464,7 +487,8 @@ def _division(tree: exp.Expr, ctx: Context) -> None:
                 and ctx.family(other) != "float"
             ):
                 raise NoSafeRewrite(
-                    f"{div.sql()}: SQLite divided the integer values of this NUMERIC column as integers (7/2 = 3), "
+                    f"{div.sql()}: SQLite divided the integer values of this NUMERIC column as "
+                    "integers (7/2 = 3), "
                     "Postgres numeric gives 3.5: write TRUNC(…) or keep the fraction, as intended"
                 )
 

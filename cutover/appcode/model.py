@@ -1,4 +1,6 @@
-"""The values the app-code analysis passes around: statements, rewrites, the planned schema, findings."""
+"""The values the app-code analysis passes around:
+statements, rewrites, the planned schema, findings.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ DIALECTS: tuple[str, ...] = ("sqlite", "tsql")
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL string the app runs: where it is, its dialect, the call, literal parameters if any."""
+    """One SQL string the app runs: where it is, its
+    dialect, the call, literal parameters if any.
+    """
 
     path: str
     line: int
@@ -46,7 +50,9 @@ NAMED_CALLS = frozenset({"sqlalchemy.text"})
 
 @dataclass
 class Rewrite:
-    """A statement fitted to Postgres: the SQL (None when manual), what changed and why, the status."""
+    """A statement fitted to Postgres: the SQL (None
+    when manual), what changed and why, the status.
+    """
 
     postgres_sql: str | None
     changes: list[str] = field(default_factory=list)

@@ -164,7 +164,9 @@ def _rewritten(source: str, old: str, new: str) -> str:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    """A `git apply`-able diff of one file (a/ and b/ prefixes, paths relative to the app's root)."""
+    """A `git apply`-able diff of one file (a/ and b/
+    prefixes, paths relative to the app's root).
+    """
     return "".join(
         difflib.unified_diff(
             before.splitlines(keepends=True),

@@ -22,7 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from cutover.appcode.compare import Canon, canon, family_of_oid, shown
-from cutover.appcode.model import Rewrite, Statement, TargetSchema
+from cutover.appcode.model import Rewrite, Statement, TargetSchema, TargetTable
 from cutover.errors import UnknownChoiceError
 
 # A proof reads whole results into memory to compare them as multisets: past this it says so.
@@ -69,7 +69,9 @@ def prove_statement(
     result: Rewrite,
     schema: TargetSchema | None = None,
 ) -> Proof:
-    """Prove a found statement's rewrite with the call site's literal parameters, or sampled ones."""
+    """Prove a found statement's rewrite with the call
+    site's literal parameters, or sampled ones.
+    """
     return prove(
         source,
         target,
@@ -95,7 +97,9 @@ def prove(
     paramstyle: str = "format",
     many: bool = False,
 ) -> Proof:
-    """Run `original` on the source and `rewritten` on the target; same / different / failed / manual."""
+    """Run `original` on the source and `rewritten` on
+    the target; same / different / failed / manual.
+    """
     if dialect not in ("sqlite", "tsql"):
         raise UnknownChoiceError("dialect", dialect, ["sqlite", "tsql"])
     if isinstance(rewritten, Rewrite):
@@ -239,7 +243,10 @@ def _verdict(
         return Proof("same", "", rows=len(left), params=params)
     src = next((list(r) for r, c in zip(raw_left, left) if c in missing), None)
     tgt = next((list(r) for r, c in zip(raw_right, right) if c in extra), None)
-    why = f"{sum(missing.values())} row(s) only on the source, {sum(extra.values())} only on the target"
+    why = (
+        f"{sum(missing.values())} row(s) only on the source, {sum(extra.values())} only on "
+        "the target"
+    )
     return Proof("different", why, src, tgt, len(left), params)
 
 
@@ -293,7 +300,7 @@ def _prove_write(
     if not src_cols:
         return Proof("manual", f"table {name} is not in the source", params=params)
     if planned is not None:
-        tgt_cols = [planned.column(c).name if planned.column(c) else c for c in src_cols]  # type: ignore[union-attr]
+        tgt_cols = [_planned_name(planned, c) for c in src_cols]
         tgt_table = sql.Identifier(*(p for p in (planned.schema, planned.name) if p))
     else:
         tgt_cols, tgt_table = src_cols, sql.Identifier(name)
@@ -395,7 +402,9 @@ WHERE s.seq IS NOT NULL
 def _sequences(
     target: psycopg.Connection[Any], table: sql.Identifier, columns: list[str]
 ) -> list[tuple[str, int, bool]]:
-    """The identity/serial sequences of the table's columns with their position, to restore after."""
+    """The identity/serial sequences of the table's
+    columns with their position, to restore after.
+    """
     with target.transaction():
         rows = target.execute(
             _SEQUENCES, {"table": table.as_string(target), "columns": columns}
@@ -446,7 +455,9 @@ def sample_params(
 def _partner(
     ph: exp.Placeholder, tables: dict[str, str], default: str | None
 ) -> tuple[str | None, str | None]:
-    """(column, table) a placeholder stands for: the other side of its comparison, its VALUES slot."""
+    """(column, table) a placeholder stands for: the
+    other side of its comparison, its VALUES slot.
+    """
     parent = ph.parent
     while isinstance(parent, (exp.Paren, exp.Cast, exp.Collate, exp.Lower)):
         parent = parent.parent
@@ -461,3 +472,9 @@ def _partner(
             position = next(i for i, e in enumerate(parent.expressions) if e is ph)
             return insert.this.expressions[position].name, insert.this.this.name
     return None, None
+
+
+def _planned_name(planned: TargetTable, column: str) -> str:
+    """The target name of a source column (the source name when the plan does not know it)."""
+    found = planned.column(column)
+    return found.name if found is not None else column

@@ -201,7 +201,8 @@ def _identifiers(tree: exp.Expr, ctx: Context) -> None:
                     )
                 )
                 ctx.note(
-                    f"{target.name} AS {_shown(written)}: the app reads the column by the name it had"
+                    f"{target.name} AS {_shown(written)}: the app reads the column by the name "
+                    "it had"
                 )
             qualifier = column.args.get("table")
             if isinstance(qualifier, exp.Identifier):
@@ -239,7 +240,9 @@ def _shown(name: str) -> str:
 
 
 def _generate(tree: exp.Expr, ctx: Context, paramstyle: str) -> str:
-    """Postgres text with the driver's placeholders: %s / %(name)s for psycopg, :name for SQLAlchemy."""
+    """Postgres text with the driver's placeholders: %s
+    / %(name)s for psycopg, :name for SQLAlchemy.
+    """
     marks: list[str] = []
     for node in list(tree.find_all(exp.Placeholder)):
         name = node.name if node.this else None

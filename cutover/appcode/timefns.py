@@ -1,4 +1,5 @@
-"""SQLite's date and time functions (date, datetime, time, strftime, unixepoch) as Postgres expressions.
+"""SQLite's date and time functions (date, datetime,
+time, strftime, unixepoch) as Postgres expressions.
 
 A SQLite time value is an ISO text, 'now', or a number read with a modifier. On the target it is
 an instant: a timestamptz column as it is, a text column or a literal cast to timestamptz (the
@@ -175,7 +176,8 @@ def _instant(value: exp.Expr, epoch: bool, lookup: ColumnLookup) -> exp.Expr:
 
 
 def _apply_modifiers(instant: exp.Expr, mods: list[str], name: str) -> exp.Expr:
-    month_safe = False  # adding months is only safe from the 1st: SQLite rolls the 31st over, Postgres clamps
+    # adding months is only safe from the 1st: SQLite rolls the 31st over, Postgres clamps
+    month_safe = False
     for mod in mods:
         start = _START_OF.match(mod)
         if start:
@@ -186,12 +188,14 @@ def _apply_modifiers(instant: exp.Expr, mods: list[str], name: str) -> exp.Expr:
         match = _MODIFIER.match(mod)
         if not match or match.group(2).lower() not in _UNITS:
             raise NoSafeRewrite(
-                f"{name.lower()}() modifier '{mod}' has no Postgres counterpart with the same meaning"
+                f"{name.lower()}() modifier '{mod}' has no Postgres counterpart with the same "
+                "meaning"
             )
         amount, unit = match.group(1), match.group(2).lower().rstrip("s")
         if unit in ("month", "year") and not month_safe:
             raise NoSafeRewrite(
-                f"modifier '{mod}': SQLite rolls Jan 31 + 1 month over to March, Postgres clamps to Feb 28/29"
+                f"modifier '{mod}': SQLite rolls Jan 31 + 1 month over to March, Postgres "
+                "clamps to Feb 28/29"
             )
         sign = "-" if amount.startswith("-") else "+"
         interval = exp.Interval(this=exp.Literal.string(f"{amount.lstrip('+-')} {unit}"))

@@ -20,7 +20,8 @@ from cutover.appcode.model import TargetSchema, TargetTable
 from cutover.appcode.rewrite import rewrite
 from cutover.schema.model import Trigger, View
 
-# A trigger the patterns below understand: timing, event, table, optional WHEN, one BEGIN … END body.
+# A trigger the patterns below understand: timing, event, table, optional WHEN, one BEGIN … END
+# body.
 _TRIGGER = re.compile(
     r"^\s*CREATE\s+(?:TEMP(?:ORARY)?\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\S+)\s+"
     r"(?P<timing>BEFORE|AFTER)?\s*(?P<event>INSERT|DELETE|UPDATE(?:\s+OF\s+[^\n]+?)?)\s+"
@@ -39,7 +40,9 @@ SQLITE_NOW_TEXT = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
 
 @dataclass
 class ObjectDDL:
-    """A view or trigger on Postgres: the statements that create and drop it, or why it cannot be."""
+    """A view or trigger on Postgres: the statements
+    that create and drop it, or why it cannot be.
+    """
 
     kind: str  # view | trigger
     name: str

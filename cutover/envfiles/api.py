@@ -1,5 +1,5 @@
-"""Phase 1, the environment: `env scan`, `env rewrite`, `env restore`, `env template` as plain
-functions.
+"""Phase 1, the environment: `env scan`, `env rewrite`,
+`env restore`, `env template` as plain functions.
 
 Each returns a dataclass and prints nothing; every value in a result is redacted (passwords never
 leave these functions except into the files they are asked to write).
@@ -129,8 +129,8 @@ def env_rewrite(
     database: str | None = None,
     from_env: tuple[str, ...] = (),
 ) -> RewriteResult:
-    """Point every env value of the configured databases at Postgres; without `apply`, only the
-    diff.
+    """Point every env value of the configured databases
+    at Postgres; without `apply`, only the diff.
 
     A value its consumer (python-dotenv, docker compose, bash) would not resolve to the target
     stops `apply` before any file changes, unless its variable is in `from_env` (or the

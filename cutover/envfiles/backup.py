@@ -45,8 +45,8 @@ class Restored:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one rename; the file's mode is kept, a symlink's target is
-    written.
+    """Replace `path` with `data` in one rename; the
+    file's mode is kept, a symlink's target is written.
     """
     real = path.resolve()
     mode = stat.S_IMODE(real.stat().st_mode) if real.exists() else 0o644

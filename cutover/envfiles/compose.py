@@ -217,8 +217,8 @@ class _Reader:
         )
 
     def _block_line(self, number: int, start: int, content: str) -> None:
-        """A line of a `|` or `>` block scalar: its text is literal, so inline URLs in it are
-        editable.
+        """A line of a `|` or `>` block scalar: its text
+        is literal, so inline URLs in it are editable.
         """
         if content:
             service = _service([k for _, k in self.stack])
@@ -236,8 +236,8 @@ class _Reader:
             )
 
     def _flow(self, number: int, start: int, raw: str, service: str) -> None:
-        """A one-line flow collection: each quoted or plain item is a free scalar (for inline
-        URLs).
+        """A one-line flow collection: each quoted or
+        plain item is a free scalar (for inline URLs).
         """
         body = raw.split(" #", 1)[0]
         for match in _FLOW_ITEM.finditer(body):
@@ -264,8 +264,8 @@ def _service(parents: list[str]) -> str:
 def _list_entry(
     text: str, scalar: _Scalar, key: str, value: str, number: int, service: str
 ) -> Slot:
-    """`- KEY=value`: the value's own span when the raw text has no escapes, else the whole
-    scalar.
+    """`- KEY=value`: the value's own span when the
+    raw text has no escapes, else the whole scalar.
     """
     q = len(scalar.quote)
     inner_start = scalar.start + q
@@ -298,8 +298,8 @@ def _list_entry(
 
 
 def _scalar(raw: str, start: int) -> _Scalar | None:
-    """The scalar at the start of `raw` (a line's remainder); None for an unterminated quoted
-    one.
+    """The scalar at the start of `raw` (a line's
+    remainder); None for an unterminated quoted one.
     """
     if raw.startswith('"'):
         i = 1

@@ -178,9 +178,9 @@ def url_value(
 ) -> tuple[str, list[str]]:
     """The Postgres connection string replacing `old`, and notes on what was dropped.
 
-    `by_key`: the value is the database's own env key, so the configured driver applies as is;
-    elsewhere (inline URLs, other keys) an async-only driver is used only where the old URL was
-    async.
+    `by_key`: the value is the database's own env key, so the configured
+    driver applies as is; elsewhere (inline URLs, other keys) an async-
+    only driver is used only where the old URL was async.
     """
     sniffed = urls.sniff(old) if old.strip() else None
     try:
@@ -237,8 +237,8 @@ def split_value(
 
 
 def same_database(a: urls.DbUrl, b: urls.DbUrl) -> bool:
-    """True when two connection strings name the same database (host aliases and default ports
-    equal).
+    """True when two connection strings name the same
+    database (host aliases and default ports equal).
     """
     if a.kind != b.kind:
         return False

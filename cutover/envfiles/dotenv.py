@@ -70,15 +70,15 @@ def render(doc: Document) -> str:
 
 
 def assignments(text: str) -> dict[str, str]:
-    """KEY → value for every assignment (last one wins), as an app loading this file would see
-    it.
+    """KEY → value for every assignment (last one
+    wins), as an app loading this file would see it.
     """
     return {line.key: line.value for line in parse(text).lines if line.key is not None}
 
 
 def slots(text: str, *, base: int = 0, first_line: int = 1) -> list[Slot]:
-    """Every assignment's value as a slot; `base`/`first_line` place `text` inside a larger file
-    (heredocs).
+    """Every assignment's value as a slot; `base`/`first_line`
+    place `text` inside a larger file (heredocs).
     """
     found: list[Slot] = []
     index = LineIndex(text)
@@ -130,8 +130,8 @@ def encode(slot: Slot, value: str, *, live_refs: bool) -> str | None:
 def edits_for(
     slot: Slot, value: str, *, new_key: str | None = None, live_refs: bool = True
 ) -> list[Edit] | None:
-    """The edits that set `slot` to `value` (and rename its key); None when the value cannot be
-    written.
+    """The edits that set `slot` to `value` (and rename
+    its key); None when the value cannot be written.
     """
     return set_value(slot, encode(slot, value, live_refs=live_refs), new_key)
 

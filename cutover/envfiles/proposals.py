@@ -20,8 +20,8 @@ ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # `dburl=` in an alembic command li
 
 @dataclass(frozen=True)
 class Proposal:
-    """A database the scan found: name, env key, source (passwords as ${REFS}) and a target to
-    edit.
+    """A database the scan found: name, env key, source
+    (passwords as ${REFS}) and a target to edit.
     """
 
     name: str
@@ -171,8 +171,8 @@ def _same_source(a: str, b: str) -> bool:
 
 
 def safe_source(raw: str, name: str) -> str:
-    """`raw` with its password replaced by a ${NAME_SOURCE_PASSWORD:-} reference (kept if already
-    one).
+    """`raw` with its password replaced by a
+    ${NAME_SOURCE_PASSWORD:-} reference (kept if already one).
 
     The empty default lets phase 1 load cutover.toml before the source password is exported.
     """

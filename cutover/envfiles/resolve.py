@@ -9,11 +9,10 @@ Each consumer has its own rules, and these are theirs:
 - bash sees what the script assigned, exported or sourced before the line (`set -u` stops on the
   rest).
 
-A password stands in a URL as is only when libpq's own parser and SQLAlchemy's `make_url` both
-read it back unchanged (`#`, `:` and `!` pass; `@`, `/`, `%` and spaces do not); otherwise URLs
-read `${<password_env>_URLENCODED}`, a variable holding the percent-encoded form, and
-`<password_env>` keeps the raw password (what the Postgres server, cutover.toml and split keys
-read).
+A password stands in a URL as is only when libpq's own parser and SQLAlchemy's `make_url` both read
+it back unchanged (`#`, `:` and `!` pass; `@`, `/`, `%` and spaces do not); otherwise URLs read
+`${<password_env>_URLENCODED}`, a variable holding the percent-encoded form, and `<password_env>`
+keeps the raw password (what the Postgres server, cutover.toml and split keys read).
 """
 
 from __future__ import annotations
@@ -92,9 +91,9 @@ def shell_check(
 ) -> tuple[bool, str]:
     """(resolves, why not) for `${name}` on `line` of a bash script.
 
-    Assignments and exports before the line count, and so do files the script sources before it
-    (read from `read` when cutover has them, else from disk); a sourced file that cannot be read
-    is trusted.
+    Assignments and exports before the line count, and so do files the
+    script sources before it (read from `read` when cutover has them,
+    else from disk); a sourced file that cannot be read is trusted.
     """
     before = "".join(text.splitlines(keepends=True)[: line - 1])
     if re.search(_SHELL_ASSIGN.format(name=re.escape(name)), before, re.M) or re.search(
@@ -122,8 +121,8 @@ def shell_check(
 
 
 def compose_check(name: str, project_env: str | None, env_name: str) -> tuple[bool, str]:
-    """(resolves, why not) for `${name}` in a compose file whose project `.env` holds
-    `project_env`.
+    """(resolves, why not) for `${name}` in a compose
+    file whose project `.env` holds `project_env`.
     """
     if project_env is not None and name in dotenv.assignments(project_env):
         return True, ""

@@ -43,8 +43,8 @@ class ValueChange:
 
 @dataclass
 class FilePlan:
-    """One file's rewrite: original and new text (never shown: they hold secrets) and the
-    changes.
+    """One file's rewrite: original and new text (never
+    shown: they hold secrets) and the changes.
     """
 
     env_file: EnvFile
@@ -167,8 +167,8 @@ class _FilePlanner:
         self.lines_reading: list[tuple[int, str]] = []  # (line, variable) of references written
 
     def slot(self, slot: Slot) -> None:
-        """Plan the edits for one slot: a split key, a database's own key, or a URL naming its
-        source.
+        """Plan the edits for one slot: a split key, a
+        database's own key, or a URL naming its source.
         """
         if slot.fmt == "compose" and slot.context and slot.context in self.hosts.postgres_services:
             # the Postgres server's own settings (POSTGRES_USER, POSTGRES_DB) configure the server,
@@ -451,8 +451,8 @@ def _unmatched(
 def _shared_dotenv_notes(
     env_file: EnvFile, changes: list[ValueChange], hosts: _Compose
 ) -> list[str]:
-    """A project's .env serves both the host and docker compose; a local host only works on the
-    host.
+    """A project's .env serves both the host and docker
+    compose; a local host only works on the host.
     """
     local = [
         c

@@ -1,10 +1,10 @@
 """Find the files phase 1 edits, the database references in them, and the references it leaves.
 
-Env files are `.env`, `.env.*`, `*.env`, `env.example`; compose files are `docker-compose*.yml` and
-`compose*.yaml` (plus every file they name in `env_file`); scripts are `*.sh`, `*.bash`, `.envrc`
-and
-files starting with a `#!…sh` line. Python, SQL, docs and config files are read only for leftover
-references (`import sqlite3`, `pyodbc`, `mssql+…`, MSSQL-only options) that phase 3 checks are gone.
+Env files are `.env`, `.env.*`, `*.env`, `env.example`; compose files are `docker-
+compose*.yml` and `compose*.yaml` (plus every file they name in `env_file`);
+scripts are `*.sh`, `*.bash`, `.envrc` and files starting with a `#!…sh` line.
+Python, SQL, docs and config files are read only for leftover references (`import
+sqlite3`, `pyodbc`, `mssql+…`, MSSQL-only options) that phase 3 checks are gone.
 """
 
 from __future__ import annotations
@@ -222,8 +222,8 @@ def walk(root: Path, skip: tuple[Path, ...] = ()) -> tuple[list[EnvFile], list[E
 
 
 def _one_per_real_file(files: list[EnvFile]) -> list[EnvFile]:
-    """A file reached through symlinks is listed once, under its own path when that is in the
-    tree.
+    """A file reached through symlinks is listed once,
+    under its own path when that is in the tree.
     """
     chosen: dict[Path, EnvFile] = {}
     for entry in files:
@@ -234,8 +234,8 @@ def _one_per_real_file(files: list[EnvFile]) -> list[EnvFile]:
 
 
 def with_compose_env_files(root: Path, env_files: list[EnvFile]) -> list[EnvFile]:
-    """`env_files` plus the files compose `env_file:` entries name, those marked as read in
-    containers.
+    """`env_files` plus the files compose `env_file:`
+    entries name, those marked as read in containers.
 
     A `.env` is also what developers load on the host, so it is never marked.
     """
@@ -354,8 +354,8 @@ def _found(env_file: EnvFile, slot: Slot, kind: str, role: str, form: str) -> Fo
 
 
 def _settle_split_kinds(found: list[Found]) -> list[Found]:
-    """Split keys named only DB_* get their kind from the group's port or driver (1433, SQL
-    Server…).
+    """Split keys named only DB_* get their kind from
+    the group's port or driver (1433, SQL Server…).
     """
     groups: dict[str, str] = {}
     for item in found:

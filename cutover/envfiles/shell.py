@@ -66,8 +66,8 @@ def slots(text: str) -> list[Slot]:
 
 
 def encode(slot: Slot, value: str) -> str | None:
-    """Raw shell text for `value` (with live ${NAME} references) in `slot`'s quoting; None if
-    impossible.
+    """Raw shell text for `value` (with live ${NAME}
+    references) in `slot`'s quoting; None if impossible.
     """
     if slot.fmt == "dotenv":  # a heredoc line: the text the script writes is a .env line
         return dotenv.encode(slot, value, live_refs=True)

@@ -1,9 +1,9 @@
 """Value spans in a user's file, and edits that replace exactly those spans.
 
-Every editor (dotenv, compose, shell) reports the values it found as `Slot`s: where the raw text of
-a value starts and ends, what it means once quotes are removed, and how it is quoted. A rewrite is a
-list of `Edit`s applied to the original text, so everything outside the edited spans comes back byte
-for byte.
+Every editor (dotenv, compose, shell) reports the values it found as `Slot`s:
+where the raw text of a value starts and ends, what it means once quotes are
+removed, and how it is quoted. A rewrite is a list of `Edit`s applied to the
+original text, so everything outside the edited spans comes back byte for byte.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ class LineIndex:
 
 
 def set_value(slot: Slot, raw: str | None, new_key: str | None = None) -> list[Edit] | None:
-    """Edits writing `raw` over the slot's value and `new_key` over its key; None when `raw` is
-    None.
+    """Edits writing `raw` over the slot's value and
+    `new_key` over its key; None when `raw` is None.
     """
     if raw is None:
         return None
@@ -118,8 +118,8 @@ def raw_is_literal(text: str, slot: Slot) -> bool:
 
 
 def inner_slot(text: str, slot: Slot, start: int, end: int, context: str) -> Slot | None:
-    """The part value[start:end] of `slot` as its own embedded slot, when raw offsets can be
-    mapped.
+    """The part value[start:end] of `slot` as its own
+    embedded slot, when raw offsets can be mapped.
     """
     if not raw_is_literal(text, slot):
         return None
@@ -139,8 +139,8 @@ def inner_slot(text: str, slot: Slot, start: int, end: int, context: str) -> Slo
 
 
 def value_slots(text: str, slot: Slot) -> list[Slot]:
-    """The slots that may hold a connection string: the value, a ${X:-default}'s default, inline
-    URLs.
+    """The slots that may hold a connection string: the
+    value, a ${X:-default}'s default, inline URLs.
     """
     match = _DEFAULT.match(slot.value)
     if match:

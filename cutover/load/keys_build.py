@@ -50,8 +50,8 @@ _CONTYPES = {"unique": "u", "check": "c", "primary key": "p", "foreign key": "f"
 
 @dataclass(frozen=True)
 class KeyStatement:
-    """One statement of the keys revision as Alembic renders it, and the index or constraint it
-    builds.
+    """One statement of the keys revision as Alembic
+    renders it, and the index or constraint it builds.
     """
 
     ddl: str
@@ -217,8 +217,8 @@ def _build(
 def _largest_first(
     conn: psycopg.Connection[Any], statements: list[KeyStatement]
 ) -> list[KeyStatement]:
-    """Builds on the biggest tables first, so the longest ones do not start last (revision order
-    among equals).
+    """Builds on the biggest tables first, so the longest
+    ones do not start last (revision order among equals).
     """
     from psycopg import sql
 
@@ -234,8 +234,8 @@ def _largest_first(
 
 
 class _Work:
-    """The statements the build threads share; with exclusive=True no two running ones share a
-    table.
+    """The statements the build threads share; with
+    exclusive=True no two running ones share a table.
     """
 
     def __init__(self, statements: list[KeyStatement], exclusive: bool) -> None:
@@ -283,8 +283,8 @@ class _Work:
 
 
 def _run(conns: list[psycopg.Connection[Any]], work: _Work) -> None:
-    """One thread per connection until the work is done; psycopg releases the GIL while the
-    server builds.
+    """One thread per connection until the work is done;
+    psycopg releases the GIL while the server builds.
     """
     threads = [
         threading.Thread(target=_worker, args=(conn, work), name=f"cutover-keys-{i}", daemon=True)

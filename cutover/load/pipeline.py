@@ -19,9 +19,16 @@ import psycopg
 from psycopg import sql
 
 from cutover.config import Settings
-from cutover.errors import BadValueError, ChecksFailed, TargetError, TransientError
+from cutover.errors import (
+    BadValueError,
+    ChecksFailed,
+    ReaderStopped,
+    TargetError,
+    TransientError,
+)
 from cutover.load import state
 from cutover.load import target as tgt
+from cutover.load.native import NativeChunk, native_table
 from cutover.load.rejects import RejectLog, loaded_value, merge, part_file, reasons_in
 from cutover.load.state import Chunk
 from cutover.rows.path import Policies, RowPath
@@ -110,6 +117,14 @@ class ChunkLoader:
         self.abort = settings.on_error == "abort"
         self.rejects: RejectLog | None = None
         self.pending: list[state.RejectedKey] = []  # this batch's rejects, committed with it
+        table, self.python_reason = native_table(
+            source, tp, source.key_columns(tp.source), self.path, settings
+        )
+        self.native = (
+            None
+            if table is None
+            else NativeChunk(table, source, tp, settings, plan.database, plan.target_schema)
+        )
 
     def reject(
         self, row: tuple[Any, ...], column: str | None, value: Any, reason: str, stage: str
@@ -166,17 +181,10 @@ class ChunkLoader:
             writer = tgt.CopyWriter(
                 conn, self.plan.target_schema, tp.name, [c.name for c in tp.columns]
             )
-            columns = [c.source for c in tp.columns]
-            for batch in self.source.read(
-                tp.source,
-                columns,
-                batch_size=self.settings.batch_size,
-                after=chunk.resume_after,
-                until=chunk.until,
-            ):
-                self._write_batch(conn, writer, chunk, batch.rows, batch.suspect, batch.last_key)
-                if self.on_progress is not None:
-                    self.on_progress(len(batch.rows))
+            if self.native is not None:
+                self._load_native(conn, writer, chunk, self.native)
+            else:
+                self._load_python(conn, writer, chunk, chunk.resume_after, chunk.until)
             chunk.done = True
             with conn.transaction():
                 state.durable(conn)
@@ -196,6 +204,53 @@ class ChunkLoader:
                 self.rejects.close()
             if conn is not None:
                 conn.close()
+
+    def _load_python(
+        self,
+        conn: psycopg.Connection[Any],
+        writer: tgt.CopyWriter,
+        chunk: Chunk,
+        after: tuple[Any, ...] | None,
+        until: tuple[Any, ...] | None,
+    ) -> None:
+        """Load the rows with keys after `after` and before `until` through the row path."""
+        for batch in self.source.read(
+            self.tp.source,
+            [c.source for c in self.tp.columns],
+            batch_size=self.settings.batch_size,
+            after=after,
+            until=until,
+        ):
+            self._write_batch(conn, writer, chunk, batch.rows, batch.suspect, batch.last_key)
+            if self.on_progress is not None:
+                self.on_progress(len(batch.rows))
+
+    def _load_native(
+        self,
+        conn: psycopg.Connection[Any],
+        writer: tgt.CopyWriter,
+        chunk: Chunk,
+        native: NativeChunk,
+    ) -> None:
+        """Load the chunk as Arrow batches; a batch they cannot carry goes through the row path."""
+        batches = native.batches(chunk)
+        while True:
+            try:
+                batch = next(batches, None)
+            except ReaderStopped as exc:  # ADBC: a value of another storage class, a collation
+                native.fallback_batches += 1
+                self.python_reason = f"the columnar reader stopped: {exc}"
+                self._load_python(conn, writer, chunk, chunk.resume_after, chunk.until)
+                return
+            if batch is None:
+                return
+            if native.write(conn, chunk, batch):
+                if self.on_progress is not None:
+                    self.on_progress(batch.num_rows)
+                continue
+            native.fallback_batches += 1
+            last = batch.column(0)[-1].as_py()
+            self._load_python(conn, writer, chunk, chunk.resume_after, (last + 1,))
 
     def _write_batch(
         self,

@@ -22,6 +22,7 @@ from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
 from cutover.load import keys_build, pipeline, scheduler, schema_probe, state
 from cutover.load import target as tgt
+from cutover.load.native import engine_in_use, load_jobs
 from cutover.load.pipeline import NullReporter, Reporter, TableResult
 from cutover.load.preflight import check_target
 from cutover.load.snapshot import consistent_source
@@ -149,7 +150,7 @@ def run(
         if conn is not None:
             conn.close()
         raise
-    workers = scheduler.Workers.early(source.describe().size_bytes, jobs)
+    workers = scheduler.Workers.early(source.describe().size_bytes, load_jobs(settings, jobs))
     try:
         info = tgt.server_info(conn, db.target_schema)
         catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
@@ -167,6 +168,7 @@ def run(
             digest=DIGEST_VERSION if settings.digests == "load" else None,
         )
         manifest["policies"] = Policies.from_settings(settings).to_manifest()
+        manifest["engine"] = engine_in_use(settings)
         state.ensure(conn)
         previous = state.read_manifest(conn, db.name)
         recorded = state.load_chunks(conn, db.name)
@@ -209,7 +211,7 @@ def run(
         snapshot = getattr(source, "snapshot", None)
         with snapshot() if snapshot is not None else nullcontext():
             for _round in range(LOAD_ROUNDS):
-                scheduler.load(ctx, source, conn, reporter, jobs, workers)
+                scheduler.load(ctx, source, conn, reporter, load_jobs(settings, jobs), workers)
                 # the server may have restarted during the load (the chunks retried through it): start afresh
                 conn.close()
                 conn = tgt.connect(db.target, autocommit=True)

@@ -35,8 +35,8 @@ class Snapshot:
 
 
 def is_live(path: Path) -> bool:
-    """WAL mode with a non-empty -wal file: a connection is open (SQLite removes it on the last
-    close).
+    """WAL mode with a non-empty -wal file: a connection
+    is open (SQLite removes it on the last close).
     """
     wal = path.with_name(path.name + "-wal")
     if not wal.exists() or wal.stat().st_size == 0:

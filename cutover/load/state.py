@@ -152,8 +152,8 @@ def load_chunks(
     *,
     lock: bool = False,
 ) -> list[Chunk]:
-    """The recorded chunks of a database (or one table, or one chunk, optionally locked FOR
-    UPDATE).
+    """The recorded chunks of a database (or one table,
+    or one chunk, optionally locked FOR UPDATE).
     """
     query = sql.SQL(
         "SELECT table_name, chunk, after_key, until_key, last_key, rows_read, rows_written, "
@@ -219,8 +219,8 @@ def table_seconds(conn: psycopg.Connection[Any], database: str) -> dict[str, flo
 def save_digests(
     conn: psycopg.Connection[Any], database: str, table: str, digests: Digests
 ) -> None:
-    """Add per-bucket counts and digest sums to the stored ones (inside the caller's
-    transaction).
+    """Add per-bucket counts and digest sums to the
+    stored ones (inside the caller's transaction).
     """
     if not digests.buckets:
         return
@@ -406,8 +406,8 @@ def forget(conn: psycopg.Connection[Any], database: str) -> None:
 
 
 def lock_chunk(conn: psycopg.Connection[Any], database: str, table: str, chunk: int) -> None:
-    """Session advisory lock on one chunk: an orphaned worker and a resumed run never write it at
-    once.
+    """Session advisory lock on one chunk: an orphaned
+    worker and a resumed run never write it at once.
     """
     conn.execute(
         "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (database, f"{table}:{chunk}")
@@ -419,8 +419,8 @@ RUN_LOCK = 0x6375_746F_7665_7232
 
 
 class RunLock:
-    """A session advisory lock held for a whole phase 2 on one target database, on its own
-    connection.
+    """A session advisory lock held for a whole phase 2
+    on one target database, on its own connection.
     """
 
     def __init__(self, conn: psycopg.Connection[Any], database: str) -> None:
@@ -484,8 +484,8 @@ def export(conn: psycopg.Connection[Any], database: str) -> dict[str, list[dict[
 
 
 def remove(conn: psycopg.Connection[Any], database: str) -> bool:
-    """Delete one database's run state; drop `_cutover` when no other database's remains. True if
-    dropped.
+    """Delete one database's run state; drop `_cutover`
+    when no other database's remains. True if dropped.
     """
     with conn.transaction():
         for table in STATE_TABLES:

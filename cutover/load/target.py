@@ -249,8 +249,8 @@ class CopyWriter:
                 copy.write_row(row if keep is None else [row[i] for i in keep])
 
     def copy_isolating(self, rows: Sequence[Sequence[Any]]) -> list[tuple[int, str, str | None]]:
-        """COPY inside savepoints, bisecting on data errors; returns (index, reason, column) of
-        rows refused.
+        """COPY inside savepoints, bisecting on data errors;
+        returns (index, reason, column) of rows refused.
         """
         refused: list[tuple[int, str, str | None]] = []
         self._bisect(rows, 0, refused)

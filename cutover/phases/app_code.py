@@ -67,7 +67,9 @@ class CodeProof:
     proof: Proof
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan's code item, the database, and the proof (status, reason, first differing rows)."""
+        """The plan's code item, the database, and the
+        proof (status, reason, first differing rows).
+        """
         return {
             **self.entry.item().to_dict(),
             "database": self.entry.database,
@@ -234,7 +236,9 @@ def proof_line(entry: CodeEntry, proof: Proof) -> str:
 
 
 def planned_schema(config: Config, db: DatabaseConfig, conn: psycopg.Connection[Any]) -> SchemaPlan:
-    """The schema phase 2 planned for a database (fitted to the target's tables in existing mode)."""
+    """The schema phase 2 planned for a database (fitted
+    to the target's tables in existing mode).
+    """
     source = open_source(db.source, config.base_dir)
     try:
         catalog = tgt.catalog(conn, db.target_schema) if db.schema_mode == "existing" else None
@@ -300,8 +304,10 @@ def prove_app_code(config: Config, plans: dict[str, SchemaPlan]) -> list[CodePro
 
 
 def excuse_code_rejects(code: list[CodeProof], rejected: dict[str, list[str]]) -> None:
-    """A statement that differs while reading a table the load rejected rows of is for a person:
-    the source side still holds the rejected rows (its status becomes `manual`, with both reasons)."""
+    """A statement that differs while reading a table the load rejected rows of is for a person.
+
+    The source side still holds the rejected rows: its status becomes `manual`, with both reasons.
+    """
     for item in code:
         tables = {t.casefold(): t for t in rejected.get(item.entry.database or "", [])}
         if item.proof.status != "different" or not tables:

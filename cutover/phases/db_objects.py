@@ -42,7 +42,9 @@ def translate_objects(plan: SchemaPlan, dialect: str) -> list[ObjectDDL]:
 
 
 def fit_objects(plan: SchemaPlan, dialect: str) -> Objects:
-    """The DDL of revision 3; the plan's view and trigger findings become those of what does not translate."""
+    """The DDL of revision 3; the plan's view and trigger
+    findings become those of what does not translate.
+    """
     found = translate_objects(plan, dialect)
     plan.findings = [f for f in plan.findings if f.code not in REPLACED]
     objects = Objects()
@@ -139,8 +141,10 @@ def prove_views(config: Config, plans: dict[str, SchemaPlan]) -> list[ViewProof]
 
 
 def excuse_rejects(views: list[ViewProof], rejected: dict[str, list[str]]) -> None:
-    """A view that differs where the load rejected rows of the database is for a person to judge:
-    the source side still holds the rejected rows (its status becomes `manual`, with both reasons)."""
+    """A view that differs where the load rejected rows is for a person to judge.
+
+    The source side still holds the rejected rows: its status becomes `manual`, with both reasons.
+    """
     for view in views:
         tables = rejected.get(view.database) or []
         if view.proof.status == "different" and tables:

@@ -121,6 +121,8 @@ def record_failure(state: State, phase: int, names: list[str], exc: BaseExceptio
 
 NEXT = {
     1: "`cutover run --phase 2` creates the schema and loads the data",
-    2: '`cutover run --phase 3` proves the load: parity, leftover references, and your app\'s tests (--app-tests "CMD")',
-    3: '`cutover status` shows the checklists; items that need a person are ticked with `cutover check ID --note "…"`',
+    2: "`cutover run --phase 3` proves the load: parity, leftover references, and your app's "
+    'tests (--app-tests "CMD")',
+    3: "`cutover status` shows the checklists; items that need a person are ticked with "
+    '`cutover check ID --note "…"`',
 }

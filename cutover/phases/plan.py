@@ -242,7 +242,9 @@ def _table_row(tp: TablePlan) -> TableRow:
 
 
 def assess_env(config: Config, workdir: Path, database: str | None) -> EnvPlan:
-    """What phase 1 would rewrite, what it leaves pointing at SQLite/SQL Server, and code leftovers."""
+    """What phase 1 would rewrite, what it leaves
+    pointing at SQLite/SQL Server, and code leftovers.
+    """
     from cutover.envfiles.api import env_rewrite, env_scan
 
     result = EnvPlan(str(config.base_dir))
@@ -275,8 +277,11 @@ def assess_env(config: Config, workdir: Path, database: str | None) -> EnvPlan:
                     Finding(
                         "warning",
                         "env_unconfigured",
-                        f"{ref.path}:{ref.line} {ref.key or '(inline)'} points at {ref.kind} ({ref.value}) and no database in cutover.toml covers it; phase 3 fails while it remains",
-                        fix="add it: cutover init --name NAME --env-key KEY --source URL --target URL (or edit the file by hand)",
+                        f"{ref.path}:{ref.line} {ref.key or '(inline)'} points at {ref.kind} "
+                        f"({ref.value}) and no database in cutover.toml covers it; phase 3 "
+                        "fails while it remains",
+                        fix="add it: cutover init --name NAME --env-key KEY --source URL "
+                        "--target URL (or edit the file by hand)",
                     )
                 )
     for left in scan.leftovers:
@@ -297,7 +302,8 @@ def assess_env(config: Config, workdir: Path, database: str | None) -> EnvPlan:
             Finding(
                 "info",
                 "code_leftovers",
-                f"{len(result.code_leftovers)} SQLite/SQL Server reference(s) in code and docs; phase 3 lists them for review",
+                f"{len(result.code_leftovers)} SQLite/SQL Server reference(s) in code and docs; "
+                "phase 3 lists them for review",
                 count=len(result.code_leftovers),
                 fix="`cutover env scan` lists them",
             )

@@ -1,4 +1,5 @@
-"""Findings only the plan makes, on top of map_schema's: reserved words, large BLOBs, embeddings, invalid UTF-8.
+"""Findings only the plan makes, on top of map_schema's:
+reserved words, large BLOBs, embeddings, invalid UTF-8.
 
 Each reads what the profiling scan already counted, or a small sample of values; none reads a table.
 Severities are explained in docs/phases.md.
@@ -31,7 +32,8 @@ RESERVED_WORDS = frozenset(
     INITIALLY INNER INTERSECT INTO IS ISNULL JOIN LATERAL LEADING LEFT LIKE LIMIT LOCALTIME
     LOCALTIMESTAMP NATURAL NOT NOTNULL NULL OFFSET ON ONLY OR ORDER OUTER OVERLAPS PLACING PRIMARY
     REFERENCES RETURNING RIGHT SELECT SESSION_USER SIMILAR SOME SYMMETRIC SYSTEM_USER TABLE
-    TABLESAMPLE THEN TO TRAILING TRUE UNION UNIQUE USER USING VARIADIC VERBOSE WHEN WHERE WINDOW WITH
+    TABLESAMPLE THEN TO TRAILING TRUE UNION UNIQUE USER USING VARIADIC VERBOSE WHEN WHERE WINDOW
+        WITH
     """.split()
 )
 LARGE_BLOB_BYTES = 1 << 20  # from 1 MiB a value makes COPY batches heavy and lives in TOAST
@@ -48,7 +50,9 @@ FLOAT_FORMATS = (("float32le", "<f", 4), ("float64le", "<d", 8))
 def extra_findings(
     source: Source, plan: SchemaPlan, settings: Settings, *, snake: bool = False
 ) -> list[Finding]:
-    """Name collisions, reserved words, large BLOBs, embeddings and invalid UTF-8 in one database's plan."""
+    """Name collisions, reserved words, large BLOBs, embeddings and invalid UTF-8 in one
+    database's plan.
+    """
     found: list[Finding] = name_collisions(plan, snake)
     for tp in plan.tables:
         found += reserved_words(tp)
@@ -69,12 +73,17 @@ def no_tables(plan: SchemaPlan, source_label: str, listed: list[str] | None) -> 
         fix = "correct tables = [...] for this database in cutover.toml"
     else:
         message = f"the source {source_label} holds no tables: there is nothing to move or prove"
-        fix = "check the source URL names the app's database file (SQLite makes an empty one for a wrong path)"
+        fix = (
+            "check the source URL names the app's database file (SQLite makes an empty one "
+            "for a wrong path)"
+        )
     return [Finding("blocker", "no_tables", message, fix=fix)]
 
 
 def name_collisions(plan: SchemaPlan, snake: bool) -> list[Finding]:
-    """Names that had to change because another name took theirs (after snake_case or shortening)."""
+    """Names that had to change because another name
+    took theirs (after snake_case or shortening).
+    """
     found = []
     for kind, old, new in plan.renames:
         base = old.split(".")[-1]
@@ -100,7 +109,8 @@ def name_collisions(plan: SchemaPlan, snake: bool) -> list[Finding]:
                     message + " — the app must use that name",
                     table=table if kind == "column" else old,
                     column=column or None,
-                    fix="rename one of the two at the source, or set the name yourself with a rename override",
+                    fix="rename one of the two at the source, or set the name yourself with a "
+                    "rename override",
                 )
             )
         else:
@@ -123,9 +133,11 @@ def reserved_words(tp: TablePlan) -> list[Finding]:
             Finding(
                 "warning",
                 "reserved_word",
-                f'table {tp.name} is a reserved word in PostgreSQL: cutover quotes it, and SQL the app writes by hand must too ("{tp.name}")',
+                f"table {tp.name} is a reserved word in PostgreSQL: cutover quotes it, and SQL "
+                f'the app writes by hand must too ("{tp.name}")',
                 table=tp.source.name,
-                fix="rename the table at the source, or quote it in hand-written SQL (SQLAlchemy and Django quote it already)",
+                fix="rename the table at the source, or quote it in hand-written SQL "
+                "(SQLAlchemy and Django quote it already)",
             )
         )
     for col in tp.columns:
@@ -134,10 +146,12 @@ def reserved_words(tp: TablePlan) -> list[Finding]:
                 Finding(
                     "warning",
                     "reserved_word",
-                    f'{tp.source.name}.{col.source} is named {col.name}, a reserved word in PostgreSQL: hand-written SQL must quote it ("{col.name}")',
+                    f"{tp.source.name}.{col.source} is named {col.name}, a reserved word in "
+                    f'PostgreSQL: hand-written SQL must quote it ("{col.name}")',
                     table=tp.source.name,
                     column=col.source,
-                    fix=f'quote it in hand-written SQL, or rename it: columns."{tp.source.name}.{col.source}" = {{ rename = "{col.name}_" }}',
+                    fix="quote it in hand-written SQL, or rename it: "
+                    f'columns."{tp.source.name}.{col.source}" = {{ rename = "{col.name}_" }}',
                 )
             )
     return found
@@ -156,7 +170,8 @@ def large_blobs(
             Finding(
                 "blocker",
                 "blob_too_large",
-                f"{where}: a value of {human_bytes(biggest)} cannot be stored in a Postgres bytea (limit 1 GiB)",
+                f"{where}: a value of {human_bytes(biggest)} cannot be stored in a Postgres "
+                "bytea (limit 1 GiB)",
                 table=tp.source.name,
                 column=col.source,
                 count=p.blobs,
@@ -166,14 +181,15 @@ def large_blobs(
     fix = "consider object storage for files this large"
     if settings.batch_size * biggest > BATCH_MEMORY_BYTES:
         fix = (
-            f"batch_size = {max(1, BATCH_MEMORY_BYTES // biggest)} in [settings] keeps a batch under {human_bytes(BATCH_MEMORY_BYTES)}; "
-            + fix
+            f"batch_size = {max(1, BATCH_MEMORY_BYTES // biggest)} in [settings] keeps a batch "
+            f"under {human_bytes(BATCH_MEMORY_BYTES)}; " + fix
         )
     return [
         Finding(
             "warning",
             "large_blob",
-            f"{where}: {p.blobs:,} blobs, the largest {human_bytes(biggest)}; they slow COPY and weigh on every batch",
+            f"{where}: {p.blobs:,} blobs, the largest {human_bytes(biggest)}; they slow COPY "
+            "and weigh on every batch",
             table=tp.source.name,
             column=col.source,
             count=p.blobs,
@@ -201,12 +217,16 @@ def embeddings(source: Source, tp: TablePlan, col: ColumnPlan, p: ColumnProfile)
             return []
         name, size = fmt
         dims = p.min_blob_length // size
-        override = f'columns."{tp.source.name}.{col.source}" = {{ type = "vector({dims})", blob_format = "{name}" }}'
+        override = (
+            f'columns."{tp.source.name}.{col.source}" = {{ type = "vector({dims})", '
+            f'blob_format = "{name}" }}'
+        )
         return [
             Finding(
                 "info",
                 "embeddings",
-                f"{where} looks like embeddings: {p.blobs:,} blobs of {dims} {name[:-2]} values; carried as {col.pg_type}",
+                f"{where} looks like embeddings: {p.blobs:,} blobs of {dims} {name[:-2]} "
+                f"values; carried as {col.pg_type}",
                 table=tp.source.name,
                 column=col.source,
                 count=p.blobs,
@@ -227,7 +247,8 @@ def embeddings(source: Source, tp: TablePlan, col: ColumnPlan, p: ColumnProfile)
             Finding(
                 "info",
                 "embeddings",
-                f"{where} looks like embeddings: {p.texts:,} JSON arrays of {length} numbers; carried as {col.pg_type}",
+                f"{where} looks like embeddings: {p.texts:,} JSON arrays of {length} numbers; "
+                f"carried as {col.pg_type}",
                 table=tp.source.name,
                 column=col.source,
                 count=p.texts,
@@ -294,7 +315,8 @@ def invalid_utf8(
             Finding(
                 "info",
                 "invalid_utf8",
-                f"{where}: {bad:,} of {len(sample):,} sampled values are not valid UTF-8; they are written with U+FFFD for the bad bytes (invalid_utf8 = 'replace')",
+                f"{where}: {bad:,} of {len(sample):,} sampled values are not valid UTF-8; they "
+                "are written with U+FFFD for the bad bytes (invalid_utf8 = 'replace')",
                 table=tp.source.name,
                 column=col.source,
                 count=bad,
@@ -304,10 +326,12 @@ def invalid_utf8(
         Finding(
             "warning",
             "invalid_utf8",
-            f"{where}: {bad:,} of {len(sample):,} sampled values are not valid UTF-8; their rows are rejected",
+            f"{where}: {bad:,} of {len(sample):,} sampled values are not valid UTF-8; their "
+            "rows are rejected",
             table=tp.source.name,
             column=col.source,
             count=bad,
-            fix=f'invalid_utf8 = \'replace\' in [settings] keeps them with U+FFFD, or columns."{tp.source.name}.{col.source}" = "bytea" keeps the exact bytes',
+            fix="invalid_utf8 = 'replace' in [settings] keeps them with U+FFFD, or "
+            f'columns."{tp.source.name}.{col.source}" = "bytea" keeps the exact bytes',
         )
     ]

@@ -1,4 +1,6 @@
-"""The plan's table rows and its estimate of phase 2: read, coerce, digest and COPY a sample, timed."""
+"""The plan's table rows and its estimate of phase
+2: read, coerce, digest and COPY a sample, timed.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ PROBE_TABLE = "_cutover_probe"  # the temporary table the throughput probe copie
 
 @dataclass
 class ColumnRow:
-    """One column: source type → target type, the coercion, and why (declared, sampled, override, catalog)."""
+    """One column: source type → target type, the coercion,
+    and why (declared, sampled, override, catalog).
+    """
 
     source: str
     declared: str
@@ -50,7 +54,9 @@ class TableRow:
 
 @dataclass
 class Estimate:
-    """Phase 2's duration: the profiling scan as timed, plus rows ÷ the rate measured on a sample."""
+    """Phase 2's duration: the profiling scan as timed,
+    plus rows ÷ the rate measured on a sample.
+    """
 
     rows: int
     sampled_rows: int
@@ -71,7 +77,9 @@ def estimate(
     rows: list[TableRow],
     profile_seconds: float,
 ) -> Estimate:
-    """Time read → coerce → digest → COPY on the first rows of each table; scale by its row count."""
+    """Time read → coerce → digest → COPY on the first
+    rows of each table; scale by its row count.
+    """
     copied_all = conn is not None
     for tp, row in zip(splan.tables, rows):
         if not tp.rows:

@@ -1,4 +1,6 @@
-"""What `cutover plan` finds, as plain data: the source, the target, the tables, the env, the code."""
+"""What `cutover plan` finds, as plain data: the
+source, the target, the tables, the env, the code.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from cutover.appcode import CodeItem
 from cutover.phases.plan_estimate import Estimate, TableRow
 from cutover.schema.model import SEVERITIES, Finding
 
-PLAN_FORMAT_VERSION = 1  # of plan --format json (schemas/plan.schema.json); bumped when a field is removed or changes meaning
+# of plan --format json (schemas/plan.schema.json); bumped when a field is removed or changes
+# meaning
+PLAN_FORMAT_VERSION = 1
 
 
 @dataclass
@@ -112,7 +116,10 @@ class Plan:
     def next_step(self) -> str:
         if not self.ok:
             return "fix the blockers above, then run `cutover plan` again"
-        return "`cutover run --phase 1` rewrites the env files to PostgreSQL (it shows the diff and asks first)"
+        return (
+            "`cutover run --phase 1` rewrites the env files to PostgreSQL (it shows the diff "
+            "and asks first)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (schemas/plan.schema.json)."""

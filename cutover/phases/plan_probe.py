@@ -1,6 +1,7 @@
 """What plan learns by reading values through the load's row path: probe rows, zones, scales.
 
-May import: `cutover.rows`, `cutover.schema`, `cutover.sources`, `cutover.values` and the base modules.
+May import: `cutover.rows`, `cutover.schema`,
+`cutover.sources`, `cutover.values` and the base modules.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def scale_findings(source: Source, splan: SchemaPlan, settings: Settings) -> lis
                 continue
             n, where = rounded[0], f"{tp.source.name}.{c.source}"
             fate = (
-                "will be rounded to fit (rounding = 'round'), counted with the run and reported by verify"
+                "will be rounded to fit (rounding = 'round'), counted with the run and reported "
+                "by verify"
                 if settings.rounding == "round"
                 else "will be rejected with their rows (rounding = 'reject')"
             )
@@ -111,11 +113,13 @@ def scale_findings(source: Source, splan: SchemaPlan, settings: Settings) -> lis
                 Finding(
                     "warning",
                     "decimal_scale",
-                    f"{where}: {n:,} values have more than {scale} decimal places, which {c.pg_type} does not keep; they {fate}",
+                    f"{where}: {n:,} values have more than {scale} decimal places, which "
+                    f"{c.pg_type} does not keep; they {fate}",
                     table=tp.source.name,
                     column=c.source,
                     count=n,
-                    fix=f'columns."{where}" = "numeric" keeps them exact; rounding = "round" in [settings] rounds them on purpose',
+                    fix=f'columns."{where}" = "numeric" keeps them exact; rounding = "round" in '
+                    "[settings] rounds them on purpose",
                 )
             )
     return found

@@ -1,4 +1,6 @@
-"""The plan as a Document, built from its plain-data form (so a saved plan.json renders the same)."""
+"""The plan as a Document, built from its plain-data
+form (so a saved plan.json renders the same).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ MAX_LEFTOVERS_SHOWN = 20  # code leftovers listed in the plan; `cutover env scan
 def plan_document(
     data: dict[str, Any], *, title: str = "cutover plan", next_step: bool = True
 ) -> Document:
-    """Summary, then per database its source, target, findings, tables and columns; the env files; what is next."""
+    """Summary, then per database its source, target, findings, tables and columns; the env
+    files; what is next.
+    """
     doc = Document(title)
     counts = data["summary"]
     doc.para(
-        f"`{data['config']}` · {data['generated_at']} · {len(data['databases'])} database(s) · {counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} note(s)"
+        f"`{data['config']}` · {data['generated_at']} · {len(data['databases'])} database(s) · "
+        f"{counts['blocker']} blocker(s), {counts['warning']} warning(s), {counts['info']} "
+        "note(s)"
     )
     doc.para(
         "No blockers."
@@ -84,7 +90,10 @@ def _database(doc: Document, db: dict[str, Any]) -> None:
         rows.append(
             [
                 "phase 2 estimate",
-                f"≈ {_duration(est['total_seconds'])} (profiling {_duration(est['profile_seconds'])} + load {_duration(est['load_seconds'])}; measured on {est['sampled_rows']:,} row(s): {est['measured']}; keys and indexes come on top)",
+                f"≈ {_duration(est['total_seconds'])} (profiling "
+                f"{_duration(est['profile_seconds'])} + load {_duration(est['load_seconds'])}; "
+                f"measured on {est['sampled_rows']:,} row(s): {est['measured']}; keys and "
+                "indexes come on top)",
             ]
         )
     doc.table(["", db["name"]], rows)
@@ -182,7 +191,10 @@ def _vector_line(tgt: dict[str, Any]) -> str:
     if tgt["vector_installed"]:
         state = f"{tgt['vector_installed']} installed"
     elif tgt["vector_available"]:
-        state = f"{tgt['vector_available']} available (phase 2 runs CREATE EXTENSION when a column needs it)"
+        state = (
+            f"{tgt['vector_available']} available (phase 2 runs CREATE EXTENSION when a "
+            "column needs it)"
+        )
     elif tgt["reachable"]:
         state = f"not available: {tgt['vector_hint']}"
     else:
@@ -196,7 +208,8 @@ def _env(doc: Document, env: dict[str, Any]) -> None:
     doc.heading(1, "Env files, compose files and scripts")
     files = len({c["path"] for c in env["changes"]})
     doc.para(
-        f"{env['files']} file(s) read under `{env['root']}`; phase 1 would rewrite {len(env['changes'])} value(s) in {files} file(s) (passwords shown as ***)."
+        f"{env['files']} file(s) read under `{env['root']}`; phase 1 would rewrite "
+        f"{len(env['changes'])} value(s) in {files} file(s) (passwords shown as ***)."
     )
     if env["changes"]:
         doc.table(
@@ -231,14 +244,18 @@ def code_section(
     proofs: dict[str, dict[str, Any]] | None = None,
     level: int = 1,
 ) -> None:
-    """The app's SQL by file: line, dialect, status (and the proof, once phase 3 ran), the rewrite."""
+    """The app's SQL by file: line, dialect, status
+    (and the proof, once phase 3 ran), the rewrite.
+    """
     doc.heading(level, "The app's SQL")
     if not items:
         doc.para("No SQL statement found in the app's Python files.")
         return
     counts = {s: sum(i["status"] == s for i in items) for s in CODE_STATUSES}
     doc.para(
-        f"{len(items)} statement(s): {counts['compatible']} run as they are, {counts['rewritten']} rewritten, {counts['manual']} need a person (`cutover code diff` writes the rewrites as a patch)."
+        f"{len(items)} statement(s): {counts['compatible']} run as they are, "
+        f"{counts['rewritten']} rewritten, {counts['manual']} need a person (`cutover code "
+        "diff` writes the rewrites as a patch)."
     )
     by_file: dict[str, list[dict[str, Any]]] = {}
     for item in items:

@@ -24,7 +24,9 @@ def target_findings(
     info: tgt.ServerInfo | None,
     result: DatabasePlan,
 ) -> None:
-    """pgvector for vector columns; tables already in the target that phase 2 would replace or empty."""
+    """pgvector for vector columns; tables already in
+    the target that phase 2 would replace or empty.
+    """
     result.target.vector_needed = any(
         pg_base(c.pg_type) in ("vector", "halfvec", "sparsevec")
         for t in splan.tables
@@ -48,9 +50,11 @@ def target_findings(
                 Finding(
                     "warning",
                     "target_not_empty",
-                    f"{len(present)} target table(s) already hold rows and would be emptied (TRUNCATE) by phase 2: {_first(present)}",
+                    f"{len(present)} target table(s) already hold rows and would be emptied "
+                    f"(TRUNCATE) by phase 2: {_first(present)}",
                     count=len(present),
-                    fix="`cutover run --phase 2 --yes` empties them; or point the target at a fresh database",
+                    fix="`cutover run --phase 2 --yes` empties them; or point the target at a "
+                    "fresh database",
                 )
             )
         return
@@ -62,7 +66,8 @@ def target_findings(
             Finding(
                 "info",
                 "existing_tables",
-                f"{len(present)} table(s) in the target were loaded by cutover on {loaded_at}; phase 2 replaces them only with --yes",
+                f"{len(present)} table(s) in the target were loaded by cutover on {loaded_at}; "
+                "phase 2 replaces them only with --yes",
                 count=len(present),
                 fix="`cutover run --phase 2 --yes` reloads them",
             )
@@ -72,9 +77,11 @@ def target_findings(
             Finding(
                 "warning",
                 "existing_tables",
-                f"{len(present)} table(s) already exist in the target and would be dropped and replaced: {_first(present)}",
+                f"{len(present)} table(s) already exist in the target and would be dropped and "
+                f"replaced: {_first(present)}",
                 count=len(present),
-                fix="`cutover run --phase 2 --yes` replaces them; or point the target at an empty database",
+                fix="`cutover run --phase 2 --yes` replaces them; or point the target at an "
+                "empty database",
             )
         )
 
@@ -86,7 +93,8 @@ def _loaded_before(conn: psycopg.Connection[Any], database: str) -> str | None:
         return None
     found = conn.execute(
         sql.SQL(
-            "SELECT to_char(loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI UTC') FROM {}.manifest WHERE database = %s"
+            "SELECT to_char(loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI UTC') FROM "
+            "{}.manifest WHERE database = %s"
         ).format(sql.Identifier(tgt.STATE_SCHEMA)),
         (database,),
     ).fetchone()

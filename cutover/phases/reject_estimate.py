@@ -206,7 +206,8 @@ class _Cascade:
             width = len(self.source.key_columns(tp.source))
             ks = ", ".join(f"k{j}" for j in range(width))
             self.conn.execute(
-                f"CREATE TABLE r{self.index[tp.name]} ({ks}, why TEXT, PRIMARY KEY ({ks})) WITHOUT ROWID"
+                f"CREATE TABLE r{self.index[tp.name]} ({ks}, why TEXT, PRIMARY KEY ({ks})) "
+                "WITHOUT ROWID"
             )
             marks = ", ".join("?" * (width + 1))
             self.conn.executemany(
@@ -289,7 +290,9 @@ class _Cascade:
 
 
 def findings(estimates: dict[str, TableRejects], splan: SchemaPlan) -> list[Finding]:
-    """A blocker for each table that would lose more than REJECT_BLOCKER_SHARE of its rows, else a warning."""
+    """A blocker for each table that would lose more than
+    REJECT_BLOCKER_SHARE of its rows, else a warning.
+    """
     rows = {tp.source.name: tp.rows for tp in splan.tables}
     found = []
     for table, est in estimates.items():

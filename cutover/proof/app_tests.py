@@ -1,5 +1,5 @@
-"""Phase 3's `--app-tests "CMD"`: the application's own tests, run with its env keys pointing at
-PostgreSQL.
+"""Phase 3's `--app-tests "CMD"`: the application's own
+tests, run with its env keys pointing at PostgreSQL.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def app_environment(config: config_mod.Config) -> tuple[dict[str, str], list[str
 
 
 def run_app_tests(config: config_mod.Config, workdir: Path, command: str) -> AppTests:
-    """Run the app's test command in the project folder with its env keys pointing at the
-    targets.
+    """Run the app's test command in the project folder
+    with its env keys pointing at the targets.
     """
     env, secrets = app_environment(config)
     started = time.monotonic()

@@ -50,8 +50,8 @@ def finish(
     database: str | None = None,
     confirm: Callable[[str], bool],
 ) -> FinishResult:
-    """Verify; export each database's proof under report_dir; drop `_cutover` if confirm says
-    yes.
+    """Verify; export each database's proof under
+    report_dir; drop `_cutover` if confirm says yes.
     """
     result = verify(config, workdir, database=database)
     if not result.ok:

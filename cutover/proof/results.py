@@ -15,8 +15,8 @@ from cutover.proof.schema_parity import SchemaIssue
 
 @dataclass
 class Difference:
-    """One row that differs: missing on the target, extra there, duplicated, or changed in a
-    column.
+    """One row that differs: missing on the target,
+    extra there, duplicated, or changed in a column.
     """
 
     kind: str
@@ -28,8 +28,8 @@ class Difference:
 
 @dataclass
 class PolicyChange:
-    """Values the load changed on purpose, under a policy the user chose (rounding, UTF-8
-    repair).
+    """Values the load changed on purpose, under a
+    policy the user chose (rounding, UTF-8 repair).
     """
 
     column: str

@@ -1,5 +1,5 @@
-"""Schema parity: every table, column type, NOT NULL, key, check and index the load made is still
-there.
+"""Schema parity: every table, column type, NOT NULL,
+key, check and index the load made is still there.
 
 Only what the load recorded as left out on purpose (with its reason) is accepted.
 """

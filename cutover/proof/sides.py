@@ -224,8 +224,8 @@ def parallel_jobs(
     excluded: set[str],
     sides: tuple[str, ...],
 ) -> list[DigestJob]:
-    """Jobs over the load's chunks (key ranges of a table keyed by one integer), or the whole
-    table.
+    """Jobs over the load's chunks (key ranges of a
+    table keyed by one integer), or the whole table.
     """
     ranges: list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]] = [(None, None)]
     if keyed:

@@ -1,4 +1,5 @@
-"""Parity: prove the Postgres copy equals the source, table by table, and name the first differences.
+"""Parity: prove the Postgres copy equals the source,
+table by table, and name the first differences.
 
 By default verify reads the source again through the load's row path (cutover.rows.path), sums
 per-bucket digests of what the load should have written, streams the target once, and compares:
@@ -245,7 +246,10 @@ def _table_parity(
         conn.rollback()
     excluded = _excluded_keys(conn, database, t, rejects_dir)
     if stored is None and source is None:
-        res.note = "the source is not reachable and the load stored no digests this version of cutover can use"
+        res.note = (
+            "the source is not reachable and the load stored no digests this version of "
+            "cutover can use"
+        )
         res.differing_buckets = ["(not comparable)"]
         res.seconds = time.monotonic() - started
         return res

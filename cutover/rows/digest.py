@@ -272,6 +272,12 @@ class Digests:
             entry[0] += sign
             entry[1] += sign * digest
 
+    def add_sum(self, bucket: int, rows: int, total: int) -> None:
+        """Add `rows` rows whose digests sum to `total` (negative rows and total take rows out)."""
+        entry = self.buckets.setdefault(bucket, [0, 0])
+        entry[0] += rows
+        entry[1] += total
+
     def add_rows(self, hasher: RowHasher, rows: Sequence[Sequence[Any]], sign: int = 1) -> None:
         """Add (or with sign=-1 take out) rows; consecutive rows of one bucket are summed first."""
         buckets = hasher.buckets(rows)

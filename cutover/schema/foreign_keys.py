@@ -43,7 +43,8 @@ def foreign_keys(
                 Finding(
                     "warning",
                     "fk_dangling",
-                    f"{t.name}: foreign key to {fk.ref_table}({', '.join(fk.ref_columns)}) names missing columns; not created",
+                    f"{t.name}: foreign key to {fk.ref_table}({', '.join(fk.ref_columns)}) "
+                    "names missing columns; not created",
                     table=t.name,
                     subject=fk_subject(fk.columns),
                 )
@@ -54,7 +55,8 @@ def foreign_keys(
                 Finding(
                     "warning",
                     "fk_not_unique",
-                    f"{t.name}: foreign key to {parent.name}({', '.join(ref_cols)}), which is not a primary key or unique; Postgres cannot enforce it, not created",
+                    f"{t.name}: foreign key to {parent.name}({', '.join(ref_cols)}), which is "
+                    "not a primary key or unique; Postgres cannot enforce it, not created",
                     table=t.name,
                     fix="add a unique constraint on the referenced columns",
                     subject=fk_subject(fk.columns),
@@ -117,7 +119,10 @@ def _match_key_types(
             continue
         if col.reason == "override":
             if col.family != ref.family:
-                return f"{child.name}.{col.name} is {col.pg_type} (override) but {parent.name}.{ref.name} is {ref.pg_type}"
+                return (
+                    f"{child.name}.{col.name} is {col.pg_type} (override) but "
+                    f"{parent.name}.{ref.name} is {ref.pg_type}"
+                )
             continue
         index = child.columns.index(col)
         new, _ = plan_column(

@@ -31,7 +31,8 @@ def plain_column_finding(table: str, col: ColumnPlan, expression: str, why: str)
         "column holding the computed values, which no longer follows its inputs",
         table=table,
         column=col.source,
-        fix="add GENERATED ALWAYS AS (…) STORED by hand in the first revision, or let the app fill it",
+        fix="add GENERATED ALWAYS AS (…) STORED by hand in the first revision, or let the app "
+        "fill it",
         subject=f"generated:{col.source}",
     )
 

@@ -1,4 +1,6 @@
-"""From a reflected source to a target plan: every table, column, key and index with its Postgres form."""
+"""From a reflected source to a target plan: every
+table, column, key and index with its Postgres form.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def map_schema(
 ) -> SchemaPlan:
     """Reflect, profile and map every source table; with a catalog, fit an existing target schema.
 
-    load: the plan is for a load, which checks text for NULs itself (a plan for `cutover plan` counts them).
+    load: the plan is for a load, which checks text for
+    NULs itself (a plan for `cutover plan` counts them).
     """
     schema = source.reflect()
     tables = [t for t in schema.tables if db.tables is None or t.name in db.tables]
@@ -65,9 +68,11 @@ def map_schema(
             target_name = _match_name(table.name, catalog, db.snake_case)
             if target_name is None:
                 raise SchemaMismatchError(
-                    f"table {table.name} has no counterpart in the existing target schema {db.target_schema}",
+                    f"table {table.name} has no counterpart in the existing target schema "
+                    f"{db.target_schema}",
                     table=table.name,
-                    hint="create it with the app's migrations first, or list the tables to move in cutover.toml (tables = [...])",
+                    hint="create it with the app's migrations first, or list the tables to move "
+                    "in cutover.toml (tables = [...])",
                 )
             relations.taken.add(target_name)
         else:
@@ -99,8 +104,11 @@ def _framework_hints(plan: SchemaPlan, schema: Schema, settings: Settings) -> No
             Finding(
                 "warning",
                 "django_timezones",
-                "this is a Django database: with USE_TZ = True (Django's default) Django expects timestamptz on Postgres, and naive timestamp columns make aware/naive arithmetic fail",
-                fix='timestamps = "timestamptz" in [settings] (the values are UTC, as Django wrote them)',
+                "this is a Django database: with USE_TZ = True (Django's default) Django "
+                "expects timestamptz on Postgres, and naive timestamp columns make aware/naive "
+                "arithmetic fail",
+                fix='timestamps = "timestamptz" in [settings] (the values are UTC, as Django '
+                "wrote them)",
             )
         )
 
@@ -193,7 +201,8 @@ def _map_table(
                         f"{table.name}.{col.name}: {translated.reason}; the column gets no default",
                         table=table.name,
                         column=col.name,
-                        fix="add the default in the schema revision by hand if the app relies on it",
+                        fix="add the default in the schema revision by hand if the app relies "
+                        "on it",
                     )
                 )
         findings.extend(cfind)
@@ -203,7 +212,8 @@ def _map_table(
             f"source columns without a target column in {target_name}: {', '.join(missing)}",
             table=table.name,
             column=missing[0],
-            hint='add them with a migration, or map them with columns."table.col" = { rename = "target_col" } in cutover.toml',
+            hint='add them with a migration, or map them with columns."table.col" = { rename = '
+            '"target_col" } in cutover.toml',
         )
     if existing is not None:
         carried = {c.name for c in columns}
@@ -214,7 +224,8 @@ def _map_table(
         ]
         if required:
             raise SchemaMismatchError(
-                f"target columns {', '.join(required)} of {target_name} are NOT NULL without a default and have no source column",
+                f"target columns {', '.join(required)} of {target_name} are NOT NULL without a "
+                "default and have no source column",
                 table=table.name,
                 column=required[0],
             )
@@ -230,7 +241,8 @@ def _map_table(
                 "no_primary_key",
                 f"table {table.name} has no primary key",
                 table=table.name,
-                fix="add one before the app relies on row identity (rejects and resume use the rowid meanwhile)",
+                fix="add one before the app relies on row identity (rejects and resume use the "
+                "rowid meanwhile)",
             )
         )
     if tp.identity_column is not None and table.name in floors:
@@ -239,7 +251,9 @@ def _map_table(
 
 
 def _generated_of(table: Table) -> dict[str, str]:
-    """SQLite's generated columns and their expressions (SQL Server's computed ones are reported)."""
+    """SQLite's generated columns and their expressions
+    (SQL Server's computed ones are reported).
+    """
     return {
         c.name: c.generated_expression or ""
         for c in table.columns
@@ -265,10 +279,13 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
             Finding(
                 "warning",
                 "nocase",
-                f"{t.name}.{name} is COLLATE NOCASE: SQLite compares it ignoring case, Postgres will not (WHERE {name} = 'KIM' stops finding 'kim'); unique keys on it are kept case-insensitive with lower()",
+                f"{t.name}.{name} is COLLATE NOCASE: SQLite compares it ignoring case, Postgres "
+                f"will not (WHERE {name} = 'KIM' stops finding 'kim'); unique keys on it are "
+                "kept case-insensitive with lower()",
                 table=t.name,
                 column=name,
-                fix=f'columns."{t.name}.{name}" = "citext" (and CREATE EXTENSION citext) to keep case-insensitive comparisons',
+                fix=f'columns."{t.name}.{name}" = "citext" (and CREATE EXTENSION citext) to '
+                "keep case-insensitive comparisons",
             )
         )
     for u in t.uniques:
@@ -331,7 +348,8 @@ def _keys_and_indexes(tp: TablePlan, relations: Namer, findings: list[Finding]) 
                 Finding(
                     "warning",
                     "index_untranslated",
-                    f"index {idx.name} on {t.name} uses SQL cutover cannot translate safely; it is not created",
+                    f"index {idx.name} on {t.name} uses SQL cutover cannot translate safely; it "
+                    "is not created",
                     table=t.name,
                     fix="recreate it by hand in the second Alembic revision",
                     subject=f"index:{idx.name}",
@@ -373,7 +391,9 @@ def _check(
         and words[1:3] == ["IN", "("]
         and sorted(words[3:6:2]) == ["0", "1"]
     ):
-        return  # "flag IN (0, 1)": what SQLAlchemy's Boolean adds on SQLite; the boolean type says it already
+        # "flag IN (0, 1)": what SQLAlchemy's Boolean adds on SQLite; the boolean type says it
+        # already
+        return
     translated = sqltext.translate_expression(expression, rename, booleans)
     subject = f"check:{name or expression}"
     if translated is None:
@@ -381,7 +401,8 @@ def _check(
             Finding(
                 "warning",
                 "check_untranslated",
-                f"CHECK ({expression}) on {tp.source.name} uses SQL cutover cannot translate safely; it is not created",
+                f"CHECK ({expression}) on {tp.source.name} uses SQL cutover cannot translate "
+                "safely; it is not created",
                 table=tp.source.name,
                 fix="add it by hand in the second Alembic revision",
                 subject=subject,
@@ -444,7 +465,8 @@ def _case_collisions(plan: SchemaPlan) -> None:
                 Finding(
                     "warning",
                     "case_collision",
-                    f"tables {seen[key]} and {tp.name} differ only in case; in Postgres they stay apart only while quoted",
+                    f"tables {seen[key]} and {tp.name} differ only in case; in Postgres they "
+                    "stay apart only while quoted",
                     table=tp.name,
                     fix="rename one, or keep quoting both in the app's SQL",
                 )
@@ -463,7 +485,9 @@ def _case_collisions(plan: SchemaPlan) -> None:
 
 
 def tables_in_load_order(plan: SchemaPlan) -> list[TablePlan]:
-    """Parents before children (cycles broken by the original order); FKs come after the load anyway."""
+    """Parents before children (cycles broken by the
+    original order); FKs come after the load anyway.
+    """
     ordered: list[TablePlan] = []
     done: set[str] = set()
     by_name = {t.name: t for t in plan.tables}

@@ -206,7 +206,8 @@ class ColumnProfile:
     max_num: float | None = None
     min_blob_length: int | None = None
     max_blob_length: int | None = None
-    # text dated in year 0 ('0000-01-01…', 1 BC: SpatiaLite's default), which no Python datetime holds
+    # text dated in year 0 ('0000-01-01…', 1 BC: SpatiaLite's default), which no Python datetime
+    # holds
     year_zero: int = 0
 
     @property

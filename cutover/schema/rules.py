@@ -76,7 +76,8 @@ RULES: tuple[Rule, ...] = (
     Rule(r"DATE", "date", "date"),
     Rule(r"(TIME|TIME WITHOUT TIME ZONE)(\(\d\))?", "time", "time"),
     Rule(
-        r"(VARCHAR|NVARCHAR|CHARACTER VARYING|VARYING CHARACTER|NATIONAL VARCHAR|NATIONAL CHARACTER VARYING|VARCHAR2|NVARCHAR2)\s*\((?P<n>\d+)\)",
+        r"(VARCHAR|NVARCHAR|CHARACTER VARYING|VARYING CHARACTER|NATIONAL VARCHAR|NATIONAL "
+        r"CHARACTER VARYING|VARCHAR2|NVARCHAR2)\s*\((?P<n>\d+)\)",
         "varchar({n})",
         "text",
         "lengths are enforced: longer values are rejected",
@@ -85,10 +86,12 @@ RULES: tuple[Rule, ...] = (
         r"(CHAR|NCHAR|CHARACTER|NATIVE CHARACTER|NATIONAL CHARACTER)\s*\((?P<n>\d+)\)",
         "varchar({n})",
         "text",
-        "SQLite never pads; Postgres char(n) would pad every value with spaces on read, so the length limit is kept without the padding",
+        "SQLite never pads; Postgres char(n) would pad every value with spaces on read, so the "
+        "length limit is kept without the padding",
     ),
     Rule(
-        r"(TEXT|CLOB|VARCHAR|NVARCHAR|CHAR|CHARACTER|STRING|LONGTEXT|MEDIUMTEXT|TINYTEXT|NTEXT|CHARACTER VARYING|CITEXT)",
+        r"(TEXT|CLOB|VARCHAR|NVARCHAR|CHAR|CHARACTER|STRING|LONGTEXT|MEDIUMTEXT|TINYTEXT"
+        r"|NTEXT|CHARACTER VARYING|CITEXT)",
         "text",
         "text",
         "jsonb or timestamp when every value is JSON or ISO dates",

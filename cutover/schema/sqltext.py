@@ -162,8 +162,9 @@ def translate_expression(
 ) -> str | None:
     """Translate a SQLite boolean/scalar expression to Postgres, or None when unsure.
 
-    `rename` maps a source column name to its quoted target identifier (None: not a column);
-    `booleans` are source columns that become Postgres booleans, so `flag = 0` becomes `flag = false`.
+    `rename` maps a source column name to its quoted target identifier
+    (None: not a column); `booleans` are source columns that become
+    Postgres booleans, so `flag = 0` becomes `flag = false`.
     """
     tokens = tokenize(sql)
     out: list[str] = []

@@ -30,7 +30,9 @@ class ForeignKeyPlan:
 
 @dataclass
 class IndexPlan:
-    """A secondary index as Postgres will have it; `elements` are SQL (quoted columns or expressions)."""
+    """A secondary index as Postgres will have it;
+    `elements` are SQL (quoted columns or expressions).
+    """
 
     name: str
     source_name: str

@@ -1,8 +1,8 @@
 """Source type → Postgres type and coercion: a declarative rule table, refined by the data.
 
-The rule table (schema/rules.py) is documented in docs/typemap.md. Every column plan says why it got its
-type: `declared` (the rule table), `sampled` (the data refined it), `override` (cutover.toml),
-or `catalog` (an existing target table).
+The rule table (schema/rules.py) is documented in docs/typemap.md. Every column
+plan says why it got its type: `declared` (the rule table), `sampled` (the data
+refined it), `override` (cutover.toml), or `catalog` (an existing target table).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from cutover.schema.model import Column, ColumnProfile, Finding, Table
 from cutover.schema.rules import INT_RANGES, declared_rule, family_of, pg_base
 
 BOOL_NAME = re.compile(
-    r"^(is|has|can|should|was|allow|enable|use)_|_(flag|enabled|active|deleted|archived|verified|visible|done)$|^(enabled|active|deleted|archived|verified|visible|done|pinned|starred|published|hidden)$",
+    r"^(is|has|can|should|was|allow|enable|use)_"
+    r"|_(flag|enabled|active|deleted|archived|verified|visible|done)$"
+    r"|^(enabled|active|deleted|archived|verified|visible|done|pinned|starred|published|hidden)$",
     re.IGNORECASE,
 )
 EPOCH_NAME = re.compile(r"(_at|_on|_time|_ts|time|date|timestamp|_when)$", re.IGNORECASE)
@@ -140,7 +142,8 @@ def plan_column(
                 Finding(
                     "warning",
                     "unknown_type",
-                    f"{tname}.{cname}: unknown type {declared!r} carried as {pg_type} (by its values)",
+                    f"{tname}.{cname}: unknown type {declared!r} carried as {pg_type} (by its "
+                    "values)",
                     table=tname,
                     column=cname,
                     fix=f'override it in cutover.toml: columns."{tname}.{cname}" = "…"',
@@ -237,10 +240,12 @@ def _refine(
             Finding(
                 "info",
                 "suggested_type",
-                f"{tname}.{cname}: {why}; kept as {plan.pg_type} so the app's {column.declared_type} reads and writes keep working",
+                f"{tname}.{cname}: {why}; kept as {plan.pg_type} so the app's "
+                f"{column.declared_type} reads and writes keep working",
                 table=tname,
                 column=cname,
-                fix=f'columns."{tname}.{cname}" = {spec} in cutover.toml (or infer_types = "apply")',
+                fix=f'columns."{tname}.{cname}" = {spec} in cutover.toml (or infer_types = '
+                '"apply")',
             )
         )
 
@@ -256,7 +261,8 @@ def _refine(
             return propose(
                 f"{vector_type}({found.dims})",
                 "vector",
-                f"all {p.texts:,} values are arrays of {found.dims} numbers (embeddings) → {vector_type}({found.dims})",
+                f"all {p.texts:,} values are arrays of {found.dims} numbers (embeddings) → "
+                f"{vector_type}({found.dims})",
             )
         if why_not:
             findings.append(
@@ -277,7 +283,8 @@ def _refine(
             return propose(
                 f"{vector_type}({found.dims})",
                 "vector",
-                f"all {p.blobs:,} values are {found.dims} packed {found.blob_format} numbers (embeddings) → {vector_type}({found.dims})",
+                f"all {p.blobs:,} values are {found.dims} packed {found.blob_format} numbers "
+                f"(embeddings) → {vector_type}({found.dims})",
             )
         if why_not:
             findings.append(
@@ -304,7 +311,8 @@ def _refine(
                 return propose(
                     kind,
                     "date" if kind == "date" else "timestamp",
-                    f"all {p.texts:,} values are ISO-8601 {'dates' if kind == 'date' else 'timestamps'} → {kind}",
+                    f"all {p.texts:,} values are ISO-8601 "
+                    f"{'dates' if kind == 'date' else 'timestamps'} → {kind}",
                 )
     if plan.family == "integer" and not table.primary_key == [column.name]:
         if p.non_null and p.zero_one == p.non_null and BOOL_NAME.search(cname):
@@ -328,7 +336,10 @@ def _refine(
                 if plan.base_type == "smallint" and -(2**31) <= p.min_int and p.max_int < 2**31
                 else "bigint"
             )
-            plan.why = f"{column.declared_type} values reach {p.max_int if p.max_int > high else p.min_int:,} → {wider}"
+            plan.why = (
+                f"{column.declared_type} values reach "
+                f"{p.max_int if p.max_int > high else p.min_int:,} → {wider}"
+            )
             plan.pg_type, plan.reason = wider, "sampled"
         if (
             p.integers
@@ -342,11 +353,14 @@ def _refine(
                 Finding(
                     "info",
                     "epoch_integers",
-                    f"{tname}.{cname} looks like epoch {unit} ({column.declared_type or 'untyped'}); kept as integers, which is what the app reads",
+                    f"{tname}.{cname} looks like epoch {unit} "
+                    f"({column.declared_type or 'untyped'}); kept as integers, which is what "
+                    "the app reads",
                     table=tname,
                     column=cname,
                     count=p.integers,
-                    fix=f'only if the app is changed to read timestamps: columns."{tname}.{cname}" = "timestamptz"',
+                    fix="only if the app is changed to read timestamps: "
+                    f'columns."{tname}.{cname}" = "timestamptz"',
                 )
             )
     if plan.family == "timestamp" and plan.base_type == "timestamp":
@@ -429,7 +443,8 @@ def _choose_coercion(
                     Finding(
                         "info",
                         "boolean_words",
-                        f"{tname}.{cname}: {p.bool_words:,} booleans stored as words ('true', 'yes', 't' …) become true/false",
+                        f"{tname}.{cname}: {p.bool_words:,} booleans stored as words ('true', "
+                        "'yes', 't' …) become true/false",
                         table=tname,
                         column=cname,
                         count=p.bool_words,
@@ -440,7 +455,8 @@ def _choose_coercion(
                     Finding(
                         "warning",
                         "not_boolean",
-                        f"{tname}.{cname}: {bad:,} values are neither 0/1 nor boolean words; those rows are rejected",
+                        f"{tname}.{cname}: {bad:,} values are neither 0/1 nor boolean words; "
+                        "those rows are rejected",
                         table=tname,
                         column=cname,
                         count=bad,
@@ -457,7 +473,9 @@ def _choose_coercion(
                 Finding(
                     "info",
                     "epoch_detected",
-                    f"{tname}.{cname}: {p.integers + p.reals:,} values are {('Julian day numbers' if unit == 'julian' else 'epoch ' + unit)}; converted to {plan.pg_type}",
+                    f"{tname}.{cname}: {p.integers + p.reals:,} values are "
+                    f"{('Julian day numbers' if unit == 'julian' else 'epoch ' + unit)}; "
+                    f"converted to {plan.pg_type}",
                     table=tname,
                     column=cname,
                     count=p.integers + p.reals,
@@ -469,7 +487,8 @@ def _choose_coercion(
             opts["naive_timezone"] = settings.naive_timezone
         if not needs_python and p.texts and fam != "time":
             # Text goes to Postgres as it is only in batches where every value has the one ISO form
-            # Postgres reads exactly as the coercion would (coerce.GUARDS); any other batch is coerced.
+            # Postgres reads exactly as the coercion would (coerce.GUARDS); any other batch is
+            # coerced.
             # Postgres' own input would drop a date's time of day, or a naive timestamp's offset,
             # silently, and read a naive timestamptz in the session's zone, not naive_timezone.
             opts["guard"] = (
@@ -489,7 +508,8 @@ def _choose_coercion(
             plan.coercion = "text"
             opts.update(max_length=limit, nul=settings.nul_in_text)
         elif p.nul_chars is None and p.texts:
-            # not scanned for NULs: batches of plain text without one go to Postgres untouched, others are coerced
+            # not scanned for NULs: batches of plain text without one go to Postgres untouched,
+            # others are coerced
             plan.coercion = "text"
             opts.update(max_length=limit, nul=settings.nul_in_text, guard="plain_text")
         if too_long:
@@ -497,7 +517,8 @@ def _choose_coercion(
                 Finding(
                     "warning",
                     "over_length",
-                    f"{tname}.{cname}: values up to {p.max_text_length:,} characters exceed {plan.pg_type}; longer values are rejected",
+                    f"{tname}.{cname}: values up to {p.max_text_length:,} characters exceed "
+                    f"{plan.pg_type}; longer values are rejected",
                     table=tname,
                     column=cname,
                     fix=f'widen it: columns."{tname}.{cname}" = "text" (or varchar(n))',
@@ -509,7 +530,8 @@ def _choose_coercion(
                 Finding(
                     "warning",
                     "nul_in_text",
-                    f"{tname}.{cname}: {p.nul_chars:,} values contain NUL (\\x00), which Postgres text cannot hold; they are {verb}",
+                    f"{tname}.{cname}: {p.nul_chars:,} values contain NUL (\\x00), which "
+                    f"Postgres text cannot hold; they are {verb}",
                     table=tname,
                     column=cname,
                     count=p.nul_chars,
@@ -521,7 +543,8 @@ def _choose_coercion(
                 Finding(
                     "warning",
                     "blob_in_text",
-                    f"{tname}.{cname}: {p.blobs:,} blob values in a text column are decoded as UTF-8 (rejected when not UTF-8)",
+                    f"{tname}.{cname}: {p.blobs:,} blob values in a text column are decoded as "
+                    "UTF-8 (rejected when not UTF-8)",
                     table=tname,
                     column=cname,
                     count=p.blobs,
@@ -535,7 +558,8 @@ def _choose_coercion(
                 Finding(
                     "warning",
                     "invalid_json",
-                    f"{tname}.{cname}: {p.json_invalid:,} values are not valid JSON; those rows are rejected",
+                    f"{tname}.{cname}: {p.json_invalid:,} values are not valid JSON; those rows "
+                    "are rejected",
                     table=tname,
                     column=cname,
                     count=p.json_invalid,
@@ -559,7 +583,10 @@ def _choose_coercion(
                 Finding(
                     "warning",
                     "vector_not_indexable",
-                    f"{tname}.{cname}: {opts['dims']} dimensions is over what HNSW/IVFFlat can index for {plan.base_type} ({vectors.MAX_INDEX_DIMS.get(plan.base_type, 2000)}); no vector index is created",
+                    f"{tname}.{cname}: {opts['dims']} dimensions is over what HNSW/IVFFlat can "
+                    f"index for {plan.base_type} "
+                    f"({vectors.MAX_INDEX_DIMS.get(plan.base_type, 2000)}); no vector index is "
+                    "created",
                     table=tname,
                     column=cname,
                     fix='use halfvec (vector_type = "halfvec", up to 4,000 dimensions)',
@@ -583,7 +610,9 @@ def _dynamic_typing_findings(
             Finding(
                 "warning",
                 "dynamic_typing",
-                f"{table.name}.{column.name}: {foreign:,} values do not match the declared {column.declared_type or 'type'} (SQLite stored them anyway); convertible ones are converted, the rest rejected",
+                f"{table.name}.{column.name}: {foreign:,} values do not match the declared "
+                f"{column.declared_type or 'type'} (SQLite stored them anyway); convertible "
+                "ones are converted, the rest rejected",
                 table=table.name,
                 column=column.name,
                 count=foreign,

@@ -1,4 +1,5 @@
-"""Embeddings: recognise vector columns in the data, decode packed blobs in bulk, plan their indexes.
+"""Embeddings: recognise vector columns in the data,
+decode packed blobs in bulk, plan their indexes.
 
 pgvector's text form is a JSON array of numbers, so JSON-text embeddings go to Postgres as they
 are and the server checks dimensions and finiteness (a bad row is isolated by bisection with
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import numpy as np  # imported where blobs are decoded: a load without vector blobs never pays its ~25 MB
+    # imported where blobs are decoded: a load without vector blobs never pays its ~25 MB
+    import numpy as np
 
 from cutover.values.coerce import Coercion, Reject, register
 
@@ -85,7 +87,8 @@ def detect_blob(
             if min_len != max_len:
                 return (
                     None,
-                    f"blobs of {min_len // width} to {max_len // width} {fmt} values: a vector column needs one length",
+                    f"blobs of {min_len // width} to {max_len // width} {fmt} values: a vector "
+                    "column needs one length",
                 )
             dims = max_len // width
             if dims > MAX_DIMS:
@@ -121,7 +124,8 @@ def vector_coercion(dims: int | None = None, blob_format: str | None = None, **_
         if isinstance(v, bytes):
             if len(v) % width:
                 raise Reject(
-                    f"blob of {len(v)} bytes is not a whole number of {blob_format or 'float32le'} values"
+                    f"blob of {len(v)} bytes is not a whole number of "
+                    f"{blob_format or 'float32le'} values"
                 )
             values = np.frombuffer(v, dtype=dtype)
             if dims is not None and values.size != dims:

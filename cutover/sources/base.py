@@ -10,7 +10,10 @@ from cutover.schema.model import Schema, Table, TableProfile
 
 BATCH_BYTES = (
     4 * 1024 * 1024
-)  # a batch is bounded in bytes too: wide or blob rows come fewer at a time (COPY text doubles blobs in hex)
+    # a batch is bounded in bytes too: wide or blob rows come fewer at a time (COPY text doubles
+    # blobs
+    # in hex)
+)
 PROBE_ROWS = (
     4  # the first batch of a read: 4 rows, so even 1 MB rows make a probe within BATCH_BYTES
 )

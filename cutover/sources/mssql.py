@@ -49,7 +49,8 @@ from cutover.sources.mssql_types import (
 )
 from cutover.values.coerce import compile_row
 
-PARAM = "\x1fP\x1f"  # placeholder token in built SQL; becomes '?' (pyodbc) or '%s' (pymssql) when executed
+# placeholder token in built SQL; becomes '?' (pyodbc) or '%s' (pymssql) when executed
+PARAM = "\x1fP\x1f"
 JSON_FUNCTIONS_MAJOR = 13  # ISJSON arrived in SQL Server 2016 (13.x)
 
 Fetch = Callable[[str, list[Any]], list[tuple[Any, ...]]]
@@ -83,7 +84,8 @@ class MssqlSource:
             ) from exc
         self.conn = self.raw.driver_connection
         if self.spec.dbapi == "pyodbc":
-            # datetimeoffset arrives as the driver's struct bytes; without this pyodbc refuses the column
+            # datetimeoffset arrives as the driver's struct bytes; without this pyodbc refuses the
+            # column
             self.conn.add_output_converter(SQL_SS_TIMESTAMPOFFSET, datetimeoffset_from_struct)
         self.db = facts.DatabaseFacts.from_row(self._rows(catalog.DATABASE_SQL)[0])
         self._reflection: catalog.Reflection | None = None
@@ -169,7 +171,9 @@ class MssqlSource:
         return translate_default(default, pg_type)
 
     def sequence_values(self) -> dict[str, int]:
-        """Per table, the identity's last value (or seed − increment when unused): Postgres continues after it."""
+        """Per table, the identity's last value (or seed − increment when unused): Postgres
+        continues after it.
+        """
         return self._reflect().sequence_floors()
 
     # -- data ------------------------------------------------------------------------------------
@@ -179,7 +183,9 @@ class MssqlSource:
         return int(self._rows(f"SELECT COUNT_BIG(*) FROM {self._table_sql(table)}")[0][0])
 
     def key_columns(self, table: Table) -> list[str]:
-        """The primary key (or a unique NOT NULL key); for other tables, the row's number in one ordered pass."""
+        """The primary key (or a unique NOT NULL key); for
+        other tables, the row's number in one ordered pass.
+        """
         return list(self._info(table).key) or [ROW_NUMBER]
 
     def key_range(self, table: Table) -> tuple[Any, Any] | None:
@@ -193,7 +199,8 @@ class MssqlSource:
         ):
             return None
         low, high = self._rows(
-            f"SELECT MIN({quote(info.key[0])}), MAX({quote(info.key[0])}) FROM {self._table_sql(table)}"
+            f"SELECT MIN({quote(info.key[0])}), MAX({quote(info.key[0])}) FROM "
+            f"{self._table_sql(table)}"
         )[0]
         return (int(low), int(high)) if low is not None and high is not None else None
 
@@ -206,13 +213,16 @@ class MssqlSource:
         after: tuple[Any, ...] | None = None,
         until: tuple[Any, ...] | None = None,
     ) -> Iterator[Batch]:
-        """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and < until."""
+        """Rows in key order, batch_size at a time, each
+        (*key, *columns); keys > after and < until.
+        """
         if until is None:
             yield from self._read(table, columns, batch_size=batch_size, after=after)
             return
         bound = tuple(until)
         for batch in self._read(table, columns, batch_size=batch_size, after=after):
-            # pages come in key order: cut the one that crosses the bound and stop (at most one page over-read)
+            # pages come in key order: cut the one that crosses the bound and stop (at most one page
+            # over-read)
             width = batch.key_width
             keep = [r for r in batch.rows if tuple(r[:width]) < bound]
             if keep:
@@ -295,7 +305,8 @@ class MssqlSource:
         ct = self._info(table).types[column]
         decode = decoder(ct) or (lambda v: v)
         rows = self._rows(
-            f"SELECT TOP ({PARAM}) {select_expression(ct, quote(column))} FROM {self._table_sql(table)} WHERE {quote(column)} IS NOT NULL",
+            f"SELECT TOP ({PARAM}) {select_expression(ct, quote(column))} FROM "
+            f"{self._table_sql(table)} WHERE {quote(column)} IS NOT NULL",
             [limit],
         )
         return [decode(r[0]) for r in rows]
@@ -323,7 +334,9 @@ class MssqlSource:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """One SNAPSHOT transaction for the whole load when the database allows it (see the no_snapshot finding)."""
+        """One SNAPSHOT transaction for the whole load when the database allows it (see the
+        no_snapshot finding).
+        """
         usable = self.db.snapshot_isolation.upper() == "ON" and not any(
             i.memory_optimized for i in self._reflect().tables.values()
         )
@@ -342,7 +355,9 @@ class MssqlSource:
         self._cursor(text).close()
 
     def fingerprint(self) -> str:
-        """Changes when the schema's data changes: row counts, modify dates and write counters (or checksums)."""
+        """Changes when the schema's data changes: row counts, modify dates and write counters
+        (or checksums).
+        """
         p = [self.schema_name]
         parts = [repr(self._rows(FINGERPRINT_TABLES_SQL.format(p=PARAM), p))]
         try:
@@ -377,9 +392,11 @@ GROUP BY t.name, t.modify_date ORDER BY t.name
 
 # inserts, updates and deletes since the table's metadata was cached (needs VIEW DATABASE STATE)
 FINGERPRINT_WRITES_SQL = """
-SELECT t.name, SUM(os.leaf_insert_count + os.leaf_update_count + os.leaf_delete_count + os.leaf_ghost_count)
+SELECT t.name, SUM(os.leaf_insert_count + os.leaf_update_count + os.leaf_delete_count +
+    os.leaf_ghost_count)
 FROM sys.dm_db_index_operational_stats(DB_ID(), NULL, NULL, NULL) AS os
-JOIN sys.tables AS t ON t.object_id = os.object_id JOIN sys.schemas AS s ON s.schema_id = t.schema_id
+JOIN sys.tables AS t ON t.object_id = os.object_id JOIN sys.schemas AS s ON s.schema_id =
+    t.schema_id
 WHERE s.name = {p} AND os.index_id IN (0, 1)
 GROUP BY t.name ORDER BY t.name
 """
@@ -394,7 +411,8 @@ def paged(
     after: tuple[Any, ...] | None,
     table: str,
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """Keyset pagination: a page, then the page after its last key, until a short page; never OFFSET.
+    """Keyset pagination: a page, then the page after
+    its last key, until a short page; never OFFSET.
 
     Pages are bounded in bytes as the SQLite reader's are: a first page of PROBE_ROWS measures the
     rows, and each next page holds as many rows like the last ones as fit in BATCH_BYTES (at most
@@ -432,7 +450,9 @@ def fill_profile(
     classes: dict[str, str | None],
     bits: set[str],
 ) -> TableProfile:
-    """A TableProfile from the profile query's row: storage classes from each column's type, stats as computed."""
+    """A TableProfile from the profile query's row: storage classes from each column's type,
+    stats as computed.
+    """
     result = TableProfile(rows=rows)
     for column in classes:
         result.columns[column] = ColumnProfile()

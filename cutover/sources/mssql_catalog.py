@@ -452,8 +452,8 @@ def _objects(schema: Schema, rows: list[Row]) -> None:
 def choose_key(
     table: Table, types: dict[str, ColumnType], database_code_page: int | None
 ) -> list[str]:
-    """The columns rows are paged by: the primary key, else a unique key of NOT NULL columns; [] for
-    none.
+    """The columns rows are paged by: the primary key,
+    else a unique key of NOT NULL columns; [] for none.
 
     A key qualifies only when every column can be compared as a parameter exactly (see key_part).
     """

@@ -57,8 +57,8 @@ _BOOLEANS = {"true": "yes", "false": "no", "sspi": "yes"}
 
 @dataclass(frozen=True)
 class ConnectSpec:
-    """Everything needed to connect: which DBAPI, its connection string or arguments, the schema
-    to read.
+    """Everything needed to connect: which DBAPI, its
+    connection string or arguments, the schema to read.
     """
 
     dbapi: str
@@ -205,8 +205,8 @@ def _server(host: str | None, instance: str | None, port: int | None, sep: str) 
 def odbc_string(
     driver: str | None, parsed: urls.DbUrl, options: list[tuple[str, str]], dsn: str | None = None
 ) -> str:
-    """DRIVER={…};SERVER=…;DATABASE=…;UID=…;PWD=…;… with FreeTDS's own spelling of server and
-    port.
+    """DRIVER={…};SERVER=…;DATABASE=…;UID=…;PWD=…;…
+    with FreeTDS's own spelling of server and port.
     """
     parts: list[tuple[str, str]] = []
     freetds = bool(driver and re.search(r"(?i)freetds|tdsodbc", driver))

@@ -124,8 +124,8 @@ def disabled(what: str, table: str, name: str, subject: str | None = None) -> Fi
 
 
 def untrusted(what: str, table: str, name: str) -> Finding:
-    """A constraint created WITH NOCHECK: existing rows may break it, and Postgres will check
-    them.
+    """A constraint created WITH NOCHECK: existing rows
+    may break it, and Postgres will check them.
     """
     return Finding(
         "warning",
@@ -181,8 +181,8 @@ def modules(kinds: dict[str, list[str]]) -> Finding:
 
 
 def table_findings(table: Table, info: TableInfo) -> list[Finding]:
-    """Per-table findings: keys, identities, computed and lossy columns, collations, padding,
-    precision.
+    """Per-table findings: keys, identities, computed and
+    lossy columns, collations, padding, precision.
     """
     out: list[Finding] = []
     name = table.name
@@ -338,8 +338,8 @@ def _lossy(table: str, column: str, type_name: str) -> Finding:
 
 
 def identifier_findings(tables: list[Table]) -> list[Finding]:
-    """Names that collide once folded (lower case, snake_case), and mixed-case names Postgres
-    needs quoted.
+    """Names that collide once folded (lower case, snake_case),
+    and mixed-case names Postgres needs quoted.
     """
     out = []
     for group in folded_collisions([t.name for t in tables]):
@@ -436,8 +436,8 @@ def folded_collisions(names: list[str]) -> list[list[str]]:
 
 
 def generated_suggestion(table: str, column: str, definition: str, columns: set[str]) -> str | None:
-    """The Postgres generated column a computed column could become, when its expression
-    translates.
+    """The Postgres generated column a computed column
+    could become, when its expression translates.
     """
     portable = portable_expression(definition)
     if portable is None:

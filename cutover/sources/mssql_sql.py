@@ -1,4 +1,5 @@
-"""T-SQL text: quoted identifiers, the reader's queries, and T-SQL defaults and checks made portable.
+"""T-SQL text: quoted identifiers, the reader's queries,
+and T-SQL defaults and checks made portable.
 
 Identifiers are always bracket-quoted by `quote` (']' doubled); values are always parameters, in
 the driver's placeholder style ('?' for pyodbc, '%s' for pymssql). Nothing a user or a catalog
@@ -33,7 +34,9 @@ def qualified(schema: str, table: str) -> str:
 
 @dataclass(frozen=True)
 class KeysetQueries:
-    """The first and the following pages of a keyset read; parameters: page size, then the last key."""
+    """The first and the following pages of a keyset
+    read; parameters: page size, then the last key.
+    """
 
     first: str
     following: str
@@ -86,7 +89,8 @@ def single_pass_query(table: str, selects: list[str], order_by: list[str], place
     outer = ", ".join(quote(f"c{i}") for i in range(len(selects)))
     return (
         f"SELECT q.{quote(ROW_NUMBER)}{', ' + outer if outer else ''} FROM "
-        f"(SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS {quote(ROW_NUMBER)}{', ' + inner if inner else ''} FROM {table}) q "
+        f"(SELECT ROW_NUMBER() OVER (ORDER BY {order}) AS "
+        f"{quote(ROW_NUMBER)}{', ' + inner if inner else ''} FROM {table}) q "
         f"WHERE q.{quote(ROW_NUMBER)} > {placeholder} ORDER BY q.{quote(ROW_NUMBER)}"
     )
 
@@ -106,7 +110,8 @@ _DASHED_UUID = "-".join(_HEX * n for n in (8, 4, 4, 4, 12))
 def profile_expressions(
     ct: ColumnType, q: str, stats: set[str], json_functions: bool
 ) -> list[tuple[str, str]]:
-    """(ColumnProfile field, T-SQL aggregate) for one column; `nulls` always, the rest as `stats` ask.
+    """(ColumnProfile field, T-SQL aggregate) for one
+    column; `nulls` always, the rest as `stats` ask.
 
     Statistics that cannot apply to the column's type are left out and keep their defaults, except
     `json_invalid`, which counts every value where ISJSON cannot run (so a column overridden to
@@ -137,7 +142,8 @@ def profile_expressions(
         out.append(
             (
                 "nul_chars",
-                f"COUNT_BIG(CASE WHEN CHARINDEX({'NCHAR' if wide else 'CHAR'}(0), {value} COLLATE {_BIN}) > 0 THEN 1 END)",
+                f"COUNT_BIG(CASE WHEN CHARINDEX({'NCHAR' if wide else 'CHAR'}(0), {value} "
+                f"COLLATE {_BIN}) > 0 THEN 1 END)",
             )
         )
     if "json" in stats:
@@ -145,7 +151,8 @@ def profile_expressions(
             out += [
                 (
                     "json_containers",
-                    f"COUNT_BIG(CASE WHEN ISJSON({q}) = 1 AND LEFT(LTRIM({q}), 1) IN ('{{', '[') THEN 1 END)",
+                    f"COUNT_BIG(CASE WHEN ISJSON({q}) = 1 AND LEFT(LTRIM({q}), 1) IN ('{{', "
+                    "'[') THEN 1 END)",
                 ),
                 (
                     "json_invalid",
@@ -156,8 +163,14 @@ def profile_expressions(
             out.append(("json_invalid", f"COUNT_BIG(CASE WHEN {q} IS NOT NULL THEN 1 END)"))
     if "dates" in stats and text:
         b = f"{q} COLLATE {_BIN}"
-        iso = f"{b} LIKE '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]%' AND LEN({q}) <= 35 AND SUBSTRING({q}, 11, 35) COLLATE {_BIN} NOT LIKE '%[^0-9:. TZ+-]%'"
-        offset = f"{b} LIKE '%[+-][0-9][0-9]:[0-9][0-9]' OR {b} LIKE '%[+-][0-9][0-9][0-9][0-9]' OR {b} LIKE '%Z'"
+        iso = (
+            f"{b} LIKE '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]%' AND LEN({q}) <= 35 AND "
+            f"SUBSTRING({q}, 11, 35) COLLATE {_BIN} NOT LIKE '%[^0-9:. TZ+-]%'"
+        )
+        offset = (
+            f"{b} LIKE '%[+-][0-9][0-9]:[0-9][0-9]' OR {b} LIKE "
+            f"'%[+-][0-9][0-9][0-9][0-9]' OR {b} LIKE '%Z'"
+        )
         out += [
             ("iso_dates", f"COUNT_BIG(CASE WHEN {iso} THEN 1 END)"),
             ("date_only", f"COUNT_BIG(CASE WHEN LEN({q}) = 10 THEN 1 END)"),
@@ -168,7 +181,8 @@ def profile_expressions(
         out.append(
             (
                 "uuid_like",
-                f"COUNT_BIG(CASE WHEN (LEN({q}) = 36 AND {b} LIKE '{_DASHED_UUID}') OR (LEN({q}) = 32 AND {b} NOT LIKE '%[^0-9a-fA-F]%') THEN 1 END)",
+                f"COUNT_BIG(CASE WHEN (LEN({q}) = 36 AND {b} LIKE '{_DASHED_UUID}') OR "
+                f"(LEN({q}) = 32 AND {b} NOT LIKE '%[^0-9a-fA-F]%') THEN 1 END)",
             )
         )
     if "blob_length" in stats and n in ("binary", "varbinary", "image", "timestamp"):

@@ -169,7 +169,9 @@ def profile_class(ct: ColumnType) -> str | None:
 
 
 def codec_for(collation: str | None, code_page: int | None = None) -> str:
-    """The Python codec of a varchar column's bytes: from the collation's code page (or its name)."""
+    """The Python codec of a varchar column's bytes:
+    from the collation's code page (or its name).
+    """
     if collation and re.search(r"_UTF8$", collation, re.IGNORECASE):
         return "utf-8"
     if not code_page and collation:
@@ -225,7 +227,9 @@ def _code_page_of_name(collation: str) -> int | None:
 
 
 def _best_fit_c1(exc: UnicodeError) -> tuple[str, int]:
-    """Windows maps the five bytes cp1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) to U+0081…; so does SQL Server."""
+    """Windows maps the five bytes cp1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) to U+0081…;
+    so does SQL Server.
+    """
     if isinstance(exc, UnicodeDecodeError) and exc.end - exc.start == 1:
         return chr(exc.object[exc.start]), exc.end
     raise exc
@@ -245,7 +249,8 @@ class CodePageBytes(bytes):
 
     codec: str = "utf-8"
 
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:  # noqa: ARG002 - the code page wins
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:  # noqa: ARG002
+        # the code page wins over the encoding asked for
         return bytes(self).decode(self.codec, errors)
 
 
@@ -257,7 +262,8 @@ def undecodable(raw: bytes, codec: str) -> InvalidText:
 
 
 def text_decoder(codec: str, flag: list[bool] | None = None) -> Decoder:
-    """bytes (a varbinary-cast character column) → str, or InvalidText when the code page cannot decode them.
+    """bytes (a varbinary-cast character column) → str, or
+    InvalidText when the code page cannot decode them.
 
     `flag` gets an entry for every undecodable value, so the reader can mark its batch suspect.
     """
@@ -372,7 +378,9 @@ def _as_bool(v: Any) -> Any:
 
 
 def decoder(ct: ColumnType, flag: list[bool] | None = None) -> Decoder | None:
-    """The function turning what a driver returns for this column into the value cutover carries; None: as is."""
+    """The function turning what a driver returns for this column into the value cutover carries;
+    None: as is.
+    """
     n = ct.name
     if n in CHARS:
         return text_decoder(codec_for(ct.collation, ct.code_page), flag)
@@ -399,7 +407,9 @@ def decoder(ct: ColumnType, flag: list[bool] | None = None) -> Decoder | None:
 
 
 def select_expression(ct: ColumnType, quoted: str) -> str:
-    """What the reader selects for a column: character data as its bytes, CLR types as their text."""
+    """What the reader selects for a column: character
+    data as its bytes, CLR types as their text.
+    """
     n = ct.name
     if n in CHARS or n in NCHARS:
         return f"CAST({quoted} AS varbinary(max))"
@@ -413,7 +423,10 @@ def select_expression(ct: ColumnType, quoted: str) -> str:
         return f"CAST({quoted} AS varbinary(max))"
     if n in SPATIAL:
         # EWKT: PostGIS reads it as is (SRID kept; Z and M kept by AsTextZM)
-        return f"CAST(N'SRID=' + CAST({quoted}.STSrid AS nvarchar(11)) + N';' + {quoted}.AsTextZM() AS varbinary(max))"
+        return (
+            f"CAST(N'SRID=' + CAST({quoted}.STSrid AS nvarchar(11)) + N';' + "
+            f"{quoted}.AsTextZM() AS varbinary(max))"
+        )
     return quoted
 
 
@@ -431,7 +444,9 @@ _KEY_TEXT_STYLE = {
 
 @dataclass(frozen=True)
 class KeyPart:
-    """How one key column is selected into the key prefix, and compared against the last key seen."""
+    """How one key column is selected into the key
+    prefix, and compared against the last key seen.
+    """
 
     select: str
     decode: Decoder | None
@@ -471,7 +486,8 @@ def key_part(
         codec = codec_for(ct.collation, ct.code_page)
         page = 65001 if codec == "utf-8" else ct.code_page or _code_page_of_name(ct.collation or "")
         if database_code_page is None or page != database_code_page:
-            return None  # bytes → varchar takes the database's code page: exact only when it is the column's
+            # bytes → varchar takes the database's code page: exact only when it is the column's
+            return None
         return KeyPart(
             select_expression(ct, quoted),
             text_decoder(codec, flag),

@@ -72,7 +72,9 @@ def value_text(base: str, text: str) -> str:
 
 
 def decode(text: Any) -> Any:
-    """`basetype|text` (already decoded from UTF-16) → the value's exact text; NULL and bad bytes as they are."""
+    """`basetype|text` (already decoded from UTF-16) → the value's exact text; NULL and bad bytes
+    as they are.
+    """
     if text is None or isinstance(text, InvalidText):
         return text
     base, sep, rest = str(text).partition(SEPARATOR)

@@ -59,7 +59,9 @@ def quote_ident(name: str) -> str:
 # A table with more rows than this is profiled by one thread per core over its rowid ranges (each
 # with its own connection: SQLite runs a statement without holding the GIL), 2.4 → 1.2 s at 1M rows.
 PROFILE_SPLIT_ROWS = 100_000
-ROW_BYTES_POINTS = 8  # row_bytes() samples at this many places of the key range, so a table whose rows grow over time is not judged by its oldest …
+# row_bytes() samples at this many places of the key range, so a table whose rows grow over time is
+# not judged by its oldest …
+ROW_BYTES_POINTS = 8
 ROW_BYTES_SAMPLE = (
     32  # … rows, this many at each place: enough to average out one odd row, cheap on any table
 )
@@ -96,7 +98,8 @@ class SqliteSource:
             raise SourceError(
                 f"SQLite file not found: {self.path}",
                 path=str(self.path),
-                hint="check the source URL in cutover.toml (sqlite:///relative or sqlite:////absolute)",
+                hint="check the source URL in cutover.toml (sqlite:///relative or "
+                "sqlite:////absolute)",
             )
         self._uri = f"file:{pathname2url(str(self.path.resolve()))}?mode=ro"
         try:
@@ -200,7 +203,8 @@ class SqliteSource:
                 Finding(
                     "warning",
                     "collation",
-                    f"collation {name} is declared by the file but unknown to sqlite3; a byte-order stand-in was used to read it",
+                    f"collation {name} is declared by the file but unknown to sqlite3; a "
+                    "byte-order stand-in was used to read it",
                     fix="choose a Postgres collation (or citext) for the affected columns",
                 )
             )
@@ -228,7 +232,8 @@ class SqliteSource:
                     "virtual_table",
                     f"virtual table {name} is not carried: {why}",
                     table=name,
-                    fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN index)",
+                    fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN "
+                    "index)",
                     subject=f"virtual:{name}",
                 )
             )
@@ -376,7 +381,9 @@ class SqliteSource:
         )
 
     def key_columns(self, table: Table) -> list[str]:
-        """The key rows are streamed and resumed by: rowid, or the primary key of a WITHOUT ROWID table."""
+        """The key rows are streamed and resumed by: rowid,
+        or the primary key of a WITHOUT ROWID table.
+        """
         if table.rowid_alias:
             return [table.rowid_alias]
         if table.has_rowid:
@@ -395,7 +402,9 @@ class SqliteSource:
         return [_key_sql(table, k) for k in self.key_columns(table)]
 
     def scratch(self) -> sqlite3.Connection:
-        """A writable in-memory database with this file attached read-only as `src` (plan's anti-joins)."""
+        """A writable in-memory database with this file
+        attached read-only as `src` (plan's anti- joins).
+        """
         conn = sqlite3.connect(":memory:", uri=True, check_same_thread=False)
         conn.execute("ATTACH DATABASE ? AS src", (self._uri,))
         for name in self.stand_in_collations:
@@ -403,18 +412,22 @@ class SqliteSource:
         return conn
 
     def key_range(self, table: Table) -> tuple[Any, Any] | None:
-        """(min, max) of a single integer stream key, for splitting a table into chunks; else None."""
+        """(min, max) of a single integer stream key,
+        for splitting a table into chunks; else None.
+        """
         keys = self.key_columns(table)
         if len(keys) != 1:
             return None
         key = _key_sql(table, keys[0])
-        # two statements: SQLite reads one end of the key's b-tree for a lone min() or max(), but scans the table for both at once
+        # two statements: SQLite reads one end of the key's b-tree for a lone min() or max(), but
+        # scans the table for both at once
         (low,) = self.conn.execute(f"SELECT min({key}) FROM {quote_ident(table.name)}").fetchone()
         (high,) = self.conn.execute(f"SELECT max({key}) FROM {quote_ident(table.name)}").fetchone()
         return (low, high) if isinstance(low, int) and isinstance(high, int) else None
 
     def row_bytes(self, table: Table) -> float | None:
-        """About how many bytes a row holds, from a few short runs of rows spread over the key range.
+        """About how many bytes a row holds, from a few
+        short runs of rows spread over the key range.
 
         length() reads a blob's size from its header, not its content, so even a table of large
         blobs answers in milliseconds; text is counted in characters, close enough for scheduling.
@@ -437,7 +450,8 @@ class SqliteSource:
             params: tuple[Any, ...] = () if start is None else (start,)
             limit = ROW_BYTES_SAMPLE if start is not None else ROW_BYTES_SAMPLE * ROW_BYTES_POINTS
             row = self.conn.execute(
-                f"SELECT sum(s), count(*) FROM (SELECT {size} AS s FROM {tname} {where} ORDER BY {key} LIMIT ?)",
+                f"SELECT sum(s), count(*) FROM (SELECT {size} AS s FROM {tname} {where} ORDER "
+                f"BY {key} LIMIT ?)",
                 (*params, limit),
             ).fetchone()
             total += int(row[0] or 0)
@@ -453,7 +467,9 @@ class SqliteSource:
         after: tuple[Any, ...] | None = None,
         until: tuple[Any, ...] | None = None,
     ) -> Iterator[Batch]:
-        """Rows in key order, batch_size at a time, each (*key, *columns); keys > after and < until."""
+        """Rows in key order, batch_size at a time, each
+        (*key, *columns); keys > after and < until.
+        """
         keys = self.key_columns(table)
         key_sql = ", ".join(_key_sql(table, k) for k in keys)
         select = ", ".join([key_sql] + [quote_ident(c) for c in columns])
@@ -463,7 +479,10 @@ class SqliteSource:
         lower = f"({key_sql}) > ({marks})" if len(keys) > 1 else f"{key_sql} > ?"
         upper = f"({key_sql}) < ({marks})" if len(keys) > 1 else f"{key_sql} < ?"
         bound = f" AND {upper}" if until is not None else ""
-        first = f"SELECT {select} FROM {tname} {'WHERE ' + upper if until is not None else ''} ORDER BY {order} LIMIT ?"
+        first = (
+            f"SELECT {select} FROM {tname} {'WHERE ' + upper if until is not None else ''} "
+            f"ORDER BY {order} LIMIT ?"
+        )
         nxt = f"SELECT {select} FROM {tname} WHERE {lower}{bound} ORDER BY {order} LIMIT ?"
         tail = tuple(until) if until is not None else ()
         width = len(keys)
@@ -489,6 +508,34 @@ class SqliteSource:
             last = tuple(rows[-1][:width])
             limit = rows_within_budget(rows, batch_size)
 
+    @property
+    def uri(self) -> str:
+        """The read-only URI this source opens (for readers with their own SQLite connection)."""
+        return self._uri
+
+    def range_query(
+        self,
+        table: Table,
+        columns: list[str],
+        after: tuple[Any, ...] | None,
+        until: tuple[Any, ...] | None,
+        first: list[str],
+    ) -> str:
+        """SELECT (key, *columns) over one integer key's range in key order, after a typed first row.
+
+        For columnar readers that cannot bind parameters: the bounds are integers, written as
+        literals; `first` is the SQL of a first row whose values give each column its type.
+        """
+        (key,) = self.key_columns(table)
+        key_sql = _key_sql(table, key)
+        bounds = [f"{key_sql} > {int(after[0])}"] if after is not None else []
+        bounds += [f"{key_sql} < {int(until[0])}"] if until is not None else []
+        where = f"WHERE {' AND '.join(bounds)}" if bounds else ""
+        select = ", ".join([key_sql] + [quote_ident(c) for c in columns])
+        rows = f"SELECT {select} FROM {quote_ident(table.name)} {where} ORDER BY {key_sql}"
+        # SQLite runs a UNION ALL's arms in order, and the subquery keeps its ORDER BY
+        return f"SELECT {', '.join(first)} UNION ALL SELECT * FROM ({rows})"
+
     def _read_lenient(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Re-read a batch whose text is not all UTF-8, marking the bad values."""
         cur = self.conn.cursor()
@@ -508,7 +555,10 @@ class SqliteSource:
         keys = self.key_columns(table)
         if table.has_rowid and step > 1:
             key = _key_sql(table, keys[0])
-            sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL AND ({key} % ?) = 0 LIMIT ?"
+            sql = (
+                f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL AND ({key} "
+                "% ?) = 0 LIMIT ?"
+            )
             params: tuple[Any, ...] = (step, limit)
         else:
             sql = f"SELECT {q} FROM {quote_ident(table.name)} WHERE {q} IS NOT NULL LIMIT ?"
@@ -528,7 +578,9 @@ class SqliteSource:
             self.conn.text_factory = previous
 
     def profile(self, table: Table, wanted: dict[str, set[str]]) -> TableProfile:
-        """Per column, the statistics `wanted` names (see sqlite_profile for how few scans that takes)."""
+        """Per column, the statistics `wanted` names (see
+        sqlite_profile for how few scans that takes).
+        """
         bounds = self.key_range(table) if table.has_rowid else None
         if (
             bounds is None
@@ -560,7 +612,9 @@ class SqliteSource:
             self.conn.execute("ROLLBACK")
 
     def sequence_values(self) -> dict[str, int]:
-        """AUTOINCREMENT high-water marks from sqlite_sequence (never reused, so the identity continues past them)."""
+        """AUTOINCREMENT high-water marks from sqlite_sequence (never reused, so the identity
+        continues past them).
+        """
         exists = self.conn.execute(
             "SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'"
         ).fetchone()
@@ -573,7 +627,9 @@ class SqliteSource:
         }
 
     def fingerprint(self) -> str:
-        """Changes when the source's data changes (data_version is per connection; use file state)."""
+        """Changes when the source's data changes
+        (data_version is per connection; use file state).
+        """
         parts = []
         for suffix in ("", "-wal"):
             p = self.path.with_name(self.path.name + suffix)

@@ -2,10 +2,10 @@
 
 Plan's reject estimate (phases/reject_estimate.py) must find every value the load's date coercions
 refuse without running them on every row: running Python's parser over a million timestamps costs
-seconds. SQLite answers "is this plainly valid" in the scan: ISO shape, a real calendar day
-(a day number turned back into a date rewrites `2024-02-30` as `2024-03-01`), a real time of day, at most microseconds and a
-`Z` or ±HH:MM offset. Only the rows where some value is not plainly valid come back, for the
-coercion itself to judge; so the filter may send too many rows, never too few.
+seconds. SQLite answers "is this plainly valid" in the scan: ISO shape, a real calendar day (a day
+number turned back into a date rewrites `2024-02-30` as `2024-03-01`), a real time of day, at most
+microseconds and a `Z` or ±HH:MM offset. Only the rows where some value is not plainly valid come
+back, for the coercion itself to judge; so the filter may send too many rows, never too few.
 """
 
 from __future__ import annotations

@@ -63,7 +63,9 @@ def parse_table_constraints(sql: str) -> DeclaredConstraints:
 
 
 def _generated_expression(part: list[sqltext.Token]) -> str | None:
-    """The expression of a column's `[GENERATED ALWAYS] AS (…)`, at the top level of its definition."""
+    """The expression of a column's `[GENERATED ALWAYS]
+    AS (…)`, at the top level of its definition.
+    """
     depth = 0
     for k, tok in enumerate(part):
         if tok.text == "(":

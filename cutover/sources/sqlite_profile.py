@@ -1,4 +1,5 @@
-"""Profiling a SQLite table: what the data says, in as few and as cheap passes as give exact answers.
+"""Profiling a SQLite table: what the data says, in
+as few and as cheap passes as give exact answers.
 
 SQLite evaluates every expression of a scan for every row, without shared subexpressions, so the
 cost of a profile is the number and weight of its expressions. Three passes, each only as wide as
@@ -26,12 +27,14 @@ from typing import Any
 
 from cutover.schema.model import ColumnProfile, TableProfile
 
-# The storage class SQLite orders a value by: NULL < numbers < text < blob ('null': no value at all).
+# The storage class SQLite orders a value by: NULL < numbers < text < blob ('null': no value at
+# all).
 _CLASS_RANK = {"integer": 0, "real": 0, "text": 1, "blob": 2}
 
 
 class Scan:
-    """Where a profile's statements run: one connection over the whole table, or one per key range at once.
+    """Where a profile's statements run: one connection
+    over the whole table, or one per key range at once.
 
     Every aggregate a profile uses merges across ranges: counts add up, min and max of the parts
     give the whole's, the storage class of the least (greatest) value is the least (greatest) of
@@ -129,18 +132,30 @@ _PROBED = (
 )  # "all values are …" questions, answered by a counterexample
 _CLASS = {"integer": "integers", "real": "reals", "text": "texts", "blob": "blobs"}
 
-_OPENS_JSON = "substr({q}, 1, 1) IN ('{{', '[')"  # substr(…, 1, 1) reads one character; ltrim() would copy the value
+# substr(…, 1, 1) reads one character; ltrim() would copy the value
+_OPENS_JSON = "substr({q}, 1, 1) IN ('{{', '[')"
 _ISO_PREFIX = "{q} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]*'"
-_ISO = f"(CASE WHEN {_ISO_PREFIX} THEN length({{q}}) <= 35 AND rtrim(substr({{q}}, 11), '0123456789:. TZ+-') = '' ELSE 0 END)"
-_OFFSET = "(substr({q}, -1) IN ('Z', 'z') OR (substr({q}, -6, 1) IN ('+', '-') AND substr({q}, -3, 1) = ':') OR (length({q}) > 19 AND substr({q}, -5) GLOB '[+-][0-9][0-9][0-9][0-9]'))"
+_ISO = (
+    f"(CASE WHEN {_ISO_PREFIX} THEN length({{q}}) <= 35 AND rtrim(substr({{q}}, 11), "
+    "'0123456789:. TZ+-') = '' ELSE 0 END)"
+)
+_OFFSET = (
+    "(substr({q}, -1) IN ('Z', 'z') OR (substr({q}, -6, 1) IN ('+', '-') AND substr({q}, "
+    "-3, 1) = ':') OR (length({q}) > 19 AND substr({q}, -5) GLOB "
+    "'[+-][0-9][0-9][0-9][0-9]'))"
+)
 _HEX8 = "[0-9a-fA-F]" * 8
 _UUID = (
     f"(CASE WHEN NOT {{q}} GLOB '{_HEX8}*' THEN 0 "
     "WHEN length({q}) = 32 THEN NOT {q} GLOB '*[^0-9a-fA-F]*' "
-    "WHEN length({q}) = 36 THEN {q} GLOB '????????-????-????-????-????????????' AND NOT replace({q}, '-', '') GLOB '*[^0-9a-fA-F]*' ELSE 0 END)"
+    "WHEN length({q}) = 36 THEN {q} GLOB '????????-????-????-????-????????????' AND NOT "
+    "replace({q}, '-', '') GLOB '*[^0-9a-fA-F]*' ELSE 0 END)"
 )
 # nested CASE: SQLite does not promise to stop an AND early, and json_type() fails on bad JSON
-_ARRAY_LENGTH = "(CASE WHEN substr({q}, 1, 1) = '[' THEN CASE WHEN json_valid({q}) THEN CASE WHEN json_type({q}) = 'array' THEN json_array_length({q}) END END END)"
+_ARRAY_LENGTH = (
+    "(CASE WHEN substr({q}, 1, 1) = '[' THEN CASE WHEN json_valid({q}) THEN CASE "
+    "WHEN json_type({q}) = 'array' THEN json_array_length({q}) END END END)"
+)
 # A value that is not what the statistic asks about (CASE, so long text is never parsed as JSON).
 _COUNTEREXAMPLE = {
     "json": f"CASE WHEN {_OPENS_JSON} THEN NOT json_valid({{q}}) ELSE 1 END",
@@ -201,7 +216,9 @@ def profile_table(scan: Scan, wanted: dict[str, set[str]], quote: Any) -> TableP
 
 
 def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfile | None:
-    """The column's profile when it holds one storage class (numbers count as one); None when mixed."""
+    """The column's profile when it holds one storage
+    class (numbers count as one); None when mixed.
+    """
     count = int(found["count"])
     prof = ColumnProfile(nulls=rows - count)
     if count == 0:
@@ -214,7 +231,8 @@ def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfi
             prof.integers, prof.reals = count - reals, reals  # only the classes were asked for
             return prof
         if "reals" not in found or found["reals"] or low is None or high is None:
-            return None  # reals among integers (or numbers a text statistic did not expect): count them exactly
+            # reals among integers (or numbers a text statistic did not expect): count them exactly
+            return None
         prof.integers = count
         if stats & {"int_range", "bools"}:
             prof.min_int, prof.max_int = low, high
@@ -249,7 +267,9 @@ def _from_pure(rows: int, found: dict[str, Any], stats: set[str]) -> ColumnProfi
 
 
 def _exact(scan: Scan, columns: dict[str, set[str]], quote: Any) -> dict[str, ColumnProfile]:
-    """One scan counting, per value, its storage class and the statistics of its class (mixed columns)."""
+    """One scan counting, per value, its storage class
+    and the statistics of its class (mixed columns).
+    """
     exprs: list[str] = []
     slots: list[tuple[str, str]] = []
     for col, stats in columns.items():
@@ -270,7 +290,9 @@ def _exact(scan: Scan, columns: dict[str, set[str]], quote: Any) -> dict[str, Co
 
 
 def _probe_text(scan: Scan, q: str, prof: ColumnProfile, stats: set[str]) -> None:
-    """Answer the "are all values …" statistics of an all-text column, stopping at the first value that is not."""
+    """Answer the "are all values …" statistics of an all-text column, stopping at the first
+    value that is not.
+    """
     for stat in _PROBED:
         if stat not in stats:
             continue
@@ -340,7 +362,8 @@ def _exact_sql(stat: str, q: str) -> list[tuple[str, str]]:
             exprs.append(
                 (
                     "bool_words",
-                    f"count(CASE WHEN {t} = 'text' AND lower(trim({q})) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off', '0', '1') THEN 1 END)",
+                    f"count(CASE WHEN {t} = 'text' AND lower(trim({q})) IN ('true', 'false', "
+                    "'t', 'f', 'yes', 'no', 'y', 'n', 'on', 'off', '0', '1') THEN 1 END)",
                 )
             )
         return exprs
@@ -348,7 +371,8 @@ def _exact_sql(stat: str, q: str) -> list[tuple[str, str]]:
         return [
             (
                 "nul_chars",
-                f"count(CASE WHEN {t} = 'text' THEN CASE WHEN instr({q}, char(0)) > 0 THEN 1 END END)",
+                f"count(CASE WHEN {t} = 'text' THEN CASE WHEN instr({q}, char(0)) > 0 THEN 1 "
+                "END END)",
             )
         ]
     if stat == "blob_length":
