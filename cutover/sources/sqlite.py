@@ -521,7 +521,8 @@ class SqliteSource:
         until: tuple[Any, ...] | None,
         first: list[str],
     ) -> str:
-        """SELECT (key, *columns) over one integer key's range in key order, after a typed first row.
+        """SELECT (key, *columns) over one integer key's
+        range in key order, after a typed first row.
 
         For columnar readers that cannot bind parameters: the bounds are integers, written as
         literals; `first` is the SQL of a first row whose values give each column its type.
