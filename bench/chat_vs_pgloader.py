@@ -37,7 +37,7 @@ from cutover import config as config_mod
 from cutover.demo import build_chat_db
 from cutover.embedded import EmbeddedPostgres
 from cutover.load.target import qualified
-from cutover.sources.sqlite import quote_ident
+from cutover.sources.sqlite_catalog import quote_ident
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"  # git-ignored: databases, the server's data directory, logs

@@ -41,7 +41,7 @@ from psycopg import sql
 
 from cutover.embedded import EmbeddedPostgres, bin_dir
 from cutover.load import state
-from cutover.sources.sqlite import quote_ident
+from cutover.sources.sqlite_catalog import quote_ident
 
 CSV_BATCH = 10_000  # rows fetched from SQLite per CSV write
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cutover import urls
+from cutover import redaction, urls
 from cutover.errors import UnknownChoiceError, UsageError
 
 SECRET = "S3cr@t;P/w}d"
@@ -241,7 +241,7 @@ def test_redact_hides_password_in_every_form(text: str) -> None:
     shown = urls.redact(text)
     for fragment in ("S3cr", "w}d", "%40t"):
         assert fragment not in shown
-    assert urls.REDACTED in shown
+    assert redaction.REDACTED in shown
 
 
 def test_redact_keeps_everything_else() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import tomlkit
 
 from cutover import envkeys as keys
-from cutover import urls
+from cutover import redaction, urls
 from cutover.envfiles import convert
 from cutover.envfiles.scan import Found
 from cutover.errors import UsageError
@@ -176,7 +176,7 @@ def safe_source(raw: str, name: str) -> str:
 
     The empty default lets phase 1 load cutover.toml before the source password is exported.
     """
-    return urls.replace_passwords(raw, "${" + name.upper() + "_SOURCE_PASSWORD:-}")
+    return redaction.replace_passwords(raw, "${" + name.upper() + "_SOURCE_PASSWORD:-}")
 
 
 def _split_proposals(found: list[Found]) -> list[Proposal]:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from cutover import envkeys as keys
-from cutover import urls
+from cutover import redaction, urls
 from cutover.envfiles import convert, dotenv, resolve, scan
 from cutover.envfiles.convert import Placement, Target
 from cutover.envfiles.resolve import Unresolved
@@ -124,15 +124,15 @@ def display_text(kind: str, text: str) -> str:
     except UsageError:
         slots = []
     masks = [
-        Edit(s.start, s.end, urls.REDACTED)
+        Edit(s.start, s.end, redaction.REDACTED)
         for s in slots
         if s.key
         and (keys.is_secret(s.key) or keys.role_of(s.key) == "password")
         and s.value
-        and not urls.is_reference(s.value)
+        and not redaction.is_reference(s.value)
     ]
     shown = urls.redact(apply_edits(text, masks))
-    shown = _FLAG_PASSWORD.sub(lambda m: m["head"] + urls.REDACTED, shown)
+    shown = _FLAG_PASSWORD.sub(lambda m: m["head"] + redaction.REDACTED, shown)
     return shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
@@ -190,7 +190,7 @@ class _FilePlanner:
         if (
             not inners
             and slot.key
-            and not urls.is_reference(slot.value)
+            and not redaction.is_reference(slot.value)
             and any(slot.key == t.env_key for t in self.targets)
         ):
             shown = urls.redact(slot.value)
@@ -263,7 +263,7 @@ class _FilePlanner:
             role == "password"
             and value is None
             and slot.value
-            and not urls.is_reference(slot.value)
+            and not redaction.is_reference(slot.value)
             and slot.value != target.url.password
         )
         if stale and not self.env_file.committed:
@@ -375,7 +375,7 @@ class _FilePlanner:
                     name,
                     target.name,
                     "",
-                    urls.REDACTED,
+                    redaction.REDACTED,
                     "added: URLs read the password percent-encoded from it",
                 )
             )
@@ -391,7 +391,7 @@ def _known_password(target: Target, env_files: list[EnvFile], texts: dict) -> Ta
         found = (
             dotenv.assignments(texts[env_file.path][1]).get(target.password_env) if local else None
         )
-        if found and not urls.is_reference(found):
+        if found and not redaction.is_reference(found):
             return replace(target, url=replace(target.url, password=found))
     return target
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cutover import envkeys as keys
-from cutover import urls
+from cutover import redaction, urls
 from cutover.envfiles import compose, dotenv, shell
 from cutover.envfiles.spans import Edit, LineIndex, Slot, value_slots
 
@@ -317,8 +317,8 @@ def references(env_file: EnvFile, text: str, slots: list[Slot]) -> list[Found]:
 
 def display_value(key: str | None, role: str, value: str) -> str:
     """A value as it may be shown: passwords and other secrets hidden, ${REFS} kept."""
-    if (role == "password" or (key and keys.is_secret(key))) and not urls.is_reference(value):
-        return urls.REDACTED if value else ""
+    if (role == "password" or (key and keys.is_secret(key))) and not redaction.is_reference(value):
+        return redaction.REDACTED if value else ""
     return urls.redact(value)
 
 

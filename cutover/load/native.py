@@ -44,7 +44,9 @@ NATIVE_JOBS = 1
 
 
 def load_jobs(settings: Settings, jobs: int | None) -> int | None:
-    """The load's processes: as asked, else one under the columnar engine (None: the scheduler decides)."""
+    """The load's processes: as asked, else one under the
+    columnar engine (None: the scheduler decides).
+    """
     if jobs is None and engine_in_use(settings) != ENGINE_PYTHON:
         return NATIVE_JOBS
     return jobs
@@ -90,7 +92,9 @@ def native_table(
 
 
 class NativeChunk:
-    """Runs one chunk through the columnar path, handing key ranges to `python_range` when needed."""
+    """Runs one chunk through the columnar path, handing
+    key ranges to `python_range` when needed.
+    """
 
     def __init__(
         self,

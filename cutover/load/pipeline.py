@@ -1,4 +1,5 @@
-"""Loading one chunk: read → coerce → COPY, rejects isolated and recorded, progress committed with rows.
+"""Loading one chunk: read → coerce → COPY, rejects
+isolated and recorded, progress committed with rows.
 
 Every batch is one Postgres transaction holding its rows, their digests and the chunk's progress,
 so what is committed is always consistent and a chunk resumes exactly after its last commit.
@@ -158,9 +159,11 @@ class ChunkLoader:
             except TransientError as exc:
                 if attempt == RETRY_ATTEMPTS:
                     raise TargetError(
-                        f"chunk {self.chunk_no} of {self.tp.source.name} failed {attempt} times: {exc.message}",
+                        f"chunk {self.chunk_no} of {self.tp.source.name} failed {attempt} "
+                        f"times: {exc.message}",
                         table=self.tp.source.name,
-                        hint="everything committed so far is kept; `cutover run --phase 2` resumes from there",
+                        hint="everything committed so far is kept; `cutover run --phase 2` "
+                        "resumes from there",
                     ) from exc
                 time.sleep(wait)
                 wait = min(wait * 2, RETRY_MAX_WAIT_S)
@@ -296,7 +299,9 @@ class ChunkLoader:
 
 
 class _PostLoad:
-    """Post-load rejects of one table: reject lines and chunk -1 counters, committed with each DELETE."""
+    """Post-load rejects of one table: reject lines and
+    chunk -1 counters, committed with each DELETE.
+    """
 
     def __init__(
         self, conn: psycopg.Connection[Any], plan: SchemaPlan, tp: TablePlan, rejects_dir: Path
@@ -320,7 +325,9 @@ class _PostLoad:
         reason: str,
         stage: str,
     ) -> int:
-        """Run a DELETE … RETURNING of whole rows; reject them, take out their digests, count them."""
+        """Run a DELETE … RETURNING of whole rows; reject
+        them, take out their digests, count them.
+        """
         tp = self.tp
         by_target = {c.name: c.source for c in tp.columns}
         names = [c.name for c in tp.columns]
@@ -360,7 +367,9 @@ class _PostLoad:
 def enforce_keys(
     conn: psycopg.Connection[Any], plan: SchemaPlan, settings: Settings, rejects_dir: Path
 ) -> list[str]:
-    """Reject rows that would break a check, a unique key, or a foreign key, before Alembic adds them."""
+    """Reject rows that would break a check, a unique
+    key, or a foreign key, before Alembic adds them.
+    """
     notes: list[str] = []
     posts: dict[str, _PostLoad] = {}
 
@@ -405,7 +414,11 @@ def enforce_keys(
                 changed = False
                 for tp in plan.tables:
                     for fk in tp.foreign_keys:
-                        reason = f"orphaned foreign key {fk.name}: no {fk.ref_table} row with ({', '.join(fk.ref_columns)}) = this row's ({', '.join(fk.columns)})"
+                        reason = (
+                            f"orphaned foreign key {fk.name}: no {fk.ref_table} row with "
+                            f"({', '.join(fk.ref_columns)}) = this row's "
+                            f"({', '.join(fk.columns)})"
+                        )
                         n = post(tp).remove(
                             conn,
                             _orphans_query(plan, tp, fk.columns, fk.ref_table, fk.ref_columns),
@@ -457,7 +470,8 @@ def _duplicates_query(
         not_null if where is None else sql.SQL("{} AND ({})").format(not_null, sql.SQL(where))
     )  # where: translated by sqltext, identifiers quoted
     return sql.SQL(
-        "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {parts} ORDER BY {order}) AS n "
+        "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER "
+        "(PARTITION BY {parts} ORDER BY {order}) AS n "
         "FROM {t} WHERE {cond}) d WHERE d.n > 1) RETURNING {cols}"
     ).format(
         t=table,
@@ -483,7 +497,8 @@ def _orphans_query(
     )
     cols = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(c.name)) for c in tp.columns)
     return sql.SQL(
-        "DELETE FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) RETURNING {cols}"
+        "DELETE FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE "
+        "{match}) RETURNING {cols}"
     ).format(child=child, nn=not_null, parent=parent, match=match, cols=cols)
 
 
@@ -522,7 +537,8 @@ def finish_tables(
         conn.execute(sql.SQL("ANALYZE {}").format(tgt.qualified(plan.target_schema, tp.name)))
         if actual != res.written or not res.reconciled:
             problems.append(
-                f"{tp.source.name}: read {res.read}, written {res.written} (target holds {actual}), rejected {res.rejected}"
+                f"{tp.source.name}: read {res.read}, written {res.written} (target holds "
+                f"{actual}), rejected {res.rejected}"
             )
         results[tp.name] = res
     if problems:

@@ -1,4 +1,5 @@
-"""Phase 2 per database: schema (revision 1), data (resumable chunks), keys (revision 2), proof data.
+"""Phase 2 per database: schema (revision 1), data
+(resumable chunks), keys (revision 2), proof data.
 
 A load records its manifest as incomplete before any row moves and complete only at the very
 end; a run that finds an incomplete one resumes it, provided neither the source nor the plan
@@ -43,7 +44,8 @@ ObjectsHook = Callable[[SchemaPlan], migrations.Objects]
 RUN_LOCK_APPLICATION = (
     "cutover run lock"  # how the connection holding the phase's lock shows in pg_stat_activity
 )
-LOAD_ROUNDS = 3  # a chunk that finished can be undone by a crash of a server that commits asynchronously; load again
+# a chunk that finished can be undone by a crash of a server that commits asynchronously; load again
+LOAD_ROUNDS = 3
 
 
 @dataclass
@@ -89,7 +91,8 @@ def run_phase2(
     restart: bool = False,
     objects: ObjectsHook | None = None,
 ) -> Phase2Result:
-    """Schema (Alembic revision 1), data (resumable chunks over `jobs` workers), then keys (revision 2).
+    """Schema (Alembic revision 1), data (resumable chunks
+    over `jobs` workers), then keys (revision 2).
 
     `objects` turns the planned schema into views and triggers (revision 3, after the keys); it
     may replace the plan's view and trigger findings with its own before the manifest is made.
@@ -212,7 +215,8 @@ def run(
         with snapshot() if snapshot is not None else nullcontext():
             for _round in range(LOAD_ROUNDS):
                 scheduler.load(ctx, source, conn, reporter, load_jobs(settings, jobs), workers)
-                # the server may have restarted during the load (the chunks retried through it): start afresh
+                # the server may have restarted during the load (the chunks retried through it):
+                # start afresh
                 conn.close()
                 conn = tgt.connect(db.target, autocommit=True)
                 unfinished = [
@@ -222,7 +226,8 @@ def run(
                 if not unfinished:
                     break
                 reporter.message(
-                    f"{db.name}: {len(unfinished)} chunk(s) lost their last commits in a server crash; loading them again"
+                    f"{db.name}: {len(unfinished)} chunk(s) lost their last commits in a server "
+                    "crash; loading them again"
                 )
             else:
                 raise TargetError(
@@ -232,7 +237,8 @@ def run(
                 )
         if source.fingerprint() != fingerprint:
             raise SourceError(
-                f"the source {urls.redact(db.source)} changed during the load, so the copy may mix two states of it",
+                f"the source {urls.redact(db.source)} changed during the load, so the copy may "
+                "mix two states of it",
                 database=db.name,
                 hint="stop the application's writers and run `cutover run --phase 2 --restart`",
             )
@@ -240,7 +246,8 @@ def run(
         if revisions is not None:
             notes = pipeline.enforce_keys(conn, plan, settings, rejects_dir)
             reporter.message(
-                f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique, check and foreign keys)"
+                f"{db.name}: alembic upgrade {revisions.keys_rev} (indexes, unique, check and "
+                "foreign keys)"
             )
             for ddl, seconds in keys_build.upgrade_keys_parallel(
                 revisions,
@@ -302,13 +309,15 @@ def _plan_of(manifest: dict[str, Any]) -> dict[str, Any]:
 def _check_resumable(old: dict[str, Any], new: dict[str, Any], database: str) -> None:
     if old["source_fingerprint"] != new["source_fingerprint"]:
         raise UsageError(
-            "the source changed since the interrupted load, so resuming it would mix two states of the data",
+            "the source changed since the interrupted load, so resuming it would mix two states "
+            "of the data",
             database=database,
             hint="`cutover run --phase 2 --restart` starts the load over",
         )
     if _plan_of(old) != _plan_of(new):
         raise UsageError(
-            "cutover.toml or the source schema changed since the interrupted load, so the rows already loaded do not fit the new plan",
+            "cutover.toml or the source schema changed since the interrupted load, so the rows "
+            "already loaded do not fit the new plan",
             database=database,
             hint="undo the change to resume, or `cutover run --phase 2 --restart` to start over",
         )
@@ -333,7 +342,8 @@ def _start_fresh(
         ]  # tables an interrupted load of ours did not create
         if foreign and not yes:
             raise UsageError(
-                f"{len(foreign)} table(s) already exist in the target: {', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}",
+                f"{len(foreign)} table(s) already exist in the target: "
+                f"{', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}",
                 database=db.name,
                 hint="pass --yes to drop and replace them",
             )
@@ -375,7 +385,8 @@ def refuse_missing_vector(plan: SchemaPlan, info: ServerInfo, database: str) -> 
     ]
     if vector_cols and not (info.vector_available or info.vector_installed):
         raise TargetError(
-            f"the target has no pgvector extension, needed for {', '.join(vector_cols[:5])}; nothing was loaded",
+            f"the target has no pgvector extension, needed for {', '.join(vector_cols[:5])}; "
+            "nothing was loaded",
             database=database,
             hint=tgt.vector_install_hint(info.version_num)
             + "; or keep the columns as text/bytea with a type override in cutover.toml",
@@ -407,7 +418,8 @@ def _keep_creatable(
                     Finding(
                         "warning",
                         f"{item.kind}_untranslated",
-                        f"{item.kind} {item.name} is not created: PostgreSQL refused its translation ({error}). Its SQL: "
+                        f"{item.kind} {item.name} is not created: PostgreSQL refused its "
+                        f"translation ({error}). Its SQL: "
                         + " ".join(item.source_sql.split())[:VIEW_SQL_SHOWN],
                         table=item.name,
                         fix="write it for Postgres in a revision after <db>_0003_views",
@@ -421,12 +433,15 @@ def _keep_creatable(
 
 
 def refuse_empty(plan: SchemaPlan, db: DatabaseConfig) -> None:
-    """A source with no tables to move (0 bytes, only views, a wrong path) is an error, not a pass."""
+    """A source with no tables to move (0 bytes, only
+    views, a wrong path) is an error, not a pass.
+    """
     if plan.tables:
         return
     raise SourceError(
         f"the source {urls.redact(db.source)} holds no tables to move"
         + (f" (tables = {db.tables} in cutover.toml)" if db.tables else ""),
         database=db.name,
-        hint="check the source URL names the app's database file; `cutover plan` shows what it found",
+        hint="check the source URL names the app's database file; `cutover plan` shows what it "
+        "found",
     )

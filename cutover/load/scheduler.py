@@ -41,12 +41,14 @@ from cutover.schema.target_plan import SchemaPlan, TablePlan
 from cutover.sources.base import Source
 
 POLL_S = 0.5  # how often the display reads committed progress while workers run
-PARALLEL_MIN_ROWS = 200_000  # below this (and PARALLEL_MIN_BYTES) a load finishes before worker processes would have started
+# below this (and PARALLEL_MIN_BYTES) a load finishes before worker processes would have started
+PARALLEL_MIN_ROWS = 200_000
 PARALLEL_MIN_BYTES = (
     64 * 2**20
 )  # … and a load of fewer rows this big (blobs) is still worth its workers
 # A chunk holds at most chunk_rows rows and about this many source bytes: small enough that the last
-# chunk to finish keeps the other workers idle well under a second (the server takes in 50-150 MB/s),
+# chunk to finish keeps the other workers idle well under a second (the server takes in 50-150
+# MB/s),
 # large enough that a chunk's set-up (connection, lock, first query: ~20 ms) stays under 1 %.
 CHUNK_BYTES = 32 * 2**20
 EARLY_START_BYTES = (
@@ -61,7 +63,9 @@ def default_jobs() -> int:
 
 
 def table_bytes(source: Source, tables: list[TablePlan]) -> dict[str, int]:
-    """Estimated source bytes of each table (rows × a sampled row size); empty when the source cannot tell."""
+    """Estimated source bytes of each table (rows × a
+    sampled row size); empty when the source cannot tell.
+    """
     row_bytes = getattr(source, "row_bytes", None)
     if row_bytes is None:
         return {}
@@ -75,7 +79,9 @@ def table_bytes(source: Source, tables: list[TablePlan]) -> dict[str, int]:
 def plan_chunks(
     source: Source, tables: list[TablePlan], chunk_rows: int, sizes: dict[str, int] | None = None
 ) -> list[Chunk]:
-    """Key ranges for each table: several for a large table with one integer key (by rows or by bytes), else one."""
+    """Key ranges for each table: several for a large table with one integer key (by rows or by
+    bytes), else one.
+    """
     sizes = sizes or {}
     chunks: list[Chunk] = []
     for tp in tables:
@@ -157,7 +163,9 @@ def run_chunk(
 
 
 def _die_with_parent() -> None:
-    """Worker initializer: if the parent is killed, so is the worker (Linux); the advisory lock covers the rest."""
+    """Worker initializer: if the parent is killed, so is the worker (Linux); the advisory lock
+    covers the rest.
+    """
     try:
         import ctypes
 
@@ -185,13 +193,17 @@ class _Stopped(Exception):
 
 
 def _warm_up() -> None:
-    """A worker's first task: import what loading a chunk needs, while the parent is still profiling."""
+    """A worker's first task: import what loading a
+    chunk needs, while the parent is still profiling.
+    """
     import cutover.load.pipeline  # noqa: F401
     import cutover.sources  # noqa: F401
 
 
 class Workers:
-    """The load's worker processes: spawned when first needed, or early, so their start-up overlaps profiling."""
+    """The load's worker processes: spawned when first needed, or early, so their start-up
+    overlaps profiling.
+    """
 
     def __init__(self) -> None:
         self.pool: ProcessPoolExecutor | None = None
@@ -238,7 +250,8 @@ def load(
     jobs: int | None,
     workers: Workers | None = None,
 ) -> None:
-    """Run every unfinished chunk on `jobs` workers (None: one per core, when the load is big enough).
+    """Run every unfinished chunk on `jobs` workers
+    (None: one per core, when the load is big enough).
 
     Chunks go largest first (by estimated bytes where the source can tell, else rows), so the last
     ones to finish are small and no worker waits long for another (longest-processing-time order).
@@ -285,7 +298,8 @@ def load(
         if stop.is_set():  # the parent's own chunk stops after its last committed batch
             raise _Stopped()
 
-    # jobs - 1 worker processes, and the parent loads chunks too: it would only be polling otherwise,
+    # jobs - 1 worker processes, and the parent loads chunks too: it would only be polling
+    # otherwise,
     # and one process fewer is one Python (~40 MB) fewer
     procs = min(jobs, len(jobs_list)) - 1
     in_flight: dict[Future[int], tuple[ChunkJob, bool]] = {}  # future → (job, runs in the parent)
@@ -316,8 +330,10 @@ def load(
                     if isinstance(exc, BrokenProcessPool):
                         raise TargetError(
                             "a worker process died before finishing its chunk",
-                            hint="everything committed is kept and `cutover run --phase 2` resumes; when calling cutover from a "
-                            'Python script, guard it with `if __name__ == "__main__":` (worker processes import it) or pass jobs=1',
+                            hint="everything committed is kept and `cutover run --phase 2` "
+                            "resumes; when calling cutover from a "
+                            'Python script, guard it with `if __name__ == "__main__":` (worker '
+                            "processes import it) or pass jobs=1",
                         ) from exc
                     message = (
                         exc.message
@@ -339,7 +355,8 @@ def load(
     if failures:
         raise TargetError(
             f"{len(failures)} chunk(s) failed: " + "; ".join(failures[:5]),
-            hint="every chunk that finished is kept; fix the cause and run `cutover run --phase 2` to resume",
+            hint="every chunk that finished is kept; fix the cause and run `cutover run --phase "
+            "2` to resume",
         )
 
 

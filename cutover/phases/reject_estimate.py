@@ -32,7 +32,7 @@ from cutover.schema.typemap import ColumnPlan
 from cutover.sources import sqlite_dates
 from cutover.sources.base import Source
 from cutover.sources.sqlite import SqliteSource
-from cutover.sources.sqlite import quote_ident as q
+from cutover.sources.sqlite_catalog import quote_ident as q
 from cutover.values.coerce import Coercion, InvalidText, Reject, build, preview
 
 # A table losing more than this share of its rows is a blocker: the issue's rule ("no table loses

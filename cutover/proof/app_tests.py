@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cutover import config as config_mod
-from cutover import urls
+from cutover import redaction, urls
 
 APP_TESTS_TIMEOUT_S = (
     3600  # an app's whole test suite; a hung one must not hold the cutover forever
@@ -107,5 +107,5 @@ def _scrub(text: str, secrets: list[str]) -> str:
     text = urls.redact(text)
     for secret in secrets:
         for form in {secret, quote(secret, safe="")}:
-            text = text.replace(form, urls.REDACTED)
+            text = text.replace(form, redaction.REDACTED)
     return text

@@ -29,7 +29,8 @@ DIGEST_VERSION = "xxh3-128/2"
 RANGE_WIDTH = 10_000  # rows per bucket for an integer key: small enough to compare row by row
 HASH_BUCKETS = 1024  # buckets for other keys: a mismatch narrows to ~1/1024 of the table
 NULL = "N"  # every non-null canonical part starts with its length, so this cannot collide
-# Python's default context keeps 28 digits: numeric(38,10) values (SQL Server's decimal(38,…)) need more
+# Python's default context keeps 28 digits: numeric(38,10) values (SQL Server's decimal(38,…)) need
+# more
 EXACT = Context(
     prec=1100
 )  # Postgres numeric: up to 131072 digits before the point, but 1000 is its typmod limit
@@ -98,7 +99,8 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
     if family == "float":
         return lambda v: repr(float(v))
     if family == "decimal":
-        # never rounded to the column's scale: a value the column would change must not pass as equal
+        # never rounded to the column's scale: a value the column would change must not pass as
+        # equal
         return lambda v: _decimal_text(_to_decimal(v))
     if base == "char":
         width = _scale(pg_type, position=0) or 1
@@ -128,7 +130,8 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
                 and v[13] == ":"
                 and (len(v) == 19 or v[19] == ".")
             ):
-                # the two forms SQLite apps write, already canonical but for the separator and micros
+                # the two forms SQLite apps write, already canonical but for the separator and
+                # micros
                 return f"{v[:10]}T{v[11:]}" if len(v) == 26 else f"{v[:10]}T{v[11:]}.000000"
             dt = parse_datetime_text(v) if isinstance(v, str) else v
             if dt.tzinfo is not None:
@@ -174,9 +177,10 @@ def _scale(pg_type: str, position: int = 1) -> int | None:
 class RowHasher:
     """Canonicalizes and hashes rows of one table; knows which bucket a row belongs to.
 
-    The digest is computed by one function generated per table (like coerce.compile_row): text,
-    integer and double precision columns cost an inline check, others one call. Parts are joined by NUL, which no
-    canonical form contains, each tagged v (value) or n (NULL), so no two rows share a text.
+    The digest is computed by one function generated per table (like
+    coerce.compile_row): text, integer and double precision columns cost an inline
+    check, others one call. Parts are joined by NUL, which no canonical form
+    contains, each tagged v (value) or n (NULL), so no two rows share a text.
     """
 
     def __init__(
@@ -246,7 +250,8 @@ def _compile_text(
         elif family == "integer":
             value = f"(str({v}) if type({v}) is int else c{i}({v}))"
         elif family == "float" and base != "real":
-            value = f"(repr({v}) if type({v}) is float else c{i}({v}))"  # what canon_for gives a float, without the call
+            # what canon_for gives a float, without the call
+            value = f"(repr({v}) if type({v}) is float else c{i}({v}))"
         else:
             value = f"c{i}({v})"
         parts.append(f"('n' if ({v} := row[{i}]) is None else 'v' + {value})")

@@ -1,4 +1,5 @@
-"""The columnar row path: a table's key range read as Arrow batches, coerced and digested by kernels.
+"""The columnar row path: a table's key range read as
+Arrow batches, coerced and digested by kernels.
 
 It sits behind the same idea as `RowPath` (coerce a batch, digest a batch) for the tables where
 that can be done without Python touching each value: a SQLite table streamed by one integer key
@@ -50,7 +51,8 @@ ARROW_INT = {"smallint": pa.int16(), "integer": pa.int32(), "bigint": pa.int64()
 # the naive ISO form the Python path's guard lets through untouched (coerce.GUARDS["iso_naive"]),
 # years from 1000 on: strftime writes earlier years without the leading zeros isoformat keeps
 ISO_NAIVE = r"^[1-9]\d{3}-\d\d-\d\d(?:[ T](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?)?$"
-# the sentinel row makes ADBC type each column by its storage class even when a batch's values are all NULL
+# the sentinel row makes ADBC type each column by its storage class even when a batch's values are
+# all NULL
 SENTINELS = {
     "integer": "0",
     "boolean": "0",
@@ -224,7 +226,9 @@ class NativeTable:
     # -- coercion ------------------------------------------------------------------------------
 
     def coerce_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
-        """The batch in the target's exact Arrow types, or None when a value needs the Python path."""
+        """The batch in the target's exact Arrow types,
+        or None when a value needs the Python path.
+        """
         arrays = []
         try:
             for column, array in zip(self.columns, batch.columns[1:]):
@@ -307,7 +311,8 @@ class NativeTable:
         if kind == "boolean":
             return pc.if_else(array, "1", "0")
         if kind == "timestamp":
-            # the cast writes 'YYYY-MM-DD HH:MM:SS.ffffff' (+ 'Z' with a zone), 15x faster than strftime
+            # the cast writes 'YYYY-MM-DD HH:MM:SS.ffffff' (+ 'Z' with a zone), 15x faster than
+            # strftime
             text = pc.utf8_replace_slice(pc.cast(array, pa.string()), 10, 11, "T")
             return pc.utf8_replace_slice(text, 26, 27, "+00:00") if array.type.tz else text
         if kind == "float":
@@ -316,7 +321,9 @@ class NativeTable:
         return pa.array([None if v is None else canon(v) for v in array.to_pylist()], pa.string())
 
     def _float_text(self, array: pa.Array) -> pa.Array:
-        """repr() of each double: Arrow's shortest text where it is laid out as repr's, else repr."""
+        """repr() of each double: Arrow's shortest text
+        where it is laid out as repr's, else repr.
+        """
         text = pc.cast(array, pa.string())
         # '3' where repr says '3.0' (three substring scans cost a twentieth of one regex)
         marked = [pc.match_substring(text, mark) for mark in (".", "e", "n")]

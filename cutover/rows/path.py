@@ -240,7 +240,9 @@ class RowPath:
         return self._coerce_slowly(rows)
 
     def batch_transform(self, rows: list[Row]) -> Transform:
-        """The row transform for this batch: guarded columns whose values all pass are left alone."""
+        """The row transform for this batch: guarded
+        columns whose values all pass are left alone.
+        """
         if not self.guards:
             return self.transform
         passing = tuple(
@@ -289,7 +291,8 @@ class RowPath:
                 try:
                     if isinstance(value, InvalidText):
                         raise Reject(
-                            f"invalid UTF-8 in text: bytes {value.raw[:40].hex()} (invalid_utf8 = 'reject')"
+                            f"invalid UTF-8 in text: bytes {value.raw[:40].hex()} (invalid_utf8 "
+                            "= 'reject')"
                         )
                     if fn is not None:
                         fn(value)

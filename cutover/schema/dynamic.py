@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cutover.schema.model import ColumnProfile, Finding
+from cutover.schema.model import Column, ColumnProfile, Finding, Table
 
 
 @dataclass(frozen=True)
@@ -115,3 +115,31 @@ def dynamic_typing_finding(
         fix=f"to enforce the declared type instead (rejecting the {foreign:,} values that do not "
         f'fit): columns."{table}.{column}" = "{declared_pg}" in cutover.toml',
     )
+
+
+def mismatch_findings(
+    family: str, p: ColumnProfile, findings: list[Finding], table: Table, column: Column
+) -> None:
+    """A `dynamic_typing` warning for values a column kept at its declared type cannot take."""
+    foreign = {
+        "integer": p.texts + p.blobs,
+        "float": p.texts + p.blobs,
+        "decimal": p.texts + p.blobs,
+        "bytes": p.integers + p.reals,
+    }.get(family, 0)
+    if family == "integer":
+        foreign += p.reals - p.integral_reals
+    if foreign:
+        findings.append(
+            Finding(
+                "warning",
+                "dynamic_typing",
+                f"{table.name}.{column.name}: {foreign:,} values do not match the declared "
+                f"{column.declared_type or 'type'} (SQLite stored them anyway); convertible "
+                "ones are converted, the rest rejected",
+                table=table.name,
+                column=column.name,
+                count=foreign,
+                fix="inspect them with: SELECT typeof(col), count(*) … GROUP BY 1",
+            )
+        )

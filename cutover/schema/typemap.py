@@ -182,7 +182,7 @@ def plan_column(
     if reason != "override" and settings.infer_types != "off" and not identity and not lossless:
         _refine(plan, table, column, profile, settings, samples or [], findings)
     _choose_coercion(plan, profile, settings, findings, table, column, override)
-    _dynamic_typing_findings(plan, profile, findings, table, column)
+    dynamic.mismatch_findings(plan.family, profile, findings, table, column)
     return plan, findings
 
 
@@ -592,30 +592,3 @@ def _choose_coercion(
                     fix='use halfvec (vector_type = "halfvec", up to 4,000 dimensions)',
                 )
             )
-
-
-def _dynamic_typing_findings(
-    plan: ColumnPlan, p: ColumnProfile, findings: list[Finding], table: Table, column: Column
-) -> None:
-    foreign = {
-        "integer": p.texts + p.blobs,
-        "float": p.texts + p.blobs,
-        "decimal": p.texts + p.blobs,
-        "bytes": p.integers + p.reals,
-    }.get(plan.family, 0)
-    if plan.family == "integer":
-        foreign += p.reals - p.integral_reals
-    if foreign:
-        findings.append(
-            Finding(
-                "warning",
-                "dynamic_typing",
-                f"{table.name}.{column.name}: {foreign:,} values do not match the declared "
-                f"{column.declared_type or 'type'} (SQLite stored them anyway); convertible "
-                "ones are converted, the rest rejected",
-                table=table.name,
-                column=column.name,
-                count=foreign,
-                fix="inspect them with: SELECT typeof(col), count(*) … GROUP BY 1",
-            )
-        )

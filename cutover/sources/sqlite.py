@@ -14,46 +14,22 @@ from urllib.request import pathname2url
 from cutover.errors import SourceError
 from cutover.schema import sqltext
 from cutover.schema.model import (
-    Column,
-    Finding,
-    ForeignKey,
-    Index,
-    IndexColumn,
     Schema,
     Table,
     TableProfile,
-    Trigger,
-    UniqueConstraint,
-    View,
 )
+from cutover.sources import sqlite_catalog
 from cutover.sources.base import (
     PROBE_ROWS,
     Batch,
     SourceInfo,
     rows_within_budget,
 )
-from cutover.sources.sqlite_ddl import (
-    apply_declared_constraints,
-    parse_index_sql,
-    parse_table_constraints,
-)
+from cutover.sources.sqlite_catalog import quote_ident
 from cutover.sources.sqlite_profile import Scan, profile_table
-from cutover.sources.sqlite_virtual import (
-    CARRIED_MODULES,
-    FTS_KEY,
-    FTS_MODULES,
-    VirtualModule,
-    parse_virtual,
-    shadow_tables,
-)
 from cutover.values.coerce import InvalidText
 
 BUILTIN_COLLATIONS = {"BINARY", "NOCASE", "RTRIM"}
-
-
-def quote_ident(name: str) -> str:
-    """SQLite identifier quoting (this SQL only ever goes to the source, read-only)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 # A table with more rows than this is profiled by one thread per core over its rowid ranges (each
@@ -65,10 +41,6 @@ ROW_BYTES_POINTS = 8
 ROW_BYTES_SAMPLE = (
     32  # … rows, this many at each place: enough to average out one odd row, cheap on any table
 )
-
-
-# PRAGMA table_xinfo's `hidden`: 2 for a VIRTUAL generated column, 3 for a STORED one.
-GENERATED_KINDS = {2: "virtual", 3: "stored"}
 
 
 def _key_sql(table: Table, key: str) -> str:
@@ -146,233 +118,9 @@ class SqliteSource:
 
     def reflect(self) -> Schema:
         """Tables, columns, keys, indexes, views and triggers of the main database."""
-        if self._schema is not None:
-            return self._schema
-        listed = self.conn.execute("PRAGMA main.table_list").fetchall()
-        kinds = {row[1]: row[2] for row in listed}
-        without_rowid = {row[1] for row in listed if row[4]}  # wr: the catalog's own answer
-        catalog = self.conn.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid"
-        ).fetchall()
-        schema = Schema(tables=[])
-        virtuals = {
-            name: vm
-            for obj_type, name, _t, sql in catalog
-            if obj_type == "table"
-            and (kinds.get(name) == "virtual" or (sql or "").upper().startswith("CREATE VIRTUAL"))
-            and (vm := parse_virtual(sql or "")) is not None
-        }
-        shadows = shadow_tables(virtuals)
-        for obj_type, name, tbl_name, sql in catalog:
-            if obj_type == "table":
-                if name.startswith("sqlite_"):
-                    continue
-                kind = kinds.get(name, "table")
-                if kind == "shadow" or name in shadows:
-                    continue
-                if kind == "virtual" or (sql or "").upper().startswith("CREATE VIRTUAL"):
-                    table = self._virtual_table(name, sql or "", virtuals.get(name), schema)
-                    if table is not None:
-                        schema.tables.append(table)
-                    continue
-                schema.tables.append(self._table(name, sql or "", name not in without_rowid))
-            elif obj_type == "view":
-                schema.views.append(View(name, sql))
-                schema.findings.append(
-                    Finding(
-                        "warning",
-                        "view",
-                        f"view {name} is not carried",
-                        table=name,
-                        fix="recreate it in a follow-up Alembic revision",
-                    )
-                )
-            elif obj_type == "trigger":
-                schema.triggers.append(Trigger(name, tbl_name, sql))
-                schema.findings.append(
-                    Finding(
-                        "warning",
-                        "trigger",
-                        f"trigger {name} on {tbl_name} is not carried",
-                        table=tbl_name,
-                        fix="rewrite it as a PL/pgSQL trigger function",
-                    )
-                )
-        for name in sorted(self.stand_in_collations):
-            schema.findings.append(
-                Finding(
-                    "warning",
-                    "collation",
-                    f"collation {name} is declared by the file but unknown to sqlite3; a "
-                    "byte-order stand-in was used to read it",
-                    fix="choose a Postgres collation (or citext) for the affected columns",
-                )
-            )
-        self._schema = schema
-        return schema
-
-    def _virtual_table(
-        self, name: str, sql: str, vm: VirtualModule | None, schema: Schema
-    ) -> Table | None:
-        """A full-text or R-tree table as a table to carry, or None with the finding why not."""
-        why = None
-        if vm is None or vm.module not in CARRIED_MODULES:
-            why = f"its module ({vm.module if vm else 'unknown'}) has no Postgres equivalent"
-        elif vm.contentless:
-            why = "it is a contentless FTS table (content=''): it keeps no text to carry"
-        else:
-            try:
-                self.conn.execute(f"SELECT * FROM {quote_ident(name)} LIMIT 0").fetchall()
-            except sqlite3.DatabaseError as exc:
-                why = f"this sqlite3 cannot read it ({exc})"
-        if why is not None:
-            schema.findings.append(
-                Finding(
-                    "warning",
-                    "virtual_table",
-                    f"virtual table {name} is not carried: {why}",
-                    table=name,
-                    fix="rebuild it in Postgres (e.g. full-text search with tsvector and a GIN "
-                    "index)",
-                    subject=f"virtual:{name}",
-                )
-            )
-            return None
-        assert vm is not None
-        table = self._table(name, sql, True)
-        table.virtual, table.module, table.module_options = True, vm.module, dict(vm.options)
-        if vm.module in FTS_MODULES:
-            # the rowid is how the app finds a match's row (often its content table's key): kept
-            table.columns.insert(0, Column(FTS_KEY, "INTEGER", nullable=False))
-            key = FTS_KEY
-        else:
-            key = table.columns[0].name  # an R-tree's first column is its integer id
-        table.primary_key, table.rowid_alias = [key], key
-        table.column(key).nullable = False
-        return table
-
-    def _table(self, name: str, sql: str, has_rowid: bool) -> Table:
-        q = quote_ident(name)
-        xinfo = self.conn.execute(f"PRAGMA main.table_xinfo({q})").fetchall()
-        columns: list[Column] = []
-        pk: list[tuple[int, str]] = []
-        # a keyword, not a word inside a string or a name ('autoincrement' as a DEFAULT)
-        autoincrement = any(
-            t.kind == "word" and t.upper == "AUTOINCREMENT" for t in sqltext.tokenize(sql)
-        )
-        for _cid, col, decl, notnull, default, pk_pos, hidden in xinfo:
-            if hidden == 1:  # a virtual table's hidden column
-                continue
-            columns.append(
-                Column(
-                    name=col,
-                    declared_type=decl or "",
-                    nullable=not notnull,
-                    default=default,
-                    collation=None,
-                    generated=GENERATED_KINDS.get(hidden),
-                )
-            )
-            if pk_pos:
-                pk.append((pk_pos, col))
-        primary_key = [c for _, c in sorted(pk)]
-        table = Table(
-            name=name, columns=columns, primary_key=primary_key, has_rowid=has_rowid, sql=sql
-        )
-        if has_rowid and len(primary_key) == 1:
-            col = table.column(primary_key[0])
-            if col.declared_type.strip().upper() == "INTEGER":
-                table.rowid_alias = col.name
-                col.autoincrement = autoincrement
-                col.nullable = False
-        for col in columns:
-            if col.name in primary_key:
-                col.nullable = False
-        self._collations(table, sql)
-        self._indexes(table)
-        self._foreign_keys(table)
-        apply_declared_constraints(table, parse_table_constraints(sql))
-        return table
-
-    def _collations(self, table: Table, sql: str) -> None:
-        tokens = sqltext.tokenize(sql)
-        try:
-            start = next(i for i, t in enumerate(tokens) if t.text == "(")
-            body = tokens[start + 1 : sqltext.matching_paren(tokens, start)]
-        except (StopIteration, ValueError):
-            return
-        for part in sqltext.split_top_level(body):
-            name = part[0].ident
-            for prev, tok in zip(part, part[1:]):
-                if prev.upper == "COLLATE" and tok.ident and name:
-                    for col in table.columns:
-                        if col.name == name:
-                            col.collation = tok.ident
-
-    def _indexes(self, table: Table) -> None:
-        q = quote_ident(table.name)
-        for _seq, idx_name, unique, origin, partial in self.conn.execute(
-            f"PRAGMA main.index_list({q})"
-        ).fetchall():
-            if origin == "pk":
-                continue
-            info = [
-                r
-                for r in self.conn.execute(
-                    f"PRAGMA main.index_xinfo({quote_ident(idx_name)})"
-                ).fetchall()
-                if r[5]
-            ]
-            if origin == "u":
-                table.uniques.append(UniqueConstraint(None, [r[2] for r in info]))
-                continue
-            sql_row = self.conn.execute(
-                "SELECT sql FROM sqlite_schema WHERE type='index' AND name=?", (idx_name,)
-            ).fetchone()
-            index_sql = sql_row[0] if sql_row else ""
-            elements, where = parse_index_sql(index_sql)
-            cols: list[IndexColumn] = []
-            for pos, (_seqno, cid, cname, desc, coll, _key) in enumerate(info):
-                expression = None
-                if cid == -2:
-                    expression = elements[pos] if pos < len(elements) else "?"
-                cols.append(
-                    IndexColumn(cname, expression, bool(desc), coll if coll != "BINARY" else None)
-                )
-            table.indexes.append(Index(idx_name, cols, bool(unique), where if partial else None))
-
-    def _foreign_keys(self, table: Table) -> None:
-        rows = self.conn.execute(
-            f"PRAGMA main.foreign_key_list({quote_ident(table.name)})"
-        ).fetchall()
-        groups: dict[int, list[Any]] = {}
-        for row in rows:
-            groups.setdefault(row[0], []).append(row)
-        for fk_rows in groups.values():
-            fk_rows.sort(key=lambda r: r[1])
-            ref_table = fk_rows[0][2]
-            ref_cols = [r[4] for r in fk_rows]
-            if any(c is None for c in ref_cols):
-                ref_cols = self._primary_key_of(ref_table)
-            actions = [
-                None if a in ("NO ACTION", None) else a for a in (fk_rows[0][5], fk_rows[0][6])
-            ]
-            table.foreign_keys.append(
-                ForeignKey(
-                    None,
-                    [r[3] for r in fk_rows],
-                    ref_table,
-                    list(ref_cols),
-                    on_update=actions[0],
-                    on_delete=actions[1],
-                )
-            )
-
-    def _primary_key_of(self, table: str) -> list[str]:
-        rows = self.conn.execute(f"PRAGMA main.table_info({quote_ident(table)})").fetchall()
-        return [r[1] for r in sorted((r for r in rows if r[5]), key=lambda r: r[5])]
-
-    # -- data ------------------------------------------------------------------------------
+        if self._schema is None:
+            self._schema = sqlite_catalog.reflect(self.conn, self.stand_in_collations)
+        return self._schema
 
     def count(self, table: Table) -> int:
         """Exact row count."""
@@ -521,7 +269,8 @@ class SqliteSource:
         until: tuple[Any, ...] | None,
         first: list[str],
     ) -> str:
-        """SELECT (key, *columns) over one integer key's range in key order, after a typed first row.
+        """SELECT (key, *columns) over one integer key's
+        range in key order, after a typed first row.
 
         For columnar readers that cannot bind parameters: the bounds are integers, written as
         literals; `first` is the SQL of a first row whose values give each column its type.

@@ -16,7 +16,8 @@ from typing import Any
 
 from cutover.errors import SourceError
 from cutover.schema.model import Table
-from cutover.sources.sqlite import SqliteSource, quote_ident
+from cutover.sources.sqlite import SqliteSource
+from cutover.sources.sqlite_catalog import quote_ident
 
 # rows fetched at a time from the filtered scan (few rows come back: the suspects only)
 SUSPECT_FETCH = 1_000

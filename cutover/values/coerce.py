@@ -304,7 +304,9 @@ def uuid_(**_: Any) -> Coercion:
 
 
 def parse_datetime_text(s: str) -> datetime:
-    """ISO-8601 as SQLite apps write it: 'YYYY-MM-DD[ T]HH:MM[:SS[.f…]][Z|±HH:MM]', or a bare date."""
+    """ISO-8601 as SQLite apps write it: 'YYYY-MM-DD[
+    T]HH:MM[:SS[.f…]][Z|±HH:MM]', or a bare date.
+    """
     s = s.strip()
     if len(s) < 10 or s[4] != "-" or s[7] != "-":
         raise ValueError(f"not an ISO-8601 date: {s!r}")
@@ -381,7 +383,9 @@ def _datetime_of(v: Any, epoch: str | None) -> datetime:
 
 
 def timestamp(naive_timezone: str = "UTC", epoch: str | None = None, **_: Any) -> Coercion:
-    """timestamp (no zone): values with an offset converted to UTC, epochs converted, others parsed."""
+    """timestamp (no zone): values with an offset
+    converted to UTC, epochs converted, others parsed.
+    """
 
     def coerce(v: Any) -> Any:
         if v is None:
