@@ -33,6 +33,7 @@ from cutover.rows.path import Policies
 from cutover.schema import migrations
 from cutover.schema.mapping import map_schema
 from cutover.schema.model import Finding
+from cutover.schema.owner import Owner
 from cutover.schema.rules import pg_base
 from cutover.schema.target_plan import SchemaPlan
 from cutover.sources import open_source
@@ -295,11 +296,9 @@ def revisions_folder(config: Config, db: DatabaseConfig) -> Path:
     return config.base_dir / config.settings.alembic_dir / db.name
 
 
-def revisions_owner(config: Config, db: DatabaseConfig) -> migrations.Owner:
+def revisions_owner(config: Config, db: DatabaseConfig) -> Owner:
     """The owner record this config writes into its database's revisions folder."""
-    return migrations.Owner.of(
-        config.path, revisions_folder(config, db), db.name, urls.redact(db.source)
-    )
+    return Owner.of(config.path, revisions_folder(config, db), db.name, urls.redact(db.source))
 
 
 def _plan_of(manifest: dict[str, Any]) -> dict[str, Any]:

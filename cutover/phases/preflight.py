@@ -15,7 +15,7 @@ from pathlib import Path
 from cutover.config import Config, DatabaseConfig
 from cutover.errors import FileError, file_error
 from cutover.load.run import revisions_folder, revisions_owner
-from cutover.schema.migrations import check_owner
+from cutover.schema.owner import check_owner
 
 # Room a phase 2 needs in the workdir for reject files, results and the report: a load that runs
 # out of space writes its rejects mid-way (after rows were committed), so it must not start below.

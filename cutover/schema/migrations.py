@@ -10,20 +10,19 @@ the same name is refused rather than allowed to overwrite it.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from cutover.config import PG_SESSION_OPTIONS
-from cutover.errors import TargetError, UsageError
+from cutover.errors import TargetError
 from cutover.schema.naming import fit
+from cutover.schema.owner import Owner, check_owner, record_owner
 from cutover.schema.rules import pg_base
 from cutover.schema.search import TRIGRAM_OPS
 from cutover.schema.target_plan import SchemaPlan
@@ -89,46 +88,6 @@ def revision_ids(database: str) -> tuple[str, str]:
     return f"{slug}{TABLES_SUFFIX}", f"{slug}{KEYS_SUFFIX}"
 
 
-OWNER_FILE = "cutover-owner.json"  # which config's database a revisions folder belongs to
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The config (relative to the folder: a fresh checkout agrees) and database a folder is for."""
-
-    config: str
-    database: str
-    source: str  # redacted: shown when another config is refused
-
-    @classmethod
-    def of(cls, config_path: Path, directory: Path, database: str, source: str) -> Owner:
-        """The owner record for `database` of the config at `config_path`."""
-        rel = os.path.relpath(config_path.resolve(), directory.resolve())
-        return cls(Path(rel).as_posix(), database, source)
-
-
-def check_owner(directory: Path, owner: Owner) -> None:
-    """Refuse a revisions folder that another config's database already owns."""
-    path = directory / OWNER_FILE
-    if not path.exists():
-        return
-    try:
-        other = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
-        return  # unreadable: not ours to judge; the write below replaces it
-    if other.get("config") in (None, owner.config):
-        return
-    config = (directory / other["config"]).resolve()
-    raise UsageError(
-        f"{directory} holds the revisions of database {other.get('database')!r} of {config} "
-        f"(source {other.get('source')}); writing this config's database {owner.database!r} "
-        "there would overwrite them",
-        path=str(directory),
-        hint=f'give this config its own folder: alembic_dir = "alembic-{owner.database}-2" '
-        "under [settings] (or another database name)",
-    )
-
-
 def write(
     plan: SchemaPlan,
     directory: Path,
@@ -144,9 +103,7 @@ def write(
     versions = directory / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     if owner is not None:
-        (directory / OWNER_FILE).write_text(
-            json.dumps(asdict(owner), indent=2) + "\n", encoding="utf-8"
-        )
+        record_owner(directory, owner)
     if not (directory / "env.py").exists():
         (directory / "env.py").write_text(_template("env.py"), encoding="utf-8")
         (directory / "script.py.mako").write_text(_template("script.py.mako"), encoding="utf-8")
