@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,12 +10,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import psycopg
 
 from cutover import __version__, commands, render
 from cutover import config as config_mod
 from cutover.envfiles.api import RewriteResult, refuse_unresolved
-from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError, file_error
+from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
 from cutover.load.progress import ProgressReporter
 from cutover.phases.run import PHASE_CHOICES, PhaseOutcome
 from cutover.proof import report
@@ -37,44 +34,6 @@ class Globals:
         return config_mod.load(self.config_path, lenient=lenient)
 
 
-def handle_errors(fn: F) -> F:
-    """Turn a CutoverError into a clean message on stderr and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CutoverError as exc:
-            click.echo(redact(f"error: {exc.render()}"), err=True)
-            sys.exit(exc.exit_code)
-        except (psycopg.Error, sqlite3.Error) as exc:
-            # a database refused something cutover did not anticipate: say what, never a traceback
-            where = "Postgres" if isinstance(exc, psycopg.Error) else "SQLite"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            click.echo(
-                redact(
-                    f"error: {where}: {first}\n  hint: rerun with CUTOVER_DEBUG=1 for the details, and report it if cutover should have caught this"
-                ),
-                err=True,
-            )
-            if os.environ.get("CUTOVER_DEBUG"):
-                raise
-            sys.exit(EXIT_RUNTIME)
-        except OSError as exc:
-            # a file or folder cutover needs: one line naming the path, never a traceback
-            click.echo(redact(f"error: {file_error(exc).render()}"), err=True)
-            if os.environ.get("CUTOVER_DEBUG"):
-                raise
-            sys.exit(EXIT_RUNTIME)
-        except KeyboardInterrupt:
-            click.echo(
-                "interrupted: `cutover status` says where it stopped and what resumes it", err=True
-            )
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",
@@ -88,7 +47,8 @@ def handle_errors(fn: F) -> F:
     "--workdir",
     type=click.Path(path_type=Path),
     default=None,
-    help=f"Where runs keep state, rejects and reports.  [default: {config_mod.DEFAULT_WORKDIR} beside the config]",
+    help=f"Where runs keep state, rejects and reports.  [default: {config_mod.DEFAULT_WORKDIR} "
+    "beside the config]",
 )
 @click.version_option(__version__, prog_name="cutover")
 @click.pass_context
@@ -105,7 +65,8 @@ pass_globals = click.make_pass_decorator(Globals)
 @cli.command()
 @click.option(
     "--source",
-    help="Source database URL (sqlite:///app.db, mssql+pyodbc://…); omit both URLs to take them from a scan.",
+    help="Source database URL (sqlite:///app.db, mssql+pyodbc://…); omit both URLs to take them "
+    "from a scan.",
 )
 @click.option("--target", help="Target PostgreSQL URL (postgresql://user@host:5432/db).")
 @click.option(
@@ -114,7 +75,8 @@ pass_globals = click.make_pass_decorator(Globals)
     type=click.Path(path_type=Path, exists=True, file_okay=False),
     default=Path("."),
     show_default=True,
-    help="Without --source/--target: the project folder whose env files, compose files and scripts are scanned.",
+    help="Without --source/--target: the project folder whose env files, compose files and "
+    "scripts are scanned.",
 )
 @click.option("--name", help="Name of this database in cutover.toml (default: from the source).")
 @click.option(
@@ -127,7 +89,7 @@ pass_globals = click.make_pass_decorator(Globals)
 )
 @click.option("--yes", is_flag=True, help="Replace an existing entry of the same name.")
 @pass_globals
-@handle_errors
+@render.handle_errors
 def init(
     g: Globals,
     source: str | None,
@@ -138,7 +100,9 @@ def init(
     snake_case: bool,
     yes: bool,
 ) -> None:
-    """Write cutover.toml: one database from --source/--target, or every one a scan of the project finds."""
+    """Write cutover.toml: one database from --source/--target,
+    or every one a scan of the project finds.
+    """
     if source is None and target is None:
         render.init_scanned(commands.init_from_scan(g.config_path, scan_root, replace=yes))
         return
@@ -170,7 +134,8 @@ def init(
 @click.option(
     "--yes",
     is_flag=True,
-    help="Do not ask: write the env rewrite (phase 1); drop and replace target tables that already exist (phase 2).",
+    help="Do not ask: write the env rewrite (phase 1); drop and replace target tables that "
+    "already exist (phase 2).",
 )
 @click.option(
     "--force", is_flag=True, help="Run the phase even though the one before it is not done."
@@ -185,7 +150,8 @@ def init(
     "--app-tests",
     "app_tests",
     metavar="CMD",
-    help='Phase 3: run the app\'s own test command (e.g. "pytest -q") with its env keys pointing at PostgreSQL.',
+    help='Phase 3: run the app\'s own test command (e.g. "pytest -q") with its env keys '
+    "pointing at PostgreSQL.",
 )
 @click.option(
     "--jobs",
@@ -198,7 +164,7 @@ def init(
     help="Phase 2: discard an interrupted load and start over (default: resume it).",
 )
 @pass_globals
-@handle_errors
+@render.handle_errors
 def run(
     g: Globals,
     phase: str,
@@ -211,7 +177,9 @@ def run(
     jobs: int | None,
     restart: bool,
 ) -> None:
-    """Run a phase: 1 rewrites the env files, 2 creates the schema and loads the data, 3 proves it."""
+    """Run a phase: 1 rewrites the env files, 2 creates
+    the schema and loads the data, 3 proves it.
+    """
     shown: list[bool] = []
 
     def confirm(preview: RewriteResult) -> bool:
@@ -265,7 +233,8 @@ def run(
     default="auto",
     show_default=True,
     help="auto: read the source again when reachable, else use the load's recorded digests; "
-    "source: require the source; load: the load's digests (faster, proves the target against the load).",
+    "source: require the source; load: the load's digests (faster, proves the target against "
+    "the load).",
 )
 @click.option(
     "--json",
@@ -280,7 +249,7 @@ def run(
     help="Also write JUnit XML (one test per table) to this file.",
 )
 @pass_globals
-@handle_errors
+@render.handle_errors
 def verify_cmd(
     g: Globals,
     database: str | None,
@@ -289,7 +258,9 @@ def verify_cmd(
     json_path: Path | None,
     junit_path: Path | None,
 ) -> None:
-    """Prove the target equals the source: counts, row digests, schema (exit 1 on any difference)."""
+    """Prove the target equals the source: counts, row
+    digests, schema (exit 1 on any difference).
+    """
     result = commands.verify(g.load(), g.workdir, database=database, table=table, digests=digests)
     click.echo(report.parity(result))
     if json_path:
@@ -307,7 +278,8 @@ def verify_cmd(
     type=click.Choice(["text", "markdown", "json"]),
     default="text",
     show_default=True,
-    help="text for a terminal, markdown for a pull request or wiki, json for CI (cutover/schemas/plan.schema.json).",
+    help="text for a terminal, markdown for a pull request or wiki, json for CI "
+    "(cutover/schemas/plan.schema.json).",
 )
 @click.option("--db", "database", help="Only this database from cutover.toml.")
 @click.option(
@@ -317,9 +289,11 @@ def verify_cmd(
     help="Write the plan to this file instead of printing it.",
 )
 @pass_globals
-@handle_errors
+@render.handle_errors
 def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> None:
-    """Assess the cutover, loading nothing: tables, columns, findings, env rewrite, time (exit 1 on a blocker)."""
+    """Assess the cutover, loading nothing: tables, columns, findings, env rewrite, time (exit 1
+    on a blocker).
+    """
     result = commands.plan(g.load(), g.workdir, database=database)
     text = render.plan(result, fmt)
     if output is not None:
@@ -339,9 +313,11 @@ def plan(g: Globals, fmt: str, database: str | None, output: Path | None) -> Non
     help="Print the status as JSON (for CI; state.json in the workdir holds the same).",
 )
 @pass_globals
-@handle_errors
+@render.handle_errors
 def status(g: Globals, as_json: bool) -> None:
-    """Show the three phase checklists with their progress, what failed and why, and what to do next."""
+    """Show the three phase checklists with their
+    progress, what failed and why, and what to do next.
+    """
     result = commands.status(g.load(lenient=True), g.workdir)
     if as_json:
         click.echo(result.to_json())
@@ -359,9 +335,11 @@ def status(g: Globals, as_json: bool) -> None:
 )
 @click.option("--undo", is_flag=True, help="Take a tick back.")
 @pass_globals
-@handle_errors
+@render.handle_errors
 def check(g: Globals, item: str, note: str | None, force: bool, undo: bool) -> None:
-    """Tick checklist ITEM (an id such as p1.secrets, see `cutover status`) with a note saying what was done."""
+    """Tick checklist ITEM (an id such as p1.secrets, see `cutover status`) with a note saying
+    what was done.
+    """
     from cutover.phases.checklists import item_lines
 
     if not undo and not (note and note.strip()):
@@ -372,7 +350,8 @@ def check(g: Globals, item: str, note: str | None, force: bool, undo: bool) -> N
     for line in item_lines(v)[:1]:
         click.echo(f"      {line}")
     click.echo(
-        f"phase {result.phase.phase} — {result.phase.title}: {result.phase.done}/{len(result.phase.items)} items done"
+        f"phase {result.phase.phase} — {result.phase.title}: "
+        f"{result.phase.done}/{len(result.phase.items)} items done"
     )
     click.echo(f"next: {result.next}")
 
@@ -381,9 +360,11 @@ def check(g: Globals, item: str, note: str | None, force: bool, undo: bool) -> N
 @click.option("--db", "database", help="Only this database from cutover.toml.")
 @click.option("--yes", is_flag=True, help="Remove _cutover without asking.")
 @pass_globals
-@handle_errors
+@render.handle_errors
 def finish(g: Globals, database: str | None, yes: bool) -> None:
-    """After a passing verify: save the proof in the report folder, then remove _cutover (asks first)."""
+    """After a passing verify: save the proof in the
+    report folder, then remove _cutover (asks first).
+    """
     result = commands.finish(
         g.load(), g.workdir, database=database, yes=yes, confirm=lambda q: click.confirm(q)
     )
@@ -396,15 +377,18 @@ def finish(g: Globals, database: str | None, yes: bool) -> None:
             click.echo(f"{db.database}: _cutover removed from {db.target}")
         else:
             click.echo(
-                f"{db.database}: its run state removed; _cutover stays for the other databases in {db.target}"
+                f"{db.database}: its run state removed; _cutover stays for the other databases "
+                f"in {db.target}"
             )
 
 
 @cli.command("report")
 @pass_globals
-@handle_errors
+@render.handle_errors
 def report_cmd(g: Globals) -> None:
-    """Write the final report again (Markdown and one self-contained HTML page) from the runs so far."""
+    """Write the final report again (Markdown and one
+    self-contained HTML page) from the runs so far.
+    """
     md, page = commands.report(g.load(lenient=True), g.workdir)
     click.echo(f"wrote {md}")
     click.echo(f"wrote {page} (one self-contained page, to attach to the change request)")
@@ -420,7 +404,7 @@ def report_cmd(g: Globals) -> None:
     help="Size of the sample chat database.",
 )
 @pass_globals
-@handle_errors
+@render.handle_errors
 def demo(g: Globals, stop: bool, messages: int) -> None:
     """Move a sample chat database into an embedded PostgreSQL 18 with pgvector."""
     if stop:
@@ -428,7 +412,8 @@ def demo(g: Globals, stop: bool, messages: int) -> None:
         click.echo("demo Postgres stopped" if stopped else "demo Postgres was not running")
         return
     click.echo(
-        f"building a sample chat database ({messages:,} messages, Korean and English, a few broken rows) …"
+        f"building a sample chat database ({messages:,} messages, Korean and English, a few "
+        "broken rows) …"
     )
     progress = ProgressReporter()
     try:
@@ -450,9 +435,11 @@ def env() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path), default=Path("."))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (values redacted).")
 @pass_globals
-@handle_errors
+@render.handle_errors
 def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
-    """List database references in env files, compose files and scripts under PATH, and leftovers in code."""
+    """List database references in env files, compose files
+    and scripts under PATH, and leftovers in code.
+    """
     render.env_scan(commands.env_scan(path, workdir=g.workdir), as_json=as_json)
 
 
@@ -480,7 +467,7 @@ def env_scan_cmd(g: Globals, path: Path, as_json: bool) -> None:
     help="NAME is exported where the app runs: values reading ${NAME} need not find it in files.",
 )
 @pass_globals
-@handle_errors
+@render.handle_errors
 def env_rewrite_cmd(
     g: Globals,
     path: Path | None,
@@ -491,7 +478,9 @@ def env_rewrite_cmd(
     check: bool,
     from_env: tuple[str, ...],
 ) -> None:
-    """Rewrite the configured databases' env values to Postgres URLs (a redacted diff unless --apply)."""
+    """Rewrite the configured databases' env values to
+    Postgres URLs (a redacted diff unless --apply).
+    """
     rewrite = functools.partial(
         commands.env_rewrite,
         g.load(),
@@ -515,11 +504,13 @@ def env_rewrite_cmd(
         result = rewrite(apply=True)
     if result.applied:
         click.echo(
-            f"rewrote {values} value(s) in {len(result.files)} file(s); backup {result.backup} (undo: cutover env restore)"
+            f"rewrote {values} value(s) in {len(result.files)} file(s); backup {result.backup} "
+            "(undo: cutover env restore)"
         )
     else:
         click.echo(
-            f"{values} value(s) in {len(result.files)} file(s) would change; run with --apply to write them"
+            f"{values} value(s) in {len(result.files)} file(s) would change; run with --apply "
+            "to write them"
         )
         if check:
             sys.exit(EXIT_CHECKS_FAILED)
@@ -536,7 +527,7 @@ def env_rewrite_cmd(
     "--force", is_flag=True, help="Restore files even if they were edited after the rewrite."
 )
 @pass_globals
-@handle_errors
+@render.handle_errors
 def env_restore_cmd(g: Globals, backup_id: str | None, force: bool) -> None:
     """Put back the env files, compose files and scripts a rewrite changed."""
     render.env_restore(commands.env_restore(g.workdir, backup_id=backup_id, force=force))
@@ -552,7 +543,7 @@ def env_restore_cmd(g: Globals, backup_id: str | None, force: bool) -> None:
 )
 @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
 @pass_globals
-@handle_errors
+@render.handle_errors
 def env_template_cmd(g: Globals, environment: str, output: Path | None, force: bool) -> None:
     """Render the .env template for ENV (dev, stg, prod) with this project's databases."""
     result = commands.env_template(g.load(), environment, output=output, force=force)
@@ -576,7 +567,7 @@ def code() -> None:
 )
 @click.option("--db", "database", metavar="NAME", help="Only the statements of this database.")
 @pass_globals
-@handle_errors
+@render.handle_errors
 def code_diff_cmd(g: Globals, apply_: bool, database: str | None) -> None:
     """A unified diff (for `git apply`) putting each proven rewrite in place of its SQL."""
     render.code_diff(

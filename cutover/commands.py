@@ -116,7 +116,8 @@ def init_from_scan(config_path: Path, root: Path, *, replace: bool = False) -> S
     found = env_scan(root)
     if not found.proposals:
         raise UsageError(
-            f"no SQLite or SQL Server database URL found in env files, compose files or scripts under {root}",
+            "no SQLite or SQL Server database URL found in env files, compose files or scripts "
+            f"under {root}",
             hint="pass --source URL --target URL, or `cutover env scan` to see what was found",
         )
     added, skipped = [], []
@@ -161,7 +162,9 @@ def run_phase2(
     jobs: int | None = None,
     restart: bool = False,
 ) -> Phase2Result:
-    """Schema (revision 1), data (resumable chunks over `jobs` workers), keys (revision 2), views (3)."""
+    """Schema (revision 1), data (resumable chunks over
+    `jobs` workers), keys (revision 2), views (3).
+    """
     return load_run.run_phase2(
         config,
         workdir,
@@ -212,7 +215,9 @@ def verify(
 
 
 def plan(config: config_mod.Config, workdir: Path, *, database: str | None = None) -> Plan:
-    """Assess what moves, how each column is cast and what will break; loads nothing (exit 1 on a blocker)."""
+    """Assess what moves, how each column is cast and what
+    will break; loads nothing (exit 1 on a blocker).
+    """
     result = plan_mod.assess(config, workdir, database=database)
     status_mod.record_plan(config, workdir, result)
     return result
@@ -227,7 +232,9 @@ def check(
     force: bool = False,
     undo: bool = False,
 ) -> CheckResult:
-    """Tick a checklist item that needs a person, with a note saying what was done (or --undo it)."""
+    """Tick a checklist item that needs a person, with
+    a note saying what was done (or --undo it).
+    """
     return status_mod.check(config, workdir, item, note=note, force=force, undo=undo)
 
 
@@ -237,7 +244,9 @@ def status(config: config_mod.Config, workdir: Path) -> StatusResult:
 
 
 def report(config: config_mod.Config, workdir: Path) -> tuple[Path, Path]:
-    """Write the final report again (Markdown and one HTML page) from what the runs saved and current evidence."""
+    """Write the final report again (Markdown and one HTML page) from what the runs saved and
+    current evidence.
+    """
     state = State.load(workdir)
     state.set_databases([d.name for d in config.databases])
     if evidence.reconcile(config, workdir, state).changed:

@@ -214,7 +214,9 @@ def interpolate_url(value: str, environ: dict[str, str]) -> str:
 
 
 def add_database(path: Path, db: DatabaseConfig, *, replace: bool = False) -> None:
-    """Add (or with replace=True, overwrite) one [[databases]] entry, keeping the rest of the file."""
+    """Add (or with replace=True, overwrite) one
+    [[databases]] entry, keeping the rest of the file.
+    """
     doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else _new_document()
     entries = doc.get("databases")
     if entries is None:
@@ -359,7 +361,8 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
     ):
         if getattr(settings, key) not in choices:
             raise locate.error(
-                f"setting {key} = {getattr(settings, key)!r}; expected one of: {', '.join(choices)}",
+                f"setting {key} = {getattr(settings, key)!r}; expected one of: "
+                f"{', '.join(choices)}",
                 locate.key(key),
             )
     try:
@@ -394,7 +397,8 @@ def _database(
             )
     if not _NAME.match(raw["name"]):
         raise locate.error(
-            f"database name {raw['name']!r} must start with a letter and hold letters, digits, _ or -",
+            f"database name {raw['name']!r} must start with a letter and hold letters, digits, "
+            "_ or -",
             locate.db_key(index, "name"),
         )
     allowed = {f.name for f in fields(DatabaseConfig)} - {"line", "unset"}
@@ -452,7 +456,8 @@ def _database(
         bad = set(spec) - {f.name for f in fields(ColumnOverride)}
         if bad:
             raise locate.error(
-                f"column override {key!r} has unknown key {sorted(bad)[0]!r}; expected type, blob_format, rename, index, distance",
+                f"column override {key!r} has unknown key {sorted(bad)[0]!r}; expected type, "
+                "blob_format, rename, index, distance",
                 locate.db_key(index, key),
             )
         for field_name, choices in (
@@ -462,7 +467,8 @@ def _database(
         ):
             if spec.get(field_name) is not None and spec[field_name] not in choices:
                 raise locate.error(
-                    f"column override {key!r}: {field_name} = {spec[field_name]!r}; expected one of: {', '.join(choices)}",
+                    f"column override {key!r}: {field_name} = {spec[field_name]!r}; expected "
+                    f"one of: {', '.join(choices)}",
                     locate.db_key(index, key),
                 )
         columns[key] = ColumnOverride(**spec)
@@ -474,7 +480,8 @@ def _database(
         and all(isinstance(k, str) and isinstance(v, str) for k, v in split.items())
     ):
         raise locate.error(
-            'split_keys must map keys found in files to the keys to write, e.g. { MSSQL_SERVER = "POSTGRES_HOST" }',
+            "split_keys must map keys found in files to the keys to write, e.g. { MSSQL_SERVER "
+            '= "POSTGRES_HOST" }',
             locate.db_key(index, "split_keys"),
         )
     for key in ("driver", "password_env"):

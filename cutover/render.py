@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import collections
+import functools
 import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+import psycopg
 
 from cutover.commands import DemoResult, InitResult, ScanInitResult
 from cutover.envfiles.api import RestoreResult, ScanResult
+from cutover.errors import EXIT_RUNTIME, CutoverError, file_error
 from cutover.load.run import Phase2Result
 from cutover.phases.checklists import PHASE_TITLES, item_lines
 from cutover.phases.code_diff import CodeDiff
@@ -265,3 +273,47 @@ def plan_summary(result: Plan, output: Path | None, workdir: Path) -> None:
         err=True,
     )
     click.echo(f"next: {result.next_step}", err=True)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Turn a CutoverError into a clean message on stderr and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CutoverError as exc:
+            click.echo(redact(f"error: {exc.render()}"), err=True)
+            sys.exit(exc.exit_code)
+        except (psycopg.Error, sqlite3.Error) as exc:
+            # a database refused something cutover did not anticipate: say what, never a traceback
+            where = "Postgres" if isinstance(exc, psycopg.Error) else "SQLite"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(
+                redact(
+                    f"error: {where}: {first}\n  hint: rerun with CUTOVER_DEBUG=1 for the "
+                    "details, and report it if cutover should have caught this"
+                ),
+                err=True,
+            )
+            if os.environ.get("CUTOVER_DEBUG"):
+                raise
+            sys.exit(EXIT_RUNTIME)
+        except OSError as exc:
+            # a file or folder cutover needs: one line naming the path, never a traceback
+            click.echo(redact(f"error: {file_error(exc).render()}"), err=True)
+            if os.environ.get("CUTOVER_DEBUG"):
+                raise
+            sys.exit(EXIT_RUNTIME)
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted: `cutover status` says where it stopped and what resumes it", err=True
+            )
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]

@@ -18,7 +18,8 @@ from cutover.load.target import ServerInfo
 
 MISSING_DATABASE_SQL = """
     SELECT current_setting('server_version'), current_setting('server_version_num')::int,
-           current_user, (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user),
+           current_user, (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname =
+               current_user),
            (SELECT default_version FROM pg_available_extensions WHERE name = 'vector')
 """
 
@@ -72,7 +73,9 @@ class TargetCheck:
 
 
 def check_target(url: str, schema: str) -> TargetCheck:
-    """Connect (or reach the server's 'postgres' database) and read version, privileges, pgvector."""
+    """Connect (or reach the server's 'postgres'
+    database) and read version, privileges, pgvector.
+    """
     name = urls.parse(url).database or ""
     try:
         conn = tgt.connect(url, autocommit=True)

@@ -1,6 +1,7 @@
 """Phase checklists: the templates beside this file, the project's ticked copies, the JSON state.
 
-The templates (`phase1.md`, `phase2.md`, `phase3.md` in the repository's top-level `checklists/`, installed as the package `cutover.checklists` — the only copy) are Markdown
+The templates (`phase1.md`, `phase2.md`, `phase3.md` in the repository's top-level `checklists/`,
+installed as the package `cutover.checklists` — the only copy) are Markdown
 with one stable id per item: `- [ ] \\`p2.data\\` text *(auto)*`. Items marked *(auto)* are ticked
 by `cutover run`, with a timestamp and evidence; the others need a person (`cutover check ID`).
 
@@ -197,7 +198,9 @@ class State:
     # -- items -----------------------------------------------------------------------------------
 
     def record(self, item_id: str, scope: str, status: str, evidence: list[str]) -> None:
-        """An automatic result for one database (or PROJECT): done, open (needs a person) or failed."""
+        """An automatic result for one database (or
+        PROJECT): done, open (needs a person) or failed.
+        """
         it = item(item_id)
         entry = self.data["items"].setdefault(it.id, {})
         entry.setdefault("results", {})[scope] = {
@@ -231,13 +234,16 @@ class State:
         current = self.view(it)
         if current.status == "done" and current.by == "cutover":
             raise UsageError(
-                f"{it.id} is already done: ticked by `cutover run --phase {it.phase}` at {current.at}",
+                f"{it.id} is already done: ticked by `cutover run --phase {it.phase}` at "
+                f"{current.at}",
                 hint="`cutover status` lists the items that still need a person",
             )
         if current.status == "failed" and not force:
             raise UsageError(
-                f"{it.id} failed its last automatic check: {'; '.join(current.evidence[:3]) or 'see cutover status'}",
-                hint=f"fix it and run `cutover run --phase {it.phase}` again, or pass --force to accept it with your note",
+                f"{it.id} failed its last automatic check: "
+                f"{'; '.join(current.evidence[:3]) or 'see cutover status'}",
+                hint=f"fix it and run `cutover run --phase {it.phase}` again, or pass --force "
+                "to accept it with your note",
             )
         entry = self.data["items"].setdefault(it.id, {})
         entry["checked"] = {"at": now(), "note": redact(note.strip()), "over": current.status}
@@ -289,7 +295,9 @@ class State:
     # -- files -----------------------------------------------------------------------------------
 
     def save(self) -> Path:
-        """Write state.json (with each item's and phase's derived status, for CI) and the Markdown copies."""
+        """Write state.json (with each item's and phase's derived status, for CI) and the
+        Markdown copies.
+        """
         from cutover.envfiles.backup import write_atomic
 
         self.data["updated_at"] = now()
@@ -329,7 +337,8 @@ class State:
                 if line.startswith("# "):
                     out += [
                         "",
-                        '<!-- Written by cutover from its template and state.json; edits here are overwritten. Tick an item: cutover check ID --note "…" -->',
+                        "<!-- Written by cutover from its template and state.json; edits here "
+                        'are overwritten. Tick an item: cutover check ID --note "…" -->',
                     ]
                 continue
             v = by_id[m["id"]]
@@ -339,7 +348,9 @@ class State:
 
 
 def item_lines(v: ItemView) -> list[str]:
-    """What is said under an item: who ticked it when, or why it is open or failed, then the evidence."""
+    """What is said under an item: who ticked it when,
+    or why it is open or failed, then the evidence.
+    """
     if v.status == "done" and v.by == "person":
         head = [f"✓ {v.at} checked by a person: {v.note}"]
     elif v.status == "done":
@@ -365,7 +376,10 @@ def next_step(state: State) -> str:
                 "resumes the load where it stopped" if n == 2 else "runs it again"
             )
         if st == "failed":
-            return f"fix what failed in phase {n} (the reason is listed under failed), then `cutover run --phase {n}` again"
+            return (
+                f"fix what failed in phase {n} (the reason is listed under failed), then "
+                f"`cutover run --phase {n}` again"
+            )
     if statuses[1] == "pending" and not state.runs(1):
         if plan is None:
             return "`cutover plan` assesses what moves, how each column is cast and what will break"
@@ -384,5 +398,8 @@ def next_step(state: State) -> str:
     waiting = [v for v in state.views() if v.status != "done"]
     if waiting:
         first = waiting[0]
-        return f'{len(waiting)} checklist item(s) still open; next: {first.item.id} — {first.item.text} → `cutover check {first.item.id} --note "…"`'
+        return (
+            f"{len(waiting)} checklist item(s) still open; next: {first.item.id} — "
+            f'{first.item.text} → `cutover check {first.item.id} --note "…"`'
+        )
     return "every phase and checklist item is done: attach report/report.html to the change request"

@@ -1,4 +1,5 @@
-"""The final report: plan, per-phase results, parity, rejects, checklists and timings — to attach to a change request.
+"""The final report: plan, per-phase results, parity, rejects, checklists and timings — to attach to
+a change request.
 
 Built only from what the runs saved under the workdir (plan.json, results/phaseN.json, state.json),
 so it can be written again at any time (`cutover report`); rendered as Markdown and as one
@@ -108,7 +109,8 @@ def _phase1(doc: Document, data: dict[str, Any]) -> None:
     first = data.get("first_rewrite")
     if first and not any(f["changes"] for f in data["files"]):
         doc.para(
-            f"The last run ({data['at']}) found nothing left to change; the rewrite below is the one it keeps."
+            f"The last run ({data['at']}) found nothing left to change; the rewrite below is "
+            "the one it keeps."
         )
         data = {**data, **first}
     changes = [
@@ -251,7 +253,8 @@ def _phase3(doc: Document, data: dict[str, Any]) -> None:
     tests = data["app_tests"]
     if tests is None:
         doc.para(
-            'Not run (`cutover run --phase 3 --app-tests "CMD"` runs them with the env keys pointing at PostgreSQL).'
+            'Not run (`cutover run --phase 3 --app-tests "CMD"` runs them with the env keys '
+            "pointing at PostgreSQL)."
         )
     else:
         verdict = (
@@ -264,7 +267,8 @@ def _phase3(doc: Document, data: dict[str, Any]) -> None:
             )
         )
         doc.para(
-            f"`{tests['command']}` {verdict} in {tests['seconds']:.1f}s; full log: `{tests['log']}`."
+            f"`{tests['command']}` {verdict} in {tests['seconds']:.1f}s; full log: "
+            f"`{tests['log']}`."
         )
         if tests["tail"]:
             doc.code("\n".join(tests["tail"]))
@@ -278,7 +282,8 @@ def _code_proofs(doc: Document, code: list[dict[str, Any]]) -> None:
         proof = c["proof"]
         if proof["status"] == "different" and proof.get("source_row") is not None:
             doc.para(
-                f"{c['path']}:{c['line']} first differing row — source: {proof['source_row']}, PostgreSQL: {proof['target_row']}"
+                f"{c['path']}:{c['line']} first differing row — source: {proof['source_row']}, "
+                f"PostgreSQL: {proof['target_row']}"
             )
 
 

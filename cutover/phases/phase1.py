@@ -56,7 +56,8 @@ def phase1(ctx: PhaseContext) -> PhaseOutcome:
         PROJECT,
         "done",
         [
-            f"{len(scan.references)} database reference(s) in {in_files} of {len(scan.files)} env file(s), compose file(s) and script(s)"
+            f"{len(scan.references)} database reference(s) in {in_files} of {len(scan.files)} "
+            "env file(s), compose file(s) and script(s)"
         ],
     )
     first = _first_rewrite(workdir) if not result.changed else None
@@ -90,7 +91,8 @@ def phase1(ctx: PhaseContext) -> PhaseOutcome:
             PROJECT,
             "done",
             [
-                f"backup {result.backup} of {len(result.files)} file(s) under {workdir / 'backups' / 'env'}; undo with `cutover env restore`"
+                f"backup {result.backup} of {len(result.files)} file(s) under "
+                f"{workdir / 'backups' / 'env'}; undo with `cutover env restore`"
             ],
         )
     elif not state.has_results("p1.backup"):

@@ -1,4 +1,6 @@
-"""Phase 2 as the checklists see it: preflight, schema, data, rejects and keys ticked with evidence."""
+"""Phase 2 as the checklists see it: preflight, schema,
+data, rejects and keys ticked with evidence.
+"""
 
 from __future__ import annotations
 
@@ -62,12 +64,15 @@ def phase2(ctx: PhaseContext) -> PhaseOutcome:
     load = Phase2Result(reports)
     read = sum(r.read for rep in reports for r in rep.results)
     written = sum(r.written for rep in reports for r in rep.results)
-    summary = f"loaded {written:,} of {read:,} row(s) into {sum(len(rep.results) for rep in reports)} table(s); {load.rejected:,} rejected"
+    summary = (
+        f"loaded {written:,} of {read:,} row(s) into "
+        f"{sum(len(rep.results) for rep in reports)} table(s); {load.rejected:,} rejected"
+    )
     if load.rejected:
         dirs = ", ".join(str(rep.rejects_dir) for rep in reports if rep.rejected)
         nxt = (
-            f'review the rejected rows in {dirs} (each line: key, column, value, reason), then `cutover check p2.rejects --note "…"`; '
-            + NEXT[2]
+            f"review the rejected rows in {dirs} (each line: key, column, value, reason), then "
+            '`cutover check p2.rejects --note "…"`; ' + NEXT[2]
         )
     else:
         nxt = NEXT[2]
@@ -92,7 +97,8 @@ def _tick_phase2(state: State, config: config_mod.Config, rep: LoadReport) -> No
             name,
             "done",
             [
-                f"{relative(rep.revisions_dir, config.base_dir)}/versions/: {', '.join(versions)} — tables first, keys and indexes after the load"
+                f"{relative(rep.revisions_dir, config.base_dir)}/versions/: "
+                f"{', '.join(versions)} — tables first, keys and indexes after the load"
             ]
             + [f"kept your edited revision {p.name}" for p in rep.kept_edits],
         )
@@ -102,7 +108,8 @@ def _tick_phase2(state: State, config: config_mod.Config, rep: LoadReport) -> No
             name,
             "done",
             [
-                'existing schema (schema_mode = "existing"): loaded into the tables the application\'s migrations made'
+                'existing schema (schema_mode = "existing"): loaded into the tables the '
+                "application's migrations made"
             ],
         )
     lines = [

@@ -74,7 +74,8 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
             )
         else:
             kept = (
-                f"; {len(dbp.accepted)} difference(s) recorded on purpose by the load, each with its reason"
+                f"; {len(dbp.accepted)} difference(s) recorded on purpose by the load, each "
+                "with its reason"
                 if dbp.accepted
                 else ""
             )
@@ -83,7 +84,8 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
                 dbp.database,
                 "done",
                 [
-                    f"{len(dbp.tables)} table(s): column types, NOT NULL, keys, checks and indexes match{kept}"
+                    f"{len(dbp.tables)} table(s): column types, NOT NULL, keys, checks and "
+                    f"indexes match{kept}"
                 ],
             )
     env_paths = {f.path for f in scan.files}
@@ -169,7 +171,8 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
     rows = sum(t.target_rows for d in verified.databases for t in d.tables)
     if proof.ok:
         summary = (
-            f"parity holds for {sum(len(d.tables) for d in verified.databases)} table(s) ({rows:,} rows); no env file points at SQLite/SQL Server"
+            f"parity holds for {sum(len(d.tables) for d in verified.databases)} table(s) "
+            f"({rows:,} rows); no env file points at SQLite/SQL Server"
             + ("; the app's tests pass on PostgreSQL" if tests else "")
         )
         nxt = (
@@ -197,7 +200,8 @@ def _record_code(ctx: PhaseContext, code: list[CodeProof]) -> None:
         s: sum(c.proof.status == s for c in code) for s in ("same", "different", "failed", "manual")
     }
     head = [
-        f"{len(code)} statement(s): {counts['same']} same, {counts['different']} different, {counts['failed']} failed, {counts['manual']} manual"
+        f"{len(code)} statement(s): {counts['same']} same, {counts['different']} different, "
+        f"{counts['failed']} failed, {counts['manual']} manual"
     ]
     broken = [
         proof_line(c.entry, c.proof) for c in code if c.proof.status in ("different", "failed")
@@ -219,14 +223,16 @@ def _problems(proof: Proof) -> list[str]:
             problems.append(f"{d.database}: {len(d.schema_issues)} schema difference(s)")
     if proof.env_leftovers:
         problems.append(
-            f"{len(proof.env_leftovers)} SQLite/SQL Server reference(s) left in env files, compose files or scripts"
+            f"{len(proof.env_leftovers)} SQLite/SQL Server reference(s) left in env files, "
+            "compose files or scripts"
         )
     broken_views = [v.name for v in proof.views if v.proof.status in ("different", "failed")]
     if broken_views:
         problems.append(f"view(s) differ on PostgreSQL: {', '.join(broken_views)}")
     if proof.code_broken:
         problems.append(
-            f"{len(proof.code_broken)} SQL statement(s) of the app return something else on PostgreSQL, or fail there (`cutover status`, p3.code)"
+            f"{len(proof.code_broken)} SQL statement(s) of the app return something else on "
+            "PostgreSQL, or fail there (`cutover status`, p3.code)"
         )
     if proof.app_tests is not None and not proof.app_tests.passed:
         problems.append("the app's tests failed on PostgreSQL")

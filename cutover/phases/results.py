@@ -1,4 +1,6 @@
-"""What each phase found, saved under the workdir (results/phaseN.json) for status and the report."""
+"""What each phase found, saved under the workdir
+(results/phaseN.json) for status and the report.
+"""
 
 from __future__ import annotations
 

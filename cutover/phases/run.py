@@ -77,7 +77,8 @@ def run_phase(
     jobs: int | None = None,
     restart: bool = False,
 ) -> RunResult:
-    """Run phase 1 (env), 2 (schema and data), 3 (proof) or 'all' (stopping at the first that does not end ok).
+    """Run phase 1 (env), 2 (schema and data), 3 (proof) or 'all' (stopping at the first that does
+    not end ok).
 
     `confirm` is shown phase 1's rewrite before it is written (unless `yes`); `on_outcome` hears of
     each phase as it ends, so a caller can show it before the next one starts (or fails).
@@ -156,5 +157,6 @@ def _gate(state: State, phase: int, names: list[str], force: bool) -> None:
         )
         raise UsageError(
             f"phase {phase} needs phase {phase - 1} done first for {', '.join(missing)} ({why})",
-            hint=f"run `cutover run --phase {phase - 1}` first, or pass --force to run phase {phase} anyway",
+            hint=f"run `cutover run --phase {phase - 1}` first, or pass --force to run phase "
+            f"{phase} anyway",
         )

@@ -1,4 +1,6 @@
-"""`cutover status` and `cutover check`: the three checklists with progress, what is next, what failed and why."""
+"""`cutover status` and `cutover check`: the three checklists with progress, what is next, what
+failed and why.
+"""
 
 from __future__ import annotations
 
