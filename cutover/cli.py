@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
@@ -19,8 +17,6 @@ from cutover.load.progress import ProgressReporter
 from cutover.phases.run import PHASE_CHOICES, PhaseOutcome
 from cutover.proof import report
 from cutover.urls import redact
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
