@@ -129,7 +129,11 @@ def test_connection_killed_mid_copy_is_retried(tmp_path, pg_url):
             deadline = time.monotonic() + 60
             while not killed and time.monotonic() < deadline:
                 rows = conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'cutover load' AND query LIKE 'COPY%%' AND state = 'active'"
+                    # a COPY running, or its batch's transaction not yet committed: either way the
+                    # chunk must resume from its last committed batch (a busy machine finishes a
+                    # COPY between two polls, so waiting for 'active' alone can miss every one)
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'cutover load' "
+                    "AND query LIKE 'COPY%%' AND state IN ('active', 'idle in transaction')"
                 ).fetchall()
                 for (pid,) in rows[:1]:
                     conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
