@@ -103,15 +103,16 @@ class NativeChunk:
         tp: TablePlan,
         settings: Settings,
         database: str,
-        target_schema: str,
     ) -> None:
         self.table, self.source, self.tp = table, source, tp
         self.settings, self.database = settings, database
-        self.statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            tgt.qualified(target_schema, tp.name),
-            sql.SQL(", ").join(sql.Identifier(c.name) for c in tp.columns),
-        )
+        self.statement: sql.Composed | None = None  # the chunk's CopyWriter decides (copy_like)
+        self.keep: list[int] | None = None
         self.fallback_batches = 0  # batches (or chunk tails) that took the Python path
+
+    def copy_like(self, writer: tgt.CopyWriter) -> None:
+        """COPY the columns the row path's writer copies (not those Postgres computes)."""
+        self.statement, self.keep = writer.binary_statement(), writer.keep
 
     def batches(self, chunk: Chunk) -> Iterator[Any]:
         """The chunk's remaining rows as Arrow batches of (key, *columns)."""
@@ -129,6 +130,7 @@ class NativeChunk:
 
     def write(self, conn: psycopg.Connection[Any], chunk: Chunk, batch: Any) -> bool:
         """COPY one batch with its digests and progress in one transaction; False: not written."""
+        assert self.statement is not None, "copy_like(writer) first"
         coerced = self.table.coerce_batch(batch)
         if coerced is None:
             return False
@@ -140,7 +142,8 @@ class NativeChunk:
         try:
             with conn.transaction():
                 with conn.cursor() as cur, cur.copy(self.statement) as copy:
-                    for part in self.table.encode(coerced):
+                    copied = coerced if self.keep is None else coerced.select(self.keep)
+                    for part in self.table.encode(copied):
                         copy.write(part)
                 if digests is not None:
                     state.save_digests(conn, self.database, self.tp.name, digests)

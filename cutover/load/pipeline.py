@@ -122,9 +122,7 @@ class ChunkLoader:
             source, tp, source.key_columns(tp.source), self.path, settings
         )
         self.native = (
-            None
-            if table is None
-            else NativeChunk(table, source, tp, settings, plan.database, plan.target_schema)
+            None if table is None else NativeChunk(table, source, tp, settings, plan.database)
         )
 
     def reject(
@@ -236,6 +234,7 @@ class ChunkLoader:
         native: NativeChunk,
     ) -> None:
         """Load the chunk as Arrow batches; a batch they cannot carry goes through the row path."""
+        native.copy_like(writer)
         batches = native.batches(chunk)
         while True:
             try:

@@ -235,11 +235,16 @@ class CopyWriter:
         # place (they are digested whole), the COPY leaves those positions out
         computed = generated_columns(conn, schema, table)
         self.keep = [i for i, c in enumerate(columns) if c not in computed] if computed else None
-        self.statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        self.target = sql.SQL("{} ({})").format(
             qualified(schema, table),
             sql.SQL(", ").join(sql.Identifier(c) for c in columns if c not in computed),
         )
+        self.statement = sql.SQL("COPY {} FROM STDIN").format(self.target)
         self.columns = list(columns)
+
+    def binary_statement(self) -> sql.Composed:
+        """The same COPY (the same columns) in binary format, for the columnar engine."""
+        return sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(self.target)
 
     def copy(self, rows: Sequence[Sequence[Any]]) -> None:
         """Send rows in one COPY; raises psycopg errors as they come."""

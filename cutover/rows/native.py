@@ -273,8 +273,8 @@ class NativeTable:
     # -- writing and digests -------------------------------------------------------------------
 
     def encode(self, batch: pa.RecordBatch) -> list[bytes]:
-        """One binary COPY stream (header, rows, trailer) for a coerced batch."""
-        encoder = pgpq.ArrowToPostgresBinaryEncoder(self.schema)
+        """One binary COPY stream (header, rows, trailer) for a coerced batch or its copied part."""
+        encoder = pgpq.ArrowToPostgresBinaryEncoder(batch.schema)
         return [encoder.write_header(), encoder.write_batch(batch), encoder.finish()]
 
     def digest_batch(self, batch: pa.RecordBatch) -> Digests:
