@@ -10,8 +10,9 @@ from typing import Any
 
 from cutover.config import Settings
 from cutover.rows.digest import Digests
-from cutover.rows.path import Policies, RowPath, numeric_scale
+from cutover.rows.path import Policies, RowPath
 from cutover.schema.model import Finding
+from cutover.schema.rules import numeric_scale
 from cutover.schema.target_plan import SchemaPlan, TablePlan
 from cutover.sources.base import Source
 from cutover.values.coerce import Reject, decimal

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import xxhash
 
-from cutover.schema.rules import family_of, pg_base
+from cutover.schema.rules import family_of, pg_base, type_modifiers
 from cutover.values.coerce import parse_datetime_text
 
 # recorded with a load; verify recomputes digests made any other way (/2: decimals are no longer
@@ -103,7 +103,7 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
         # equal
         return lambda v: _decimal_text(_to_decimal(v))
     if base == "char":
-        width = _scale(pg_type, position=0) or 1
+        width = (type_modifiers(pg_type) or [1])[0]
         return lambda v: str(v).ljust(width)
     if family == "text":
         return lambda v: v if type(v) is str else str(v)
@@ -164,14 +164,6 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
     if family == "vector":
         return lambda v: struct.pack(f"<{len(parse_vector(v))}f", *parse_vector(v)).hex()
     return str
-
-
-def _scale(pg_type: str, position: int = 1) -> int | None:
-    inside = pg_type[pg_type.find("(") + 1 : pg_type.find(")")] if "(" in pg_type else ""
-    parts = [p.strip() for p in inside.split(",") if p.strip()]
-    if position == 1 and len(parts) == 1:
-        return 0
-    return int(parts[position]) if len(parts) > position else None
 
 
 class RowHasher:

@@ -9,7 +9,6 @@ replace the per-row loop without its callers changing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,7 +17,7 @@ from typing import Any
 
 from cutover.config import PG_SESSION_TIMEZONE, Settings
 from cutover.rows.digest import Digests, RowHasher
-from cutover.schema.rules import family_of, pg_base
+from cutover.schema.rules import family_of, numeric_scale, pg_base
 from cutover.schema.target_plan import TablePlan
 from cutover.values.coerce import (
     Coercion,
@@ -31,17 +30,6 @@ from cutover.values.coerce import (
 )
 
 Row = tuple[Any, ...]
-_SCALE = re.compile(r"\(\s*\d+\s*(?:,\s*(\d+)\s*)?\)")
-
-
-def numeric_scale(pg_type: str) -> int | None:
-    """The scale of numeric(p,s) (0 for numeric(p)); None for numeric without a typmod."""
-    m = _SCALE.search(pg_type)
-    if m is None:
-        return None
-    return int(m.group(1)) if m.group(1) is not None else 0
-
-
 Transform = Callable[[Row], Row]
 
 

@@ -141,6 +141,19 @@ def pg_base(pg_type: str) -> str:
     }.get(base, base)
 
 
+def type_modifiers(pg_type: str) -> list[int]:
+    """The numbers in a type's parentheses: varchar(200) → [200], numeric(10,2) → [10, 2]."""
+    if "(" not in pg_type:
+        return []
+    return [int(n) for n in re.findall(r"\d+", pg_type[pg_type.find("(") : pg_type.find(")")])]
+
+
+def numeric_scale(pg_type: str) -> int | None:
+    """The scale of numeric(p,s) (0 for numeric(p)); None for numeric without a typmod."""
+    mods = type_modifiers(pg_type)
+    return None if not mods else (mods[1] if len(mods) > 1 else 0)
+
+
 def family_of(pg_type: str) -> str:
     """The coercion family of a Postgres type (for existing target tables and overrides)."""
     base = pg_base(pg_type)
