@@ -20,11 +20,16 @@ from cutover.load.run import LoadReport, Phase2Result
 from cutover.phases import evidence, final_report
 from cutover.phases import plan as plan_mod
 from cutover.phases import status as status_mod
-from cutover.phases.app_code import planned_schemas
 from cutover.phases.checklists import State
 from cutover.phases.code_diff import CodeDiff
 from cutover.phases.code_diff import code_diff as _code_diff
-from cutover.phases.db_objects import attach_views, excuse_rejects, objects_hook, prove_views
+from cutover.phases.db_objects import (
+    attach_views,
+    excuse_rejects,
+    objects_hook,
+    prove_views,
+    with_views,
+)
 from cutover.phases.plan import Plan
 from cutover.phases.run import run_phase
 from cutover.phases.status import CheckResult, StatusResult
@@ -204,7 +209,7 @@ def verify(
     """
     result = verify_mod.verify(config, workdir, database=database, table=table, digests=digests)
     if table is None and digests != "load":
-        views = prove_views(config, planned_schemas(config, database, views_only=True))
+        views = prove_views(config, with_views(config, database))
         rejected = {d.database: [t.table for t in d.tables if t.rejected] for d in result.databases}
         excuse_rejects(views, rejected)
         attach_views(result, views)

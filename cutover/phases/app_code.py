@@ -264,19 +264,17 @@ def has_views(config: Config, db: DatabaseConfig) -> bool:
         conn.close()
 
 
-def planned_schemas(
-    config: Config, database: str | None = None, *, views_only: bool = False
-) -> dict[str, SchemaPlan]:
-    """The planned schema of every selected database, by name (with views_only: of those whose
-    SQLite source has views; without, of every one when the app has SQL to prove)."""
-    wanted = config.database(database)
-    if views_only or not any(
+def planned_schemas(config: Config, database: str | None = None) -> dict[str, SchemaPlan]:
+    """The planned schema of every selected database, by name, when the app has SQL to prove
+    (none otherwise: planning profiles every table again).
+    """
+    if not any(
         not s.path.startswith(_ours(config))
         for s in find_statements(config.base_dir, source_kind=source_kind(config))
     ):
-        wanted = [db for db in wanted if has_views(config, db)]
+        return {}
     plans = {}
-    for db in wanted:
+    for db in config.database(database):
         with tgt.connect(db.target, autocommit=True) as conn:
             plans[db.name] = planned_schema(config, db, conn)
     return plans

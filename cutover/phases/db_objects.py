@@ -8,20 +8,22 @@ revision 3 and leaves no finding; one that does not is a `view_untranslated` /
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from cutover import urls
 from cutover.appcode import Proof, prove
 from cutover.appcode.views import ObjectDDL, quote, translate_triggers, translate_views
-from cutover.config import Config
+from cutover.config import Config, DatabaseConfig
 from cutover.errors import CutoverError
 from cutover.load.run import ObjectsHook
-from cutover.phases.app_code import proving_sides, target_schema
+from cutover.phases.app_code import has_views, proving_sides, target_schema
 from cutover.proof.results import VerifyResult, ViewParity
 from cutover.schema.migrations import Objects, ObjectSQL
 from cutover.schema.model import Finding
 from cutover.schema.target_plan import SchemaPlan
+from cutover.sources import open_source
 
 REPLACED = ("view", "trigger")  # the sources' "not carried" findings, replaced here
 SQL_SHOWN_CHARS = 2000  # of a view's or trigger's SQL in its finding (the source has the rest)
@@ -109,14 +111,37 @@ class ViewProof:
         return f"view {self.name}: {self.proof.status} — {self.proof.reason}"
 
 
-def prove_views(config: Config, plans: dict[str, SchemaPlan]) -> list[ViewProof]:
-    """Compare every created view's rows on both sides, as a multiset, as verify does a table's."""
+def with_views(config: Config, database: str | None = None) -> list[str]:
+    """The selected databases whose views are to be proved: each SQLite source holding a view
+    (a cheap catalog read), and every SQL Server one (its views are listed for a person).
+    """
+    return [
+        db.name
+        for db in config.database(database)
+        if urls.parse(db.source).kind != "sqlite" or has_views(config, db)
+    ]
+
+
+def source_views(config: Config, db: DatabaseConfig) -> list[str]:
+    """The names of the source's views, from its catalog (no profile, no plan)."""
+    source = open_source(db.source, config.base_dir)
+    try:
+        return [v.name for v in source.reflect().views]
+    finally:
+        source.close()
+
+
+def prove_views(config: Config, databases: Iterable[str]) -> list[ViewProof]:
+    """Compare the rows of every source view phase 2 created on the target, as a multiset, as
+    verify does a table's.
+
+    A view keeps its name on Postgres; one that did not translate, or that Postgres refused in
+    phase 2, is not there (its `view_untranslated` finding says why) and is not compared.
+    """
     out: list[ViewProof] = []
-    for name, plan in plans.items():
+    for name in databases:
         db = config.database(name)[0]
-        views = [
-            o for o in translate_objects(plan, dialect_of(db.source)) if o.kind == "view" and o.ok
-        ]
+        views = source_views(config, db)
         if not views:
             continue
         with proving_sides(config, db) as (source, target):
@@ -128,15 +153,15 @@ def prove_views(config: Config, plans: dict[str, SchemaPlan]) -> list[ViewProof]
             }
             target.commit()
             for view in views:
-                if view.name not in present:
-                    continue  # Postgres refused it in phase 2: a view_untranslated finding
-                query = f"SELECT * FROM {quote(view.name)}"
+                if view not in present:
+                    continue
+                query = f"SELECT * FROM {quote(view)}"
                 proof = (
                     prove(source, target, query, query)
                     if source is not None
                     else Proof("manual", "a SQL Server view is compared by hand")
                 )
-                out.append(ViewProof(name, view.name, proof))
+                out.append(ViewProof(name, view, proof))
     return out
 
 

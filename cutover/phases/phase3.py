@@ -14,7 +14,7 @@ from cutover.phases.app_code import (
     prove_app_code,
 )
 from cutover.phases.checklists import PROJECT, now
-from cutover.phases.db_objects import attach_views, excuse_rejects, prove_views
+from cutover.phases.db_objects import attach_views, excuse_rejects, prove_views, with_views
 from cutover.phases.evidence import load_stamp
 from cutover.phases.outcome import (
     EVIDENCE_LINES,
@@ -39,7 +39,7 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
         scan = env_scan(config.base_dir, workdir=workdir)
         plans = planned_schemas(config, database)
         code = prove_app_code(config, plans)
-        views = prove_views(config, plans)
+        views = prove_views(config, with_views(config, database))
     except BaseException as exc:
         record_failure(state, 3, names, exc)
         raise

@@ -23,7 +23,8 @@ from cutover.config import DatabaseConfig
 from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.scheduler import default_jobs
-from cutover.rows.digest import Digests
+from cutover.proof import columnar
+from cutover.rows.digest import Digests, RowHasher
 from cutover.rows.path import Policies, RowPath
 from cutover.sources import open_source
 from cutover.sources.base import PROBE_ROWS, Source, rows_within_budget
@@ -48,6 +49,9 @@ def row_path(
         source.key_columns(schema_table),
         schema_table.primary_key,
         Policies.from_manifest(manifest),
+        # a SQLite column holds any storage class, and the source may have changed since the load
+        # profiled it; a SQL Server column holds its declared type
+        profiled=source.kind != "sqlite",
     )
 
 
@@ -112,6 +116,23 @@ def _source_batches(
         yield pairs
 
 
+def python_source_digests(
+    source: Source,
+    schema_table: Any,
+    path: RowPath,
+    excluded: set[str] | frozenset[str],
+    after: tuple[Any, ...] | None = None,
+    until: tuple[Any, ...] | None = None,
+) -> Digests:
+    """Per-bucket digests of the source as the load would write it, minus recorded rejects, read
+    row by row.
+    """
+    digests = Digests()
+    for pairs in _source_batches(source, schema_table, path, excluded, after, until):
+        digests.add_rows(path.hasher, [row for row, _key in pairs])
+    return digests
+
+
 def source_digests(
     source: Source,
     schema_table: Any,
@@ -120,10 +141,34 @@ def source_digests(
     after: tuple[Any, ...] | None = None,
     until: tuple[Any, ...] | None = None,
 ) -> Digests:
-    """Per-bucket digests of the source as the load would write it, minus recorded rejects."""
+    """python_source_digests' sums, read as Arrow batches where the table allows it."""
+
+    def python(a: tuple[Any, ...] | None, u: tuple[Any, ...] | None) -> Digests:
+        return python_source_digests(source, schema_table, path, excluded, a, u)
+
+    found = columnar.source_digests(source, schema_table, path, excluded, after, until, python)
+    return python(after, until) if found is None else found
+
+
+def target_digests(
+    conn: psycopg.Connection[Any],
+    url: str | None,
+    schema: str,
+    t: dict[str, Any],
+    hasher: RowHasher,
+    after: tuple[Any, ...] | None = None,
+    until: tuple[Any, ...] | None = None,
+) -> Digests:
+    """Per-bucket digests of the target's rows over a load key range: read as Arrow where the
+    table's types allow it (and `url` is given), else from a psycopg server-side cursor (which
+    raises what it meets).
+    """
+    found = None if url is None else columnar.target_digests(url, schema, t, hasher, after, until)
+    if found is not None:
+        return found
     digests = Digests()
-    for pairs in _source_batches(source, schema_table, path, excluded, after, until):
-        digests.add_rows(path.hasher, [row for row, _key in pairs])
+    for rows in target_batches(conn, schema, t, columnar.range_where(t, after, until)):
+        digests.add_rows(hasher, rows)
     return digests
 
 
@@ -166,21 +211,13 @@ def _digest_job(job: DigestJob) -> tuple[str, dict[int, list[int]]]:
         finally:
             source.close()
     hasher = RowPath.for_manifest(job.table, [], [], Policies.from_manifest(job.manifest)).hasher
-    digests = Digests()
     conn = tgt.connect(job.target_url)
     try:
         set_json_loads(json_text, conn)
-        where = None
-        if job.after is not None or job.until is not None:
-            col = sql.Identifier(job.table["key"][0])
-            bounds = (
-                [sql.SQL("{} > {}").format(col, sql.Literal(job.after[0]))] if job.after else []
-            )
-            if job.until is not None:
-                bounds.append(sql.SQL("{} < {}").format(col, sql.Literal(job.until[0])))
-            where = sql.SQL(" AND ").join(bounds)
-        for rows in target_batches(conn, job.manifest["target_schema"], job.table, where):
-            digests.add_rows(hasher, rows)
+        schema = job.manifest["target_schema"]
+        digests = target_digests(
+            conn, job.target_url, schema, job.table, hasher, job.after, job.until
+        )
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
         return exc.diag.message_primary or type(exc).__name__, {}
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from cutover.errors import CutoverError, UnknownChoiceError, UsageError
 from cutover.load import state
 from cutover.load import target as tgt
 from cutover.load.rejects import table_file
+from cutover.proof import columnar
 from cutover.proof.results import (
     Accepted,
     DatabaseParity,
@@ -45,7 +47,7 @@ from cutover.proof.sides import (
     row_path,
     source_digests,
     source_rows,
-    target_batches,
+    target_digests,
     target_rows,
 )
 from cutover.rows.digest import DIGEST_VERSION, NULL, RANGE_WIDTH, Digests
@@ -265,7 +267,13 @@ def _table_parity(
                 "the load's digests were made by another cutover version; the source was read again"
             )
     actual = None
-    if stored is None and parallel is not None and res.source_rows >= PARALLEL_MIN_ROWS:
+    reading: Future[Digests] | None = None
+    if (
+        stored is None
+        and parallel is not None
+        and res.source_rows >= PARALLEL_MIN_ROWS
+        and not (source and columnar.source_readable(source, schema_table, path, excluded))
+    ):
         # both sides at once, over the load's key ranges, one worker process per core
         assert source is not None and schema_table is not None
         workers, db, base_dir = parallel
@@ -275,15 +283,16 @@ def _table_parity(
         if problem is not None:
             actual = None  # read again below, where the problem is reported
     elif stored is None:
+        # the source in a thread while the target is read here: ADBC, Arrow's kernels and SQLite
+        # work outside the GIL, so the two sides overlap as worker processes would, without them
         assert source is not None and schema_table is not None
-        stored = source_digests(source, schema_table, path, excluded)
-    if stale:
-        res.rejected = res.source_rows - stored.rows
+        thread = ThreadPoolExecutor(1, thread_name_prefix="cutover-verify-source")
+        reading = thread.submit(source_digests, source, schema_table, path, excluded)
+        thread.shutdown(wait=False)  # the thread ends with its one task
     try:
         if actual is None:
-            actual = Digests()
-            for rows in target_batches(conn, schema, t):
-                actual.add_rows(hasher, rows)
+            url = parallel[1].target if parallel is not None else None
+            actual = target_digests(conn, url, schema, t, hasher)
     except psycopg.errors.UndefinedTable:
         conn.rollback()
         res.note = f"target table {t['target']} does not exist"
@@ -298,6 +307,12 @@ def _table_parity(
         conn.rollback()
         res.seconds = time.monotonic() - started
         return res
+    finally:
+        if reading is not None:  # the source is read to the end before anything else uses it
+            stored = reading.result()
+    assert stored is not None
+    if stale:
+        res.rejected = res.source_rows - stored.rows
     res.target_rows = actual.rows
     differing = stored.differing(actual)
     res.differing_buckets = [hasher.describe_bucket(b) for b in differing]

@@ -24,17 +24,16 @@ from typing import Any
 
 import adbc_driver_manager as adbc
 import adbc_driver_sqlite
-import numpy as np
 import pgpq
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
 from cutover.errors import ReaderStopped
-from cutover.rows.digest import HASH_BUCKETS, NULL, RANGE_WIDTH, Digests, canon_for
+from cutover.rows.arrow_digest import PYTHON_KIND, ArrowDigest
+from cutover.rows.digest import Digests
 from cutover.rows.path import RowPath
 from cutover.schema.mapping import TablePlan
-from cutover.schema.model import ColumnProfile
+from cutover.schema.model import ColumnProfile, Table
 from cutover.schema.typemap import INT_RANGES, family_of, pg_base
 from cutover.sources.sqlite import BUILTIN_COLLATIONS
 from cutover.values.coerce import GUARDS
@@ -61,12 +60,19 @@ SENTINELS = {
     "timestamp": "''",
     "bytes": "x''",
 }
-# Arrow writes a double's shortest digits as repr() does, laid out alike (but for repr's '.0')
-# from 1e-4 (below it repr writes 'e-05', Arrow 'e-5') up to 1e10 (from there Arrow switches to an
-# exponent, repr only from 1e16); measured over 1.4M values per decade, outside it repr is called
-REPR_PLAIN_LOW = 1e-4
-ARROW_PLAIN_HIGH = 1e10
 ROWID_PROFILE = ColumnProfile(integers=1)
+# kinds whose column ADBC turns into its own type without a word when a value of another storage
+# class arrives in the first batch (an integer in a text column becomes '5'), and the class each
+# reads; the other kinds show such a value in the batch's Arrow type
+QUIET_STORAGE = {"text": "text", "timestamp": "text", "bytes": "blob"}
+READ_TYPES = {
+    "integer": pa.types.is_integer,
+    "boolean": pa.types.is_integer,
+    "float": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
+    "text": pa.types.is_string,
+    "timestamp": pa.types.is_string,
+    "bytes": pa.types.is_binary,
+}
 # pyarrow's default pool (mimalloc) keeps freed batches mapped: reading messages and attachments
 # of the 1M chat bench peaked at 198 MB RSS with it, 158 MB with the system allocator
 pa.set_memory_pool(pa.system_memory_pool())
@@ -138,19 +144,27 @@ def _column(
     return why
 
 
-def eligible(tp: TablePlan, key_columns: Sequence[str], path: RowPath) -> list[NativeColumn] | str:
-    """The table's native columns, or the reason it takes the Python path."""
-    if len(key_columns) != 1:
+def _table_reason(table: Table, key_columns: Sequence[str], columns: int) -> str | None:
+    """Why a table cannot take the columnar path whatever its columns hold (None: it can)."""
+    if len(key_columns) != 1 or not table.has_rowid:
         return "its stream key is not one integer"
-    if not tp.columns:
+    if not columns:
         return "it has no columns"
-    own = [c.collation for c in tp.source.columns]
-    own += [e.collation for i in tp.source.indexes for e in i.columns]
+    own = [c.collation for c in table.columns]
+    own += [e.collation for i in table.indexes for e in i.columns]
     custom = sorted({c for c in own if c and c.upper() not in BUILTIN_COLLATIONS})
     if custom:
         return (
             f"it uses the collation {', '.join(custom)}, which only the Python reader stands in for"
         )
+    return None
+
+
+def eligible(tp: TablePlan, key_columns: Sequence[str], path: RowPath) -> list[NativeColumn] | str:
+    """The table's native columns, or the reason it takes the Python path."""
+    reason = _table_reason(tp.source, key_columns, len(tp.columns))
+    if reason is not None:
+        return reason
     columns: list[NativeColumn] = []
     for c in tp.columns:
         profile = tp.profile.get(c.source)
@@ -158,6 +172,31 @@ def eligible(tp: TablePlan, key_columns: Sequence[str], path: RowPath) -> list[N
             profile = ROWID_PROFILE  # the key itself: SQLite keeps a rowid alias an integer
         found = _column(
             c.source, c.pg_type, c.coercion, c.options, profile, path.policies.naive_timezone
+        )
+        if isinstance(found, str):
+            return found
+        columns.append(found)
+    return columns
+
+
+def unprofiled(table: Table, key_columns: Sequence[str], path: RowPath) -> list[NativeColumn] | str:
+    """The table's native columns from its recorded row path alone, or why it has none.
+
+    For a reader with no profile to trust (verify): it reads with `NativeTable.checked()`, which
+    sends any batch holding a value of another storage class to the Python path.
+    """
+    reason = _table_reason(table, key_columns, len(path.columns))
+    if reason is not None:
+        return reason
+    columns: list[NativeColumn] = []
+    for c in path.columns:
+        found = _column(
+            c.source,
+            c.pg_type,
+            c.coercion,
+            c.options,
+            ColumnProfile(),
+            path.policies.naive_timezone,
         )
         if isinstance(found, str):
             return found
@@ -181,7 +220,9 @@ class NativeTable:
         self.schema = pa.schema(
             [pa.field(c.target, n.arrow) for c, n in zip(path.columns, columns)]
         )
-        self.canons = [canon_for(c.pg_type, path.policies.naive_timezone) for c in path.columns]
+        # bytea's hex is Python's (bytes.hex); every other native kind has a kernel
+        kinds = [PYTHON_KIND if n.kind == "bytes" else n.kind for n in columns]
+        self.digester = ArrowDigest(kinds, path.hasher)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -219,9 +260,25 @@ class NativeTable:
             conn.close()
             db.close()
 
-    def sentinel(self) -> list[str]:
-        """The typed first row's SQL values: the key, then each column."""
-        return ["0", *(SENTINELS[c.kind] for c in self.columns)]
+    def sentinel(self, checked: bool = False) -> list[str]:
+        """The typed first row's SQL values: the key, each column (and the storage count)."""
+        return ["0", *(SENTINELS[c.kind] for c in self.columns), *(["0"] if checked else [])]
+
+    def storage(self) -> dict[str, str]:
+        """The storage class of each column whose other classes ADBC converts without a word."""
+        return {c.source: QUIET_STORAGE[c.kind] for c in self.columns if c.kind in QUIET_STORAGE}
+
+    def checked(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        """A batch read with `storage()`'s count as its last column, without it; None when any
+        value was of another storage class than its column's kind reads (the Python path then).
+        """
+        flags = batch.column(batch.num_columns - 1)
+        if flags.null_count or (pc.max(flags).as_py() or 0) > 0:
+            return None
+        for column, array in zip(self.columns, batch.columns[1:]):
+            if not READ_TYPES[column.kind](array.type) and array.null_count < len(array):
+                return None
+        return batch.select(list(range(batch.num_columns - 1)))
 
     # -- coercion ------------------------------------------------------------------------------
 
@@ -279,74 +336,4 @@ class NativeTable:
 
     def digest_batch(self, batch: pa.RecordBatch) -> Digests:
         """Per-bucket counts and digest sums, equal to RowPath.digest_batch of the same rows."""
-        texts = [self._canonical(i, a) for i, a in enumerate(batch.columns)]
-        pieces: list[Any] = []
-        for text in texts:  # each value 'v' + its text, or 'n' for NULL, joined by NUL
-            if pieces:
-                pieces.append("\x00")
-            if text.null_count:
-                pieces.append(pc.fill_null(pc.binary_join_element_wise("v", text, ""), "n"))
-            else:
-                pieces += ["v", text]
-        rows = pc.binary_join_element_wise(*pieces, "").cast(pa.binary())
-        hashes = list(map(xxhash.xxh3_128_intdigest, rows.to_pylist()))
-        buckets = self._buckets(batch, texts)
-        if not bool(np.all(buckets[1:] >= buckets[:-1])):  # hash buckets: group them first
-            order = np.argsort(buckets, kind="stable")
-            buckets = buckets[order]
-            hashes = [hashes[i] for i in order.tolist()]
-        digests = Digests()
-        starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]]).tolist()
-        for start, end in zip(starts, [*starts[1:], len(hashes)]):
-            digests.add_sum(int(buckets[start]), end - start, sum(hashes[start:end]))
-        return digests
-
-    def _canonical(self, i: int, array: pa.Array) -> pa.Array:
-        """A column's canonical text (digest.canon_for), NULL where the value is NULL."""
-        kind = self.columns[i].kind
-        if kind == "integer":
-            return pc.cast(array, pa.string())
-        if kind == "text":
-            return array
-        if kind == "boolean":
-            return pc.if_else(array, "1", "0")
-        if kind == "timestamp":
-            # the cast writes 'YYYY-MM-DD HH:MM:SS.ffffff' (+ 'Z' with a zone), 15x faster than
-            # strftime
-            text = pc.utf8_replace_slice(pc.cast(array, pa.string()), 10, 11, "T")
-            return pc.utf8_replace_slice(text, 26, 27, "+00:00") if array.type.tz else text
-        if kind == "float":
-            return self._float_text(array)
-        canon = self.canons[i]
-        return pa.array([None if v is None else canon(v) for v in array.to_pylist()], pa.string())
-
-    def _float_text(self, array: pa.Array) -> pa.Array:
-        """repr() of each double: Arrow's shortest text
-        where it is laid out as repr's, else repr.
-        """
-        text = pc.cast(array, pa.string())
-        # '3' where repr says '3.0' (three substring scans cost a twentieth of one regex)
-        marked = [pc.match_substring(text, mark) for mark in (".", "e", "n")]
-        bare = pc.invert(pc.or_(pc.or_(marked[0], marked[1]), marked[2]))
-        text = pc.if_else(bare, pc.binary_join_element_wise(text, ".0", ""), text)
-        size = pc.abs(array)
-        alike = pc.or_(
-            pc.equal(array, 0.0),
-            pc.and_(pc.greater_equal(size, REPR_PLAIN_LOW), pc.less(size, ARROW_PLAIN_HIGH)),
-        )
-        other = pc.invert(pc.fill_null(alike, True))
-        if not pc.any(other).as_py():
-            return text
-        odd = array.filter(other).to_pylist()
-        return pc.replace_with_mask(text, other, pa.array([repr(v) for v in odd], pa.string()))
-
-    def _buckets(self, batch: pa.RecordBatch, texts: list[pa.Array]) -> np.ndarray:
-        """The bucket of each row, as RowHasher.bucket computes it."""
-        hasher = self.path.hasher
-        if hasher.ranged:
-            keys = batch.column(hasher.key_positions[0]).to_numpy(zero_copy_only=False)
-            return np.floor_divide(keys.astype(np.int64), RANGE_WIDTH)
-        positions = hasher.key_positions or list(range(len(texts)))
-        parts = [pc.fill_null(texts[i], NULL) for i in positions]
-        keys = pc.binary_join_element_wise(*parts, "\x1f").cast(pa.binary()).to_pylist()
-        return np.array([xxhash.xxh3_64_intdigest(k) % HASH_BUCKETS for k in keys], np.int64)
+        return self.digester.digest(batch)

@@ -17,9 +17,10 @@ from typing import Any
 
 from cutover.config import PG_SESSION_TIMEZONE, Settings
 from cutover.rows.digest import Digests, RowHasher
-from cutover.schema.rules import family_of, numeric_scale, pg_base
+from cutover.schema.rules import INT_RANGES, family_of, numeric_scale, pg_base
 from cutover.schema.target_plan import TablePlan
 from cutover.values.coerce import (
+    BUILDERS,
     Coercion,
     InvalidText,
     Reject,
@@ -96,8 +97,13 @@ class RowPath:
         primary_key: Sequence[str],
         target_key: Sequence[str],
         policies: Policies,
+        *,
+        profiled: bool = True,
     ) -> None:
         self.columns = list(columns)
+        # False for a reader the load's profile does not describe (verify, after the source may
+        # have changed): a column the load passed through unchanged gets its family's rule
+        self.profiled = profiled
         self.key_columns = list(key_columns)
         self.width = len(self.key_columns)
         self.policies = policies
@@ -155,7 +161,24 @@ class RowPath:
                         "on_round": partial(self._changed, column.source, "rounding"),
                     },
                 )
+        if column.coercion == "identity" and not self.profiled:
+            return self._family_rule(column)
         return build(column.coercion, column.options)
+
+    def _family_rule(self, column: ColumnPath) -> Coercion | None:
+        """The coercion of the column's type family, for values the load's profile never saw.
+
+        It leaves every value the profile allowed as it is (an integer in an integer column, text
+        in a text column) and converts or rejects any other as the load would have, had it seen
+        it: a value of another storage class is never hashed raw.
+        """
+        base, family = pg_base(column.pg_type), family_of(column.pg_type)
+        options = dict(column.options)
+        if family == "integer":
+            low, high = INT_RANGES[base]
+            options = {"low": low, "high": high, "pg_type": base, **options}
+        name = base if family == "timestamp" else family
+        return build(name, options) if name in BUILDERS else None
 
     def _changed(self, column: str, policy: str) -> None:
         key = (column, policy)
@@ -181,13 +204,17 @@ class RowPath:
         key_columns: Sequence[str],
         primary_key: Sequence[str],
         policies: Policies,
+        *,
+        profiled: bool = True,
     ) -> RowPath:
-        """The path of a table as the load recorded it in the target's manifest."""
+        """The path of a table as the load recorded it in the target's manifest (profiled=False:
+        for a source the load's profile may no longer describe).
+        """
         columns = [
             ColumnPath(c["source"], c["target"], c["pg_type"], c["coercion"], c["options"])
             for c in table["columns"]
         ]
-        return cls(columns, key_columns, primary_key, table["key"], policies)
+        return cls(columns, key_columns, primary_key, table["key"], policies, profiled=profiled)
 
     # -- keys a person reads -------------------------------------------------------------------
 

@@ -43,6 +43,9 @@ ROW_BYTES_SAMPLE = (
 )
 
 
+STORAGE_CLASSES = {"integer", "real", "text", "blob"}  # what typeof() answers, besides 'null'
+
+
 def _key_sql(table: Table, key: str) -> str:
     """A stream key column in SQL: a primary key column quoted, the rowid by its bare alias."""
     return quote_ident(key) if key in table.primary_key else key
@@ -268,12 +271,16 @@ class SqliteSource:
         after: tuple[Any, ...] | None,
         until: tuple[Any, ...] | None,
         first: list[str],
+        storage: dict[str, str] | None = None,
     ) -> str:
         """SELECT (key, *columns) over one integer key's
         range in key order, after a typed first row.
 
         For columnar readers that cannot bind parameters: the bounds are integers, written as
         literals; `first` is the SQL of a first row whose values give each column its type.
+        With `storage` (column → the one storage class it may hold besides NULL), a last column
+        counts each row's values of any other class: a columnar reader converts those silently
+        within its first batch (an integer in a text column arrives as text).
         """
         (key,) = self.key_columns(table)
         key_sql = _key_sql(table, key)
@@ -281,6 +288,13 @@ class SqliteSource:
         bounds += [f"{key_sql} < {int(until[0])}"] if until is not None else []
         where = f"WHERE {' AND '.join(bounds)}" if bounds else ""
         select = ", ".join([key_sql] + [quote_ident(c) for c in columns])
+        if storage is not None:
+            if not set(storage.values()) <= STORAGE_CLASSES:
+                raise ValueError(f"not SQLite storage classes: {sorted(storage.values())}")
+            counts = [
+                f"(typeof({quote_ident(c)}) NOT IN ('{k}', 'null'))" for c, k in storage.items()
+            ]
+            select += ", " + (" + ".join(counts) or "0")
         rows = f"SELECT {select} FROM {quote_ident(table.name)} {where} ORDER BY {key_sql}"
         # SQLite runs a UNION ALL's arms in order, and the subquery keeps its ORDER BY
         return f"SELECT {', '.join(first)} UNION ALL SELECT * FROM ({rows})"
