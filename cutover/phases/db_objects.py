@@ -112,14 +112,8 @@ class ViewProof:
 
 
 def with_views(config: Config, database: str | None = None) -> list[str]:
-    """The selected databases whose views are to be proved: each SQLite source holding a view
-    (a cheap catalog read), and every SQL Server one (its views are listed for a person).
-    """
-    return [
-        db.name
-        for db in config.database(database)
-        if urls.parse(db.source).kind != "sqlite" or has_views(config, db)
-    ]
+    """The selected databases whose SQLite source holds a view (a cheap catalog read)."""
+    return [db.name for db in config.database(database) if has_views(config, db)]
 
 
 def source_views(config: Config, db: DatabaseConfig) -> list[str]:

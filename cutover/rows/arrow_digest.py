@@ -22,13 +22,17 @@ from cutover.rows.digest import HASH_BUCKETS, NULL, RANGE_WIDTH, Digests, RowHas
 from cutover.schema.rules import family_of, pg_base
 
 # kinds whose canonical text Arrow kernels write; any other column is canonicalised in Python
-KERNEL_KINDS = ("integer", "float", "text", "boolean", "timestamp")
+KERNEL_KINDS = ("integer", "float", "text", "boolean", "timestamp", "bytes")
 PYTHON_KIND = "python"
 # Arrow writes a double's shortest digits as repr() does, laid out alike (but for repr's '.0')
 # from 1e-4 (below it repr writes 'e-05', Arrow 'e-5') up to 1e10 (from there Arrow switches to an
 # exponent, repr only from 1e16); measured over 1.4M values per decade, outside it repr is called
 REPR_PLAIN_LOW = 1e-4
 ARROW_PLAIN_HIGH = 1e10
+# each byte's two lower-case hex digits, as bytes.hex() writes them
+HEX_PAIRS = np.frombuffer(b"0123456789abcdef", np.uint8)[
+    np.stack([np.arange(256) >> 4, np.arange(256) & 15], axis=1)
+]
 
 
 def kind_of(pg_type: str) -> str:
@@ -40,7 +44,7 @@ def kind_of(pg_type: str) -> str:
         return "float"
     if base in ("text", "varchar"):
         return "text"
-    if family in ("boolean", "timestamp"):
+    if family in ("boolean", "timestamp", "bytes"):
         return family
     return PYTHON_KIND
 
@@ -100,6 +104,10 @@ class ArrowDigest:
             return pc.utf8_replace_slice(text, 26, 27, "+00:00") if array.type.tz else text
         if kind == "float":
             return _float_text(array)
+        if kind == "bytes":
+            hexed = _hex_text(array)
+            if hexed is not None:
+                return hexed
         canon = self.canons[i]
         return pa.array([None if v is None else canon(v) for v in array.to_pylist()], pa.string())
 
@@ -113,6 +121,25 @@ class ArrowDigest:
         parts = [pc.fill_null(texts[i], NULL) for i in positions]
         keys = pc.binary_join_element_wise(*parts, "\x1f").cast(pa.binary()).to_pylist()
         return np.array([xxhash.xxh3_64_intdigest(k) % HASH_BUCKETS for k in keys], np.int64)
+
+
+def _hex_text(array: pa.Array) -> pa.Array | None:
+    """bytes.hex() of each value, by one table lookup over the batch's buffer (None: a batch too
+    large for 32-bit offsets once doubled, which the caller hexes value by value).
+    """
+    if array.type != pa.binary():
+        array = array.cast(pa.binary())
+    n = len(array)
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], np.int32, count=n + 1, offset=array.offset * 4)
+    start, end = int(offsets[0]), int(offsets[-1])
+    if (end - start) * 2 >= 2**31:
+        return None
+    data = np.frombuffer(buffers[2], np.uint8, count=end - start, offset=start)
+    text = pa.py_buffer(HEX_PAIRS[data].tobytes())
+    starts = pa.py_buffer(((offsets - start) * 2).astype(np.int32))
+    valid = array.is_valid().buffers()[1] if array.null_count else None
+    return pa.Array.from_buffers(pa.string(), n, [valid, starts, text], array.null_count)
 
 
 def _float_text(array: pa.Array) -> pa.Array:

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cutover.errors import ReaderStopped
-from cutover.rows.arrow_digest import PYTHON_KIND, ArrowDigest
+from cutover.rows.arrow_digest import ArrowDigest
 from cutover.rows.digest import Digests
 from cutover.rows.path import RowPath
 from cutover.schema.mapping import TablePlan
@@ -220,9 +220,7 @@ class NativeTable:
         self.schema = pa.schema(
             [pa.field(c.target, n.arrow) for c, n in zip(path.columns, columns)]
         )
-        # bytea's hex is Python's (bytes.hex); every other native kind has a kernel
-        kinds = [PYTHON_KIND if n.kind == "bytes" else n.kind for n in columns]
-        self.digester = ArrowDigest(kinds, path.hasher)
+        self.digester = ArrowDigest([n.kind for n in columns], path.hasher)
 
     # -- reading -------------------------------------------------------------------------------
 
