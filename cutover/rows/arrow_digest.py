@@ -29,10 +29,10 @@ PYTHON_KIND = "python"
 # exponent, repr only from 1e16); measured over 1.4M values per decade, outside it repr is called
 REPR_PLAIN_LOW = 1e-4
 ARROW_PLAIN_HIGH = 1e10
-# each byte's two lower-case hex digits, as bytes.hex() writes them
-HEX_PAIRS = np.frombuffer(b"0123456789abcdef", np.uint8)[
-    np.stack([np.arange(256) >> 4, np.arange(256) & 15], axis=1)
-]
+# each byte's two lower-case hex digits as bytes.hex() writes them, packed in one little-endian
+# uint16 (a lookup of 2-byte items is 4x faster than one of byte pairs)
+_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8).astype(np.uint16)
+HEX_PAIRS = (_DIGITS[np.arange(256) >> 4] | (_DIGITS[np.arange(256) & 15] << 8)).astype("<u2")
 
 
 def kind_of(pg_type: str) -> str:
