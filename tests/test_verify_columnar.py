@@ -265,3 +265,38 @@ def test_verify_reads_both_sides_as_arrow_and_names_what_differs(loaded_notes, t
             )
     again = commands.verify(cfg, tmp_path / ".cutover")
     assert again.ok, again.to_json()
+
+
+def test_the_loads_storage_classes_spare_the_check_only_while_the_source_is_unchanged(
+    make_sqlite, load, tmp_path
+):
+    src = make_sqlite(
+        SOURCE,
+        rows={"INSERT INTO notes VALUES (?, ?, ?, ?, ?, ?, ?)": [note(i) for i in range(1, 51)]},
+    )
+    load(src)
+    source, st, path, t, _cfg = source_side(tmp_path)
+    try:
+        recorded = columnar.recorded_storage(t)
+        assert recorded["title"] == ["text"] and recorded["data"] == ["blob"]
+        assert recorded["n"] == ["integer"] and recorded["at"] == ["text"]
+        columns = native.unprofiled(st, path.key_columns, path)
+        assert not isinstance(columns, str)
+        table = native.NativeTable(columns, path)
+        checked = {"title": "text", "body": "text", "data": "blob", "at": "text"}
+        assert table.storage() == checked
+        assert table.storage(recorded) == {}
+        # a class the profile found beside the column's own is checked whatever the load saw
+        assert table.storage({**recorded, "body": ["integer", "text"]}) == {"body": "text"}
+    finally:
+        source.close()
+    # verify passes only the recorded classes while the source's fingerprint is the load's
+    import sqlite3
+
+    with sqlite3.connect(src) as conn:
+        conn.execute("UPDATE notes SET body = 7 WHERE id = 3")
+    cfg = config_mod.load(tmp_path / "cutover.toml")
+    result = commands.verify(cfg, tmp_path / ".cutover")
+    notes = next(t for t in result.databases[0].tables if t.table == "notes")
+    assert [d.key["id"] for d in notes.differences] == [3]
+    assert [d.source for d in notes.differences] == ["'7'"]

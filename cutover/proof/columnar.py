@@ -17,7 +17,7 @@ it through the Python path.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from psycopg import sql
@@ -67,6 +67,12 @@ def add(total: Digests, part: Digests) -> None:
     """Add one range's or batch's per-bucket sums into a table's."""
     for bucket, (rows, digest) in part.buckets.items():
         total.add_sum(bucket, rows, digest)
+
+
+def recorded_storage(t: dict[str, Any]) -> dict[str, list[str]]:
+    """Each column's storage classes as the load's profile found them (manifests since this
+    version record them)."""
+    return {c["source"]: c["storage"] for c in t["columns"] if c.get("storage") is not None}
 
 
 def range_where(t: dict[str, Any], after: Bound, until: Bound) -> sql.Composable | None:
@@ -120,9 +126,13 @@ def source_digests(
     after: Bound,
     until: Bound,
     python: RangeDigests,
+    recorded: Mapping[str, Sequence[str]] | None = None,
 ) -> Digests | None:
     """The source's digests over (after, until) as the load would write it, minus the rejected
     rows; None when the table cannot be read as Arrow at all.
+
+    `recorded`: each column's storage classes as the load's profile found them, given only when
+    the source is unchanged since the load; such a column's classes are not checked again.
     """
     native = native_module()
     columns = _native_columns(source, schema_table, path)
@@ -136,7 +146,7 @@ def source_digests(
     table = native.NativeTable(columns, path)
     names = [c.source for c in path.columns]
     query = sqlite.range_query(
-        schema_table, names, after, until, table.sentinel(checked=True), table.storage()
+        schema_table, names, after, until, table.sentinel(checked=True), table.storage(recorded)
     )
     skipped = pa.array(sorted(skip), pa.int64())
     digests, last = Digests(), after

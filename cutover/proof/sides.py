@@ -140,13 +140,18 @@ def source_digests(
     excluded: set[str] | frozenset[str],
     after: tuple[Any, ...] | None = None,
     until: tuple[Any, ...] | None = None,
+    recorded: dict[str, list[str]] | None = None,
 ) -> Digests:
-    """python_source_digests' sums, read as Arrow batches where the table allows it."""
+    """python_source_digests' sums, read as Arrow batches where the table allows it (recorded:
+    the load's storage classes, when the source is unchanged since; see columnar.source_digests).
+    """
 
     def python(a: tuple[Any, ...] | None, u: tuple[Any, ...] | None) -> Digests:
         return python_source_digests(source, schema_table, path, excluded, a, u)
 
-    found = columnar.source_digests(source, schema_table, path, excluded, after, until, python)
+    found = columnar.source_digests(
+        source, schema_table, path, excluded, after, until, python, recorded
+    )
     return python(after, until) if found is None else found
 
 

@@ -287,7 +287,11 @@ def _table_parity(
         # work outside the GIL, so the two sides overlap as worker processes would, without them
         assert source is not None and schema_table is not None
         thread = ThreadPoolExecutor(1, thread_name_prefix="cutover-verify-source")
-        reading = thread.submit(source_digests, source, schema_table, path, excluded)
+        # a source unchanged since the load holds the storage classes its profile found
+        recorded = None if stale else columnar.recorded_storage(t)
+        reading = thread.submit(
+            source_digests, source, schema_table, path, excluded, None, None, recorded
+        )
         thread.shutdown(wait=False)  # the thread ends with its one task
     try:
         if actual is None:

@@ -18,7 +18,7 @@ verify, which knows nothing of this module, compares them with what it computes 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,9 +262,18 @@ class NativeTable:
         """The typed first row's SQL values: the key, each column (and the storage count)."""
         return ["0", *(SENTINELS[c.kind] for c in self.columns), *(["0"] if checked else [])]
 
-    def storage(self) -> dict[str, str]:
-        """The storage class of each column whose other classes ADBC converts without a word."""
-        return {c.source: QUIET_STORAGE[c.kind] for c in self.columns if c.kind in QUIET_STORAGE}
+    def storage(self, recorded: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
+        """The storage class of each column whose other classes ADBC converts without a word,
+        but for those whose `recorded` classes (the load's profile, of a source unchanged since)
+        hold no other.
+        """
+        recorded = recorded or {}
+        return {
+            c.source: QUIET_STORAGE[c.kind]
+            for c in self.columns
+            if c.kind in QUIET_STORAGE
+            and not set(recorded.get(c.source, ["?"])) <= {QUIET_STORAGE[c.kind]}
+        }
 
     def checked(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         """A batch read with `storage()`'s count as its last column, without it; None when any

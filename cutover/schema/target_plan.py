@@ -99,6 +99,21 @@ class TablePlan:
         return next((c for c in self.columns if c.identity), None)
 
 
+def storage_classes(profile: ColumnProfile | None) -> list[str] | None:
+    """The SQLite storage classes a column's profile found (None: not profiled), for the
+    manifest: verify trusts them while the source is as the load found it.
+    """
+    if profile is None:
+        return None
+    counts = {
+        "integer": profile.integers,
+        "real": profile.reals,
+        "text": profile.texts,
+        "blob": profile.blobs,
+    }
+    return [name for name, n in counts.items() if n]
+
+
 @dataclass
 class SchemaPlan:
     """The whole target schema of one database."""
@@ -149,6 +164,7 @@ class SchemaPlan:
                             "coercion": c.coercion,
                             "options": c.options,
                             "reason": c.reason,
+                            "storage": storage_classes(t.profile.get(c.source)),
                         }
                         for c in t.columns
                     ],
