@@ -9,14 +9,15 @@ replace the per-row loop without its callers changing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
 from typing import Any
 
 from cutover.config import PG_SESSION_TIMEZONE, Settings
-from cutover.rows.digest import Digests, RowHasher
+from cutover.rows.digest import NULL, Digests, RowHasher
 from cutover.schema.rules import family_of, numeric_scale, pg_base
 from cutover.schema.target_plan import TablePlan
 from cutover.values.coerce import (
@@ -121,6 +122,10 @@ class RowPath:
         self.readable_pk = [
             (name, self.width + sources.index(name)) for name in primary_key if name in sources
         ]
+        # the columns a post-load reject is recorded by: the primary key, else the whole row
+        self.reject_key = [(n, p - self.width) for n, p in self.readable_pk] or [
+            (name, i) for i, name in enumerate(sources)
+        ]
         self.bytes_columns = {
             i for i, c in enumerate(self.columns) if family_of(c.pg_type) == "bytes"
         }
@@ -205,6 +210,45 @@ class RowPath:
     def row_dict(self, row: Row) -> dict[str, Any]:
         """A source row by column name, JSON-safe (for reject files)."""
         return {c.source: json_safe(v) for c, v in zip(self.columns, row[self.width :])}
+
+    def canonical_key(self, row: Row) -> str | None:
+        """A coerced row's reject key (its primary key, else the whole row) in canonical form.
+
+        None for a value its guard let through that has no canonical form (2024-02-30): Postgres
+        refused that row, which its recorded key names as the source held it.
+        """
+        canons = self.hasher.canons
+        try:
+            return "\x1f".join(
+                NULL if row[i] is None else canons[i](row[i]) for _name, i in self.reject_key
+            )
+        except (ValueError, TypeError, OverflowError):
+            return None
+
+    def canonical_keys(self, recorded: Iterable[str]) -> frozenset[str]:
+        """Recorded reject keys (JSON text) in `canonical_key`'s form, where they have one.
+
+        A row rejected after the load is recorded with its key as Postgres gives it back (a
+        timestamp in ISO form, a UUID in lower case); the source holds the text the app wrote.
+        Both sides' canonical forms name the same row.
+        """
+        canons = self.hasher.canons
+        names = {name for name, _i in self.reject_key}
+        found = set()
+        for text in recorded:
+            key = json.loads(text)
+            if not isinstance(key, dict) or set(key) != names:
+                continue  # recorded by other columns (a stream key): matched by its JSON text
+            try:
+                found.add(
+                    "\x1f".join(
+                        NULL if key[name] is None else canons[i](_recorded_value(key[name]))
+                        for name, i in self.reject_key
+                    )
+                )
+            except (ValueError, TypeError, OverflowError):
+                continue  # not a value of the column's type: no row of the source has it
+        return frozenset(found)
 
     # -- coercion ------------------------------------------------------------------------------
 
@@ -297,3 +341,12 @@ class RowPath:
         digests = Digests()
         digests.add_rows(self.hasher, rows, sign)
         return digests
+
+
+def _recorded_value(value: Any) -> Any:
+    """A key value as a reject record holds it (json_safe), back in a form its canon reads."""
+    if isinstance(value, dict):
+        if "hex" in value:
+            return bytes.fromhex(value["hex"])
+        raise ValueError("not a value of the column")
+    return value
