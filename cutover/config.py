@@ -69,7 +69,7 @@ class Settings:
     timestamps: str = "keep"
     source_timezone: str = "UTC"  # the zone naive source date/times are read in
     invalid_utf8: str = "reject"
-    rounding: str = "reject"  # decimals with more places than the column's scale: reject or round
+    rounding: str = "reject"  # decimals beyond the column's scale, reals beyond float32: or round
     nul_in_text: str = "reject"
     orphans: str = "reject"
     infer_types: str = "suggest"

@@ -87,3 +87,102 @@ def test_a_rounded_target_without_the_policy_is_a_difference(make_sqlite, load, 
     (t,) = parity.databases[0].tables
     changed = {d.key["id"]: (d.source, d.target) for d in t.differences}
     assert changed == {1: ("'3.14159'", "'3.14'"), 2: ("'19.999'", "'20'")}
+
+
+# -- reals: float32 holds fewer values than the double SQLite stored --------------------------
+
+REALS = "CREATE TABLE m (id INTEGER PRIMARY KEY, w FLOAT4);"  # FLOAT4 → real
+REAL_ROWS = [(1, 0.5), (2, 0.1), (3, 0.123456789), (4, 3), (5, None), (6, 1e39)]
+
+
+def recorded_rejects(pg):
+    """(id, column, reason) of each rejected row, as the load recorded it in the target."""
+    return pg.execute(
+        "SELECT (key->>'id')::int, column_name, reason FROM _cutover.rejects ORDER BY 1"
+    ).fetchall()
+
+
+def findings(tmp_path: Path, code: str):
+    p = commands.plan(config_mod.load(tmp_path / "cutover.toml"), tmp_path / "w")
+    return [f for f in p.databases[0].findings if f.code == code]
+
+
+def test_a_real_digest_is_the_float32_the_app_reads_never_the_value_rounded_to_it():
+    hasher = RowHasher(["real"], [])
+    # Postgres' text form of float32(0.1) is 0.1, its binary form 0.10000000149011612: one float32
+    assert hasher.digests([(0.1,)]) == hasher.digests([(0.10000000149011612,)])
+    # 0.123456789 reads back from real as 0.12345679: another value, never equal to it
+    assert hasher.digests([(0.123456789,)]) != hasher.digests([(0.12345679,)])
+    assert hasher.digests([(1e39,)]) != hasher.digests([(float("inf"),)])
+
+
+def test_reals_float32_cannot_hold_are_rejected_by_default_and_plan_counts_them(
+    make_sqlite, load, pg, tmp_path
+):
+    src = make_sqlite(REALS, rows={"INSERT INTO m VALUES (?, ?)": REAL_ROWS})
+    res = only(load(src))
+    assert (res.written, res.rejected) == (3, 3)
+    assert recorded_rejects(pg) == [
+        (
+            2,
+            "w",
+            "0.1 is not a float32: real (float4) would keep 0.10000000149011612 (rounding = "
+            "'round' allows that, double precision keeps it exact)",
+        ),
+        (
+            3,
+            "w",
+            "0.123456789 is not a float32: real (float4) would keep 0.12345679104328156 "
+            "(rounding = 'round' allows that, double precision keeps it exact)",
+        ),
+        (6, "w", "1e+39 is beyond the range of real (float4, ±3.4e38); double precision holds it"),
+    ]
+    assert pg.execute("SELECT id, w FROM m ORDER BY id").fetchall() == [
+        (1, 0.5),
+        (4, 3.0),
+        (5, None),
+    ]
+    assert pg.execute("SELECT count(*) FROM _cutover.changes").fetchone() == (0,)
+    parity = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover")
+    assert parity.ok, parity.to_json()
+    (finding,) = findings(tmp_path, "float_precision")
+    assert (finding.column, finding.count, finding.severity) == ("w", 2, "warning")
+    assert "rejected" in finding.message
+    assert 'columns."m.w" = "double precision"' in (finding.fix or "")
+
+
+def test_reals_rounded_to_float32_on_request_are_counted_and_reported_by_verify(
+    make_sqlite, load, pg, tmp_path
+):
+    src = make_sqlite(REALS, rows={"INSERT INTO m VALUES (?, ?)": REAL_ROWS})
+    res = only(load(src, settings='rounding = "round"'))
+    assert (res.written, res.rejected) == (5, 1)  # 1e39: no float32 is near it
+    assert pg.execute("SELECT w::float8 FROM m WHERE id IN (2, 3) ORDER BY id").fetchall() == [
+        (0.10000000149011612,),
+        (0.12345679104328156,),
+    ]
+    assert pg.execute('SELECT column_name, policy, "values" FROM _cutover.changes').fetchall() == [
+        ("w", "rounding", 2)
+    ]
+    (finding,) = findings(tmp_path, "float_precision")
+    assert finding.count == 2 and "will be rounded to the nearest float32" in finding.message
+
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "cutover.toml"), "verify"])
+    assert result.exit_code == 0, result.output
+    assert "equal under rounding = 'round': 2 value(s) of w changed on purpose" in result.output
+    # the load's own digests (of the rounded values) match the target as read back
+    cfg = config_mod.load(tmp_path / "cutover.toml")
+    assert commands.verify(cfg, tmp_path / ".cutover", digests="load").ok
+
+
+def test_a_real_kept_exact_in_double_precision_then_rounded_on_the_target_is_a_difference(
+    make_sqlite, load, pg, tmp_path
+):
+    src = make_sqlite(REALS, rows={"INSERT INTO m VALUES (?, ?)": REAL_ROWS})
+    res = only(load(src, extra='[databases.columns]\n"m.w" = "double precision"\n'))
+    assert (res.written, res.rejected) == (6, 0)
+    pg.execute("UPDATE m SET w = w::real WHERE id = 3")
+    parity = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover")
+    assert not parity.ok
+    (t,) = parity.databases[0].tables
+    assert {d.key["id"] for d in t.differences} == {3}

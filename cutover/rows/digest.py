@@ -18,14 +18,16 @@ from operator import methodcaller
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy
 import xxhash
 
 from cutover.schema.rules import family_of, pg_base, type_modifiers
 from cutover.values.coerce import parse_datetime_text
 
 # recorded with a load; verify recomputes digests made any other way (/2: decimals are no longer
-# rounded to the target's scale before hashing)
-DIGEST_VERSION = "xxh3-128/2"
+# rounded to the target's scale before hashing; /3: a real is no longer rounded to float32 before
+# hashing)
+DIGEST_VERSION = "xxh3-128/3"
 RANGE_WIDTH = 10_000  # rows per bucket for an integer key: small enough to compare row by row
 HASH_BUCKETS = 1024  # buckets for other keys: a mismatch narrows to ~1/1024 of the table
 NULL = "N"  # every non-null canonical part starts with its length, so this cannot collide
@@ -36,6 +38,25 @@ EXACT = Context(
 )  # Postgres numeric: up to 131072 digits before the point, but 1000 is its typmod limit
 
 Canon = Callable[[Any], str]
+_FLOAT4 = struct.Struct("<f")
+
+
+def _float4_text(v: Any) -> str:
+    """A real as the app reads it back: the float32 a value is a reading of, or the value itself.
+
+    A real column gives a binary reader its float32 widened exactly (0.10000000149011612) and a
+    text reader Postgres' shortest form of it (0.1): both are that float32. Any other value
+    (0.123456789, which real would keep as 0.12345679) is its own double, so it never passes as
+    equal to what real made of it.
+    """
+    x = float(v)
+    try:
+        f: float = _FLOAT4.unpack(_FLOAT4.pack(x))[0]
+    except OverflowError:  # beyond float32's range: no reading of a real gives it
+        return repr(x)
+    if f == x or float(str(numpy.float32(f))) == x:
+        return repr(f)
+    return repr(x)
 
 
 def _decimal_text(d: Decimal) -> str:
@@ -95,7 +116,7 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
     if family == "boolean":
         return lambda v: "1" if v in (True, 1) else "0"
     if base == "real":
-        return lambda v: struct.pack("<f", float(v)).hex()
+        return _float4_text
     if family == "float":
         return lambda v: repr(float(v))
     if family == "decimal":

@@ -141,13 +141,22 @@ class RowPath:
 
         A naive driver value bound for timestamptz is read in source_timezone (sessions speak UTC,
         so only another zone needs Python); a numeric(p,s) column's values are checked against its
-        scale (SQLite stores reals whatever the declaration), so a value Postgres would round is
-        rejected or, under `rounding = "round"`, rounded and counted.
+        scale (SQLite stores reals whatever the declaration), and a real column's against float32,
+        so a value Postgres would round is rejected or, under `rounding = "round"`, rounded and
+        counted.
         """
         zone = self.policies.naive_timezone
         base = pg_base(column.pg_type)
         if column.coercion == "identity" and base == "timestamptz" and zone != PG_SESSION_TIMEZONE:
             return build("timestamptz", {"naive_timezone": zone})
+        if column.coercion in ("float", "identity") and base == "real":
+            return build(
+                "float4",
+                {
+                    "rounding": self.policies.rounding,
+                    "on_round": partial(self._changed, column.source, "rounding"),
+                },
+            )
         if column.coercion in ("decimal", "identity") and base == "numeric":
             scale = numeric_scale(column.pg_type)
             if scale is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time, timedelta
@@ -145,6 +146,43 @@ def float_(**_: Any) -> Coercion:
             except ValueError:
                 pass
         raise Reject(f"{_kind(v)} {preview(v)!r} is not a number")
+
+    return coerce
+
+
+_FLOAT4 = struct.Struct("<f")
+
+
+def float4(
+    rounding: str = "reject", on_round: Callable[[], None] | None = None, **_: Any
+) -> Coercion:
+    """Numbers for a real (float4) column: a value float32 holds exactly passes as it is.
+
+    Any other (0.1, 1/3, 16777217) is rejected, or rounded to the nearest float32 as Postgres
+    would when `rounding = "round"`, and counted by `on_round`; beyond float32's range, rejected.
+    """
+    number = float_()
+
+    def coerce(v: Any) -> Any:
+        x = number(v)
+        if x is None:
+            return None
+        try:
+            f: float = _FLOAT4.unpack(_FLOAT4.pack(float(x)))[0]
+        except OverflowError:
+            raise Reject(
+                f"{x!r} is beyond the range of real (float4, ±3.4e38); double precision holds it"
+            ) from None
+        if f == x or f != f:  # exact, or NaN (which real holds)
+            return x
+        if rounding != "round":
+            raise Reject(
+                f"{x!r} is not a float32: real (float4) would keep {f!r} (rounding = 'round' "
+                "allows that, double precision keeps it exact)"
+            )
+        if on_round is not None:
+            on_round()
+        return f
 
     return coerce
 
@@ -443,6 +481,7 @@ def time_(**_: Any) -> Coercion:
 BUILDERS: dict[str, Callable[..., Coercion]] = {
     "integer": integer,
     "float": float_,
+    "float4": float4,
     "decimal": decimal,
     "boolean": boolean,
     "text": text,
