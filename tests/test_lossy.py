@@ -186,3 +186,91 @@ def test_a_real_kept_exact_in_double_precision_then_rounded_on_the_target_is_a_d
     assert not parity.ok
     (t,) = parity.databases[0].tables
     assert {d.key["id"] for d in t.differences} == {3}
+
+
+# -- char(n): Postgres pads and trims to n --------------------------------------------------------
+
+CHARS = "CREATE TABLE c (id INTEGER PRIMARY KEY, code CHAR(5));"
+CHAR_ROWS = [
+    (1, "abcde"),
+    (2, "ab"),  # SQLite never pads: char(5) would read back 'ab   '
+    (3, "ab   "),  # already padded, as SQL Server's char(5) gives it: exact
+    (4, "xyz    "),  # char(5) would drop the two spaces beyond 5
+    (5, None),
+    (6, "abcdef"),  # too long whatever the policy
+]
+AS_CHAR = '[databases.columns]\n"c.code" = "char(5)"\n'
+
+
+def test_the_digest_of_a_char_value_is_never_padded():
+    hasher = RowHasher(["char(5)"], [])
+    assert hasher.digests([("ab",)]) != hasher.digests([("ab   ",)])
+    assert hasher.digests([("ab   ",)]) == hasher.digests([("ab   ",)])
+
+
+def test_values_char_n_would_pad_or_trim_are_rejected_by_default_and_plan_counts_them(
+    make_sqlite, load, pg, tmp_path
+):
+    src = make_sqlite(CHARS, rows={"INSERT INTO c VALUES (?, ?)": CHAR_ROWS})
+    res = only(load(src, extra=AS_CHAR))
+    assert (res.written, res.rejected) == (3, 3)
+    assert recorded_rejects(pg) == [
+        (
+            2,
+            "code",
+            "'ab' would read back from char(5) as 'ab   ' (char_padding = 'pad' allows that, "
+            "varchar(5) keeps it exact)",
+        ),
+        (
+            4,
+            "code",
+            "'xyz    ' would read back from char(5) as 'xyz  ' (char_padding = 'pad' allows "
+            "that, varchar(5) keeps it exact)",
+        ),
+        (6, "code", "value of 6 characters is longer than the column's 5"),
+    ]
+    assert pg.execute("SELECT id, code FROM c ORDER BY id").fetchall() == [
+        (1, "abcde"),
+        (3, "ab   "),
+        (5, None),
+    ]
+    parity = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover")
+    assert parity.ok, parity.to_json()
+    (finding,) = findings(tmp_path, "char_padding")
+    assert (finding.column, finding.count) == ("code", 2)
+    assert "rejected" in finding.message and '"varchar(5)"' in (finding.fix or "")
+
+
+def test_padding_on_request_is_counted_recorded_and_reported_by_verify(
+    make_sqlite, load, pg, tmp_path
+):
+    src = make_sqlite(CHARS, rows={"INSERT INTO c VALUES (?, ?)": CHAR_ROWS})
+    res = only(load(src, extra=AS_CHAR, settings='char_padding = "pad"'))
+    assert (res.written, res.rejected) == (5, 1)
+    assert pg.execute("SELECT code FROM c WHERE id IN (2, 4) ORDER BY id").fetchall() == [
+        ("ab   ",),
+        ("xyz  ",),
+    ]
+    assert pg.execute('SELECT column_name, policy, "values" FROM _cutover.changes').fetchall() == [
+        ("code", "char_padding", 2)
+    ]
+    (finding,) = findings(tmp_path, "char_padding")
+    assert finding.count == 2 and "will be padded or trimmed to fit" in finding.message
+
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "cutover.toml"), "verify"])
+    assert result.exit_code == 0, result.output
+    assert "equal under char_padding = 'pad': 2 value(s) of code changed on purpose" in (
+        result.output
+    )
+    cfg = config_mod.load(tmp_path / "cutover.toml")
+    assert commands.verify(cfg, tmp_path / ".cutover", digests="load").ok
+
+
+def test_trailing_spaces_trimmed_on_the_target_are_a_difference(make_sqlite, load, pg, tmp_path):
+    src = make_sqlite(CHARS, rows={"INSERT INTO c VALUES (?, ?)": CHAR_ROWS[:3]})
+    assert only(load(src)).rejected == 0  # CHAR(5) → varchar(5): 'ab   ' kept as it is
+    pg.execute("UPDATE c SET code = rtrim(code) WHERE id = 3")
+    parity = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover")
+    assert not parity.ok
+    (t,) = parity.databases[0].tables
+    assert {d.key["id"]: (d.source, d.target) for d in t.differences} == {3: ("'ab   '", "'ab'")}

@@ -14,11 +14,11 @@ from cutover.config import Settings
 from cutover.rows.digest import Digests
 from cutover.rows.path import Policies, RowPath
 from cutover.schema.model import Finding
-from cutover.schema.rules import numeric_scale
+from cutover.schema.rules import numeric_scale, type_modifiers
 from cutover.schema.target_plan import SchemaPlan, TablePlan
 from cutover.schema.typemap import ColumnPlan
 from cutover.sources.base import Source
-from cutover.values.coerce import Coercion, Reject, decimal, float4
+from cutover.values.coerce import Coercion, Reject, char, decimal, float4
 
 ESTIMATE_ROWS = (
     2000  # rows per table read, coerced and copied to measure throughput: one small batch
@@ -121,12 +121,23 @@ def _lossy(c: ColumnPlan) -> _Lossy | None:
             "double precision",
             lambda count: float4(rounding="round", on_round=count),
         )
+    if base == "char" and c.coercion in ("identity", "text"):
+        width = (type_modifiers(c.pg_type) or [1])[0]
+        return _Lossy(
+            "char_padding",
+            "char_padding",
+            "pad",
+            f"are not {width} characters long, which {c.pg_type} pads or trims with spaces",
+            "padded or trimmed to fit",
+            f"varchar({width})",
+            lambda count: char(width, char_padding="pad", on_pad=count),
+        )
     return None
 
 
 def lossy_findings(source: Source, splan: SchemaPlan, settings: Settings) -> list[Finding]:
     """Count the values the load would change to fit their column, or reject: decimals beyond
-    numeric(p,s)'s scale, reals float32 does not hold.
+    numeric(p,s)'s scale, reals float32 does not hold, text char(n) would pad or trim.
     """
     found = []
     for tp in splan.tables:

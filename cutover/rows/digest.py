@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 import numpy
 import xxhash
 
-from cutover.schema.rules import family_of, pg_base, type_modifiers
+from cutover.schema.rules import family_of, pg_base
 from cutover.values.coerce import parse_datetime_text
 
 # recorded with a load; verify recomputes digests made any other way (/2: decimals are no longer
-# rounded to the target's scale before hashing; /3: a real is no longer rounded to float32 before
-# hashing)
+# rounded to the target's scale before hashing; /3: a real is no longer rounded to float32, nor a
+# char(n) value padded to n, before hashing)
 DIGEST_VERSION = "xxh3-128/3"
 RANGE_WIDTH = 10_000  # rows per bucket for an integer key: small enough to compare row by row
 HASH_BUCKETS = 1024  # buckets for other keys: a mismatch narrows to ~1/1024 of the table
@@ -123,10 +123,8 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
         # never rounded to the column's scale: a value the column would change must not pass as
         # equal
         return lambda v: _decimal_text(_to_decimal(v))
-    if base == "char":
-        width = (type_modifiers(pg_type) or [1])[0]
-        return lambda v: str(v).ljust(width)
     if family == "text":
+        # char(n) too, as it reads back (padded): the row path pads a value explicitly, never this
         return lambda v: v if type(v) is str else str(v)
     if family == "bytes":
         return lambda v: bytes(v).hex()
@@ -258,7 +256,7 @@ def _compile_text(
     for i, ((base, family), canon) in enumerate(zip(types, canons)):
         env[f"c{i}"] = canon
         v = f"v{i}"
-        if family == "text" and base != "char":
+        if family == "text":
             value = f"({v} if type({v}) is str else c{i}({v}))"
         elif family == "integer":
             value = f"(str({v}) if type({v}) is int else c{i}({v}))"

@@ -18,7 +18,7 @@ from typing import Any
 
 from cutover.config import PG_SESSION_TIMEZONE, Settings
 from cutover.rows.digest import NULL, Digests, RowHasher
-from cutover.schema.rules import family_of, numeric_scale, pg_base
+from cutover.schema.rules import family_of, numeric_scale, pg_base, type_modifiers
 from cutover.schema.target_plan import TablePlan
 from cutover.values.coerce import (
     Coercion,
@@ -41,11 +41,17 @@ class Policies:
     invalid_utf8: str = "reject"
     naive_timezone: str = "UTC"
     rounding: str = "reject"
+    char_padding: str = "reject"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
         """The policies of this run's settings."""
-        return cls(settings.invalid_utf8, settings.source_timezone, settings.rounding)
+        return cls(
+            settings.invalid_utf8,
+            settings.source_timezone,
+            settings.rounding,
+            settings.char_padding,
+        )
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Policies:
@@ -55,11 +61,16 @@ class Policies:
             invalid_utf8=recorded.get("invalid_utf8", "reject"),
             naive_timezone=manifest.get("naive_timezone", "UTC"),
             rounding=recorded.get("rounding", "reject"),
+            char_padding=recorded.get("char_padding", "reject"),
         )
 
     def to_manifest(self) -> dict[str, Any]:
         """The form recorded in the load's manifest."""
-        return {"invalid_utf8": self.invalid_utf8, "rounding": self.rounding}
+        return {
+            "invalid_utf8": self.invalid_utf8,
+            "rounding": self.rounding,
+            "char_padding": self.char_padding,
+        }
 
     def describe(self, policy: str) -> str:
         """How a person reads a policy that changed values: `rounding = 'round'`."""
@@ -106,11 +117,14 @@ class RowPath:
         self.changes: dict[tuple[str, str], int] = {}
         self.coercions: list[Coercion | None] = [self._coercion(c) for c in self.columns]
         self.transform = compile_row(self.width, self.coercions)
-        # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS)
+        # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS); never
+        # char(n), whose values must be n long whatever the batch
         self.guards = [
             (i, c.options["guard"])
             for i, c in enumerate(self.columns)
-            if c.options.get("guard") and self.coercions[i] is not None
+            if c.options.get("guard")
+            and self.coercions[i] is not None
+            and pg_base(c.pg_type) != "char"
         ]
         self.variants: dict[tuple[int, ...], Transform] = {(): self.transform}
         sources = [c.source for c in self.columns]
@@ -143,7 +157,8 @@ class RowPath:
         so only another zone needs Python); a numeric(p,s) column's values are checked against its
         scale (SQLite stores reals whatever the declaration), and a real column's against float32,
         so a value Postgres would round is rejected or, under `rounding = "round"`, rounded and
-        counted.
+        counted; a char(n) column's values must be n long (Postgres pads and trims them), else
+        rejected or, under `char_padding = "pad"`, padded or trimmed and counted.
         """
         zone = self.policies.naive_timezone
         base = pg_base(column.pg_type)
@@ -155,6 +170,16 @@ class RowPath:
                 {
                     "rounding": self.policies.rounding,
                     "on_round": partial(self._changed, column.source, "rounding"),
+                },
+            )
+        if column.coercion in ("text", "identity") and base == "char":
+            return build(
+                "char",
+                {
+                    **column.options,
+                    "width": (type_modifiers(column.pg_type) or [1])[0],
+                    "char_padding": self.policies.char_padding,
+                    "on_pad": partial(self._changed, column.source, "char_padding"),
                 },
             )
         if column.coercion in ("decimal", "identity") and base == "numeric":

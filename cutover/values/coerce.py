@@ -278,6 +278,40 @@ def text(max_length: int | None = None, nul: str = "reject", **_: Any) -> Coerci
     return coerce
 
 
+def char(
+    width: int,
+    char_padding: str = "reject",
+    on_pad: Callable[[], None] | None = None,
+    nul: str = "reject",
+    **_: Any,
+) -> Coercion:
+    """Text for a char(n) column, which reads back every value exactly n characters long.
+
+    Postgres pads a shorter value with spaces and drops spaces beyond n: such a value is
+    rejected, or, with `char_padding = "pad"`, padded or trimmed to n here and counted by
+    `on_pad`. A value n long (as SQL Server's char(n) gives them, already padded) passes as it is.
+    """
+    as_text = text(nul=nul)
+
+    def coerce(v: Any) -> Any:
+        s = as_text(v)
+        if s is None or len(s) == width:
+            return s
+        if s[width:].strip(" "):
+            raise Reject(f"value of {len(s):,} characters is longer than the column's {width}")
+        fitted = s[:width].ljust(width)
+        if char_padding != "pad":
+            raise Reject(
+                f"{preview(s)!r} would read back from char({width}) as {preview(fitted)!r} "
+                f"(char_padding = 'pad' allows that, varchar({width}) keeps it exact)"
+            )
+        if on_pad is not None:
+            on_pad()
+        return fitted
+
+    return coerce
+
+
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -485,6 +519,7 @@ BUILDERS: dict[str, Callable[..., Coercion]] = {
     "decimal": decimal,
     "boolean": boolean,
     "text": text,
+    "char": char,
     "json": json_,
     "bytes": bytes_,
     "uuid": uuid_,
