@@ -107,6 +107,12 @@ def findings(tmp_path: Path, code: str):
     return [f for f in p.databases[0].findings if f.code == code]
 
 
+def foreseen_rejects(tmp_path: Path) -> int:
+    """The rows plan says the load will reject (its estimate, read on the source)."""
+    p = commands.plan(config_mod.load(tmp_path / "cutover.toml"), tmp_path / "w")
+    return sum(t.rejects.rows for t in p.databases[0].tables if t.rejects)
+
+
 def test_a_real_digest_is_the_float32_the_app_reads_never_the_value_rounded_to_it():
     hasher = RowHasher(["real"], [])
     # Postgres' text form of float32(0.1) is 0.1, its binary form 0.10000000149011612: one float32
@@ -149,6 +155,7 @@ def test_reals_float32_cannot_hold_are_rejected_by_default_and_plan_counts_them(
     assert (finding.column, finding.count, finding.severity) == ("w", 2, "warning")
     assert "rejected" in finding.message
     assert 'columns."m.w" = "double precision"' in (finding.fix or "")
+    assert foreseen_rejects(tmp_path) == 3
 
 
 def test_reals_rounded_to_float32_on_request_are_counted_and_reported_by_verify(
@@ -166,6 +173,7 @@ def test_reals_rounded_to_float32_on_request_are_counted_and_reported_by_verify(
     ]
     (finding,) = findings(tmp_path, "float_precision")
     assert finding.count == 2 and "will be rounded to the nearest float32" in finding.message
+    assert foreseen_rejects(tmp_path) == 1
 
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "cutover.toml"), "verify"])
     assert result.exit_code == 0, result.output
@@ -239,6 +247,7 @@ def test_values_char_n_would_pad_or_trim_are_rejected_by_default_and_plan_counts
     (finding,) = findings(tmp_path, "char_padding")
     assert (finding.column, finding.count) == ("code", 2)
     assert "rejected" in finding.message and '"varchar(5)"' in (finding.fix or "")
+    assert foreseen_rejects(tmp_path) == 3
 
 
 def test_padding_on_request_is_counted_recorded_and_reported_by_verify(
@@ -256,6 +265,7 @@ def test_padding_on_request_is_counted_recorded_and_reported_by_verify(
     ]
     (finding,) = findings(tmp_path, "char_padding")
     assert finding.count == 2 and "will be padded or trimmed to fit" in finding.message
+    assert foreseen_rejects(tmp_path) == 1
 
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "cutover.toml"), "verify"])
     assert result.exit_code == 0, result.output
