@@ -1,8 +1,9 @@
 """Rows rejected after the load are recognised by verify whatever form their key takes.
 
 A post-load reject (an orphan, a duplicate, a failed check) is recorded with its key as Postgres
-gives it back (a datetime, a UUID); verify reads the source, whose key is the text the app wrote
-('2024-01-02 08:30:00', an upper-case GUID). Both must name the same row.
+gives it back (a datetime, a UUID, a numeric with its scale); verify reads the source, whose key is
+what the app wrote ('2024-01-02 08:30:00', an upper-case GUID, the real 2.5). Both must name the
+same row.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ CREATE TABLE readings (
 );
 CREATE TABLE users (id UUID PRIMARY KEY, name TEXT);
 CREATE TABLE tokens (id UUID PRIMARY KEY, user_id UUID REFERENCES users (id), secret TEXT);
+CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT);
+CREATE TABLE lots (price NUMERIC(10, 2) PRIMARY KEY, product_id INTEGER REFERENCES products (id));
 """
 ALICE = "6F1C2B9E-0D4A-4C55-9B1E-2A7F3C8D9E01"
 BOB = "0B7E2D11-5C3F-4A8B-8E6D-1F2A3B4C5D6E"
@@ -43,6 +46,8 @@ ROWS = {
         ("A0000000-0000-4000-8000-000000000001", ALICE, "kept"),
         ("A0000000-0000-4000-8000-000000000002", BOB, "orphan: no such user"),
     ],
+    "INSERT INTO products VALUES (?, ?)": [(1, "tea")],
+    "INSERT INTO lots VALUES (?, ?)": [(1.25, 1), (2.5, 99)],  # 2.5: orphan, read back as 2.50
 }
 
 
@@ -52,11 +57,19 @@ def loaded(make_sqlite, load, pg) -> Path:
     src = make_sqlite(SOURCE, rows=ROWS)
     result = load(src)
     rejected = {r.table: r.rejected for rep in result.reports for r in rep.results}
-    assert rejected == {"days": 0, "readings": 1, "users": 0, "tokens": 1}
+    assert rejected == {
+        "days": 0,
+        "readings": 1,
+        "users": 0,
+        "tokens": 1,
+        "products": 0,
+        "lots": 1,
+    }
     recorded = pg.execute(
         "SELECT table_name, key, stage FROM _cutover.rejects ORDER BY table_name"
     ).fetchall()
     assert recorded == [
+        ("lots", {"price": "2.50"}, "foreign key"),
         ("readings", {"at": "2024-01-02T08:30:00"}, "foreign key"),
         ("tokens", {"id": "a0000000-0000-4000-8000-000000000002"}, "foreign key"),
     ]
@@ -68,7 +81,7 @@ def verify(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_post_load_rejects_keyed_by_timestamp_and_uuid_are_not_missing(
+def test_post_load_rejects_keyed_by_a_timestamp_uuid_or_numeric_are_not_missing(
     loaded, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from cutover.config import PG_SESSION_TIMEZONE, Settings
-from cutover.rows.digest import NULL, Digests, RowHasher
+from cutover.rows.digest import Digests, RowHasher
 from cutover.schema.rules import family_of, numeric_scale, pg_base, type_modifiers
 from cutover.schema.target_plan import TablePlan
 from cutover.values.coerce import (
@@ -253,11 +253,10 @@ class RowPath:
         """
         canons = self.hasher.canons
         try:
-            return "\x1f".join(
-                NULL if row[i] is None else canons[i](row[i]) for _name, i in self.reject_key
-            )
+            parts = [None if row[i] is None else canons[i](row[i]) for _name, i in self.reject_key]
         except (ValueError, TypeError, OverflowError):
             return None
+        return json.dumps(parts, ensure_ascii=False)
 
     def canonical_keys(self, recorded: Iterable[str]) -> frozenset[str]:
         """Recorded reject keys (JSON text) in `canonical_key`'s form, where they have one.
@@ -274,14 +273,13 @@ class RowPath:
             if not isinstance(key, dict) or set(key) != names:
                 continue  # recorded by other columns (a stream key): matched by its JSON text
             try:
-                found.add(
-                    "\x1f".join(
-                        NULL if key[name] is None else canons[i](_recorded_value(key[name]))
-                        for name, i in self.reject_key
-                    )
-                )
+                parts = [
+                    None if key[name] is None else canons[i](_recorded_value(key[name]))
+                    for name, i in self.reject_key
+                ]
             except (ValueError, TypeError, OverflowError):
                 continue  # not a value of the column's type: no row of the source has it
+            found.add(json.dumps(parts, ensure_ascii=False))
         return frozenset(found)
 
     # -- coercion ------------------------------------------------------------------------------
