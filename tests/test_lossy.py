@@ -244,7 +244,7 @@ def test_values_char_n_would_pad_or_trim_are_rejected_by_default_and_plan_counts
     ]
     parity = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover")
     assert parity.ok, parity.to_json()
-    (finding,) = findings(tmp_path, "char_padding")
+    (finding,) = findings(tmp_path, "char_width")
     assert (finding.column, finding.count) == ("code", 2)
     assert "rejected" in finding.message and '"varchar(5)"' in (finding.fix or "")
     assert foreseen_rejects(tmp_path) == 3
@@ -263,7 +263,7 @@ def test_padding_on_request_is_counted_recorded_and_reported_by_verify(
     assert pg.execute('SELECT column_name, policy, "values" FROM _cutover.changes').fetchall() == [
         ("code", "char_padding", 2)
     ]
-    (finding,) = findings(tmp_path, "char_padding")
+    (finding,) = findings(tmp_path, "char_width")
     assert finding.count == 2 and "will be padded or trimmed to fit" in finding.message
     assert foreseen_rejects(tmp_path) == 1
 

@@ -124,7 +124,7 @@ def _lossy(c: ColumnPlan) -> _Lossy | None:
     if base == "char" and c.coercion in ("identity", "text"):
         width = (type_modifiers(c.pg_type) or [1])[0]
         return _Lossy(
-            "char_padding",
+            "char_width",  # not char_padding: SQL Server's finding of padded values
             "char_padding",
             "pad",
             f"are not {width} characters long, which {c.pg_type} pads or trims with spaces",
