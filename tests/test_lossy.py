@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+import struct
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +13,8 @@ from click.testing import CliRunner
 from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
-from cutover.rows.digest import RowHasher
+from cutover.rows.digest import RowHasher, canon_for
+from cutover.values.coerce import float4
 
 SOURCE = "CREATE TABLE t (id INTEGER PRIMARY KEY, price NUMERIC(10, 2));"
 ROWS = [(1, 3.14159), (2, 19.999), (3, 1.5), (4, 2), (5, "4.10"), (6, None)]
@@ -120,6 +124,26 @@ def test_a_real_digest_is_the_float32_the_app_reads_never_the_value_rounded_to_i
     # 0.123456789 reads back from real as 0.12345679: another value, never equal to it
     assert hasher.digests([(0.123456789,)]) != hasher.digests([(0.12345679,)])
     assert hasher.digests([(1e39,)]) != hasher.digests([(float("inf"),)])
+
+
+def test_both_readings_of_a_real_have_one_canonical_form(pg):
+    """Postgres gives a text reader the shortest decimal of a float32 and a binary reader the
+    float32 itself: verify reads text, a load digests what it sends; both name one value."""
+    values = [0.1, 1 / 3, 0.123456789, 16777217.0, 3.4e38, 1.17549435e-38, 1e-45, -2.5, 1e10]
+    rng = random.Random(14)  # and float32 values of every magnitude, from random bit patterns
+    patterns = (struct.unpack("<f", struct.pack("<I", rng.getrandbits(32)))[0] for _ in range(4000))
+    values += [v for v in patterns if math.isfinite(v)]
+    values += [2.0**k for k in range(-149, 128)] + [-(2.0**k) for k in range(-149, 128, 7)]
+    pg.execute("CREATE TABLE r (i int, v real)")
+    with pg.cursor() as cur:
+        cur.executemany("INSERT INTO r VALUES (%s, %s)", list(enumerate(values)))
+    text = pg.execute("SELECT v FROM r ORDER BY i").fetchall()
+    binary = pg.cursor(binary=True).execute("SELECT v FROM r ORDER BY i").fetchall()
+    assert text != binary  # 0.1 and 0.10000000149011612: two Python floats for one float32
+    canon = canon_for("real")
+    assert [canon(v) for (v,) in text] == [canon(v) for (v,) in binary]
+    rounded = float4(rounding="round")
+    assert [canon(rounded(v)) for v in values] == [canon(v) for (v,) in binary]
 
 
 def test_reals_float32_cannot_hold_are_rejected_by_default_and_plan_counts_them(

@@ -9,6 +9,7 @@ the key for any other table.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,7 +19,6 @@ from operator import methodcaller
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy
 import xxhash
 
 from cutover.schema.rules import family_of, pg_base
@@ -39,6 +39,9 @@ EXACT = Context(
 
 Canon = Callable[[Any], str]
 _FLOAT4 = struct.Struct("<f")
+_BITS = struct.Struct("<I")  # a float32's bits, to step to its neighbours
+_INF_BITS = 0x7F800000
+FLOAT4_DIGITS = 9  # significant digits that tell every float32 apart (FLT_DECIMAL_DIG)
 
 
 def _float4_text(v: Any) -> str:
@@ -51,12 +54,47 @@ def _float4_text(v: Any) -> str:
     """
     x = float(v)
     try:
-        f: float = _FLOAT4.unpack(_FLOAT4.pack(x))[0]
+        f = _float32(x)
     except OverflowError:  # beyond float32's range: no reading of a real gives it
         return repr(x)
-    if f == x or float(str(numpy.float32(f))) == x:
+    if f == x or _shortest_float32(f) == x:
         return repr(f)
     return repr(x)
+
+
+def _float32(x: float) -> float:
+    """The float32 nearest x (OverflowError beyond its range)."""
+    f: float = _FLOAT4.unpack(_FLOAT4.pack(x))[0]
+    return f
+
+
+def _shortest_float32(f: float) -> float:
+    """Float32 f in the fewest significant digits that read back as it, as Postgres prints a
+    real (its Ryu output never takes a decimal halfway to a neighbour, which would read back as
+    either).
+    """
+    size = abs(f)
+    if size == 0 or size == math.inf:
+        return f
+    bits = _BITS.unpack(_FLOAT4.pack(size))[0]
+    below = _of_bits(bits - 1)
+    above = size + (size - below) if bits + 1 == _INF_BITS else _of_bits(bits + 1)
+    low, high = (size + below) / 2, (size + above) / 2
+    for digits in range(1, FLOAT4_DIGITS):
+        # the nearest decimal of this many digits (ties to even, as Ryu), or beside a power of
+        # two, where the gap below is half the gap above, the next one up
+        mantissa, exponent = f"{size:.{digits - 1}e}".split("e")
+        nearest = Decimal(mantissa)
+        for m in (nearest, nearest + Decimal(1).scaleb(-(digits - 1))):
+            value = float(f"{m}e{exponent}")
+            if low < value < high:
+                return math.copysign(value, f)
+    return math.copysign(float(f"{size:.{FLOAT4_DIGITS}g}"), f)
+
+
+def _of_bits(bits: int) -> float:
+    f: float = _FLOAT4.unpack(_BITS.pack(bits))[0]
+    return f
 
 
 def _decimal_text(d: Decimal) -> str:
