@@ -8,13 +8,14 @@ import struct
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cutover import commands
 from cutover import config as config_mod
 from cutover.cli import cli
 from cutover.rows.digest import RowHasher, canon_for
-from cutover.values.coerce import float4
+from cutover.values.coerce import Reject, float4
 
 SOURCE = "CREATE TABLE t (id INTEGER PRIMARY KEY, price NUMERIC(10, 2));"
 ROWS = [(1, 3.14159), (2, 19.999), (3, 1.5), (4, 2), (5, "4.10"), (6, None)]
@@ -124,6 +125,21 @@ def test_a_real_digest_is_the_float32_the_app_reads_never_the_value_rounded_to_i
     # 0.123456789 reads back from real as 0.12345679: another value, never equal to it
     assert hasher.digests([(0.123456789,)]) != hasher.digests([(0.12345679,)])
     assert hasher.digests([(1e39,)]) != hasher.digests([(float("inf"),)])
+
+
+@pytest.mark.parametrize(
+    "value, kept",
+    [(0.5, 0.5), (3, 3), ("2.25", 2.25), (Decimal("1.5"), Decimal("1.5")), (None, None)],
+)
+def test_a_value_float32_holds_goes_to_a_real_as_it_is(value, kept):
+    assert float4()(value) == kept
+
+
+@pytest.mark.parametrize("value", [0.1, 2**24 + 1, Decimal("0.1"), "1e39", 1e39])
+def test_a_value_float32_does_not_hold_is_rejected_naming_it(value):
+    with pytest.raises(Reject) as caught:
+        float4()(value)
+    assert str(float(value) if isinstance(value, str) else value) in caught.value.reason
 
 
 def test_both_readings_of_a_real_have_one_canonical_form(pg):

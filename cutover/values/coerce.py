@@ -164,20 +164,20 @@ def float4(
     number = float_()
 
     def coerce(v: Any) -> Any:
-        x = number(v)
+        x = v if type(v) is Decimal else number(v)  # SQL Server's decimals, compared exactly
         if x is None:
             return None
         try:
             f: float = _FLOAT4.unpack(_FLOAT4.pack(float(x)))[0]
         except OverflowError:
             raise Reject(
-                f"{x!r} is beyond the range of real (float4, ±3.4e38); double precision holds it"
+                f"{x} is beyond the range of real (float4, ±3.4e38); double precision holds it"
             ) from None
         if f == x or f != f:  # exact, or NaN (which real holds)
             return x
         if rounding != "round":
             raise Reject(
-                f"{x!r} is not a float32: real (float4) would keep {f!r} (rounding = 'round' "
+                f"{x} is not a float32: real (float4) would keep {f!r} (rounding = 'round' "
                 "allows that, double precision keeps it exact)"
             )
         if on_round is not None:
