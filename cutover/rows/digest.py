@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import xxhash
 
 from cutover.schema.rules import family_of, pg_base
-from cutover.values.coerce import parse_datetime_text
+from cutover.values.coerce import float32, parse_datetime_text
 
 # recorded with a load; verify recomputes digests made any other way (/2: decimals are no longer
 # rounded to the target's scale before hashing; /3: a real is no longer rounded to float32, nor a
@@ -54,18 +54,12 @@ def _float4_text(v: Any) -> str:
     """
     x = float(v)
     try:
-        f = _float32(x)
+        f = float32(x)
     except OverflowError:  # beyond float32's range: no reading of a real gives it
         return repr(x)
     if f == x or _shortest_float32(f) == x:
         return repr(f)
     return repr(x)
-
-
-def _float32(x: float) -> float:
-    """The float32 nearest x (OverflowError beyond its range)."""
-    f: float = _FLOAT4.unpack(_FLOAT4.pack(x))[0]
-    return f
 
 
 def _shortest_float32(f: float) -> float:

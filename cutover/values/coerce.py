@@ -153,6 +153,12 @@ def float_(**_: Any) -> Coercion:
 _FLOAT4 = struct.Struct("<f")
 
 
+def float32(x: float) -> float:
+    """The float32 nearest x, as a real (float4) column keeps it (OverflowError beyond range)."""
+    f: float = _FLOAT4.unpack(_FLOAT4.pack(x))[0]
+    return f
+
+
 def float4(
     rounding: str = "reject", on_round: Callable[[], None] | None = None, **_: Any
 ) -> Coercion:
@@ -168,7 +174,7 @@ def float4(
         if x is None:
             return None
         try:
-            f: float = _FLOAT4.unpack(_FLOAT4.pack(float(x)))[0]
+            f = float32(float(x))
         except OverflowError:
             raise Reject(
                 f"{x} is beyond the range of real (float4, ±3.4e38); double precision holds it"
