@@ -57,15 +57,22 @@ def _float4_text(v: Any) -> str:
         f = float32(x)
     except OverflowError:  # beyond float32's range: no reading of a real gives it
         return repr(x)
-    if f == x or _shortest_float32(f) == x:
+    if f == x or _shortest_float32(f, _significant_digits(x) - 1) == x:
         return repr(f)
     return repr(x)
 
 
-def _shortest_float32(f: float) -> float:
+def _significant_digits(x: float) -> int:
+    """How many significant digits repr(x) has (0.00024414062: 8)."""
+    digits = repr(abs(x)).split("e")[0].replace(".", "").strip("0")
+    return len(digits) or 1
+
+
+def _shortest_float32(f: float, fewest: int = 1) -> float:
     """Float32 f in the fewest significant digits that read back as it, as Postgres prints a
     real (its Ryu output never takes a decimal halfway to a neighbour, which would read back as
-    either).
+    either); looking from `fewest` digits, which is exact when none fewer can (a shorter
+    decimal is one of `fewest` digits too).
     """
     size = abs(f)
     if size == 0 or size == math.inf:
@@ -74,15 +81,17 @@ def _shortest_float32(f: float) -> float:
     below = _of_bits(bits - 1)
     above = size + (size - below) if bits + 1 == _INF_BITS else _of_bits(bits + 1)
     low, high = (size + below) / 2, (size + above) / 2
-    for digits in range(1, FLOAT4_DIGITS):
+    for digits in range(max(1, fewest), FLOAT4_DIGITS):
         # the nearest decimal of this many digits (ties to even, as Ryu), or beside a power of
         # two, where the gap below is half the gap above, the next one up
-        mantissa, exponent = f"{size:.{digits - 1}e}".split("e")
-        nearest = Decimal(mantissa)
-        for m in (nearest, nearest + Decimal(1).scaleb(-(digits - 1))):
-            value = float(f"{m}e{exponent}")
-            if low < value < high:
-                return math.copysign(value, f)
+        nearest = f"{size:.{digits - 1}e}"
+        value = float(nearest)
+        if low < value < high:
+            return math.copysign(value, f)
+        mantissa, exponent = nearest.split("e")
+        value = float(f"{int(mantissa.replace('.', '')) + 1}e{int(exponent) - digits + 1}")
+        if low < value < high:
+            return math.copysign(value, f)
     return math.copysign(float(f"{size:.{FLOAT4_DIGITS}g}"), f)
 
 
