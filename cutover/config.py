@@ -30,6 +30,7 @@ _NAME = re.compile(r"^[^\W\d_][\w\-]*$")
 ON_ERROR = ("reject", "abort")
 TIMESTAMPS = ("keep", "timestamptz")
 ROUNDING_POLICIES = ("reject", "round")
+PADDING_POLICIES = ("reject", "pad")
 # Every Postgres session cutover opens speaks UTC: a naive value never takes the server's zone
 PG_SESSION_TIMEZONE = "UTC"
 PG_SESSION_OPTIONS = f"-c TimeZone={PG_SESSION_TIMEZONE}"
@@ -69,7 +70,8 @@ class Settings:
     timestamps: str = "keep"
     source_timezone: str = "UTC"  # the zone naive source date/times are read in
     invalid_utf8: str = "reject"
-    rounding: str = "reject"  # decimals with more places than the column's scale: reject or round
+    rounding: str = "reject"  # decimals beyond the column's scale, reals beyond float32: or round
+    char_padding: str = "reject"  # values char(n) would pad or trim to n: reject or pad
     nul_in_text: str = "reject"
     orphans: str = "reject"
     infer_types: str = "suggest"
@@ -350,6 +352,7 @@ def _settings(raw: Any, locate: _Locator) -> Settings:
         ("timestamps", TIMESTAMPS),
         ("invalid_utf8", TEXT_POLICIES),
         ("rounding", ROUNDING_POLICIES),
+        ("char_padding", PADDING_POLICIES),
         ("nul_in_text", NUL_POLICIES),
         ("orphans", ORPHAN_POLICIES),
         ("infer_types", INFER_TYPES),

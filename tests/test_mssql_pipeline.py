@@ -25,15 +25,19 @@ SOURCE_URL = (
 )
 
 
-@pytest.fixture
-def mssql_load(tmp_path: Path, pg_url: str, pg: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def load_static(
+    tmp_path: Path, pg_url: str, pg: Any, monkeypatch: pytest.MonkeyPatch, columns: str = ""
+) -> Any:
+    """Phase 2 from the static SQL Server source, with extra `[databases.columns]` lines."""
     source = StaticSource()
     monkeypatch.setattr("cutover.sources.open_source", lambda url, base_dir=None: source)
     monkeypatch.setattr("cutover.proof.verify.open_source", lambda url, base_dir=None: source)
     monkeypatch.setattr("cutover.load.run.open_source", lambda url, base_dir=None: source)
     cfg = tmp_path / "cutover.toml"
     # without libxml every xml value would be refused (and rejected, with that reason): carry it as text there
-    extra = "" if xml_supported(pg) else '[databases.columns]\n"AuditLog.payload" = "text"\n'
+    if not xml_supported(pg):
+        columns += '"AuditLog.payload" = "text"\n'
+    extra = f"[databases.columns]\n{columns}" if columns else ""
     cfg.write_text(
         f'[[databases]]\nname = "chat"\nenv_key = "RSL_DATABASE_URL"\nsource = "{SOURCE_URL}"\ntarget = "{pg_url}"\n{extra}',
         encoding="utf-8",
@@ -41,6 +45,45 @@ def mssql_load(tmp_path: Path, pg_url: str, pg: Any, monkeypatch: pytest.MonkeyP
     config = config_mod.load(cfg)
     result = commands.run_phase2(config, tmp_path / ".cutover", yes=True)
     return config, result
+
+
+@pytest.fixture
+def mssql_load(tmp_path: Path, pg_url: str, pg: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return load_static(tmp_path, pg_url, pg, monkeypatch)
+
+
+def test_sql_server_char_values_are_padded_already_so_a_char_target_keeps_them_exactly(
+    tmp_path: Path, pg_url: str, pg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """char(n)/nchar(n) read from SQL Server are n long: a char(n) target changes none of them."""
+    columns = '"AuditLog.ncode" = "char(3)"\n"Orders.code" = "char(4)"\n'
+    config, result = load_static(tmp_path, pg_url, pg, monkeypatch, columns)
+    assert result.rejected == 0
+    assert pg.execute('SELECT ncode FROM "AuditLog" WHERE ncode IS NOT NULL').fetchall() == [
+        ("가나 ",)
+    ]
+    assert pg.execute("SELECT count(*) FROM _cutover.changes").fetchone() == (0,)
+    assert commands.verify(config, tmp_path / ".cutover").ok
+
+
+def test_a_wider_char_target_would_pad_them_so_they_are_rejected_by_name(
+    tmp_path: Path, pg_url: str, pg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, result = load_static(
+        tmp_path, pg_url, pg, monkeypatch, '"AuditLog.ncode" = "char(4)"\n'
+    )
+    assert result.rejected == 1
+    assert pg.execute(
+        "SELECT table_name, column_name, reason FROM _cutover.rejects"
+    ).fetchall() == [
+        (
+            "AuditLog",
+            "ncode",
+            "'가나 ' would read back from char(4) as '가나  ' (char_padding = 'pad' allows that, "
+            "varchar(4) keeps it exact)",
+        )
+    ]
+    assert commands.verify(config, tmp_path / ".cutover").ok
 
 
 def test_every_type_lands_and_verifies(mssql_load: Any, pg: Any, tmp_path: Path) -> None:

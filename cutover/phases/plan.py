@@ -35,7 +35,7 @@ from cutover.phases.plan_model import (
     SourceCheck,
     TargetCheck,
 )
-from cutover.phases.plan_probe import scale_findings, timezone_findings
+from cutover.phases.plan_probe import lossy_findings, timezone_findings
 from cutover.phases.plan_target import target_findings
 from cutover.schema.mapping import map_schema
 from cutover.schema.model import Finding
@@ -140,7 +140,7 @@ def assess_database(
         result.findings += no_tables(splan, urls.redact(db.source), db.tables)
         target_findings(db, splan, conn, info, result)
         result.findings += timezone_findings(splan, settings)
-        result.findings += scale_findings(source, splan, settings)
+        result.findings += lossy_findings(source, splan, settings)
         result.tables = [_table_row(tp) for tp in splan.tables]
         rejects = reject_estimate.estimate(source, splan, settings, result.findings)
         result.findings += reject_estimate.findings(rejects, splan)

@@ -1,4 +1,4 @@
-"""What plan learns by reading values through the load's row path: probe rows, zones, scales.
+"""What plan learns by reading values through the load's row path: probe rows, zones, changes.
 
 May import: `cutover.rows`, `cutover.schema`,
 `cutover.sources`, `cutover.values` and the base modules.
@@ -6,16 +6,19 @@ May import: `cutover.rows`, `cutover.schema`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cutover.config import Settings
 from cutover.rows.digest import Digests
 from cutover.rows.path import Policies, RowPath
 from cutover.schema.model import Finding
-from cutover.schema.rules import numeric_scale
+from cutover.schema.rules import numeric_scale, type_modifiers
 from cutover.schema.target_plan import SchemaPlan, TablePlan
+from cutover.schema.typemap import ColumnPlan
 from cutover.sources.base import Source
-from cutover.values.coerce import Reject, decimal
+from cutover.values.coerce import Coercion, Reject, char, decimal, float4
 
 ESTIMATE_ROWS = (
     2000  # rows per table read, coerced and copied to measure throughput: one small batch
@@ -81,46 +84,99 @@ def timezone_findings(splan: SchemaPlan, settings: Settings) -> list[Finding]:
     ]
 
 
-def scale_findings(source: Source, splan: SchemaPlan, settings: Settings) -> list[Finding]:
-    """Count the decimals the load would round (or reject): more places than numeric(p,s) keeps."""
+@dataclass(frozen=True)
+class _Lossy:
+    """A column whose values the load changes to fit it only under a policy the user chose."""
+
+    code: str
+    policy: str  # the setting that allows the change
+    allowed: str  # its value that does
+    what: str  # what the counted values are
+    change: str  # what the load does to them under the policy
+    exact: str  # the column type that keeps them exact
+    counting: Callable[[Callable[[], None]], Coercion]  # the coercion under the policy, counting
+
+
+def _lossy(c: ColumnPlan) -> _Lossy | None:
+    """How a column's values could change to fit it (as rows/path.py coerces them), or None."""
+    base = c.base_type
+    scale = numeric_scale(c.pg_type) if base == "numeric" else None
+    if scale is not None:
+        return _Lossy(
+            "decimal_scale",
+            "rounding",
+            "round",
+            f"have more than {scale} decimal places, which {c.pg_type} does not keep",
+            "rounded to fit",
+            "numeric",
+            lambda count: decimal(scale=scale, rounding="round", on_round=count),
+        )
+    if base == "real" and c.coercion in ("identity", "float"):
+        return _Lossy(
+            "float_precision",
+            "rounding",
+            "round",
+            "are not float32 values, which real (float4) rounds",
+            "rounded to the nearest float32",
+            "double precision",
+            lambda count: float4(rounding="round", on_round=count),
+        )
+    if base == "char" and c.coercion in ("identity", "text"):
+        width = (type_modifiers(c.pg_type) or [1])[0]
+        return _Lossy(
+            "char_width",  # not char_padding: SQL Server's finding of padded values
+            "char_padding",
+            "pad",
+            f"are not {width} characters long, which {c.pg_type} pads or trims with spaces",
+            "padded or trimmed to fit",
+            f"varchar({width})",
+            lambda count: char(width, char_padding="pad", on_pad=count),
+        )
+    return None
+
+
+def lossy_findings(source: Source, splan: SchemaPlan, settings: Settings) -> list[Finding]:
+    """Count the values the load would change to fit their column, or reject: decimals beyond
+    numeric(p,s)'s scale, reals float32 does not hold, text char(n) would pad or trim.
+    """
     found = []
     for tp in splan.tables:
         for c in tp.columns:
-            scale = numeric_scale(c.pg_type) if c.base_type == "numeric" else None
-            if scale is None:
+            lossy = _lossy(c)
+            if lossy is None:
                 continue
-            rounded = [0]
+            changed = [0]
 
-            def count(cell: list[int] = rounded) -> None:
+            def count(cell: list[int] = changed) -> None:
                 cell[0] += 1
 
-            coerce = decimal(scale=scale, rounding="round", on_round=count)
+            coerce = lossy.counting(count)
             for batch in source.read(tp.source, [c.source], batch_size=settings.batch_size):
                 for row in batch.rows:
                     try:
                         coerce(row[-1])
                     except Reject:
-                        pass  # not a number at all: counted by the column's other findings
-            if not rounded[0]:
+                        pass  # not a value of the column at all: counted by its other findings
+            if not changed[0]:
                 continue
-            n, where = rounded[0], f"{tp.source.name}.{c.source}"
+            n, where = changed[0], f"{tp.source.name}.{c.source}"
+            chosen = getattr(settings, lossy.policy)
             fate = (
-                "will be rounded to fit (rounding = 'round'), counted with the run and reported "
-                "by verify"
-                if settings.rounding == "round"
-                else "will be rejected with their rows (rounding = 'reject')"
+                f"will be {lossy.change} ({lossy.policy} = {chosen!r}), counted with the run and "
+                "reported by verify"
+                if chosen == lossy.allowed
+                else f"will be rejected with their rows ({lossy.policy} = {chosen!r})"
             )
             found.append(
                 Finding(
                     "warning",
-                    "decimal_scale",
-                    f"{where}: {n:,} values have more than {scale} decimal places, which "
-                    f"{c.pg_type} does not keep; they {fate}",
+                    lossy.code,
+                    f"{where}: {n:,} values {lossy.what}; they {fate}",
                     table=tp.source.name,
                     column=c.source,
                     count=n,
-                    fix=f'columns."{where}" = "numeric" keeps them exact; rounding = "round" in '
-                    "[settings] rounds them on purpose",
+                    fix=f'columns."{where}" = "{lossy.exact}" keeps them exact; '
+                    f'{lossy.policy} = "{lossy.allowed}" in [settings] changes them on purpose',
                 )
             )
     return found

@@ -99,6 +99,7 @@ def _source_batches(
     """
     columns = [c.source for c in path.columns]
     width = path.width
+    canonical = path.canonical_keys(excluded) if excluded else frozenset()
     read = source.read(schema_table, columns, batch_size=STREAM_BATCH, after=after, until=until)
     for batch in read:
         out, origin, _rejects = path.coerce_batch(batch.rows, batch.suspect)
@@ -110,6 +111,7 @@ def _source_batches(
                 key_text(key) in excluded
                 or (pk_key and key_text(pk_key) in excluded)
                 or key_text(path.key_of(src)) in excluded
+                or (canonical and path.canonical_key(row) in canonical)
             ):
                 continue
             pairs.append((row, pk_key or key))

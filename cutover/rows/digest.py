@@ -9,6 +9,7 @@ the key for any other table.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,12 +21,13 @@ from zoneinfo import ZoneInfo
 
 import xxhash
 
-from cutover.schema.rules import family_of, pg_base, type_modifiers
-from cutover.values.coerce import parse_datetime_text
+from cutover.schema.rules import family_of, pg_base
+from cutover.values.coerce import float32, parse_datetime_text
 
 # recorded with a load; verify recomputes digests made any other way (/2: decimals are no longer
-# rounded to the target's scale before hashing)
-DIGEST_VERSION = "xxh3-128/2"
+# rounded to the target's scale before hashing; /3: a real is no longer rounded to float32, nor a
+# char(n) value padded to n, before hashing)
+DIGEST_VERSION = "xxh3-128/3"
 RANGE_WIDTH = 10_000  # rows per bucket for an integer key: small enough to compare row by row
 HASH_BUCKETS = 1024  # buckets for other keys: a mismatch narrows to ~1/1024 of the table
 NULL = "N"  # every non-null canonical part starts with its length, so this cannot collide
@@ -36,6 +38,66 @@ EXACT = Context(
 )  # Postgres numeric: up to 131072 digits before the point, but 1000 is its typmod limit
 
 Canon = Callable[[Any], str]
+_FLOAT4 = struct.Struct("<f")
+_BITS = struct.Struct("<I")  # a float32's bits, to step to its neighbours
+_INF_BITS = 0x7F800000
+FLOAT4_DIGITS = 9  # significant digits that tell every float32 apart (FLT_DECIMAL_DIG)
+
+
+def _float4_text(v: Any) -> str:
+    """A real as the app reads it back: the float32 a value is a reading of, or the value itself.
+
+    A real column gives a binary reader its float32 widened exactly (0.10000000149011612) and a
+    text reader Postgres' shortest form of it (0.1): both are that float32. Any other value
+    (0.123456789, which real would keep as 0.12345679) is its own double, so it never passes as
+    equal to what real made of it.
+    """
+    x = float(v)
+    try:
+        f = float32(x)
+    except OverflowError:  # beyond float32's range: no reading of a real gives it
+        return repr(x)
+    if f == x or _shortest_float32(f, _significant_digits(x) - 1) == x:
+        return repr(f)
+    return repr(x)
+
+
+def _significant_digits(x: float) -> int:
+    """How many significant digits repr(x) has (0.00024414062: 8)."""
+    digits = repr(abs(x)).split("e")[0].replace(".", "").strip("0")
+    return len(digits) or 1
+
+
+def _shortest_float32(f: float, fewest: int = 1) -> float:
+    """Float32 f in the fewest significant digits that read back as it, as Postgres prints a
+    real (its Ryu output never takes a decimal halfway to a neighbour, which would read back as
+    either); looking from `fewest` digits, which is exact when none fewer can (a shorter
+    decimal is one of `fewest` digits too).
+    """
+    size = abs(f)
+    if size == 0 or size == math.inf:
+        return f
+    bits = _BITS.unpack(_FLOAT4.pack(size))[0]
+    below = _of_bits(bits - 1)
+    above = size + (size - below) if bits + 1 == _INF_BITS else _of_bits(bits + 1)
+    low, high = (size + below) / 2, (size + above) / 2
+    for digits in range(max(1, fewest), FLOAT4_DIGITS):
+        # the nearest decimal of this many digits (ties to even, as Ryu), or beside a power of
+        # two, where the gap below is half the gap above, the next one up
+        nearest = f"{size:.{digits - 1}e}"
+        value = float(nearest)
+        if low < value < high:
+            return math.copysign(value, f)
+        mantissa, exponent = nearest.split("e")
+        value = float(f"{int(mantissa.replace('.', '')) + 1}e{int(exponent) - digits + 1}")
+        if low < value < high:
+            return math.copysign(value, f)
+    return math.copysign(float(f"{size:.{FLOAT4_DIGITS}g}"), f)
+
+
+def _of_bits(bits: int) -> float:
+    f: float = _FLOAT4.unpack(_BITS.pack(bits))[0]
+    return f
 
 
 def _decimal_text(d: Decimal) -> str:
@@ -95,17 +157,15 @@ def canon_for(pg_type: str, naive_timezone: str = "UTC") -> Canon:
     if family == "boolean":
         return lambda v: "1" if v in (True, 1) else "0"
     if base == "real":
-        return lambda v: struct.pack("<f", float(v)).hex()
+        return _float4_text
     if family == "float":
         return lambda v: repr(float(v))
     if family == "decimal":
         # never rounded to the column's scale: a value the column would change must not pass as
         # equal
         return lambda v: _decimal_text(_to_decimal(v))
-    if base == "char":
-        width = (type_modifiers(pg_type) or [1])[0]
-        return lambda v: str(v).ljust(width)
     if family == "text":
+        # char(n) too, as it reads back (padded): the row path pads a value explicitly, never this
         return lambda v: v if type(v) is str else str(v)
     if family == "bytes":
         return lambda v: bytes(v).hex()
@@ -237,7 +297,7 @@ def _compile_text(
     for i, ((base, family), canon) in enumerate(zip(types, canons)):
         env[f"c{i}"] = canon
         v = f"v{i}"
-        if family == "text" and base != "char":
+        if family == "text":
             value = f"({v} if type({v}) is str else c{i}({v}))"
         elif family == "integer":
             value = f"(str({v}) if type({v}) is int else c{i}({v}))"

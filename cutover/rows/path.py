@@ -9,7 +9,8 @@ replace the per-row loop without its callers changing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
@@ -17,7 +18,7 @@ from typing import Any
 
 from cutover.config import PG_SESSION_TIMEZONE, Settings
 from cutover.rows.digest import Digests, RowHasher
-from cutover.schema.rules import INT_RANGES, family_of, numeric_scale, pg_base
+from cutover.schema.rules import INT_RANGES, family_of, numeric_scale, pg_base, type_modifiers
 from cutover.schema.target_plan import TablePlan
 from cutover.values.coerce import (
     BUILDERS,
@@ -41,11 +42,17 @@ class Policies:
     invalid_utf8: str = "reject"
     naive_timezone: str = "UTC"
     rounding: str = "reject"
+    char_padding: str = "reject"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
         """The policies of this run's settings."""
-        return cls(settings.invalid_utf8, settings.source_timezone, settings.rounding)
+        return cls(
+            settings.invalid_utf8,
+            settings.source_timezone,
+            settings.rounding,
+            settings.char_padding,
+        )
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Policies:
@@ -55,11 +62,16 @@ class Policies:
             invalid_utf8=recorded.get("invalid_utf8", "reject"),
             naive_timezone=manifest.get("naive_timezone", "UTC"),
             rounding=recorded.get("rounding", "reject"),
+            char_padding=recorded.get("char_padding", "reject"),
         )
 
     def to_manifest(self) -> dict[str, Any]:
         """The form recorded in the load's manifest."""
-        return {"invalid_utf8": self.invalid_utf8, "rounding": self.rounding}
+        return {
+            "invalid_utf8": self.invalid_utf8,
+            "rounding": self.rounding,
+            "char_padding": self.char_padding,
+        }
 
     def describe(self, policy: str) -> str:
         """How a person reads a policy that changed values: `rounding = 'round'`."""
@@ -111,11 +123,14 @@ class RowPath:
         self.changes: dict[tuple[str, str], int] = {}
         self.coercions: list[Coercion | None] = [self._coercion(c) for c in self.columns]
         self.transform = compile_row(self.width, self.coercions)
-        # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS)
+        # columns whose batches of plain ISO text go to Postgres untouched (coerce.GUARDS); never
+        # char(n), whose values must be n long whatever the batch
         self.guards = [
             (i, c.options["guard"])
             for i, c in enumerate(self.columns)
-            if c.options.get("guard") and self.coercions[i] is not None
+            if c.options.get("guard")
+            and self.coercions[i] is not None
+            and pg_base(c.pg_type) != "char"
         ]
         self.variants: dict[tuple[int, ...], Transform] = {(): self.transform}
         sources = [c.source for c in self.columns]
@@ -126,6 +141,10 @@ class RowPath:
         ]
         self.readable_pk = [
             (name, self.width + sources.index(name)) for name in primary_key if name in sources
+        ]
+        # the columns a post-load reject is recorded by: the primary key, else the whole row
+        self.reject_key = [(n, p - self.width) for n, p in self.readable_pk] or [
+            (name, i) for i, name in enumerate(sources)
         ]
         self.bytes_columns = {
             i for i, c in enumerate(self.columns) if family_of(c.pg_type) == "bytes"
@@ -142,13 +161,33 @@ class RowPath:
 
         A naive driver value bound for timestamptz is read in source_timezone (sessions speak UTC,
         so only another zone needs Python); a numeric(p,s) column's values are checked against its
-        scale (SQLite stores reals whatever the declaration), so a value Postgres would round is
-        rejected or, under `rounding = "round"`, rounded and counted.
+        scale (SQLite stores reals whatever the declaration), and a real column's against float32,
+        so a value Postgres would round is rejected or, under `rounding = "round"`, rounded and
+        counted; a char(n) column's values must be n long (Postgres pads and trims them), else
+        rejected or, under `char_padding = "pad"`, padded or trimmed and counted.
         """
         zone = self.policies.naive_timezone
         base = pg_base(column.pg_type)
         if column.coercion == "identity" and base == "timestamptz" and zone != PG_SESSION_TIMEZONE:
             return build("timestamptz", {"naive_timezone": zone})
+        if column.coercion in ("float", "identity") and base == "real":
+            return build(
+                "float4",
+                {
+                    "rounding": self.policies.rounding,
+                    "on_round": partial(self._changed, column.source, "rounding"),
+                },
+            )
+        if column.coercion in ("text", "identity") and base == "char":
+            return build(
+                "char",
+                {
+                    **column.options,
+                    "width": (type_modifiers(column.pg_type) or [1])[0],
+                    "char_padding": self.policies.char_padding,
+                    "on_pad": partial(self._changed, column.source, "char_padding"),
+                },
+            )
         if column.coercion in ("decimal", "identity") and base == "numeric":
             scale = numeric_scale(column.pg_type)
             if scale is not None:
@@ -232,6 +271,43 @@ class RowPath:
     def row_dict(self, row: Row) -> dict[str, Any]:
         """A source row by column name, JSON-safe (for reject files)."""
         return {c.source: json_safe(v) for c, v in zip(self.columns, row[self.width :])}
+
+    def canonical_key(self, row: Row) -> str | None:
+        """A coerced row's reject key (its primary key, else the whole row) in canonical form.
+
+        None for a value its guard let through that has no canonical form (2024-02-30): Postgres
+        refused that row, which its recorded key names as the source held it.
+        """
+        canons = self.hasher.canons
+        try:
+            parts = [None if row[i] is None else canons[i](row[i]) for _name, i in self.reject_key]
+        except (ValueError, TypeError, OverflowError):
+            return None
+        return json.dumps(parts, ensure_ascii=False)
+
+    def canonical_keys(self, recorded: Iterable[str]) -> frozenset[str]:
+        """Recorded reject keys (JSON text) in `canonical_key`'s form, where they have one.
+
+        A row rejected after the load is recorded with its key as Postgres gives it back (a
+        timestamp in ISO form, a UUID in lower case); the source holds the text the app wrote.
+        Both sides' canonical forms name the same row.
+        """
+        canons = self.hasher.canons
+        names = {name for name, _i in self.reject_key}
+        found = set()
+        for text in recorded:
+            key = json.loads(text)
+            if not isinstance(key, dict) or set(key) != names:
+                continue  # recorded by other columns (a stream key): matched by its JSON text
+            try:
+                parts = [
+                    None if key[name] is None else canons[i](_recorded_value(key[name]))
+                    for name, i in self.reject_key
+                ]
+            except (ValueError, TypeError, OverflowError):
+                continue  # not a value of the column's type: no row of the source has it
+            found.add(json.dumps(parts, ensure_ascii=False))
+        return frozenset(found)
 
     # -- coercion ------------------------------------------------------------------------------
 
@@ -324,3 +400,12 @@ class RowPath:
         digests = Digests()
         digests.add_rows(self.hasher, rows, sign)
         return digests
+
+
+def _recorded_value(value: Any) -> Any:
+    """A key value as a reject record holds it (json_safe), back in a form its canon reads."""
+    if isinstance(value, dict):
+        if "hex" in value:
+            return bytes.fromhex(value["hex"])
+        raise ValueError("not a value of the column")
+    return value

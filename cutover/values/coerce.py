@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time, timedelta
@@ -149,6 +150,49 @@ def float_(**_: Any) -> Coercion:
     return coerce
 
 
+_FLOAT4 = struct.Struct("<f")
+
+
+def float32(x: float) -> float:
+    """The float32 nearest x, as a real (float4) column keeps it (OverflowError beyond range)."""
+    f: float = _FLOAT4.unpack(_FLOAT4.pack(x))[0]
+    return f
+
+
+def float4(
+    rounding: str = "reject", on_round: Callable[[], None] | None = None, **_: Any
+) -> Coercion:
+    """Numbers for a real (float4) column: a value float32 holds exactly passes as it is.
+
+    Any other (0.1, 1/3, 16777217) is rejected, or rounded to the nearest float32 as Postgres
+    would when `rounding = "round"`, and counted by `on_round`; beyond float32's range, rejected.
+    """
+    number = float_()
+
+    def coerce(v: Any) -> Any:
+        x = v if type(v) is Decimal else number(v)  # SQL Server's decimals, compared exactly
+        if x is None:
+            return None
+        try:
+            f = float32(float(x))
+        except OverflowError:
+            raise Reject(
+                f"{x} is beyond the range of real (float4, ±3.4e38); double precision holds it"
+            ) from None
+        if f == x or f != f:  # exact, or NaN (which real holds)
+            return x
+        if rounding != "round":
+            raise Reject(
+                f"{x} is not a float32: real (float4) would keep {f!r} (rounding = 'round' "
+                "allows that, double precision keeps it exact)"
+            )
+        if on_round is not None:
+            on_round()
+        return f
+
+    return coerce
+
+
 def _exact_decimal(v: Any) -> Any:
     if v is None or type(v) is int or type(v) is Decimal:
         return v
@@ -236,6 +280,40 @@ def text(max_length: int | None = None, nul: str = "reject", **_: Any) -> Coerci
         if max_length is not None and len(v) > max_length:
             raise Reject(f"value of {len(v):,} characters is longer than the column's {max_length}")
         return v
+
+    return coerce
+
+
+def char(
+    width: int,
+    char_padding: str = "reject",
+    on_pad: Callable[[], None] | None = None,
+    nul: str = "reject",
+    **_: Any,
+) -> Coercion:
+    """Text for a char(n) column, which reads back every value exactly n characters long.
+
+    Postgres pads a shorter value with spaces and drops spaces beyond n: such a value is
+    rejected, or, with `char_padding = "pad"`, padded or trimmed to n here and counted by
+    `on_pad`. A value n long (as SQL Server's char(n) gives them, already padded) passes as it is.
+    """
+    as_text = text(nul=nul)
+
+    def coerce(v: Any) -> Any:
+        s = as_text(v)
+        if s is None or len(s) == width:
+            return s
+        if s[width:].strip(" "):
+            raise Reject(f"value of {len(s):,} characters is longer than the column's {width}")
+        fitted = s[:width].ljust(width)
+        if char_padding != "pad":
+            raise Reject(
+                f"{preview(s)!r} would read back from char({width}) as {preview(fitted)!r} "
+                f"(char_padding = 'pad' allows that, varchar({width}) keeps it exact)"
+            )
+        if on_pad is not None:
+            on_pad()
+        return fitted
 
     return coerce
 
@@ -443,9 +521,11 @@ def time_(**_: Any) -> Coercion:
 BUILDERS: dict[str, Callable[..., Coercion]] = {
     "integer": integer,
     "float": float_,
+    "float4": float4,
     "decimal": decimal,
     "boolean": boolean,
     "text": text,
+    "char": char,
     "json": json_,
     "bytes": bytes_,
     "uuid": uuid_,
