@@ -136,7 +136,7 @@ def _hex_text(array: pa.Array) -> pa.Array | None:
     if (end - start) * 2 >= 2**31:
         return None
     data = np.frombuffer(buffers[2], np.uint8, count=end - start, offset=start)
-    text = pa.py_buffer(HEX_PAIRS[data].tobytes())
+    text = pa.py_buffer(HEX_PAIRS[data])  # the uint16 array's memory, not a copy of it
     starts = pa.py_buffer(((offsets - start) * 2).astype(np.int32))
     valid = array.is_valid().buffers()[1] if array.null_count else None
     return pa.Array.from_buffers(pa.string(), n, [valid, starts, text], array.null_count)
