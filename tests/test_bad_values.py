@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import rows
 
+from cutover import commands
+from cutover import config as config_mod
 from cutover.errors import BadValueError
+from cutover.proof.results import PolicyChange
 
 
 def rejects(tmp_path: Path, table: str) -> list[dict]:
@@ -18,6 +21,13 @@ def rejects(tmp_path: Path, table: str) -> list[dict]:
         if path.exists()
         else []
     )
+
+
+def policy_changes(tmp_path: Path, table: str = "t") -> list[PolicyChange]:
+    """What verify, reading the source again, reports as changed on purpose (and that it passes)."""
+    result = commands.verify(config_mod.load(tmp_path / "cutover.toml"), tmp_path / ".cutover")
+    assert result.ok, result.to_json()
+    return next(t for t in result.databases[0].tables if t.table == table).changed
 
 
 def only_result(result, table="t"):
@@ -111,9 +121,11 @@ def test_invalid_utf8_rejected_by_default_and_replaced_on_request(make_sqlite, l
     res = only_result(load(src, settings='invalid_utf8 = "replace"'))
     assert (res.written, res.rejected) == (3, 0)
     assert rows(pg, "SELECT s FROM t WHERE id = 2") == [("caf\ufffd",)]
+    # the replacement was the user's choice: verify passes and says what it changed
+    assert policy_changes(tmp_path) == [PolicyChange("s", "invalid_utf8 = 'replace'", 1)]
 
 
-def test_nul_stripped_when_the_policy_says_so(make_sqlite, load, pg):
+def test_nul_stripped_when_the_policy_says_so(make_sqlite, load, pg, tmp_path):
     src = make_sqlite(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT);",
         rows={"INSERT INTO t VALUES (?, ?)": [(1, "a\x00b")]},
@@ -121,6 +133,7 @@ def test_nul_stripped_when_the_policy_says_so(make_sqlite, load, pg):
     res = only_result(load(src, settings='nul_in_text = "strip"'))
     assert res.rejected == 0
     assert rows(pg, "SELECT s FROM t") == [("ab",)]
+    assert policy_changes(tmp_path) == [PolicyChange("s", "nul_in_text = 'strip'", 1)]
 
 
 def test_boolean_words_follow_the_documented_rule(make_sqlite, load, pg):

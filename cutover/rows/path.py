@@ -43,6 +43,7 @@ class Policies:
     naive_timezone: str = "UTC"
     rounding: str = "reject"
     char_padding: str = "reject"
+    nul_in_text: str = "reject"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
@@ -52,6 +53,7 @@ class Policies:
             settings.source_timezone,
             settings.rounding,
             settings.char_padding,
+            settings.nul_in_text,
         )
 
     @classmethod
@@ -63,6 +65,7 @@ class Policies:
             naive_timezone=manifest.get("naive_timezone", "UTC"),
             rounding=recorded.get("rounding", "reject"),
             char_padding=recorded.get("char_padding", "reject"),
+            nul_in_text=recorded.get("nul_in_text", "reject"),
         )
 
     def to_manifest(self) -> dict[str, Any]:
@@ -71,6 +74,7 @@ class Policies:
             "invalid_utf8": self.invalid_utf8,
             "rounding": self.rounding,
             "char_padding": self.char_padding,
+            "nul_in_text": self.nul_in_text,
         }
 
     def describe(self, policy: str) -> str:
@@ -200,6 +204,9 @@ class RowPath:
                         "on_round": partial(self._changed, column.source, "rounding"),
                     },
                 )
+        if column.coercion == "text" and column.options.get("nul") == "strip":
+            strip = partial(self._changed, column.source, "nul_in_text")
+            return build("text", {**column.options, "on_strip": strip})
         if column.coercion == "identity" and not self.profiled:
             return self._family_rule(column)
         return build(column.coercion, column.options)

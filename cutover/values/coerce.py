@@ -265,8 +265,15 @@ def boolean(**_: Any) -> Coercion:
     return coerce
 
 
-def text(max_length: int | None = None, nul: str = "reject", **_: Any) -> Coercion:
-    """Text: blobs decoded as UTF-8, numbers in their text form, NUL per policy, length enforced."""
+def text(
+    max_length: int | None = None,
+    nul: str = "reject",
+    on_strip: Callable[[], None] | None = None,
+    **_: Any,
+) -> Coercion:
+    """Text: blobs decoded as UTF-8, numbers in their text form, NUL per policy (each value
+    stripped under `nul = "strip"` counted through on_strip), length enforced.
+    """
 
     def coerce(v: Any) -> Any:
         if v is None:
@@ -277,6 +284,8 @@ def text(max_length: int | None = None, nul: str = "reject", **_: Any) -> Coerci
             if nul != "strip":
                 raise Reject("text contains NUL (\\x00), which Postgres text cannot store")
             v = v.replace("\x00", "")
+            if on_strip is not None:
+                on_strip()
         if max_length is not None and len(v) > max_length:
             raise Reject(f"value of {len(v):,} characters is longer than the column's {max_length}")
         return v
