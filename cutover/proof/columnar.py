@@ -140,6 +140,7 @@ def source_digests(
     if native is None or columns is None or skip is None:
         return None
     sqlite: Any = source  # the SQLite reader: range_query, row_bytes and uri
+    # pyarrow costs 0.3 s to import: only a verify that reads a table pays it
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -178,9 +179,10 @@ def target_digests(
     types = [c["pg_type"] for c in t["columns"]]
     if not all(pg_base(pg_type) in ARROW_BASES for pg_type in types):
         return None
-    try:
+    try:  # as in source_digests: imported by a verify that reads a table, not by every command
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as adbc_pg
+        import pyarrow as pa
 
         from cutover.rows.arrow_digest import ArrowDigest
     except ImportError:
@@ -212,6 +214,6 @@ def target_digests(
             for batch in cur.fetch_record_batch():
                 if batch.num_rows:
                     add(digests, digester.digest(batch))
-    except adbc_driver_manager.Error:
-        return None
+    except (adbc_driver_manager.Error, pa.ArrowException):
+        return None  # psycopg reads the table again and raises (or reports) what it meets
     return digests
