@@ -8,7 +8,7 @@ from cutover import commands
 from cutover import config as config_mod
 from cutover.load import state
 from cutover.phases.plan_probe import probe_rows
-from cutover.proof.sides import row_path, source_digests
+from cutover.proof.sides import SourceSide, row_path
 from cutover.proof.verify import VerifyResult
 from cutover.schema.mapping import map_schema
 from cutover.sources import open_source
@@ -87,7 +87,8 @@ def test_load_verify_and_plan_probe_give_the_same_digests(make_sqlite, load, pg,
     try:
         table = source.reflect().table("t")
         (t,) = manifest["tables"]
-        verified = source_digests(source, table, row_path(source, table, manifest, t), set())
+        path = row_path(source, table, manifest, t)
+        verified = SourceSide(source, table, path, frozenset()).digests()
         plan = map_schema(source, db, config.settings, None, load=True)
         _read, _out, probed = probe_rows(source, plan.tables[0], config.settings)
     finally:

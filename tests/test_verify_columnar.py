@@ -210,10 +210,11 @@ def test_source_read_as_arrow_digests_as_the_row_path(loaded_notes, tmp_path):
 
         def python(after: Any, until: Any) -> Digests:
             ranges.append((after, until))
-            return sides.python_source_digests(source, st, path, set(), after, until)
+            return side.python_digests(after, until)
 
+        side = sides.SourceSide(source, st, path, frozenset())
         arrow = columnar.source_digests(source, st, path, set(), None, None, python)
-        expected = sides.python_source_digests(source, st, path, set())
+        expected = side.python_digests()
         # 2.5 in the integer column is a row the load would reject: neither side counts it
         assert arrow is not None and arrow.rows == expected.rows == NOTES - 1
         assert arrow.differing(expected) == []
@@ -227,17 +228,11 @@ def test_source_read_as_arrow_digests_as_the_row_path(loaded_notes, tmp_path):
 def test_rejected_rows_are_left_out_of_the_arrow_read(loaded_notes, tmp_path):
     source, st, path, _t, _cfg = source_side(tmp_path)
     try:
-        excluded = {sides.key_text({"id": 17}), sides.key_text({"id": 640})}
-        arrow = columnar.source_digests(
-            source,
-            st,
-            path,
-            excluded,
-            None,
-            None,
-            lambda a, u: sides.python_source_digests(source, st, path, excluded, a, u),
-        )
-        expected = sides.python_source_digests(source, st, path, excluded)
+        excluded = frozenset({sides.key_text({"id": 17}), sides.key_text({"id": 640})})
+        side = sides.SourceSide(source, st, path, excluded)
+        arrow = columnar.source_digests(source, st, path, excluded, None, None, side.python_digests)
+        expected = side.python_digests()
+        assert side.digests().differing(expected) == []
         assert arrow is not None and arrow.rows == expected.rows == NOTES - 3
         assert arrow.differing(expected) == []
         # a rejected key recorded in another form: the whole table takes the Python path

@@ -86,75 +86,80 @@ def target_rows(
         yield from batch
 
 
-def _source_batches(
-    source: Source,
-    schema_table: Any,
-    path: RowPath,
-    excluded: set[str] | frozenset[str],
-    after: tuple[Any, ...] | None = None,
-    until: tuple[Any, ...] | None = None,
-) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
-    """The source's rows as the load wrote them (coerced), minus recorded rejects, a source batch
-    at a time.
-    """
-    columns = [c.source for c in path.columns]
-    width = path.width
-    canonical = path.canonical_keys(excluded) if excluded else frozenset()
-    read = source.read(schema_table, columns, batch_size=STREAM_BATCH, after=after, until=until)
-    for batch in read:
-        out, origin, _rejects = path.coerce_batch(batch.rows, batch.suspect)
-        pairs = []
-        for row, src in zip(out, origin):
-            key = {k: json_safe(v) for k, v in zip(path.key_columns, src[:width])}
-            pk_key = path.primary_key_of(src)
-            if excluded and (
-                key_text(key) in excluded
-                or (pk_key and key_text(pk_key) in excluded)
-                or key_text(path.key_of(src)) in excluded
-                or (canonical and path.canonical_key(row) in canonical)
-            ):
-                continue
-            pairs.append((row, pk_key or key))
-        yield pairs
-
-
-def python_source_digests(
-    source: Source,
-    schema_table: Any,
-    path: RowPath,
-    excluded: set[str] | frozenset[str],
-    after: tuple[Any, ...] | None = None,
-    until: tuple[Any, ...] | None = None,
-) -> Digests:
-    """Per-bucket digests of the source as the load would write it, minus recorded rejects, read
-    row by row.
-    """
-    digests = Digests()
-    for pairs in _source_batches(source, schema_table, path, excluded, after, until):
-        digests.add_rows(path.hasher, [row for row, _key in pairs])
-    return digests
-
-
-def source_digests(
-    source: Source,
-    schema_table: Any,
-    path: RowPath,
-    excluded: set[str] | frozenset[str],
-    after: tuple[Any, ...] | None = None,
-    until: tuple[Any, ...] | None = None,
-    recorded: dict[str, list[str]] | None = None,
-) -> Digests:
-    """python_source_digests' sums, read as Arrow batches where the table allows it (recorded:
-    the load's storage classes, when the source is unchanged since; see columnar.source_digests).
+@dataclass(frozen=True)
+class SourceSide:
+    """One table's source as verify reads it: the reader, its reflected table, the row path the
+    load took, and the keys of the rows the load rejected (left out of every read).
     """
 
-    def python(a: tuple[Any, ...] | None, u: tuple[Any, ...] | None) -> Digests:
-        return python_source_digests(source, schema_table, path, excluded, a, u)
+    source: Source
+    table: Any
+    path: RowPath
+    excluded: frozenset[str]
 
-    found = columnar.source_digests(
-        source, schema_table, path, excluded, after, until, python, recorded
-    )
-    return python(after, until) if found is None else found
+    def batches(
+        self, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None
+    ) -> Iterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
+        """The source's (row as the load wrote it, readable key) pairs minus the rejected rows,
+        a source batch at a time.
+        """
+        path, excluded = self.path, self.excluded
+        columns = [c.source for c in path.columns]
+        width = path.width
+        canonical = path.canonical_keys(excluded) if excluded else frozenset()
+        read = self.source.read(
+            self.table, columns, batch_size=STREAM_BATCH, after=after, until=until
+        )
+        for batch in read:
+            out, origin, _rejects = path.coerce_batch(batch.rows, batch.suspect)
+            pairs = []
+            for row, src in zip(out, origin):
+                key = {k: json_safe(v) for k, v in zip(path.key_columns, src[:width])}
+                pk_key = path.primary_key_of(src)
+                if excluded and (
+                    key_text(key) in excluded
+                    or (pk_key and key_text(pk_key) in excluded)
+                    or key_text(path.key_of(src)) in excluded
+                    or (canonical and path.canonical_key(row) in canonical)
+                ):
+                    continue
+                pairs.append((row, pk_key or key))
+            yield pairs
+
+    def rows(self) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """batches(), one pair at a time."""
+        for batch in self.batches():
+            yield from batch
+
+    def python_digests(
+        self, after: tuple[Any, ...] | None = None, until: tuple[Any, ...] | None = None
+    ) -> Digests:
+        """Per-bucket digests of batches(), read row by row."""
+        digests = Digests()
+        for pairs in self.batches(after, until):
+            digests.add_rows(self.path.hasher, [row for row, _key in pairs])
+        return digests
+
+    def digests(
+        self,
+        after: tuple[Any, ...] | None = None,
+        until: tuple[Any, ...] | None = None,
+        recorded: dict[str, list[str]] | None = None,
+    ) -> Digests:
+        """python_digests' sums, read as Arrow batches where the table allows it (recorded: the
+        load's storage classes, when the source is unchanged since; see columnar.source_digests).
+        """
+        found = columnar.source_digests(
+            self.source,
+            self.table,
+            self.path,
+            self.excluded,
+            after,
+            until,
+            self.python_digests,
+            recorded,
+        )
+        return self.python_digests(after, until) if found is None else found
 
 
 def target_digests(
@@ -177,13 +182,6 @@ def target_digests(
     for rows in target_batches(conn, schema, t, columnar.range_where(t, after, until)):
         digests.add_rows(hasher, rows)
     return digests
-
-
-def source_rows(
-    source: Source, schema_table: Any, path: RowPath, excluded: set[str]
-) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
-    for batch in _source_batches(source, schema_table, path, excluded):
-        yield from batch
 
 
 def key_text(key: dict[str, Any]) -> str:
@@ -212,9 +210,8 @@ def _digest_job(job: DigestJob) -> tuple[str, dict[int, list[int]]]:
         try:
             st = source.reflect().table(job.table["source"])
             path = row_path(source, st, job.manifest, job.table)
-            return "ok", source_digests(
-                source, st, path, job.excluded, job.after, job.until
-            ).buckets
+            side = SourceSide(source, st, path, job.excluded)
+            return "ok", side.digests(job.after, job.until).buckets
         finally:
             source.close()
     hasher = RowPath.for_manifest(job.table, [], [], Policies.from_manifest(job.manifest)).hasher
@@ -265,7 +262,7 @@ def parallel_jobs(
     manifest: dict[str, Any],
     t: dict[str, Any],
     keyed: bool,
-    excluded: set[str],
+    excluded: frozenset[str],
     sides: tuple[str, ...],
 ) -> list[DigestJob]:
     """Jobs over the load's chunks (key ranges of a
@@ -279,9 +276,8 @@ def parallel_jobs(
         conn.rollback()
         if len(chunks) > 1:
             ranges = [(c.after, c.until) for c in sorted(chunks, key=lambda c: c.chunk)]
-    frozen = frozenset(excluded)
     return [
-        DigestJob(side, db.source, base_dir, db.target, manifest, t, after, until, frozen)
+        DigestJob(side, db.source, base_dir, db.target, manifest, t, after, until, excluded)
         for after, until in ranges
         for side in sides
     ]

@@ -40,13 +40,12 @@ from cutover.proof.results import (
 from cutover.proof.schema_parity import SchemaIssue, schema_parity
 from cutover.proof.sides import (
     SIDES,
+    SourceSide,
     Workers,
     json_text,
     key_text,
     parallel_jobs,
     row_path,
-    source_digests,
-    source_rows,
     target_digests,
     target_rows,
 )
@@ -246,7 +245,8 @@ def _table_parity(
     if trusted and not stale and (source is None or not read_source):
         stored = state.stored_digests(conn, database, t["target"])
         conn.rollback()
-    excluded = _excluded_keys(conn, database, t, rejects_dir)
+    excluded = frozenset(_excluded_keys(conn, database, t, rejects_dir))
+    side = None if source is None else SourceSide(source, schema_table, path, excluded)
     if stored is None and source is None:
         res.note = (
             "the source is not reachable and the load stored no digests this version of "
@@ -256,7 +256,6 @@ def _table_parity(
         res.seconds = time.monotonic() - started
         return res
     if stored is None:
-        assert source is not None and schema_table is not None
         res.digests_from = "source"
         if stale:
             res.note = "the source changed since the load; its rows were read again"
@@ -272,12 +271,12 @@ def _table_parity(
         stored is None
         and parallel is not None
         and res.source_rows >= PARALLEL_MIN_ROWS
-        and not (source and columnar.source_readable(source, schema_table, path, excluded))
+        and not (side and columnar.source_readable(side.source, side.table, path, excluded))
     ):
         # both sides at once, over the load's key ranges, one worker process per core
-        assert source is not None and schema_table is not None
+        assert side is not None
         workers, db, base_dir = parallel
-        keyed = hasher.ranged and path.key_columns == list(schema_table.primary_key)
+        keyed = hasher.ranged and path.key_columns == list(side.table.primary_key)
         jobs = parallel_jobs(conn, db, base_dir, manifest, t, keyed, excluded, SIDES)
         stored, actual, problem = workers.digests(jobs)
         if problem is not None:
@@ -285,13 +284,11 @@ def _table_parity(
     elif stored is None:
         # the source in a thread while the target is read here: ADBC, Arrow's kernels and SQLite
         # work outside the GIL, so the two sides overlap as worker processes would, without them
-        assert source is not None and schema_table is not None
+        assert side is not None
         thread = ThreadPoolExecutor(1, thread_name_prefix="cutover-verify-source")
         # a source unchanged since the load holds the storage classes its profile found
         recorded = None if stale else columnar.recorded_storage(t)
-        reading = thread.submit(
-            source_digests, source, schema_table, path, excluded, None, None, recorded
-        )
+        reading = thread.submit(side.digests, None, None, recorded)
         thread.shutdown(wait=False)  # the thread ends with its one task
     try:
         if actual is None:
@@ -324,37 +321,26 @@ def _table_parity(
         res.note = "the source is not reachable, so the differing rows cannot be named"
     elif differing:
         assert source is not None and schema_table is not None
-        res.differences = _narrow(
-            conn,
-            source,
-            schema_table,
-            manifest,
-            t,
-            path,
-            differing[:MAX_NARROWED_BUCKETS],
-            excluded,
-        )
+        assert side is not None
+        res.differences = _narrow(conn, side, manifest, t, differing[:MAX_NARROWED_BUCKETS])
     res.seconds = time.monotonic() - started
     return res
 
 
 def _narrow(
     conn: psycopg.Connection[Any],
-    source: Source,
-    schema_table: Any,
+    side: SourceSide,
     manifest: dict[str, Any],
     t: dict[str, Any],
-    path: RowPath,
     buckets: list[int],
-    excluded: set[str],
 ) -> list[Difference]:
     """Compare the rows of the differing buckets one by one."""
-    hasher = path.hasher
+    hasher = side.path.hasher
     wanted = set(buckets)
     names = [c["target"] for c in t["columns"]]
     sources_by_key: dict[tuple[str, ...], list[list[str]]] = {}
     readable: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row, key in source_rows(source, schema_table, path, excluded):
+    for row, key in side.rows():
         if hasher.bucket(row) in wanted:
             k = hasher.key(row)
             sources_by_key.setdefault(k, []).append(hasher.parts(row))
