@@ -281,15 +281,18 @@ def _table_parity(
         stored, actual, problem = workers.digests(jobs)
         if problem is not None:
             actual = None  # read again below, where the problem is reported
-    elif stored is None:
+    elif stored is None and side is not None and side.source.kind == "sqlite":
         # the source in a thread while the target is read here: ADBC, Arrow's kernels and SQLite
         # work outside the GIL, so the two sides overlap as worker processes would, without them
-        assert side is not None
+        # (a SQLite connection opened for any thread; a DB-API driver's is not shared)
         thread = ThreadPoolExecutor(1, thread_name_prefix="cutover-verify-source")
         # a source unchanged since the load holds the storage classes its profile found
         recorded = None if stale else columnar.recorded_storage(t)
         reading = thread.submit(side.digests, None, None, recorded)
         thread.shutdown(wait=False)  # the thread ends with its one task
+    elif stored is None:
+        assert side is not None
+        stored = side.digests()
     try:
         if actual is None:
             url = parallel[1].target if parallel is not None else None
