@@ -17,6 +17,9 @@ from cutover import config as config_mod
 from cutover.appcode import find_statements
 from cutover.cli import cli
 from cutover.demo import build_chat_db
+from cutover.load import state
+from cutover.load import target as tgt
+from cutover.phases.app_code import manifest_schema, planned_schema, target_schema
 from cutover.phases.plan import schema
 
 
@@ -211,3 +214,27 @@ def test_a_statement_over_rejected_rows_is_left_to_a_person(tmp_path, pg_url):
     assert count.proof.status == "manual"
     assert "the load rejected rows of messages" in count.proof.reason
     assert outcome.ok, outcome.summary
+
+
+def test_phase_3_reads_the_planned_schema_from_the_load_not_a_new_plan(
+    tmp_path, pg_url, monkeypatch
+):
+    cfg_path, workdir = loaded_app(tmp_path, pg_url)
+    cfg = config_mod.load(cfg_path)
+    (db,) = cfg.databases
+    with tgt.connect(db.target) as conn:
+        found = state.read_manifest(conn, db.name)
+        assert found is not None
+        planned = target_schema(planned_schema(cfg, db, conn))
+    recorded = manifest_schema(found[0])
+    # names, types, keys, unique keys, rowid aliases and NOCASE columns, as planning finds them
+    assert recorded == planned
+    assert any(t.uniques for t in planned.tables.values())
+    assert any(t.rowid for t in planned.tables.values())
+
+    def no_second_plan(*args, **kwargs):
+        raise AssertionError("phase 3 planned the schema again (a second profile of every table)")
+
+    monkeypatch.setattr("cutover.phases.app_code.map_schema", no_second_plan)
+    (outcome,) = commands.run_phase(cfg, workdir, 3).outcomes
+    assert len(outcome.proof.code) >= 25 and outcome.ok

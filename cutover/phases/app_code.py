@@ -37,6 +37,7 @@ from cutover.appcode import (
 )
 from cutover.config import Config, DatabaseConfig
 from cutover.errors import CutoverError
+from cutover.load import state
 from cutover.load import target as tgt
 from cutover.schema.mapping import map_schema
 from cutover.schema.model import Finding
@@ -264,28 +265,60 @@ def has_views(config: Config, db: DatabaseConfig) -> bool:
         conn.close()
 
 
-def planned_schemas(config: Config, database: str | None = None) -> dict[str, SchemaPlan]:
-    """The planned schema of every selected database, by name, when the app has SQL to prove
-    (none otherwise: planning profiles every table again).
+def planned_schemas(config: Config, database: str | None = None) -> dict[str, TargetSchema]:
+    """The planned target schema of every selected database, by name, when the app has SQL to
+    prove (none otherwise). The load's manifest in the target holds it; a load recorded before
+    manifests did is planned again (which profiles every table).
     """
     if not any(
         not s.path.startswith(_ours(config))
         for s in find_statements(config.base_dir, source_kind=source_kind(config))
     ):
         return {}
-    plans = {}
+    schemas = {}
     for db in config.database(database):
         with tgt.connect(db.target, autocommit=True) as conn:
-            plans[db.name] = planned_schema(config, db, conn)
-    return plans
+            found = state.read_manifest(conn, db.name)
+            loaded = manifest_schema(found[0]) if found is not None else None
+            schemas[db.name] = loaded or target_schema(planned_schema(config, db, conn))
+    return schemas
 
 
-def prove_app_code(config: Config, plans: dict[str, SchemaPlan]) -> list[CodeProof]:
+def manifest_schema(manifest: dict[str, Any]) -> TargetSchema | None:
+    """target_schema() of the plan a load recorded; None for a manifest without unique keys."""
+    if any("unique_keys" not in t for t in manifest["tables"]):
+        return None
+    mapping: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {}
+    keys: dict[str, list[str]] = {}
+    uniques: dict[str, list[list[str]]] = {}
+    rowids: dict[str, str] = {}
+    nocase: dict[str, list[str]] = {}
+    for t in manifest["tables"]:
+        source = t["source"]
+        mapping[source] = (
+            t["target"],
+            {c["source"]: (c["target"], c["pg_type"]) for c in t["columns"]},
+        )
+        back = {c["target"]: c["source"] for c in t["columns"]}
+        keys[source] = [back[k] for k in t["key"] if k in back]
+        uniques[source] = [
+            [back[c] for c in key]
+            for key in t["unique_keys"]
+            if key and all(c in back for c in key) and list(key) != t["key"]
+        ]
+        if t.get("rowid_alias"):
+            rowids[source] = t["rowid_alias"]
+        nocase[source] = [c["source"] for c in t["columns"] if c.get("nocase")]
+    return TargetSchema.from_mapping(
+        mapping, keys=keys, uniques=uniques, rowids=rowids, nocase=nocase
+    )
+
+
+def prove_app_code(config: Config, schemas: dict[str, TargetSchema]) -> list[CodeProof]:
     """Prove every statement of the app on the loaded target of the database it reads."""
-    schemas = {name: target_schema(plan) for name, plan in plans.items()}
     entries = scan_code(config, schemas)
     proofs: list[CodeProof] = []
-    for name in plans:
+    for name in schemas:
         db = config.database(name)[0]
         mine = [e for e in entries if e.database == name]
         if not mine:

@@ -37,8 +37,7 @@ def phase3(ctx: PhaseContext) -> PhaseOutcome:
     try:
         verified = verify(config, workdir, database=database)
         scan = env_scan(config.base_dir, workdir=workdir)
-        plans = planned_schemas(config, database)
-        code = prove_app_code(config, plans)
+        code = prove_app_code(config, planned_schemas(config, database))
         views = prove_views(config, with_views(config, database))
     except BaseException as exc:
         record_failure(state, 3, names, exc)

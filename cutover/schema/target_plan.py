@@ -99,6 +99,11 @@ class TablePlan:
         return next((c for c in self.columns if c.identity), None)
 
 
+def nocase_columns(t: TablePlan) -> set[str]:
+    """The source columns SQLite compares ignoring case (COLLATE NOCASE)."""
+    return {c.name for c in t.source.columns if (c.collation or "").upper() == "NOCASE"}
+
+
 def storage_classes(profile: ColumnProfile | None) -> list[str] | None:
     """The SQLite storage classes a column's profile found (None: not profiled), for the
     manifest: verify trusts them while the source is as the load found it.
@@ -165,9 +170,13 @@ class SchemaPlan:
                             "options": c.options,
                             "reason": c.reason,
                             "storage": storage_classes(t.profile.get(c.source)),
+                            "nocase": c.source in nocase_columns(t),
                         }
                         for c in t.columns
                     ],
+                    # what the app's SQL is rewritten against (phase 3 reads them, not a new plan)
+                    "unique_keys": [list(k) for k in t.unique_keys],
+                    "rowid_alias": t.source.rowid_alias,
                     "uniques": [u.name for u in t.uniques],
                     "checks": [{"name": c.name, "source": c.source_expression} for c in t.checks],
                     "indexes": [{"name": i.name, "source": i.source_name} for i in t.indexes],
