@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import click
 from cutover import __version__, commands, render
 from cutover import config as config_mod
 from cutover.envfiles.api import RewriteResult, refuse_unresolved
-from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError
+from cutover.errors import EXIT_CHECKS_FAILED, EXIT_RUNTIME, CutoverError, Terminated
 from cutover.load.progress import ProgressReporter
 from cutover.phases.run import PHASE_CHOICES, PhaseOutcome
 from cutover.proof import report
@@ -571,8 +572,14 @@ def code_diff_cmd(g: Globals, apply_: bool, database: str | None) -> None:
     )
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main() -> None:
     """Console-script entry point."""
+    # SIGTERM stops a run as Ctrl-C does (recorded, resumable), not mid-transaction without a word
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli(prog_name="cutover")
     except CutoverError as exc:  # errors raised outside a command body

@@ -9,6 +9,8 @@ EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_RUNTIME = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT (128 + 2)
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15): a supervisor, `kill` or `docker stop`
 
 
 class CutoverError(Exception):
@@ -119,6 +121,14 @@ def file_error(exc: OSError, doing: str | None = None) -> FileError:
         if exc.filename2 is not None:
             text += f" → {exc.filename2}"
     return FileError(text, hint=_FILE_HINTS.get(exc.errno or 0))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is so it stops as after Ctrl-C: the phase is recorded as
+    interrupted, phase 2's committed batches stay, and `cutover status` says what resumes it.
+    """
+
+    how = "terminated (SIGTERM)"
 
 
 class ReaderStopped(Exception):

@@ -18,7 +18,14 @@ import psycopg
 
 from cutover.commands import DemoResult, InitResult, ScanInitResult
 from cutover.envfiles.api import RestoreResult, ScanResult
-from cutover.errors import EXIT_RUNTIME, CutoverError, file_error
+from cutover.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
+    EXIT_TERMINATED,
+    CutoverError,
+    Terminated,
+    file_error,
+)
 from cutover.load.run import Phase2Result
 from cutover.phases.checklists import PHASE_TITLES, item_lines
 from cutover.phases.code_diff import CodeDiff
@@ -310,10 +317,12 @@ def handle_errors(fn: F) -> F:
             if os.environ.get("CUTOVER_DEBUG"):
                 raise
             sys.exit(EXIT_RUNTIME)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, Terminated)
+            said = "terminated" if terminated else "interrupted"
             click.echo(
-                "interrupted: `cutover status` says where it stopped and what resumes it", err=True
+                f"{said}: `cutover status` says where it stopped and what resumes it", err=True
             )
-            sys.exit(130)
+            sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]

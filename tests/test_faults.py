@@ -119,6 +119,52 @@ def test_kill_at_a_random_point_then_resume(tmp_path, pg_url, seed):
     assert_complete_and_exact(cfg, workdir, pg_url)
 
 
+def test_sigterm_stops_the_load_as_ctrl_c_does_and_it_resumes(tmp_path, pg_url):
+    """SIGTERM to cutover alone (as a supervisor or `docker stop` sends it): exit 143, no worker
+    left running, the phase recorded as terminated, and the next run resumes to an exact copy."""
+    source = big_source(tmp_path / "src.db")
+    cfg = write_config(tmp_path, source, pg_url)
+    workdir = tmp_path / "w"
+    proc = subprocess.Popen(
+        cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while (
+        committed_rows(pg_url) < ROWS // 5 and proc.poll() is None and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert proc.poll() is None, "the load ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)  # the parent only, not its process group
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated: `cutover status` says where it stopped" in err
+    assert "Traceback" not in err
+    # no process of its session is left loading (a killed worker takes a moment to be reaped)
+    for _ in range(50):
+        left = subprocess.run(
+            ["ps", "-o", "pid=,args=", "-s", str(proc.pid)], capture_output=True, text=True
+        )
+        if not left.stdout.strip():
+            break
+        time.sleep(0.1)
+    assert left.stdout.strip() == "", left.stdout
+    status = subprocess.run(cli(cfg, workdir, "status"), capture_output=True, text=True)
+    assert "terminated (SIGTERM)" in status.stdout + status.stderr, status.stdout
+    resumed = subprocess.run(
+        cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resum" in resumed.stdout + resumed.stderr
+    assert_complete_and_exact(cfg, workdir, pg_url)
+
+
 def test_connection_killed_mid_copy_is_retried(tmp_path, pg_url):
     source = big_source(tmp_path / "src.db")
     cfg = write_config(tmp_path, source, pg_url)

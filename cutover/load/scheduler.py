@@ -229,10 +229,16 @@ class Workers:
             self.size = size
         return self.pool
 
-    def close(self, wait: bool = True) -> None:
-        """Stop the workers (cancelling queued work)."""
+    def close(self, wait: bool = True, kill: bool = False) -> None:
+        """Stop the workers (cancelling queued work); with kill, end the chunks they are running
+        too (each committed batch stays; the one in flight rolls back, as after kill -9).
+        """
         if self.pool is not None:
-            self.pool.shutdown(wait=wait, cancel_futures=True)
+            # the executor's own table of its processes: it offers no other way to reach them
+            running = list(getattr(self.pool, "_processes", {}).values()) if kill else []
+            self.pool.shutdown(wait=wait and not kill, cancel_futures=True)
+            for process in running:
+                process.terminate()
             self.pool = None
 
     def __enter__(self) -> Workers:
@@ -346,9 +352,11 @@ def load(
         except BaseException as exc:
             stop.set()
             queue.clear()
+            # a bad value: the others finish their batch first; Ctrl-C or SIGTERM: they stop now
+            # (SIGTERM reaches this process alone, Ctrl-C the whole process group)
             workers.close(
-                wait=isinstance(exc, BadValueError)
-            )  # a bad value: the others finish their batch first
+                wait=isinstance(exc, BadValueError), kill=isinstance(exc, KeyboardInterrupt)
+            )
             raise
     for mon in monitor:
         mon.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cutover.config import Config
 from cutover.envfiles.api import RewriteResult
-from cutover.errors import CutoverError, UsageError, file_error
+from cutover.errors import CutoverError, Terminated, UsageError, file_error
 from cutover.load.pipeline import Reporter
 from cutover.load.run import Phase2Result
 from cutover.phases.app_code import BLOCKING, CodeProof
@@ -97,13 +97,14 @@ def record_failure(state: State, phase: int, names: list[str], exc: BaseExceptio
     """A failed (or interrupted) phase is recorded, except a refusal after it was already done."""
     if isinstance(exc, KeyboardInterrupt):
         resume = "resumes where it stopped" if phase == 2 else "runs it again"
+        how = Terminated.how if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
         for d in names:
             state.set_run(
                 phase,
                 d,
                 "interrupted",
-                f"phase {phase} interrupted; `cutover run --phase {phase}` {resume}",
-                error="interrupted (Ctrl-C)",
+                f"phase {phase} {how}; `cutover run --phase {phase}` {resume}",
+                error=how,
             )
         return
     error = (
