@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from cutover.errors import UsageError
 from cutover.schema.model import Finding
+from cutover.schema.rules import pg_base
 
 Dialect = Literal["sqlite", "tsql"]
 Status = Literal["compatible", "rewritten", "manual"]
@@ -93,7 +94,7 @@ class TargetColumn:
     @property
     def base(self) -> str:
         """The type without modifiers, lower case: 'varchar(20)' → 'varchar'."""
-        return self.pg_type.split("(")[0].strip().lower()
+        return pg_base(self.pg_type)
 
     @property
     def family(self) -> str:

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 
+from cutover.schema.rules import pg_base
+
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
@@ -226,7 +228,7 @@ def translate_default(default: str, pg_type: str) -> DefaultTranslation:
     if not tokens:
         return DefaultTranslation(None)
     compact = "".join(t.text for t in tokens).upper()
-    base = pg_type.split("(")[0].strip().lower()
+    base = pg_base(pg_type)
     if compact == "NULL":
         return DefaultTranslation(None)
     if compact in _NOW_FORMS:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cutover.schema import sqltext
+from cutover.schema.rules import pg_base
 from cutover.sources.mssql_types import UNORDERABLE, ColumnType, KeyPart, profile_class
 
 COLLATION_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -287,7 +288,7 @@ def translate_default(definition: str, pg_type: str) -> sqltext.DefaultTranslati
     if m:  # CONVERT([bit],(0)), CAST('…' AS datetime): the column's type already converts
         inner = m.group(2) if m.re is _CONVERT else m.group(1)
         return translate_default(inner, pg_type)
-    base = pg_type.split("(")[0].strip().lower()
+    base = pg_base(pg_type)
     upper = compact.upper()
     if upper in _NOW_LOCAL | _NOW_UTC | _NOW_OFFSET:
         utc = upper in _NOW_UTC
