@@ -10,6 +10,8 @@ import psycopg
 import pytest
 from conftest import rows
 
+from cutover import commands
+from cutover import config as config_mod
 from cutover.demo import embedding_rows
 from cutover.errors import TargetError
 
@@ -205,3 +207,31 @@ def test_a_target_without_pgvector_is_refused_before_any_data_moves(
         assert conn.execute(
             "SELECT count(*) FROM pg_tables WHERE tablename = 'chunks'"
         ).fetchone() == (0,)
+
+
+@pytest.mark.parametrize("how", ["setting", "override"])
+def test_halfvec_holds_half_precision_and_verify_compares_what_it_holds(
+    make_sqlite, load, pg, tmp_path, how
+):
+    """pgvector reads each number as a float32 and rounds that to half: a digest rounding the
+    double to half directly called 1 row in 5 of these changed after a clean load."""
+    rng = np.random.default_rng(11)
+    vectors = rng.uniform(-1.0, 1.0, size=(300, 16))
+    extra = '[databases.columns]\n"chunks.embedding" = "halfvec(16)"\n'
+    if how == "setting":
+        result = load(
+            json_source(make_sqlite, vectors), settings=APPLY + '\nvector_type = "halfvec"'
+        )
+    else:
+        result = load(json_source(make_sqlite, vectors), extra=extra)
+    assert result.rejected == 0
+    (tp,) = result.reports[0].plan.tables
+    assert tp.column("embedding").pg_type == "halfvec(16)"
+    config = config_mod.load(tmp_path / "cutover.toml")
+    for mode in ("auto", "load"):
+        parity = commands.verify(config, tmp_path / ".cutover", digests=mode)
+        assert parity.ok, parity.to_json()
+    pg.execute("UPDATE chunks SET embedding = %s::halfvec WHERE id = 7", (json.dumps([0.5] * 16),))
+    changed = commands.verify(config, tmp_path / ".cutover")
+    (t,) = changed.databases[0].tables
+    assert [(d.key, d.column) for d in t.differences] == [({"id": 7}, "embedding")]
