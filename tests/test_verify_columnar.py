@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.types.json import set_json_loads
 
 from cutover import commands
@@ -295,3 +296,61 @@ def test_the_loads_storage_classes_spare_the_check_only_while_the_source_is_unch
     notes = next(t for t in result.databases[0].tables if t.table == "notes")
     assert [d.key["id"] for d in notes.differences] == [3]
     assert [d.source for d in notes.differences] == ["'7'"]
+
+
+NAMES = """
+CREATE TABLE "메시지 기록 ""Archive"" Of_The_Customer_Support_Conversations_2024" (
+    "ID" INTEGER PRIMARY KEY,
+    "본문 Text With Spaces" TEXT NOT NULL,
+    "Created At (UTC)" DATETIME,
+    "첨부" BLOB,
+    "a_column_name_that_is_exactly_sixty_three_characters_long_xxxxx" INTEGER
+);
+"""
+
+
+def test_long_mixed_case_and_korean_names_are_read_as_arrow_on_both_sides(
+    make_sqlite, load, tmp_path, monkeypatch
+):
+    table = '메시지 기록 "Archive" Of_The_Customer_Support_Conversations_2024'
+    quoted = '"' + table.replace('"', '""') + '"'
+    src = make_sqlite(
+        NAMES,
+        rows={
+            f"INSERT INTO {quoted} VALUES (?, ?, ?, ?, ?)": [
+                (i, f"안녕 {i}", f"2024-05-0{1 + i % 9} 12:00:00", bytes([i % 256]), i * 7)
+                for i in range(1, 401)
+            ]
+        },
+    )
+    result = load(src)
+    assert result.rejected == 0
+    read_as_arrow: list[str] = []
+    source_digests = columnar.source_digests
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        found = source_digests(*args, **kwargs)
+        read_as_arrow.append("source" if found is not None else "python")
+        return found
+
+    monkeypatch.setattr(columnar, "source_digests", spy)
+    cfg = config_mod.load(tmp_path / "cutover.toml")
+    parity = commands.verify(cfg, tmp_path / ".cutover")
+    assert parity.ok, parity.to_json()
+    assert read_as_arrow == ["source"]
+    with psycopg.connect(postgres_conninfo(cfg.databases[0].target), autocommit=True) as conn:
+        found = state.read_manifest(conn, "app")
+        assert found is not None
+        (t,) = found[0]["tables"]
+        names = {c["source"]: c["target"] for c in t["columns"]}
+        conn.execute(
+            sql.SQL("UPDATE {} SET {} = 'x' WHERE {} = 9").format(
+                sql.Identifier(t["target"]),
+                sql.Identifier(names["본문 Text With Spaces"]),
+                sql.Identifier(names["ID"]),
+            )
+        )
+    changed = commands.verify(cfg, tmp_path / ".cutover")
+    (table_parity,) = changed.databases[0].tables
+    assert [d.column for d in table_parity.differences] == ["본문 Text With Spaces"]
+    assert list(table_parity.differences[0].key.values()) == [9]
