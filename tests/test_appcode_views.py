@@ -219,3 +219,67 @@ def test_touch_and_audit_triggers_become_plpgsql_and_others_are_findings(
         conn.execute("UPDATE notes SET body = 'changed' WHERE id = 1")
         (stamp,) = conn.execute("SELECT updated_at FROM notes WHERE id = 1").fetchone()
         assert stamp != "2024-01-01 00:00:00" and len(stamp) == 19  # SQLite's text form, now
+
+
+TRIGGERS_WHEN = """
+CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, pinned BOOLEAN NOT NULL DEFAULT 0,
+                    updated_at TEXT);
+CREATE TABLE audit (id INTEGER PRIMARY KEY, note_id INTEGER, action TEXT, body TEXT);
+CREATE TRIGGER notes_touch AFTER UPDATE ON notes FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
+BEGIN
+  UPDATE notes SET updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id;
+END;
+CREATE TRIGGER notes_pinned AFTER UPDATE ON notes WHEN NEW.pinned = 1 AND OLD.pinned = 0
+BEGIN
+  INSERT INTO audit (note_id, action, body) VALUES (NEW.id, 'pinned', NEW.body);
+END;
+CREATE TRIGGER notes_counted AFTER INSERT ON notes WHEN (SELECT count(*) FROM audit) < 100
+BEGIN
+  INSERT INTO audit (note_id, action) VALUES (NEW.id, 'counted');
+END;
+INSERT INTO notes (body, pinned, updated_at) VALUES ('first', 0, '2024-01-01 00:00:00');
+INSERT INTO notes (body, pinned, updated_at) VALUES ('second', 1, '2024-01-02 00:00:00');
+"""
+# the app's writes after the cutover, in SQLite's words and in Postgres'
+WRITES = [
+    ("UPDATE notes SET body = 'edited' WHERE id = 1", None),  # touched: updated_at not set
+    ("UPDATE notes SET pinned = 1 WHERE id = 1", "UPDATE notes SET pinned = true WHERE id = 1"),
+    ("UPDATE notes SET pinned = 1 WHERE id = 2", "UPDATE notes SET pinned = true WHERE id = 2"),
+    # not touched: the write sets updated_at itself
+    ("UPDATE notes SET body = 'b', updated_at = '2030-01-01 00:00:00' WHERE id = 2", None),
+]
+
+
+def test_triggers_with_a_when_condition_fire_on_postgres_when_they_fire_on_sqlite(
+    tmp_path, make_sqlite, pg_url
+):
+    source = make_sqlite(TRIGGERS_WHEN, name="notes.db")
+    cfg = project(tmp_path, source, "", pg_url, "notes")
+    workdir = tmp_path / ".cutover"
+    (db,) = commands.plan(cfg, workdir).databases
+    (other,) = [f for f in db.findings if f.code == "trigger_untranslated"]
+    assert other.subject == "trigger:notes_counted" and "subquery" in other.message
+    assert commands.run_phase(cfg, workdir, 1, yes=True).ok
+    assert commands.run_phase(cfg, workdir, 2, allow_rejects=True).ok
+    twin = tmp_path / "twin.db"  # the source as it was, to write to as the app would have
+    with sqlite3.connect(source) as conn, sqlite3.connect(twin) as copy:
+        conn.backup(copy)
+    with sqlite3.connect(twin) as lite, psycopg.connect(postgres_conninfo(pg_url)) as pg:
+        names = {r[0] for r in pg.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+        assert names == {"notes_touch", "notes_pinned"}
+        for sqlite_sql, postgres_sql in WRITES:
+            lite.execute(sqlite_sql)
+            pg.execute(postgres_sql or sqlite_sql)
+        query = "SELECT note_id, action, body FROM audit WHERE action = 'pinned' ORDER BY id"
+        assert (
+            pg.execute(query).fetchall()
+            == lite.execute(query).fetchall()
+            == [(1, "pinned", "edited")]
+        )
+        stamps = "SELECT id, updated_at FROM notes ORDER BY id"
+        on_pg, on_lite = pg.execute(stamps).fetchall(), lite.execute(stamps).fetchall()
+        # touched on both sides where the write left updated_at alone, kept where it set it
+        assert on_lite[1] == (2, "2030-01-01 00:00:00")
+        assert on_pg[1] == (2, "2030-01-01 00:00:00")
+        for _id, touched in (on_pg[0], on_lite[0]):
+            assert touched != "2024-01-01 00:00:00" and len(touched) == 19

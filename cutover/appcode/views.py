@@ -158,8 +158,9 @@ def _trigger(trigger: Trigger, schema: TargetSchema, target_schema: str | None) 
     if m is None or table is None:
         out.reason = "only BEFORE/AFTER row triggers with a BEGIN … END body are translated"
         return out
-    if m["when"]:
-        out.reason = "a trigger with a WHEN condition is rewritten by hand"
+    when = _when(m["when"], table, trigger.table, schema) if m["when"] else None
+    if isinstance(when, Untranslated):
+        out.reason = when.reason
         return out
     statements = [s.strip() for s in m["body"].split(";") if s.strip()]
     event = m["event"].split()[0].upper()
@@ -180,7 +181,7 @@ def _trigger(trigger: Trigger, schema: TargetSchema, target_schema: str | None) 
         f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $cutover$\n"
         f"BEGIN\n    {body}\nEND\n$cutover$",
         f"CREATE TRIGGER {quote(trigger.name)} {timing} {event} ON {on} "
-        f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+        f"FOR EACH ROW {f'WHEN ({when}) ' if when else ''}EXECUTE FUNCTION {function}()",
     ]
     out.drops = [
         f"DROP TRIGGER IF EXISTS {quote(trigger.name)} ON {on}",
@@ -188,6 +189,56 @@ def _trigger(trigger: Trigger, schema: TargetSchema, target_schema: str | None) 
     ]
     out.changes = [f"{what} as a PL/pgSQL {timing} {event} row trigger"]
     return out
+
+
+@dataclass(frozen=True)
+class Untranslated:
+    """Why a part of a trigger has no Postgres form."""
+
+    reason: str
+
+
+def _when(
+    clause: str, table: TargetTable, source_table: str, schema: TargetSchema
+) -> str | Untranslated:
+    """A trigger's WHEN condition for Postgres: NEW/OLD columns named as planned, the rest
+    rewritten as a statement's WHERE is. It is evaluated on the row the statement wrote, before a
+    BEFORE trigger changes it, as SQLite evaluates it for an AFTER one.
+    """
+    condition = re.sub(r"^\s*WHEN\s+", "", clause, flags=re.IGNORECASE).strip()
+    try:
+        tree = sqlglot.parse_one(f"SELECT 1 WHERE {condition}", read="sqlite")
+    except (ParseError, TokenError) as exc:
+        return Untranslated(f"sqlglot cannot read the WHEN condition: {str(exc).splitlines()[0]}")
+    if len(list(tree.find_all(exp.Select))) > 1:
+        return Untranslated("the WHEN condition has a subquery, which Postgres does not allow")
+    for col in tree.find_all(exp.Column):
+        if col.table.upper() not in ("NEW", "OLD"):
+            return Untranslated(f"the WHEN condition reads {col.sql(dialect='sqlite')}")
+        planned = table.column(col.name)
+        if planned is None:
+            return Untranslated(f"{col.table}.{col.name} is not a column of {source_table}")
+        col.set("this", exp.to_identifier(planned.name, quoted=True))
+        col.set("table", exp.to_identifier(col.table.upper()))
+        if planned.family == "boolean":
+            _boolean_literals(col)
+    result = rewrite(tree.sql(dialect="sqlite"), "sqlite", schema)
+    if result.postgres_sql is None:
+        return Untranslated("; ".join(result.changes))
+    where = sqlglot.parse_one(result.postgres_sql, read="postgres").args.get("where")
+    if where is None:
+        return Untranslated("the WHEN condition did not survive its rewrite")
+    return str(where.this.sql(dialect="postgres"))
+
+
+def _boolean_literals(column: exp.Column) -> None:
+    """`NEW.flag = 1` as SQLite writes a boolean test: the 0 or 1 beside it becomes false/true."""
+    compared = column.parent
+    if not isinstance(compared, (exp.EQ, exp.NEQ)):
+        return
+    other = compared.expression if compared.this is column else compared.this
+    if isinstance(other, exp.Literal) and not other.is_string and other.this in ("0", "1"):
+        other.replace(exp.Boolean(this=other.this == "1"))
 
 
 def _touch(statements: list[str], table: TargetTable, source_table: str) -> tuple[str, str] | None:
