@@ -354,3 +354,29 @@ def test_long_mixed_case_and_korean_names_are_read_as_arrow_on_both_sides(
     (table_parity,) = changed.databases[0].tables
     assert [d.column for d in table_parity.differences] == ["본문 Text With Spaces"]
     assert list(table_parity.differences[0].key.values()) == [9]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"", None, b"\x00\xff", bytes(range(256)), None, b"abc"],
+        [None, None],
+        [b"", b""],
+        [],
+    ],
+)
+def test_arrow_hex_and_nul_scan_agree_with_python_on_slices(values):
+    import pyarrow as pa
+
+    from cutover.rows.arrow_digest import _hex_text
+
+    binary = pa.array(values, pa.binary())
+    text = pa.array([None if v is None else v.decode("latin-1") for v in values], pa.string())
+    for start in range(len(values) + 1):
+        part = binary.slice(start)
+        hexed = _hex_text(part)
+        assert hexed is not None
+        assert hexed.to_pylist() == [None if v is None else v.hex() for v in part.to_pylist()]
+        strings = text.slice(start)
+        expected = any(v is not None and "\x00" in v for v in strings.to_pylist())
+        assert native._has_nul(strings) == expected

@@ -123,23 +123,31 @@ class ArrowDigest:
         return np.array([xxhash.xxh3_64_intdigest(k) % HASH_BUCKETS for k in keys], np.int64)
 
 
+def value_bytes(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets from the first value, the values' bytes) of a string or binary array with 32-bit
+    offsets, both views of its buffers rather than copies.
+    """
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], np.int32, count=len(array) + 1, offset=array.offset * 4)
+    start, end = int(offsets[0]), int(offsets[-1])
+    if end == start:  # no value holds a byte (the buffer may be absent)
+        return offsets - start, np.empty(0, np.uint8)
+    return offsets - start, np.frombuffer(buffers[2], np.uint8, count=end - start, offset=start)
+
+
 def _hex_text(array: pa.Array) -> pa.Array | None:
     """bytes.hex() of each value, by one table lookup over the batch's buffer (None: a batch too
     large for 32-bit offsets once doubled, which the caller hexes value by value).
     """
     if array.type != pa.binary():
         array = array.cast(pa.binary())
-    n = len(array)
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], np.int32, count=n + 1, offset=array.offset * 4)
-    start, end = int(offsets[0]), int(offsets[-1])
-    if (end - start) * 2 >= 2**31:
+    offsets, data = value_bytes(array)
+    if len(data) * 2 >= 2**31:
         return None
-    data = np.frombuffer(buffers[2], np.uint8, count=end - start, offset=start)
     text = pa.py_buffer(HEX_PAIRS[data])  # the uint16 array's memory, not a copy of it
-    starts = pa.py_buffer(((offsets - start) * 2).astype(np.int32))
+    starts = pa.py_buffer((offsets * 2).astype(np.int32))
     valid = array.is_valid().buffers()[1] if array.null_count else None
-    return pa.Array.from_buffers(pa.string(), n, [valid, starts, text], array.null_count)
+    return pa.Array.from_buffers(pa.string(), len(array), [valid, starts, text], array.null_count)
 
 
 def _float_text(array: pa.Array) -> pa.Array:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cutover.errors import ReaderStopped
-from cutover.rows.arrow_digest import ArrowDigest
+from cutover.rows.arrow_digest import ArrowDigest, value_bytes
 from cutover.rows.digest import Digests
 from cutover.rows.path import RowPath
 from cutover.schema.mapping import TablePlan
@@ -218,13 +218,8 @@ def _has_nul(array: pa.Array) -> bool:
     """
     if array.type != pa.string():
         return bool(pc.any(pc.match_substring(array, "\x00")).as_py())
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], np.int32, count=len(array) + 1, offset=array.offset * 4)
-    start, end = int(offsets[0]), int(offsets[-1])
-    if end == start:
-        return False
-    data = np.frombuffer(buffers[2], np.uint8, count=end - start, offset=start)
-    return int(np.count_nonzero(data)) != end - start
+    _offsets, data = value_bytes(array)
+    return int(np.count_nonzero(data)) != len(data)
 
 
 class NativeTable:
