@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -123,14 +124,16 @@ def test_kill_at_a_random_point_then_resume(tmp_path, pg_url, seed):
     resume_to_an_exact_copy(cfg, workdir, pg_url, said=committed_rows(pg_url) < ROWS + 1000)
 
 
-def test_sigterm_stops_the_load_as_ctrl_c_does_and_it_resumes(tmp_path, pg_url):
+@pytest.mark.parametrize("jobs", [["--jobs", "2"], []], ids=["processes", "default"])
+def test_sigterm_stops_the_load_as_ctrl_c_does_and_it_resumes(tmp_path, pg_url, jobs):
     """SIGTERM to cutover alone (as a supervisor or `docker stop` sends it): exit 143, no worker
-    left running, the phase recorded as terminated, and the next run resumes to an exact copy."""
+    process or chunk thread left running, the phase recorded as terminated, and the next run
+    resumes to an exact copy. Without --jobs the columnar engine loads chunks on two threads."""
     source = big_source(tmp_path / "src.db")
     cfg = write_config(tmp_path, source, pg_url)
     workdir = tmp_path / "w"
     proc = subprocess.Popen(
-        cli(cfg, workdir, "run", "--phase", "2", "--force", "--jobs", "2"),
+        cli(cfg, workdir, "run", "--phase", "2", "--force", *jobs),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -228,6 +231,54 @@ def test_parallel_chunks_load_everything_once(tmp_path, pg_url):
         assert conn.execute(
             "SELECT count(*) FROM _cutover.chunks WHERE table_name = 'events' AND chunk >= 0"
         ).fetchone() == (5,)
+    assert_complete_and_exact(cfg, tmp_path / "w", pg_url)
+
+
+def test_chunks_on_threads_load_everything_once(tmp_path, pg_url, engine, monkeypatch):
+    """Without --jobs the columnar engine runs a table's chunks on two threads of one process."""
+    from cutover.load import scheduler
+
+    calls: list[int] = []
+    on_threads = scheduler._on_threads
+
+    def spy(jobs: list[Any], threads: int, *args: Any) -> None:
+        calls.append(threads)
+        on_threads(jobs, threads, *args)
+
+    monkeypatch.setattr(scheduler, "_on_threads", spy)
+    source = big_source(tmp_path / "src.db")
+    cfg = write_config(tmp_path, source, pg_url)
+    result = commands.run_phase2(config_mod.load(cfg), tmp_path / "w")
+    events = next(r for r in result.reports[0].results if r.table == "events")
+    assert (events.read, events.written, events.rejected) == (ROWS, ROWS, 0)
+    assert calls == ([2] if engine == "auto" else [])
+    assert_complete_and_exact(cfg, tmp_path / "w", pg_url)
+
+
+def test_a_failing_chunk_on_a_thread_stops_the_other_and_is_raised(
+    tmp_path, pg_url, engine, monkeypatch
+):
+    """The first failure ends the load as it does when chunks run one after another."""
+    if engine != "auto":
+        pytest.skip("chunks run on threads under the columnar engine only")
+    from cutover.load import scheduler
+
+    run_chunk = scheduler.run_chunk
+
+    def failing(job: Any, *args: Any, **kwargs: Any) -> int:
+        if job.chunk == 2:
+            raise RuntimeError("chunk 2 broke")
+        return run_chunk(job, *args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "run_chunk", failing)
+    source = big_source(tmp_path / "src.db")
+    cfg = write_config(tmp_path, source, pg_url)
+    with pytest.raises(RuntimeError, match="chunk 2 broke"):
+        commands.run_phase2(config_mod.load(cfg), tmp_path / "w")
+    assert 0 < committed_rows(pg_url) < ROWS + 1000
+    monkeypatch.setattr(scheduler, "run_chunk", run_chunk)
+    result = commands.run_phase2(config_mod.load(cfg), tmp_path / "w")
+    assert result.reports[0].resumed
     assert_complete_and_exact(cfg, tmp_path / "w", pg_url)
 
 

@@ -23,7 +23,7 @@ from cutover.config import Config, DatabaseConfig, Settings
 from cutover.errors import SourceError, TargetError, UsageError
 from cutover.load import keys_build, pipeline, scheduler, schema_probe, state
 from cutover.load import target as tgt
-from cutover.load.native import engine_in_use, load_jobs
+from cutover.load.native import engine_in_use, load_jobs, load_threads
 from cutover.load.pipeline import NullReporter, Reporter, TableResult
 from cutover.load.preflight import check_target
 from cutover.load.snapshot import consistent_source
@@ -215,7 +215,15 @@ def run(
         snapshot = getattr(source, "snapshot", None)
         with snapshot() if snapshot is not None else nullcontext():
             for _round in range(LOAD_ROUNDS):
-                scheduler.load(ctx, source, conn, reporter, load_jobs(settings, jobs), workers)
+                scheduler.load(
+                    ctx,
+                    source,
+                    conn,
+                    reporter,
+                    load_jobs(settings, jobs),
+                    workers,
+                    threads=load_threads(settings, jobs),
+                )
                 # the server may have restarted during the load (the chunks retried through it):
                 # start afresh
                 conn.close()

@@ -19,6 +19,7 @@ from concurrent.futures import (
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
+    as_completed,
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
@@ -255,9 +256,10 @@ def load(
     reporter: Reporter,
     jobs: int | None,
     workers: Workers | None = None,
+    threads: int = 1,
 ) -> None:
     """Run every unfinished chunk on `jobs` workers
-    (None: one per core, when the load is big enough).
+    (None: one per core, when the load is big enough); in one process, on `threads` threads.
 
     Chunks go largest first (by estimated bytes where the source can tell, else rows), so the last
     ones to finish are small and no worker waits long for another (longest-processing-time order).
@@ -287,6 +289,9 @@ def load(
     workers = workers or Workers()
     if jobs <= 1 or len(jobs_list) <= 1:
         workers.close(wait=False)
+        if threads > 1 and len(jobs_list) > 1:
+            _on_threads(jobs_list, threads, done_rows, names, reporter)
+            return
         for job in jobs_list:
 
             def advanced(n: int, table: str = job.table) -> None:
@@ -366,6 +371,43 @@ def load(
             hint="every chunk that finished is kept; fix the cause and run `cutover run --phase "
             "2` to resume",
         )
+
+
+def _on_threads(
+    jobs: list[ChunkJob],
+    threads: int,
+    done_rows: dict[str, int],
+    names: dict[str, str],
+    reporter: Reporter,
+) -> None:
+    """Run the chunks on threads of this process, each with its own source and target
+    connections (the columnar engine: ADBC, Arrow's kernels and COPY leave the GIL).
+
+    As when they run one after another, the first failure or interrupt ends the load: the other
+    chunks stop after their last committed batch, and that failure is raised.
+    """
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def run(job: ChunkJob) -> int:
+        def advanced(n: int) -> None:
+            if stop.is_set():
+                raise _Stopped()
+            with lock:
+                done_rows[job.table] += n
+                reporter.advanced(names[job.table], done_rows[job.table])
+
+        return run_chunk(job, advanced)
+
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="cutover-chunk")
+    try:
+        for future in as_completed([pool.submit(run, job) for job in jobs]):
+            future.result()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _report_progress(
