@@ -7,6 +7,7 @@ builders stand apart from the code they check.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -33,6 +34,60 @@ def build_django(folder: Path) -> Path:
     return path
 
 
+TESTS = Path(__file__).resolve().parent.parent
+# A file whose readers load a SQLite extension is built, checked and compared in a child Python:
+# PROJ (under SpatiaLite) registers a fork handler that takes SQLite's memory lock, so once it is
+# in the test process, a later fork (pg_ctl, a worker process) while another thread is inside
+# SQLite deadlocks the child; seen as a CI run hanging in test_server_restart_mid_run.
+
+
+def in_child(code: str, *args: str) -> str:
+    """Run `code` in a child Python that can import this package; the last line it prints."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=TESTS, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"child Python failed: {done.stderr.strip()[-2000:]}")
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def isolated(builder: str) -> Callable[[Path], Path]:
+    """apps.<builder>, run in a child Python."""
+
+    def build(folder: Path) -> Path:
+        code = (
+            "import sys; from pathlib import Path; from corpus import apps; "
+            "print(getattr(apps, sys.argv[1])(Path(sys.argv[2])))"
+        )
+        return Path(in_child(code, builder, str(folder)))
+
+    return build
+
+
+def spatialite_missing() -> str | None:
+    """apps.spatialite_missing, asked in a child Python."""
+    code = "from corpus import apps; print(repr(apps.spatialite_missing()))"
+    answer = in_child(code)
+    return None if answer == "None" else answer
+
+
+def compare(case: Case, source: Path, target_url: str) -> list[str]:
+    """oracle.compare of a built file, in a child Python when its reader loads an extension."""
+    extensions = case.extensions()
+    if not extensions:
+        from . import oracle
+
+        return oracle.compare(source, target_url)
+    code = (
+        "import json, sys; from pathlib import Path; from corpus import oracle; "
+        "print(json.dumps(oracle.compare(Path(sys.argv[1]), sys.argv[2], "
+        "extensions=json.loads(sys.argv[3]))))"
+    )
+    found: list[str] = json.loads(in_child(code, str(source), target_url, json.dumps(extensions)))
+    return found
+
+
 def _vec() -> list[str]:
     import sqlite_vec
 
@@ -43,14 +98,14 @@ CASES = [
     Case("django", build_django),
     Case("chromadb", apps.build_chroma),
     Case("anki", apps.build_anki),
-    Case("sqlite_vec", apps.build_vec, extensions=_vec),
+    Case("sqlite_vec", isolated("build_vec"), extensions=_vec),
     Case("sqlite_utils", apps.build_sqlite_utils),
     Case("sqlmodel_chat", chat.build_chat),
     Case(
         "spatialite",
-        apps.build_spatialite,
+        isolated("build_spatialite"),
         extensions=lambda: ["mod_spatialite"],
-        unavailable=apps.spatialite_missing,
+        unavailable=spatialite_missing,
     ),
     Case("chinook", samples.build_chinook),
     Case("northwind", samples.build_northwind),
