@@ -63,12 +63,6 @@ BATCH_HINT_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 BATCH_HINT_BYTES = 4 * 2**20
 
 
-def add(total: Digests, part: Digests) -> None:
-    """Add one range's or batch's per-bucket sums into a table's."""
-    for bucket, (rows, digest) in part.buckets.items():
-        total.add_sum(bucket, rows, digest)
-
-
 def recorded_storage(t: dict[str, Any]) -> dict[str, list[str]]:
     """Each column's storage classes as the load's profile found them (manifests since this
     version record them)."""
@@ -161,12 +155,12 @@ def source_digests(
             checked = table.checked(batch)
             coerced = None if checked is None else table.coerce_batch(checked)
             if coerced is None:
-                add(digests, python((low - 1,), (high + 1,)))
+                digests.merge(python((low - 1,), (high + 1,)).buckets)
             elif coerced.num_rows:
-                add(digests, table.digest_batch(coerced))
+                digests.merge(table.digest_batch(coerced).buckets)
             last = (high,)
     except ReaderStopped:
-        add(digests, python(last, until))
+        digests.merge(python(last, until).buckets)
     return digests
 
 
@@ -213,7 +207,7 @@ def target_digests(
             cur.execute(query.as_string())
             for batch in cur.fetch_record_batch():
                 if batch.num_rows:
-                    add(digests, digester.digest(batch))
+                    digests.merge(digester.digest(batch).buckets)
     except (adbc_driver_manager.Error, pa.ArrowException):
         return None  # psycopg reads the table again and raises (or reports) what it meets
     return digests

@@ -244,10 +244,7 @@ class Workers:
         for job, (status, buckets) in zip(jobs, self.pool.map(_digest_job, jobs)):
             if status != "ok":
                 problem = status
-            for bucket, (count, digest) in buckets.items():
-                entry = sides[job.side].buckets.setdefault(bucket, [0, 0])
-                entry[0] += count
-                entry[1] += digest
+            sides[job.side].merge(buckets)
         return sides["source"], sides["target"], problem
 
     def close(self) -> None:

@@ -347,6 +347,11 @@ class Digests:
         entry[0] += rows
         entry[1] += total
 
+    def merge(self, buckets: dict[int, list[int]]) -> None:
+        """Add another range's or batch's per-bucket (rows, digest sum)."""
+        for bucket, (rows, total) in buckets.items():
+            self.add_sum(bucket, rows, total)
+
     def add_rows(self, hasher: RowHasher, rows: Sequence[Sequence[Any]], sign: int = 1) -> None:
         """Add (or with sign=-1 take out) rows; consecutive rows of one bucket are summed first."""
         buckets = hasher.buckets(rows)

@@ -18,7 +18,7 @@ verify, which knows nothing of this module, compares them with what it computes 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,21 +163,13 @@ def _table_reason(table: Table, key_columns: Sequence[str], columns: int) -> str
 
 def eligible(tp: TablePlan, key_columns: Sequence[str], path: RowPath) -> list[NativeColumn] | str:
     """The table's native columns, or the reason it takes the Python path."""
-    reason = _table_reason(tp.source, key_columns, len(tp.columns))
-    if reason is not None:
-        return reason
-    columns: list[NativeColumn] = []
-    for c in tp.columns:
-        profile = tp.profile.get(c.source)
-        if profile is None and c.source == tp.source.rowid_alias:
-            profile = ROWID_PROFILE  # the key itself: SQLite keeps a rowid alias an integer
-        found = _column(
-            c.source, c.pg_type, c.coercion, c.options, profile, path.policies.naive_timezone
-        )
-        if isinstance(found, str):
-            return found
-        columns.append(found)
-    return columns
+
+    def profile_of(name: str) -> ColumnProfile | None:
+        if name == tp.source.rowid_alias and name not in tp.profile:
+            return ROWID_PROFILE  # the key itself: SQLite keeps a rowid alias an integer
+        return tp.profile.get(name)
+
+    return _columns(tp.source, key_columns, path, profile_of)
 
 
 def unprofiled(table: Table, key_columns: Sequence[str], path: RowPath) -> list[NativeColumn] | str:
@@ -186,6 +178,16 @@ def unprofiled(table: Table, key_columns: Sequence[str], path: RowPath) -> list[
     For a reader with no profile to trust (verify): it reads with `NativeTable.checked()`, which
     sends any batch holding a value of another storage class to the Python path.
     """
+    return _columns(table, key_columns, path, lambda _name: ColumnProfile())
+
+
+def _columns(
+    table: Table,
+    key_columns: Sequence[str],
+    path: RowPath,
+    profile_of: Callable[[str], ColumnProfile | None],
+) -> list[NativeColumn] | str:
+    """Each column of the row path in its native form, or the first reason one has none."""
     reason = _table_reason(table, key_columns, len(path.columns))
     if reason is not None:
         return reason
@@ -196,7 +198,7 @@ def unprofiled(table: Table, key_columns: Sequence[str], path: RowPath) -> list[
             c.pg_type,
             c.coercion,
             c.options,
-            ColumnProfile(),
+            profile_of(c.source),
             path.policies.naive_timezone,
         )
         if isinstance(found, str):
